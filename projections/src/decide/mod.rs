@@ -1,0 +1,148 @@
+//! Command decisions: `decide(&State, Command) -> Result<Vec<Event>, Rejection>`.
+//!
+//! Each aggregate has a small state built by folding its own stream, a command enum and
+//! one `decide_*` function. The service loads the stream, folds the state, decides, and
+//! appends with the version it read; a conflict means "decide again".
+//!
+//! # Layout
+//! - [`alert`]: triggers with dedup, acknowledge, resolve, escalate, notes, timers.
+//! - [`sync`]: register and delete resources.
+//! - [`task`]: create tasks and record each host's run.
+//! - [`message`]: claims, attempts and outcomes of outgoing messages.
+
+pub mod alert;
+pub mod message;
+pub mod sync;
+pub mod task;
+
+use crate::ids::{AlertId, HostName, MessageId, SyncId, TaskId, TimerId};
+use chrono::{DateTime, Utc};
+
+pub use alert::{decide_alert, AlertCommand, ResourceCheck, SeriesState, Trigger};
+pub use message::{decide_message, MessageCommand, MessageState};
+pub use sync::{decide_sync, SyncCommand, SyncState};
+pub use task::{decide_task, TaskCommand, TaskState};
+
+/// Why a command was refused. Every variant is a domain answer, not a failure of the
+/// system: nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No alert with this id exists in the series.
+    ///
+    /// ### Handling
+    /// HTTP 404.
+    #[error("alert {0} does not exist")]
+    UnknownAlert(AlertId),
+    /// The alert is resolved; resolved is terminal.
+    ///
+    /// ### Handling
+    /// HTTP 409: a new trigger opens a new alert.
+    #[error("alert {0} is already resolved; a new trigger opens a new alert")]
+    AlertAlreadyResolved(AlertId),
+    /// The resource named by the trigger has been deleted.
+    ///
+    /// ### Handling
+    /// HTTP 409.
+    #[error("resource {0} has been deleted; alarms cannot be raised on it")]
+    ResourceDeleted(SyncId),
+    /// The resource named by the trigger was never registered.
+    ///
+    /// ### Handling
+    /// HTTP 422: register it with `POST /v1/syncs` first.
+    #[error("resource {0} is not registered")]
+    UnknownResource(SyncId),
+    /// The timer was cancelled (ack/resolve) or already fired.
+    ///
+    /// ### Handling
+    /// Nothing to do; the scheduler skips it.
+    #[error("timer {0} is not pending")]
+    TimerNotPending(TimerId),
+    /// The timer is pending but not yet due.
+    ///
+    /// ### Handling
+    /// Fire it at `due_at`.
+    #[error("timer {timer_id} is not due until {due_at}")]
+    TimerNotDue {
+        /// The timer.
+        timer_id: TimerId,
+        /// When it comes due.
+        due_at: DateTime<Utc>,
+    },
+    /// A resource with this id is registered under another name.
+    ///
+    /// ### Handling
+    /// HTTP 409.
+    #[error("resource {0} is already registered with another name")]
+    SyncAlreadyRegistered(SyncId),
+    /// A deleted resource id cannot be registered again (ids name one life).
+    ///
+    /// ### Handling
+    /// HTTP 409: choose a new id.
+    #[error("resource {0} was deleted; its id cannot be reused")]
+    SyncWasDeleted(SyncId),
+    /// No resource with this id exists.
+    ///
+    /// ### Handling
+    /// HTTP 404.
+    #[error("resource {0} does not exist")]
+    UnknownSync(SyncId),
+    /// A task with this id already exists.
+    ///
+    /// ### Handling
+    /// HTTP 409.
+    #[error("task {0} already exists")]
+    TaskAlreadyExists(TaskId),
+    /// No task with this id exists.
+    ///
+    /// ### Handling
+    /// HTTP 404.
+    #[error("task {0} does not exist")]
+    UnknownTask(TaskId),
+    /// The host is not one of the task's hosts.
+    ///
+    /// ### Handling
+    /// HTTP 404.
+    #[error("host {host} is not a target of task {task_id}")]
+    UnknownHost {
+        /// The task.
+        task_id: TaskId,
+        /// The host.
+        host: HostName,
+    },
+    /// The host already reached a terminal state (finished, timed out or cancelled).
+    ///
+    /// ### Handling
+    /// HTTP 409.
+    #[error("host {host} of task {task_id} has already finished")]
+    HostAlreadyFinished {
+        /// The task.
+        task_id: TaskId,
+        /// The host.
+        host: HostName,
+    },
+    /// The message was delivered or abandoned; nothing more happens to it.
+    ///
+    /// ### Handling
+    /// The dispatcher skips it.
+    #[error("message {0} is already delivered or abandoned")]
+    MessageFinished(MessageId),
+    /// Another instance holds an unexpired claim on the message.
+    ///
+    /// ### Handling
+    /// The dispatcher skips it until `until`.
+    #[error("message {message_id} is claimed by {instance} until {until}")]
+    MessageClaimedElsewhere {
+        /// The message.
+        message_id: MessageId,
+        /// The claim holder.
+        instance: String,
+        /// When the claim lapses.
+        until: DateTime<Utc>,
+    },
+    /// The instance reporting an attempt does not hold the claim.
+    ///
+    /// ### Handling
+    /// The dispatcher drops its work on the message.
+    #[error("message {0} is not claimed by this instance")]
+    MessageNotClaimed(MessageId),
+}
