@@ -310,6 +310,33 @@ impl Event {
         }
     }
 
+    /// The alert an event is about, for events that are about one.
+    pub fn alert_id(&self) -> Option<AlertId> {
+        match self {
+            Event::AlertTriggered { alert_id, .. }
+            | Event::TriggerRepeated { alert_id, .. }
+            | Event::AlertAcknowledged { alert_id }
+            | Event::AlertEscalated { alert_id, .. }
+            | Event::NoteAdded { alert_id, .. }
+            | Event::AlertResolved { alert_id, .. }
+            | Event::MessageQueued { alert_id, .. }
+            | Event::TimerScheduled { alert_id, .. }
+            | Event::TimerFired { alert_id, .. } => Some(*alert_id),
+            Event::TaskCreated { alert_id, .. } => *alert_id,
+            Event::SyncRegistered { .. }
+            | Event::SyncDeleted { .. }
+            | Event::MessageClaimed { .. }
+            | Event::DeliveryAttempted { .. }
+            | Event::MessageDelivered { .. }
+            | Event::MessageFailed { .. }
+            | Event::MessageAbandoned { .. }
+            | Event::TaskHostStarted { .. }
+            | Event::TaskHostFinished { .. }
+            | Event::TaskHostTimedOut { .. }
+            | Event::TaskCancelled { .. } => None,
+        }
+    }
+
     /// The current payload version of this event's type. Older stored versions are
     /// upcast by [`crate::schema`] before they reach a fold.
     pub fn schema_version(&self) -> u16 {

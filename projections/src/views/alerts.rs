@@ -134,6 +134,9 @@ impl AlertView {
 pub struct AlertsView {
     /// By id.
     pub alerts: BTreeMap<AlertId, AlertView>,
+    /// Alert ids by the position that opened them: the stable, chronological order
+    /// that list cursors walk.
+    pub opened: BTreeMap<Position, AlertId>,
     /// Open alerts per resource, so a deletion resolves them.
     open_by_resource: BTreeMap<SyncId, BTreeSet<AlertId>>,
     /// Deleted resources and the event that deleted them.
@@ -205,6 +208,7 @@ impl AlertsView {
                     None => {}
                 }
                 self.alerts.insert(*alert_id, alert);
+                self.opened.insert(e.position, *alert_id);
                 Ok(())
             }
             Event::TriggerRepeated {

@@ -134,9 +134,15 @@ pub struct Views {
 }
 
 impl Views {
-    /// Applies one event to every view. Each view either applies it whole or not at
-    /// all; the first error is returned after all views have had their turn, and the
-    /// position advances either way so a bad event cannot stop a replay.
+    /// Applies one event to every view, all or nothing: on a [`FoldError`] no view has
+    /// changed, only the position advances, so a bad event cannot stop a replay.
+    ///
+    /// Views go in dependency order and the first error stops the event. Each event is
+    /// refused, if at all, only by the view that owns its entity (syncs for
+    /// `sync_*`, tasks, messages, alerts for alert events), and the views derived
+    /// from that entity (alerts from `sync_deleted`, alarms from both) come after it
+    /// and never refuse. So a refused duplicate trigger cannot reopen an alarm, and a
+    /// refused deletion cannot resolve alerts.
     pub fn apply(&mut self, event: &RecordedEvent) -> Result<(), FoldError> {
         if event.position <= self.position {
             return Err(FoldError::OutOfOrder {
@@ -145,16 +151,10 @@ impl Views {
             });
         }
         self.position = event.position;
-        let results = [
-            self.alerts.apply(event),
-            self.messages.apply(event),
-            self.alarms.apply(event),
-            self.tasks.apply(event),
-            self.syncs.apply(event),
-        ];
-        results
-            .into_iter()
-            .collect::<Result<Vec<()>, _>>()
-            .map(drop)
+        self.syncs.apply(event)?;
+        self.tasks.apply(event)?;
+        self.messages.apply(event)?;
+        self.alerts.apply(event)?;
+        self.alarms.apply(event)
     }
 }
