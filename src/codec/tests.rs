@@ -1,0 +1,102 @@
+use super::*;
+use projections::ids::AlertId;
+
+const V1_FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/alert_triggered_v1.json");
+
+fn note_body(position: Position) -> Vec<u8> {
+    let event = Event::NoteAdded {
+        alert_id: AlertId(Uuid::from_u128(7)),
+        text: "checked the disk".into(),
+    };
+    let metadata = Metadata {
+        actor: Some("ops".into()),
+        ..Metadata::default()
+    };
+    let mut out = Vec::new();
+    encode_body(
+        &mut out,
+        &BodyRef {
+            event_id: Uuid::from_u128(1),
+            stream: "alert-1",
+            stream_version: 3,
+            position,
+            recorded_at: DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
+            event_type: event.event_type(),
+            schema_version: event.schema_version(),
+            metadata: &metadata,
+            event: &event,
+        },
+    )
+    .expect("encodes");
+    out
+}
+
+#[test]
+fn a_stored_version_1_alert_triggered_is_upcast_to_the_current_shape() {
+    let recorded = decode_body(V1_FIXTURE, 1, Hash::GENESIS, Hash([1; 32])).expect("decodes");
+    match &recorded.event {
+        Event::AlertTriggered {
+            summary,
+            details,
+            channels,
+            ..
+        } => {
+            assert_eq!(summary, "Disk almost full on db-1");
+            assert!(details.is_empty() && channels.is_empty());
+        }
+        other => panic!("expected alert_triggered, got {other:?}"),
+    }
+    assert_eq!(recorded.schema_version, 1, "the stored version is reported");
+    assert_eq!(recorded.metadata.actor.as_deref(), Some("alertmanager"));
+}
+
+#[test]
+fn an_unknown_event_type_is_a_decode_error_naming_the_type_and_position() {
+    let body = String::from_utf8(note_body(9))
+        .expect("utf-8")
+        .replace("note_added", "alert_teleported");
+    let err = decode_body(body.as_bytes(), 9, Hash::GENESIS, Hash::GENESIS).unwrap_err();
+    match err {
+        StoreError::Decode { position, reason } => {
+            assert_eq!(position, 9);
+            assert!(reason.contains("alert_teleported"), "reason: {reason}");
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_version_newer_than_this_build_is_a_decode_error() {
+    let body = String::from_utf8(note_body(2))
+        .expect("utf-8")
+        .replace("\"schema_version\":1", "\"schema_version\":9");
+    let err = decode_body(body.as_bytes(), 2, Hash::GENESIS, Hash::GENESIS).unwrap_err();
+    assert!(matches!(err, StoreError::Decode { position: 2, .. }), "{err:?}");
+}
+
+#[test]
+fn a_body_round_trips_through_encode_and_decode() {
+    let body = note_body(5);
+    let recorded = decode_body(&body, 5, Hash::GENESIS, Hash([2; 32])).expect("decodes");
+    assert_eq!(recorded.stream, "alert-1");
+    assert_eq!(recorded.stream_version, 3);
+    assert_eq!(recorded.hash, Hash([2; 32]));
+    let fields = decode_index_fields(&body).expect("index fields");
+    assert_eq!((fields.position, fields.stream.as_ref()), (5, "alert-1"));
+}
+
+#[test]
+fn a_body_found_at_another_position_is_rejected() {
+    let body = note_body(5);
+    assert!(decode_body(&body, 6, Hash::GENESIS, Hash::GENESIS).is_err());
+}
+
+#[test]
+fn the_chain_hash_depends_on_the_previous_hash_and_every_body_byte() {
+    let body = note_body(1);
+    let base = chain_hash(&Hash::GENESIS, &body);
+    assert_ne!(base, chain_hash(&Hash([1; 32]), &body));
+    let mut edited = body.clone();
+    edited[10] ^= 1;
+    assert_ne!(base, chain_hash(&Hash::GENESIS, &edited));
+}

@@ -1,0 +1,31 @@
+//! alert-ledger: an append-only, tamper-evident ledger of alerts. Every view is a fold
+//! over the log (see the `projections` crate); this crate stores the log and serves it.
+//!
+//! # Layout
+//! - [`store`]: the `EventStore` trait, its backends and the `$all` subscription.
+//! - [`codec`]: the record body encoding shared by every backend.
+//! - [`io`]: the file-IO trait the embedded store writes through (real and fault-injecting).
+//! - [`verify`]: offline verification of an embedded log's CRCs and hash chain.
+//! - [`projection`]: the live views and the task that keeps them following the log.
+//! - [`commands`]: load → decide → append with expected version → retry.
+//! - [`ingest`]: the trigger path shared by every way an alert arrives.
+//! - [`http`]: the v1 HTTP API, errors as problem+json, auth extractors.
+//! - [`auth`]: bearer tokens and roles.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`config`], [`startup`], [`cli`]: configuration, startup/shutdown, the command line.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cli;
+pub mod codec;
+pub mod commands;
+pub mod config;
+pub mod http;
+pub mod ingest;
+pub mod io;
+pub mod metrics;
+pub mod projection;
+pub mod startup;
+pub mod store;
+pub mod verify;

@@ -1,0 +1,305 @@
+//! The embedded backend: a segmented, append-only log in a data directory.
+//!
+//! # Layout
+//! - [`format`]: the byte layout of segment headers and record frames (the only place
+//!   that knows it).
+//! - `segment`: segment file naming, preallocation and whole-file reads.
+//! - `index`: the in-memory stream/position indexes and the idempotency window.
+//! - `recovery`: opening a log, torn-tail truncation under a [`RecoveryMode`].
+//! - `writer`: the single writer thread with group commit (one write + one
+//!   `fdatasync` per batch; nothing acknowledged before its batch is durable).
+//! - `reader`: positional reads of `$all` and of one stream.
+//!
+//! Readers share the index with the writer behind a `std::sync::RwLock` that is only
+//! held while computing byte ranges, never across IO or an `.await`.
+
+pub mod format;
+mod index;
+mod reader;
+mod recovery;
+mod segment;
+mod writer;
+
+use super::{AppendResult, Direction, EventStore, ExpectedVersion, Head, NewEvent, StoreError};
+use crate::io::{FileSystem, RealFileSystem};
+use futures_util::future::BoxFuture;
+use index::Index;
+use projections::{Position, RecordedEvent, StreamVersion};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
+use writer::{AppendRequest, Command};
+
+pub use segment::{parse_segment_name, segment_path};
+
+/// What to do with a damaged log on open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Zero a torn record (or an incomplete append) at the tail of the last segment,
+    /// with a warning naming the byte offset; any other damage fails the open.
+    #[default]
+    TolerateTornTail,
+    /// Any damage, even a torn tail, fails the open; nothing is changed on disk.
+    Strict,
+    /// Cut the log at the first damaged record wherever it is: the rest of that segment
+    /// is zeroed and later segments are renamed to `*.seg.quarantined` (never deleted).
+    /// Loses acknowledged events; for an operator who has a backup or accepts the loss.
+    TruncateAfterCorruption,
+}
+
+impl std::str::FromStr for RecoveryMode {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "tolerate-torn-tail" => Ok(RecoveryMode::TolerateTornTail),
+            "strict" => Ok(RecoveryMode::Strict),
+            "truncate-after-corruption" => Ok(RecoveryMode::TruncateAfterCorruption),
+            other => Err(format!(
+                "unknown recovery mode `{other}` (tolerate-torn-tail, strict, truncate-after-corruption)"
+            )),
+        }
+    }
+}
+
+/// How to open an embedded log.
+#[derive(Clone)]
+pub struct EmbeddedOptions {
+    /// The directory holding the segment files (created if missing).
+    pub data_dir: PathBuf,
+    /// Size each segment is preallocated to. Bounds the largest single append.
+    pub segment_size: u64,
+    /// What to do with damage found on open.
+    pub recovery: RecoveryMode,
+    /// How many of the most recent event ids are remembered for idempotent re-appends.
+    pub idempotency_window: usize,
+    /// A batch stops taking queued appends once it holds this many bytes.
+    pub max_batch_bytes: usize,
+    /// Capacity of the append queue in front of the writer (back-pressure beyond it).
+    pub queue_capacity: usize,
+    /// The file system (swap in `FaultyFileSystem` to inject faults).
+    pub fs: Arc<dyn FileSystem>,
+}
+
+impl EmbeddedOptions {
+    /// Defaults: 64 MiB segments, torn-tail tolerance, 1,000,000 remembered ids, 4 MiB
+    /// batches, the real file system.
+    pub fn new(data_dir: impl Into<PathBuf>) -> EmbeddedOptions {
+        EmbeddedOptions {
+            data_dir: data_dir.into(),
+            segment_size: 64 * 1024 * 1024,
+            recovery: RecoveryMode::default(),
+            idempotency_window: 1_000_000,
+            max_batch_bytes: 4 * 1024 * 1024,
+            queue_capacity: 4096,
+            fs: Arc::new(RealFileSystem),
+        }
+    }
+}
+
+/// Counters since open, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct StoreStats {
+    /// Appends acknowledged as written (idempotent replays not counted).
+    pub appends: u64,
+    /// Events written.
+    pub events: u64,
+    /// Batches made durable: one write and one `fdatasync` each.
+    pub batches: u64,
+    /// Batches whose write or `fdatasync` failed (every append in them was refused).
+    pub failed_batches: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    appends: AtomicU64,
+    events: AtomicU64,
+    batches: AtomicU64,
+    failed_batches: AtomicU64,
+}
+
+/// State shared by the writer thread and readers.
+struct Shared {
+    index: RwLock<Index>,
+    counters: Counters,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn read_index(&self) -> Result<RwLockReadGuard<'_, Index>, StoreError> {
+        self.index
+            .read()
+            .map_err(|_| StoreError::Unavailable("index lock poisoned".into()))
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The embedded event store. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+    head: watch::Receiver<Position>,
+    data_dir: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the log in `options.data_dir`: recovers it, rebuilds the
+    /// indexes and starts the writer thread. Blocking; call it at startup or from
+    /// `spawn_blocking`.
+    pub fn open(options: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
+        let recovered = recovery::recover(&options)?;
+        let head_position = recovered.index.head.position;
+        let (head_tx, head_rx) = watch::channel(head_position);
+        let (commands_tx, commands_rx) = mpsc::channel(options.queue_capacity.max(1));
+        let shared = Arc::new(Shared {
+            index: RwLock::new(recovered.index),
+            counters: Counters::default(),
+            closed: AtomicBool::new(false),
+        });
+        let data_dir = options.data_dir.clone();
+        writer::spawn(
+            options,
+            shared.clone(),
+            recovered.ids,
+            recovered.write_offset,
+            recovered.dirty_end,
+            head_tx,
+            commands_rx,
+        )?;
+        tracing::info!(data_dir = %data_dir.display(), head = head_position, "embedded store open");
+        Ok(EmbeddedStore {
+            shared,
+            commands: commands_tx,
+            head: head_rx,
+            data_dir,
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.shared.counters;
+        StoreStats {
+            appends: c.appends.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.shared.check_open()?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || work(&shared))
+            .await
+            .map_err(|err| StoreError::Unavailable(format!("read task failed: {err}").into()))?
+    }
+}
+
+impl EventStore for EmbeddedStore {
+    fn append<'a>(
+        &'a self,
+        stream: &'a str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<AppendResult, StoreError>> {
+        let span = tracing::debug_span!("append", stream, events = events.len());
+        Box::pin(
+            async move {
+                self.shared.check_open()?;
+                let (reply, response) = oneshot::channel();
+                let request = AppendRequest {
+                    stream: stream.to_owned(),
+                    expected,
+                    events,
+                    reply,
+                };
+                self.commands
+                    .send(Command::Append(request))
+                    .await
+                    .map_err(|_| StoreError::Closed)?;
+                response.await.map_err(|_| StoreError::Closed)?
+            }
+            .instrument(span),
+        )
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a str,
+        from: StreamVersion,
+        direction: Direction,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        let span = tracing::debug_span!("read_stream", stream, from, limit);
+        let stream = stream.to_owned();
+        Box::pin(
+            self.run_blocking(move |shared| {
+                reader::read_stream(shared, &stream, from, direction, limit)
+            })
+            .instrument(span),
+        )
+    }
+
+    fn read_all(
+        &self,
+        from: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        let span = tracing::debug_span!("read_all", from, limit);
+        Box::pin(
+            self.run_blocking(move |shared| reader::read_all(shared, from, limit))
+                .instrument(span),
+        )
+    }
+
+    fn stream_version<'a>(
+        &'a self,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StreamVersion>, StoreError>> {
+        Box::pin(async move {
+            self.shared.check_open()?;
+            Ok(self.shared.read_index()?.stream_version(stream))
+        })
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Head, StoreError>> {
+        Box::pin(async move {
+            self.shared.check_open()?;
+            Ok(self.shared.read_index()?.head)
+        })
+    }
+
+    fn watch_head(&self) -> watch::Receiver<Position> {
+        self.head.clone()
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let (reply, done) = oneshot::channel();
+            if self.commands.send(Command::Close(reply)).await.is_err() {
+                return Ok(());
+            }
+            let result = done.await.unwrap_or(Ok(()));
+            self.shared.closed.store(true, Ordering::Release);
+            result
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! Segment files: naming, preallocation and whole-file reads.
+//!
+//! A new segment is written as `<name>.tmp` (header, then zeros up to the segment
+//! size), synced, renamed into place and the directory synced, so a segment either
+//! exists complete with a valid header or not at all. Zero-filling up front makes
+//! every later `fdatasync` an overwrite of allocated blocks, which is much cheaper than
+//! syncing a growing file.
+
+use super::format::{FormatVersion, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::io::{read_exact_at, write_all_at, FileSystem, LogFile};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const SEGMENT_EXTENSION: &str = "seg";
+const ZERO_CHUNK: usize = 1024 * 1024;
+
+/// The file name of segment `sequence`.
+pub fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
+    dir.join(format!("{sequence:010}.{SEGMENT_EXTENSION}"))
+}
+
+/// The sequence number in a segment file name, `None` for other files.
+pub fn parse_segment_name(path: &Path) -> Option<u64> {
+    if path.extension()? != SEGMENT_EXTENSION {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    if stem.len() != 10 {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// The segment files in `dir`, sorted by sequence. Leftover `.tmp` files from an
+/// interrupted segment creation are removed.
+pub fn list_segments(fs: &dyn FileSystem, dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut segments = Vec::new();
+    for path in fs.list(dir)? {
+        if path.extension().is_some_and(|ext| ext == "tmp") {
+            fs.remove_file(&path)?;
+        } else if let Some(sequence) = parse_segment_name(&path) {
+            segments.push((sequence, path));
+        }
+    }
+    segments.sort();
+    Ok(segments)
+}
+
+/// Creates segment `sequence` of `size` bytes, zero-filled after its header, durably.
+pub fn create_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    sequence: u64,
+    size: u64,
+) -> io::Result<(PathBuf, Arc<dyn LogFile>)> {
+    let path = segment_path(dir, sequence);
+    let tmp = path.with_extension("tmp");
+    let file = fs.open(&tmp, true)?;
+    file.set_len(0)?;
+    let header = SegmentHeader {
+        version: FormatVersion::CURRENT,
+        sequence,
+    };
+    write_all_at(file.as_ref(), &header.encode(), 0)?;
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut offset = SEGMENT_HEADER_LEN as u64;
+    while offset < size {
+        let chunk = (size - offset).min(ZERO_CHUNK as u64) as usize;
+        write_all_at(file.as_ref(), &zeros[..chunk], offset)?;
+        offset += chunk as u64;
+    }
+    file.sync_data()?;
+    fs.rename(&tmp, &path)?;
+    fs.sync_dir(dir)?;
+    Ok((path, file))
+}
+
+/// Reads the whole of `file`.
+pub fn read_whole(file: &dyn LogFile) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(file.len()?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "segment too large"))?;
+    let mut buf = vec![0u8; len];
+    read_exact_at(file, &mut buf, 0)?;
+    Ok(buf)
+}
+
+/// The display name of a segment path (its file name), used in errors.
+pub fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}

@@ -1,0 +1,512 @@
+//! The single writer: the one place that checks expected versions, answers idempotent
+//! re-appends, assigns positions and writes.
+//!
+//! It runs on its own thread (file IO blocks). Each round takes the first queued
+//! request, drains whatever else is queued (up to `max_batch_bytes`), encodes every
+//! accepted append into one buffer, and makes it durable with one positional write and
+//! one `fdatasync` (group commit). Only then are the index, the head watch and the
+//! replies updated. If the write or the sync fails, every append of the batch is
+//! refused with `Unavailable`, nothing advances, and the next batch is written at the
+//! same offset, zero-padded over whatever the failed batch may have left.
+
+use super::format::{Record, MAX_BODY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use super::index::{IdEntry, IdIndex, SegmentIndex};
+use super::segment::create_segment;
+use super::{EmbeddedOptions, Shared};
+use crate::codec::{chain_hash, encode_body, BodyRef};
+use crate::io::{write_all_at, LogFile};
+use crate::store::{AppendResult, ExpectedVersion, Head, NewEvent, StoreError};
+use chrono::{DateTime, Utc};
+use projections::{Position, StreamVersion};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+/// A message to the writer.
+pub(super) enum Command {
+    /// Append events to a stream.
+    Append(AppendRequest),
+    /// Finish what is queued before this, then stop.
+    Close(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// One append call waiting for the writer.
+pub(super) struct AppendRequest {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+type Reply = (
+    oneshot::Sender<Result<AppendResult, StoreError>>,
+    Result<AppendResult, StoreError>,
+);
+
+/// A record staged in the current batch.
+struct Staged {
+    event_id: Uuid,
+    append: usize,
+    entry: IdEntry,
+    offset_in_batch: usize,
+}
+
+/// Everything one group commit writes and answers.
+struct Batch {
+    bytes: Vec<u8>,
+    records: Vec<Staged>,
+    streams: Vec<String>,
+    versions: HashMap<String, StreamVersion>,
+    ids: HashMap<Uuid, usize>,
+    replies: Vec<Reply>,
+    head: Head,
+    appends: u64,
+    recorded_at: DateTime<Utc>,
+}
+
+impl Batch {
+    fn new(head: Head) -> Batch {
+        Batch {
+            bytes: Vec::new(),
+            records: Vec::new(),
+            streams: Vec::new(),
+            versions: HashMap::new(),
+            ids: HashMap::new(),
+            replies: Vec::new(),
+            head,
+            appends: 0,
+            recorded_at: Utc::now(),
+        }
+    }
+}
+
+struct Writer {
+    options: EmbeddedOptions,
+    shared: Arc<Shared>,
+    ids: IdIndex,
+    file: Arc<dyn LogFile>,
+    sequence: u64,
+    write_offset: u64,
+    dirty_end: u64,
+    head: Head,
+    head_tx: watch::Sender<Position>,
+    body: Vec<u8>,
+}
+
+/// Starts the writer thread.
+pub(super) fn spawn(
+    options: EmbeddedOptions,
+    shared: Arc<Shared>,
+    ids: IdIndex,
+    write_offset: u64,
+    dirty_end: u64,
+    head_tx: watch::Sender<Position>,
+    commands: mpsc::Receiver<Command>,
+) -> Result<(), StoreError> {
+    let (file, sequence, head) = {
+        let index = shared.read_index()?;
+        let last = index
+            .segments
+            .last()
+            .ok_or_else(|| StoreError::Unavailable("log has no segment".into()))?;
+        (last.file.clone(), last.sequence, index.head)
+    };
+    let writer = Writer {
+        options,
+        shared,
+        ids,
+        file,
+        sequence,
+        write_offset,
+        dirty_end,
+        head,
+        head_tx,
+        body: Vec::with_capacity(1024),
+    };
+    std::thread::Builder::new()
+        .name("alert-ledger-writer".into())
+        .spawn(move || writer.run(commands))
+        .map_err(|e| StoreError::io("spawn writer thread", e))?;
+    Ok(())
+}
+
+impl Writer {
+    fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut carried: Option<AppendRequest> = None;
+        loop {
+            let first = match carried.take() {
+                Some(request) => Command::Append(request),
+                None => match commands.blocking_recv() {
+                    Some(command) => command,
+                    None => return,
+                },
+            };
+            let request = match first {
+                Command::Append(request) => request,
+                Command::Close(reply) => return self.close(reply),
+            };
+            let mut batch = Batch::new(self.head);
+            let mut close = None;
+            carried = self.stage(&mut batch, request);
+            while carried.is_none() && batch.bytes.len() < self.options.max_batch_bytes {
+                match commands.try_recv() {
+                    Ok(Command::Append(request)) => carried = self.stage(&mut batch, request),
+                    Ok(Command::Close(reply)) => {
+                        close = Some(reply);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+            if let Some(reply) = close {
+                return self.close(reply);
+            }
+        }
+    }
+
+    fn close(self, reply: oneshot::Sender<Result<(), StoreError>>) {
+        let result = self
+            .file
+            .sync_data()
+            .map_err(|e| StoreError::io("sync on close", e));
+        self.shared.closed.store(true, Ordering::Release);
+        tracing::info!(head = self.head.position, "embedded store closed");
+        let _ = reply.send(result);
+    }
+
+    /// Adds `request` to `batch`, or hands it back when it must wait for the next batch
+    /// (it does not fit the current segment behind what the batch already holds).
+    fn stage(&mut self, batch: &mut Batch, request: AppendRequest) -> Option<AppendRequest> {
+        let checked = self.check(batch, &request);
+        let current = match checked {
+            Ok(Check::Write(current)) => current,
+            Ok(Check::Replay(result)) => {
+                batch.replies.push((request.reply, Ok(result)));
+                return None;
+            }
+            Err(err) => {
+                batch.replies.push((request.reply, Err(err)));
+                return None;
+            }
+        };
+        let mark = batch.bytes.len();
+        if let Err(err) = self.encode(batch, &request, current) {
+            batch.bytes.truncate(mark);
+            batch.replies.push((request.reply, Err(err)));
+            return None;
+        }
+        let size = (batch.bytes.len() - mark) as u64;
+        if self.write_offset + batch.bytes.len() as u64 > self.options.segment_size {
+            batch.bytes.truncate(mark);
+            if mark > 0 {
+                return Some(request);
+            }
+            if let Err(err) = self.roll_over(size) {
+                batch.replies.push((request.reply, Err(err)));
+                return None;
+            }
+            return self.stage(batch, request);
+        }
+        self.accept(batch, request, current, mark);
+        None
+    }
+
+    /// Records an encoded append in the batch's overlay and queues its reply.
+    fn accept(
+        &mut self,
+        batch: &mut Batch,
+        request: AppendRequest,
+        current: Option<StreamVersion>,
+        mark: usize,
+    ) {
+        let append = batch.streams.len();
+        let first_version = current.map_or(0, |v| v + 1);
+        let mut offset = mark;
+        for (i, event) in request.events.iter().enumerate() {
+            let entry = IdEntry {
+                position: batch.head.position + 1 + i as u64,
+                stream_version: first_version + i as u64,
+            };
+            batch.ids.insert(event.event_id, batch.records.len());
+            batch.records.push(Staged {
+                event_id: event.event_id,
+                append,
+                entry,
+                offset_in_batch: offset,
+            });
+            offset += frame_len_at(&batch.bytes, offset);
+        }
+        let count = request.events.len() as u64;
+        let result = AppendResult {
+            first_position: batch.head.position + 1,
+            last_position: batch.head.position + count,
+            stream_version: first_version + count - 1,
+        };
+        batch.head.position += count;
+        batch.head.hash = last_hash_in(&batch.bytes, mark);
+        batch.versions.insert(request.stream.clone(), result.stream_version);
+        batch.streams.push(request.stream);
+        batch.appends += 1;
+        batch.replies.push((request.reply, Ok(result)));
+    }
+
+    /// Encodes every event of `request` into the batch buffer, chained to the batch head.
+    fn encode(
+        &mut self,
+        batch: &mut Batch,
+        request: &AppendRequest,
+        current: Option<StreamVersion>,
+    ) -> Result<(), StoreError> {
+        let mut prev_hash = batch.head.hash;
+        let first_version = current.map_or(0, |v| v + 1);
+        let last = request.events.len().saturating_sub(1);
+        for (i, event) in request.events.iter().enumerate() {
+            let position = batch.head.position + 1 + i as u64;
+            self.body.clear();
+            encode_body(
+                &mut self.body,
+                &BodyRef {
+                    event_id: event.event_id,
+                    stream: &request.stream,
+                    stream_version: first_version + i as u64,
+                    position,
+                    recorded_at: batch.recorded_at,
+                    event_type: event.event.event_type(),
+                    schema_version: event.event.schema_version(),
+                    metadata: &event.metadata,
+                    event: &event.event,
+                },
+            )?;
+            if self.body.len() > MAX_BODY_LEN {
+                return Err(StoreError::Unavailable(
+                    format!("event {} is larger than {MAX_BODY_LEN} bytes", event.event_id).into(),
+                ));
+            }
+            let hash = chain_hash(&prev_hash, &self.body);
+            Record {
+                last_of_append: i == last,
+                prev_hash,
+                hash,
+                body: &self.body,
+            }
+            .encode_into(&mut batch.bytes);
+            prev_hash = hash;
+        }
+        Ok(())
+    }
+
+    /// Moves writing to a fresh segment; fails if `size` cannot fit even there.
+    fn roll_over(&mut self, size: u64) -> Result<(), StoreError> {
+        if SEGMENT_HEADER_LEN as u64 + size > self.options.segment_size {
+            return Err(StoreError::Unavailable(
+                format!(
+                    "append of {size} bytes exceeds the segment size {}",
+                    self.options.segment_size
+                )
+                .into(),
+            ));
+        }
+        if self.dirty_end > self.write_offset {
+            let zeros = vec![0u8; (self.dirty_end - self.write_offset) as usize];
+            write_all_at(self.file.as_ref(), &zeros, self.write_offset)
+                .and_then(|()| self.file.sync_data())
+                .map_err(|e| StoreError::io("clear failed batch before rollover", e))?;
+            self.dirty_end = self.write_offset;
+        }
+        let sequence = self.sequence + 1;
+        let (path, file) = create_segment(
+            self.options.fs.as_ref(),
+            &self.options.data_dir,
+            sequence,
+            self.options.segment_size,
+        )
+        .map_err(|e| StoreError::io("create segment", e))?;
+        tracing::info!(segment = %path.display(), "rolled over to a new segment");
+        let mut index = self
+            .shared
+            .index
+            .write()
+            .map_err(|_| StoreError::Unavailable("index lock poisoned".into()))?;
+        index.segments.push(SegmentIndex {
+            sequence,
+            path,
+            file: file.clone(),
+            first_position: self.head.position + 1,
+            offsets: Vec::new(),
+            end: SEGMENT_HEADER_LEN as u64,
+        });
+        drop(index);
+        self.file = file;
+        self.sequence = sequence;
+        self.write_offset = SEGMENT_HEADER_LEN as u64;
+        self.dirty_end = self.write_offset;
+        Ok(())
+    }
+
+    /// Writes and syncs the batch, then publishes it; or refuses every append in it.
+    fn commit(&mut self, mut batch: Batch) {
+        if batch.bytes.is_empty() {
+            return send_replies(batch.replies);
+        }
+        let written = batch.bytes.len() as u64;
+        let padded_end = self.dirty_end.max(self.write_offset + written);
+        batch.bytes.resize((padded_end - self.write_offset) as usize, 0);
+        let durable = write_all_at(self.file.as_ref(), &batch.bytes, self.write_offset)
+            .and_then(|()| self.file.sync_data());
+        let shared = self.shared.clone();
+        let counters = &shared.counters;
+        if let Err(err) = durable {
+            self.dirty_end = padded_end;
+            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %err, offset = self.write_offset, "batch write failed; refusing its appends");
+            let reason: Arc<str> = format!("write or fdatasync failed: {err}").into();
+            for (reply, _) in batch.replies {
+                let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
+            }
+            return;
+        }
+        if let Err(err) = self.publish(&batch, written) {
+            for (reply, _) in batch.replies {
+                let _ = reply.send(Err(err.clone()));
+            }
+            return;
+        }
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters.appends.fetch_add(batch.appends, Ordering::Relaxed);
+        counters.events.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+        send_replies(batch.replies);
+    }
+
+    /// Makes a durable batch visible: index, ids, head, watch.
+    fn publish(&mut self, batch: &Batch, written: u64) -> Result<(), StoreError> {
+        let mut index = self
+            .shared
+            .index
+            .write()
+            .map_err(|_| StoreError::Unavailable("index lock poisoned".into()))?;
+        for record in &batch.records {
+            let offset = self.write_offset + record.offset_in_batch as u64;
+            index.push(&batch.streams[record.append], record.entry.position, offset as u32);
+        }
+        index.head = batch.head;
+        if let Some(segment) = index.segments.last_mut() {
+            segment.end = self.write_offset + written;
+        }
+        drop(index);
+        for record in &batch.records {
+            self.ids.insert(record.event_id, record.entry);
+        }
+        self.write_offset += written;
+        self.dirty_end = self.write_offset;
+        self.head = batch.head;
+        self.head_tx.send_replace(batch.head.position);
+        Ok(())
+    }
+}
+
+fn send_replies(replies: Vec<Reply>) {
+    for (reply, result) in replies {
+        let _ = reply.send(result);
+    }
+}
+
+fn frame_len_at(bytes: &[u8], offset: usize) -> usize {
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&bytes[offset..offset + 4]);
+    RECORD_HEADER_LEN + u32::from_le_bytes(len) as usize
+}
+
+/// The chain hash of the last frame in `bytes[from..]`.
+fn last_hash_in(bytes: &[u8], from: usize) -> projections::Hash {
+    let mut offset = from;
+    let mut hash = [0u8; 32];
+    while offset < bytes.len() {
+        hash.copy_from_slice(&bytes[offset + 48..offset + 80]);
+        offset += frame_len_at(bytes, offset);
+    }
+    projections::Hash(hash)
+}
+
+/// The writer's verdict on one append before encoding it.
+enum Check {
+    /// Write it; the stream's current last version.
+    Write(Option<StreamVersion>),
+    /// Already stored as this append: answer with the original result.
+    Replay(AppendResult),
+}
+
+impl Writer {
+    fn check(&self, batch: &Batch, request: &AppendRequest) -> Result<Check, StoreError> {
+        let index = self.shared.read_index()?;
+        let durable_stream = index.streams.get(request.stream.as_str());
+        let mut seen = HashSet::with_capacity(request.events.len());
+        let mut found = Vec::new();
+        for event in &request.events {
+            if !seen.insert(event.event_id) {
+                return Err(StoreError::IdempotencyMismatch {
+                    event_id: event.event_id,
+                });
+            }
+            if let Some(&i) = batch.ids.get(&event.event_id) {
+                let staged = &batch.records[i];
+                let same_stream = batch.streams[staged.append] == request.stream;
+                found.push((event.event_id, staged.entry, same_stream));
+            } else if let Some(entry) = self.ids.get(&event.event_id) {
+                let same_stream = durable_stream
+                    .and_then(|positions| positions.get(entry.stream_version as usize))
+                    == Some(&entry.position);
+                found.push((event.event_id, entry, same_stream));
+            }
+        }
+        if !found.is_empty() {
+            return replay(&found, request.events.len());
+        }
+        let current = batch
+            .versions
+            .get(request.stream.as_str())
+            .copied()
+            .or_else(|| index.stream_version(&request.stream));
+        let matches = match request.expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => current.is_none(),
+            ExpectedVersion::Exact(version) => current == Some(version),
+        };
+        if !matches {
+            return Err(StoreError::Conflict {
+                stream: request.stream.clone(),
+                expected: request.expected,
+                actual: current,
+            });
+        }
+        if request.events.is_empty() {
+            return Ok(Check::Replay(AppendResult {
+                first_position: batch.head.position + 1,
+                last_position: batch.head.position,
+                stream_version: current.unwrap_or(0),
+            }));
+        }
+        Ok(Check::Write(current))
+    }
+}
+
+/// Answers a re-append: every id stored, in this stream, consecutively and in order.
+fn replay(found: &[(Uuid, IdEntry, bool)], requested: usize) -> Result<Check, StoreError> {
+    let first = found[0].1;
+    let consecutive = found.iter().enumerate().all(|(i, (_, entry, same_stream))| {
+        *same_stream && entry.position == first.position + i as u64
+    });
+    if found.len() != requested || !consecutive {
+        return Err(StoreError::IdempotencyMismatch {
+            event_id: found[0].0,
+        });
+    }
+    let last = found[found.len() - 1].1;
+    Ok(Check::Replay(AppendResult {
+        first_position: first.position,
+        last_position: last.position,
+        stream_version: last.stream_version,
+    }))
+}
