@@ -1,0 +1,193 @@
+//! Runs commands: load the aggregate's stream, fold its state, run the pure decision
+//! from `projections`, append with the version that was read, and on a conflict decide
+//! again (a bounded number of times).
+//!
+//! Appends to one stream are serialised inside this process by striped locks, so
+//! concurrent requests for one dedup key queue up instead of conflicting; conflicts
+//! then only arise between instances sharing one store, and those are retried.
+
+use crate::store::{AppendResult, EventStore, ExpectedVersion, NewEvent, StoreError};
+use projections::decide::Rejection;
+use projections::{Event, Metadata, RecordedEvent, StreamVersion};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// How many times a command is decided again after a version conflict.
+const MAX_ATTEMPTS: u32 = 12;
+/// Number of lock stripes; streams hash onto them.
+const STRIPES: usize = 1024;
+/// Events read per page when loading a stream.
+const PAGE: usize = 1024;
+
+/// Why a command did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The domain refused; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Other writers kept winning for `MAX_ATTEMPTS` rounds.
+    #[error("gave up after repeated version conflicts")]
+    Conflict,
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The events the decision produced (empty: the command was a no-op).
+    pub events: Vec<Event>,
+    /// Where they landed (`None` when nothing was appended).
+    pub append: Option<AppendResult>,
+}
+
+/// An aggregate state that can be rebuilt from its stream.
+pub trait StreamState: Clone + Send {
+    /// Folds one event of the stream.
+    fn fold(&mut self, event: &RecordedEvent);
+    /// The stream's last version as folded so far.
+    fn version(&self) -> Option<StreamVersion>;
+}
+
+impl StreamState for projections::decide::SeriesState {
+    fn fold(&mut self, event: &RecordedEvent) {
+        self.apply(event)
+    }
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
+    }
+}
+
+impl StreamState for projections::decide::SyncState {
+    fn fold(&mut self, event: &RecordedEvent) {
+        self.apply(event)
+    }
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
+    }
+}
+
+impl StreamState for projections::decide::TaskState {
+    fn fold(&mut self, event: &RecordedEvent) {
+        self.apply(event)
+    }
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
+    }
+}
+
+impl StreamState for projections::decide::MessageState {
+    fn fold(&mut self, event: &RecordedEvent) {
+        self.apply(event)
+    }
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
+    }
+}
+
+/// Executes commands against a store.
+#[derive(Clone)]
+pub struct Commands {
+    store: Arc<dyn EventStore>,
+    stripes: Arc<Vec<Mutex<()>>>,
+}
+
+impl Commands {
+    /// A command runner over `store`.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        let stripes = (0..STRIPES).map(|_| Mutex::new(())).collect();
+        Commands {
+            store,
+            stripes: Arc::new(stripes),
+        }
+    }
+
+    /// Loads `stream` into `initial`, decides with `decide`, appends the result with the
+    /// version read. Retries the whole cycle on a version conflict.
+    #[tracing::instrument(skip(self, initial, decide, metadata), fields(stream = %stream))]
+    pub async fn execute<S, D>(
+        &self,
+        stream: &str,
+        initial: S,
+        metadata: Metadata,
+        decide: D,
+    ) -> Result<Outcome, CommandError>
+    where
+        S: StreamState,
+        D: Fn(&S) -> Result<Vec<Event>, Rejection>,
+    {
+        let _guard = self.stripe(stream).lock().await;
+        for attempt in 0..MAX_ATTEMPTS {
+            let state = self.load(stream, initial.clone()).await?;
+            let events = decide(&state)?;
+            if events.is_empty() {
+                return Ok(Outcome {
+                    events,
+                    append: None,
+                });
+            }
+            let expected = match state.version() {
+                None => ExpectedVersion::NoStream,
+                Some(version) => ExpectedVersion::Exact(version),
+            };
+            let batch = events
+                .iter()
+                .map(|event| NewEvent {
+                    event_id: uuid::Uuid::new_v4(),
+                    event: event.clone(),
+                    metadata: metadata.clone(),
+                })
+                .collect();
+            match self.store.append(stream, expected, batch).await {
+                Ok(append) => {
+                    return Ok(Outcome {
+                        events,
+                        append: Some(append),
+                    })
+                }
+                Err(StoreError::Conflict { .. }) => backoff(attempt).await,
+                Err(other) => return Err(CommandError::Store(other)),
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    /// Folds every event of `stream` into `state`.
+    pub async fn load<S: StreamState>(
+        &self,
+        stream: &str,
+        mut state: S,
+    ) -> Result<S, CommandError> {
+        let mut from = 0;
+        loop {
+            let page = self
+                .store
+                .read_stream(stream, from, crate::store::Direction::Forward, PAGE)
+                .await
+                .map_err(CommandError::Store)?;
+            for event in &page {
+                state.fold(event);
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => from = last.stream_version + 1,
+                _ => return Ok(state),
+            }
+        }
+    }
+
+    fn stripe(&self, stream: &str) -> &Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        stream.hash(&mut hasher);
+        &self.stripes[(hasher.finish() as usize) % STRIPES]
+    }
+}
+
+/// Waits a little longer after each conflict, with jitter so instances spread out.
+async fn backoff(attempt: u32) {
+    let base = 2u64.saturating_pow(attempt.min(6));
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (base + 1);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}

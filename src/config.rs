@@ -1,0 +1,71 @@
+//! Configuration of `alert-ledger serve`, separate from how the CLI parses it so tests
+//! can build one directly.
+
+use crate::store::embedded::RecoveryMode;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the log lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded log in `data_dir`.
+    Embedded,
+    /// A server URL (`postgres://…`, `kurrentdb://…`, `esdb://…`).
+    Url(String),
+}
+
+impl StoreLocation {
+    /// Parses `--store`: empty or `embedded` means the embedded log.
+    pub fn parse(raw: Option<&str>) -> Result<StoreLocation, String> {
+        match raw.map(str::trim) {
+            None | Some("") | Some("embedded") => Ok(StoreLocation::Embedded),
+            Some(url) if ["postgres://", "postgresql://", "kurrentdb://", "esdb://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme)) =>
+            {
+                Ok(StoreLocation::Url(url.to_owned()))
+            }
+            Some(other) => Err(format!(
+                "unsupported --store `{other}`: use embedded, postgres://…, kurrentdb://… or esdb://…"
+            )),
+        }
+    }
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Embedded store directory.
+    pub data_dir: PathBuf,
+    /// Which store.
+    pub store: StoreLocation,
+    /// Damage policy for the embedded log.
+    pub recovery: RecoveryMode,
+    /// Tokens file (`role name token` per line).
+    pub tokens_file: Option<PathBuf>,
+    /// Inline tokens (same lines, `;`-separated).
+    pub tokens: Option<String>,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Longest a read waits for `min_position`.
+    pub read_wait: Duration,
+}
+
+impl ServeConfig {
+    /// Defaults for a data directory, listening on `listen`.
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> ServeConfig {
+        ServeConfig {
+            listen,
+            data_dir: data_dir.into(),
+            store: StoreLocation::Embedded,
+            recovery: RecoveryMode::default(),
+            tokens_file: None,
+            tokens: None,
+            body_limit: 1024 * 1024,
+            read_wait: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Alert routes: trigger (with dedup), acknowledge, resolve, escalate, notes, the
+//! status view and an alert's history (its log).
+
+use super::error::ApiError;
+use super::extract::{MaybeJson, QueryParams, ValidJson};
+use super::reads::{position_header, read_views};
+use super::{AppState, ReaderAuth, WriterAuth};
+use crate::commands::Outcome;
+use crate::ingest::{self, TriggerRequest};
+use crate::store::Direction;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use projections::decide::{decide_alert, AlertCommand, SeriesState};
+use projections::ids::AlertId;
+use projections::views::{AlertStatus, AlertView};
+use projections::{Event, Position, RecordedEvent, ResolvedBy, Severity};
+use serde::{Deserialize, Serialize};
+
+/// What a command on an alert returns.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlertCommandResponse {
+    /// The alert the command acted on.
+    pub alert_id: AlertId,
+    /// `true` when the trigger was recorded as a repeat on an open alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deduplicated: Option<bool>,
+    /// `false` when the command changed nothing (e.g. a second acknowledge).
+    pub changed: bool,
+    /// Log position of the write (or of the head when nothing was written): pass it as
+    /// `min_position` to read your own write.
+    pub position: Position,
+}
+
+/// `POST /v1/alerts`: 201 with a new alert, 200 when recorded as a repeat.
+pub async fn trigger(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<TriggerRequest>,
+) -> Result<Response, ApiError> {
+    let metadata = AppState::metadata(&principal, "api");
+    let triggered = ingest::trigger(&state, body, metadata).await?;
+    let status = if triggered.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let body = AlertCommandResponse {
+        alert_id: triggered.alert_id,
+        deduplicated: Some(triggered.deduplicated),
+        changed: true,
+        position: triggered.position,
+    };
+    Ok((status, position_header(body.position), Json(body)).into_response())
+}
+
+/// Optional body of acknowledge, resolve and escalate.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleBody {
+    /// `person` (default) or `source`; only on resolve.
+    #[serde(default)]
+    pub resolved_by: Option<String>,
+}
+
+/// Body of `POST /v1/alerts/{id}/notes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// The note, 1 to 10,000 characters.
+    pub text: String,
+}
+
+/// `POST /v1/alerts/{id}/acknowledge`.
+pub async fn acknowledge(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<LifecycleBody>,
+) -> Result<Response, ApiError> {
+    reject_resolved_by(&body)?;
+    let alert_id = parse_alert_id(&id)?;
+    run(
+        &state,
+        alert_id,
+        &principal,
+        AlertCommand::Acknowledge { alert_id },
+    )
+    .await
+}
+
+/// `POST /v1/alerts/{id}/resolve`.
+pub async fn resolve(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<LifecycleBody>,
+) -> Result<Response, ApiError> {
+    let alert_id = parse_alert_id(&id)?;
+    let resolved_by = match body.and_then(|b| b.resolved_by).as_deref() {
+        None | Some("person") => ResolvedBy::Person,
+        Some("source") => ResolvedBy::Source,
+        Some(_) => return Err(ApiError::field("resolved_by", "must be person or source")),
+    };
+    let command = AlertCommand::Resolve {
+        alert_id,
+        resolved_by,
+    };
+    run(&state, alert_id, &principal, command).await
+}
+
+/// `POST /v1/alerts/{id}/escalate`.
+pub async fn escalate(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<LifecycleBody>,
+) -> Result<Response, ApiError> {
+    reject_resolved_by(&body)?;
+    let alert_id = parse_alert_id(&id)?;
+    let now = chrono::Utc::now();
+    run(
+        &state,
+        alert_id,
+        &principal,
+        AlertCommand::Escalate { alert_id, now },
+    )
+    .await
+}
+
+/// `POST /v1/alerts/{id}/notes`.
+pub async fn add_note(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ValidJson(body): ValidJson<NoteBody>,
+) -> Result<Response, ApiError> {
+    let alert_id = parse_alert_id(&id)?;
+    let text = ingest::bounded_text("text", &body.text, 10_000)?;
+    run(
+        &state,
+        alert_id,
+        &principal,
+        AlertCommand::AddNote { alert_id, text },
+    )
+    .await
+}
+
+fn reject_resolved_by(body: &Option<LifecycleBody>) -> Result<(), ApiError> {
+    match body {
+        Some(LifecycleBody {
+            resolved_by: Some(_),
+        }) => Err(ApiError::field("resolved_by", "only allowed on resolve")),
+        _ => Ok(()),
+    }
+}
+
+/// Runs a lifecycle command on the series that holds `alert_id`.
+async fn run(
+    state: &AppState,
+    alert_id: AlertId,
+    principal: &crate::auth::Principal,
+    command: AlertCommand,
+) -> Result<Response, ApiError> {
+    let head = state.sync_views().await?;
+    let stream = state
+        .views
+        .read(|views| views.alerts.alerts.get(&alert_id).map(|a| a.stream.clone()))
+        .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))?;
+    let series = series_of(&stream)?;
+    let metadata = AppState::metadata(principal, "api");
+    let outcome: Outcome = state
+        .commands
+        .execute(&stream, SeriesState::new(series), metadata, |s| {
+            decide_alert(s, command.clone())
+        })
+        .await?;
+    let position = outcome.append.map_or(head, |a| a.last_position);
+    let body = AlertCommandResponse {
+        alert_id,
+        deduplicated: None,
+        changed: !outcome.events.is_empty(),
+        position,
+    };
+    Ok((position_header(position), Json(body)).into_response())
+}
+
+fn series_of(stream: &str) -> Result<projections::ids::SeriesId, ApiError> {
+    stream
+        .strip_prefix("alert-")
+        .and_then(|id| projections::ids::SeriesId::parse(id).ok())
+        .ok_or_else(|| ApiError::Internal(format!("alert stream {stream} has no series id")))
+}
+
+/// Parses an alert id from the path.
+pub fn parse_alert_id(raw: &str) -> Result<AlertId, ApiError> {
+    AlertId::parse(raw).map_err(|_| ApiError::field("path.id", "must be a UUID"))
+}
+
+/// A page of alerts.
+#[derive(Debug, Serialize)]
+pub struct AlertPage {
+    /// The alerts, newest first.
+    pub items: Vec<AlertView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/alerts`: filters `status`, `service`, `resource`, `severity`; `limit`,
+/// `cursor`; `min_position`. Newest first; the cursor is stable under new writes.
+pub async fn list(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let allowed = [
+        "status",
+        "service",
+        "resource",
+        "severity",
+        "limit",
+        "cursor",
+        "min_position",
+    ];
+    let params = QueryParams::parse(query.as_deref(), &allowed)?;
+    let status = match params.get("status") {
+        None => None,
+        Some(raw) => Some(parse_status(raw)?),
+    };
+    let severity = match params.get("severity") {
+        None => None,
+        Some(raw) => Some(Severity::parse(raw).ok_or_else(|| {
+            ApiError::field("query.severity", "must be critical, error, warning or info")
+        })?),
+    };
+    let cursor = params.parse_opt::<Position>("cursor", "a cursor from a previous page")?;
+    let limit = params.limit(1000)?;
+    let service = params.get("service").map(str::to_owned);
+    let resource = params.get("resource").map(str::to_owned);
+    read_views(&state, &params, move |views| {
+        let upper = cursor.unwrap_or(Position::MAX);
+        let mut items = Vec::new();
+        let mut next_cursor = None;
+        for (position, id) in views.alerts.opened.range(..upper).rev() {
+            let Some(alert) = views.alerts.alerts.get(id) else {
+                continue;
+            };
+            let keep = status.is_none_or(|s| alert.status == s)
+                && severity.is_none_or(|s| alert.severity == s)
+                && service
+                    .as_deref()
+                    .is_none_or(|s| alert.service.as_str() == s)
+                && resource
+                    .as_deref()
+                    .is_none_or(|r| alert.resource.as_ref().is_some_and(|x| x.as_str() == r));
+            if !keep {
+                continue;
+            }
+            if items.len() == limit {
+                next_cursor = Some((position + 1).to_string());
+                break;
+            }
+            items.push(alert.clone());
+        }
+        Ok(AlertPage { items, next_cursor })
+    })
+    .await
+}
+
+fn parse_status(raw: &str) -> Result<AlertStatus, ApiError> {
+    match raw {
+        "triggered" => Ok(AlertStatus::Triggered),
+        "acknowledged" => Ok(AlertStatus::Acknowledged),
+        "resolved" => Ok(AlertStatus::Resolved),
+        _ => Err(ApiError::field(
+            "query.status",
+            "must be triggered, acknowledged or resolved",
+        )),
+    }
+}
+
+/// `GET /v1/alerts/{id}`.
+pub async fn get_one(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let alert_id = parse_alert_id(&id)?;
+    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    read_views(&state, &params, move |views| {
+        views
+            .alerts
+            .alerts
+            .get(&alert_id)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))
+    })
+    .await
+}
+
+/// An alert's log.
+#[derive(Debug, Serialize)]
+pub struct History {
+    /// The alert.
+    pub alert_id: AlertId,
+    /// Every event about it, oldest first (including the resource deletion that
+    /// resolved it, if one did).
+    pub events: Vec<RecordedEvent>,
+}
+
+/// `GET /v1/alerts/{id}/history`: the alert's events from its series stream.
+pub async fn history(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let alert_id = parse_alert_id(&id)?;
+    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    if let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? {
+        state.wait_for(min).await?;
+    }
+    let position = state.views.applied();
+    let (stream, deletion) = state
+        .views
+        .read(|views| {
+            let alert = views.alerts.alerts.get(&alert_id)?;
+            let deletion = alert.status_changes.iter().find_map(|change| {
+                (change.status == AlertStatus::Resolved
+                    && !change.cause.stream.starts_with("alert-"))
+                .then(|| change.cause.clone())
+            });
+            Some((alert.stream.clone(), deletion))
+        })
+        .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))?;
+    let mut events = read_whole_stream(&state, &stream).await?;
+    events.retain(|e| e.event.alert_id() == Some(alert_id) && e.position <= position);
+    if let Some(cause) = deletion {
+        let found = state
+            .store
+            .read_stream(&cause.stream, cause.version, Direction::Forward, 1)
+            .await?;
+        events.extend(
+            found
+                .into_iter()
+                .filter(|e| matches!(e.event, Event::SyncDeleted { .. })),
+        );
+        events.sort_by_key(|e| e.position);
+    }
+    let body = History { alert_id, events };
+    Ok((position_header(position), Json(body)).into_response())
+}
+
+async fn read_whole_stream(state: &AppState, stream: &str) -> Result<Vec<RecordedEvent>, ApiError> {
+    let mut events = Vec::new();
+    loop {
+        let from = events
+            .last()
+            .map_or(0, |e: &RecordedEvent| e.stream_version + 1);
+        let page = state
+            .store
+            .read_stream(stream, from, Direction::Forward, 4096)
+            .await?;
+        let done = page.len() < 4096;
+        events.extend(page);
+        if done {
+            return Ok(events);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Request extraction that names the field at fault: a JSON body extractor that
+//! insists on `application/json` and reports the path of a bad field, and helpers for
+//! query strings that reject unknown parameters.
+
+use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// A JSON body, parsed with the failing field's path in the error.
+pub struct ValidJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(ValidJson)
+    }
+}
+
+/// Parses `bytes` as `T`, naming the field where parsing failed.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        ApiError::MalformedBody {
+            field: (path != ".").then_some(path),
+            detail: err.into_inner().to_string(),
+        }
+    })?;
+    deserializer.end().map_err(|err| ApiError::MalformedBody {
+        field: None,
+        detail: err.to_string(),
+    })?;
+    Ok(parsed)
+}
+
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Query parameters that must each be known to the route.
+pub struct QueryParams(HashMap<String, String>);
+
+impl QueryParams {
+    /// Parses a raw query string, rejecting parameters not in `allowed`.
+    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
+        let mut params = HashMap::new();
+        for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = decode(key);
+            if !allowed.contains(&key.as_str()) {
+                return Err(ApiError::field(
+                    format!("query.{key}"),
+                    format!("unknown parameter; allowed: {}", allowed.join(", ")),
+                ));
+            }
+            params.insert(key, decode(value));
+        }
+        Ok(QueryParams(params))
+    }
+
+    /// A raw parameter value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A parameter parsed as `T`, naming the parameter on failure.
+    pub fn parse_opt<T: FromStr>(&self, name: &str, what: &str) -> Result<Option<T>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(raw) => raw
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::field(format!("query.{name}"), format!("must be {what}"))),
+        }
+    }
+
+    /// Page size: `limit`, default 100, between 1 and `max`.
+    pub fn limit(&self, max: usize) -> Result<usize, ApiError> {
+        let limit = self
+            .parse_opt::<usize>("limit", "a whole number")?
+            .unwrap_or(100);
+        if limit == 0 || limit > max {
+            return Err(ApiError::field(
+                "query.limit",
+                format!("must be between 1 and {max}"),
+            ));
+        }
+        Ok(limit)
+    }
+}
+
+/// Percent-decodes a query component (`+` is a space).
+fn decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An optional JSON body: an empty body is `None`; a non-empty one must be JSON.
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared_json = is_json(req.headers().get(header::CONTENT_TYPE));
+        let bytes = read_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(MaybeJson(None));
+        }
+        if !declared_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json(&bytes).map(|parsed| MaybeJson(Some(parsed)))
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| match rejection.status().as_u16() {
+            413 => ApiError::PayloadTooLarge {
+                limit: crate::http::body_limit(),
+            },
+            _ => ApiError::MalformedBody {
+                field: None,
+                detail: rejection.body_text(),
+            },
+        })
+}

@@ -1,0 +1,227 @@
+//! The HTTP API (v1). Paths follow the contract in the design; payloads are
+//! documented in `/openapi.json` and `docs/api.md`.
+//!
+//! # Layout
+//! - [`error`]: `ApiError`, rendered as `application/problem+json`.
+//! - [`extract`]: JSON bodies and query strings that name the bad field.
+//! - [`idempotency`]: `Idempotency-Key` replay of POST responses.
+//! - [`alerts`]: trigger, lifecycle commands, alert reads and history.
+//! - [`resources`]: syncs and tasks.
+//! - [`reads`]: alarms, messages, raw streams and pages of `$all`.
+//! - [`ops`]: health, readiness, metrics, digest, OpenAPI.
+
+pub mod alerts;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod openapi;
+pub mod ops;
+pub mod reads;
+pub mod resources;
+
+use crate::auth::{Principal, Role, Tokens};
+use crate::commands::Commands;
+use crate::metrics::Metrics;
+use crate::projection::ViewsHandle;
+use crate::store::EventStore;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use error::ApiError;
+use projections::{Metadata, Position};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The header every response carries: the log position the answer reflects.
+pub const POSITION_HEADER: &str = "x-ledger-position";
+
+/// Limits and waits of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Longest a read waits for `min_position` before answering 503.
+    pub read_wait: Duration,
+}
+
+/// Everything a handler needs; cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    /// The event store.
+    pub store: Arc<dyn EventStore>,
+    /// The live views.
+    pub views: Arc<ViewsHandle>,
+    /// The command runner.
+    pub commands: Commands,
+    /// Bearer tokens.
+    pub tokens: Arc<Tokens>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Replay cache for `Idempotency-Key`.
+    pub idempotency: Arc<idempotency::IdempotencyCache>,
+    /// Limits.
+    pub settings: Arc<HttpSettings>,
+    /// Set when shutdown begins: readiness turns 503.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+static BODY_LIMIT: AtomicUsize = AtomicUsize::new(1024 * 1024);
+
+/// The configured body limit (for error messages).
+pub fn body_limit() -> usize {
+    BODY_LIMIT.load(Ordering::Relaxed)
+}
+
+impl AppState {
+    /// Waits until the views reflect everything the store has acknowledged so far, so
+    /// a command that looks something up (an alert's stream, a resource's state) sees
+    /// the caller's earlier writes.
+    pub async fn sync_views(&self) -> Result<Position, ApiError> {
+        let head = self.store.head().await?.position;
+        self.wait_for(head).await?;
+        Ok(head)
+    }
+
+    /// Waits (bounded) until the views have applied `position`.
+    pub async fn wait_for(&self, position: Position) -> Result<(), ApiError> {
+        self.views
+            .wait_for(position, self.settings.read_wait)
+            .await
+            .map_err(|applied| ApiError::NotCaughtUp {
+                wanted: position,
+                applied,
+            })
+    }
+
+    /// Event metadata for a command issued by `principal` through `source`.
+    pub fn metadata(principal: &Principal, source: &str) -> Metadata {
+        Metadata {
+            actor: Some(principal.name.clone()),
+            correlation_id: Some(uuid::Uuid::new_v4()),
+            causation_id: None,
+            source: Some(source.to_owned()),
+        }
+    }
+}
+
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        pub struct $name(pub Principal);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                state.tokens.authorize(&parts.headers, $role).map($name)
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// A caller with at least the `reader` role.
+    ReaderAuth,
+    Role::Reader
+);
+role_extractor!(
+    /// A caller with at least the `writer` role.
+    WriterAuth,
+    Role::Writer
+);
+role_extractor!(
+    /// A caller with the `admin` role.
+    AdminAuth,
+    Role::Admin
+);
+
+/// Builds the router with every route of the v1 contract.
+pub fn router(state: AppState) -> Router {
+    BODY_LIMIT.store(state.settings.body_limit, Ordering::Relaxed);
+    let limit = state.settings.body_limit;
+    Router::new()
+        .route("/v1/alerts", post(alerts::trigger).get(alerts::list))
+        .route("/v1/alerts/{id}", get(alerts::get_one))
+        .route("/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/v1/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/v1/alerts/{id}/escalate", post(alerts::escalate))
+        .route("/v1/alerts/{id}/notes", post(alerts::add_note))
+        .route("/v1/alerts/{id}/history", get(alerts::history))
+        .route("/v1/alarms", get(reads::alarms))
+        .route("/v1/messages", get(reads::messages))
+        .route("/v1/messages/{id}", get(reads::message))
+        .route(
+            "/v1/syncs",
+            post(resources::register_sync).get(resources::list_syncs),
+        )
+        .route(
+            "/v1/syncs/{id}",
+            axum::routing::delete(resources::delete_sync),
+        )
+        .route(
+            "/v1/tasks",
+            post(resources::create_task).get(resources::list_tasks),
+        )
+        .route("/v1/tasks/{id}", get(resources::get_task))
+        .route(
+            "/v1/tasks/{id}/hosts/{host}/start",
+            post(resources::start_host),
+        )
+        .route(
+            "/v1/tasks/{id}/hosts/{host}/result",
+            post(resources::report_result),
+        )
+        .route("/v1/tasks/{id}/cancel", post(resources::cancel_task))
+        .route("/v1/streams/{stream}", get(reads::stream))
+        .route("/v1/events", get(reads::events))
+        .route("/v1/ledger/digest", get(ops::digest))
+        .route("/livez", get(ops::livez))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::replay,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Records metrics and a log line per request, and stamps every response with the
+/// views' position when the handler did not.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let mut response = next.run(request).await;
+    let latency = started.elapsed();
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .observe_request(method.as_str(), &route, status, latency);
+    if !response.headers().contains_key(POSITION_HEADER) {
+        let position = HeaderValue::from(state.views.applied());
+        response.headers_mut().insert(POSITION_HEADER, position);
+    }
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}

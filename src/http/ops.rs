@@ -1,0 +1,143 @@
+//! Operational routes: liveness, readiness, Prometheus metrics, the ledger digest and
+//! the OpenAPI document; and the JSON 404 for unknown paths.
+
+use super::error::ApiError;
+use super::{AppState, ReaderAuth};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use projections::views::AlertStatus;
+use projections::Severity;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+
+/// `GET /livez`: answers while the process runs.
+pub async fn livez() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "live" }))
+}
+
+/// Readiness with the reason when not ready.
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Position the views have applied.
+    pub applied_position: u64,
+    /// The log's head position.
+    pub head_position: u64,
+    /// Events the views are behind.
+    pub lag: u64,
+    /// Events that failed to fold since start.
+    pub fold_errors: u64,
+}
+
+/// `GET /readyz`: 200 once the views caught up and follow the log; 503 otherwise.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let applied = state.views.applied();
+    let head = state.store.head().await.map(|h| h.position);
+    let reason = match &head {
+        _ if state.shutting_down.load(Ordering::Relaxed) => Some("shutting down".to_owned()),
+        Err(err) => Some(format!("store unavailable: {err}")),
+        Ok(_) if !state.views.is_following() => Some("views are not following the log".into()),
+        Ok(_) => None,
+    };
+    let head = head.unwrap_or(applied);
+    let body = Readiness {
+        status: if reason.is_none() {
+            "ready"
+        } else {
+            "not_ready"
+        },
+        reason: reason.clone(),
+        applied_position: applied,
+        head_position: head,
+        lag: head.saturating_sub(applied),
+        fold_errors: state.views.fold_errors(),
+    };
+    let status = match reason {
+        None => StatusCode::OK,
+        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let counts = state.views.read(|views| {
+        let mut counts = [0u64; 4];
+        for alert in views.alerts.alerts.values() {
+            if alert.status != AlertStatus::Resolved {
+                let index = Severity::ALL.iter().position(|s| *s == alert.severity);
+                counts[index.unwrap_or(0)] += 1;
+            }
+        }
+        counts
+    });
+    let labelled: Vec<(&str, u64)> = Severity::ALL
+        .iter()
+        .zip(counts)
+        .map(|(severity, count)| (severity.as_str(), count))
+        .collect();
+    state.metrics.set_open_alerts(&labelled);
+    state.metrics.set_applied_position(state.views.applied());
+    if let Ok(head) = state.store.head().await {
+        state.metrics.set_head_position(head.position);
+    }
+    let body = state.metrics.render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The head of the ledger: what an auditor keeps to prove the log later.
+#[derive(Debug, Serialize)]
+pub struct Digest {
+    /// Position of the last event.
+    pub position: u64,
+    /// Its chain hash (hex SHA-256).
+    pub head_hash: String,
+    /// When it was recorded (absent for an empty log).
+    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /v1/ledger/digest`.
+pub async fn digest(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    let head = state.store.head().await?;
+    let recorded_at = match head.position {
+        0 => None,
+        position => state
+            .store
+            .read_all(position, 1)
+            .await?
+            .first()
+            .map(|e| e.recorded_at),
+    };
+    let body = Digest {
+        position: head.position,
+        head_hash: head.hash.to_hex(),
+        recorded_at,
+    };
+    Ok((super::reads::position_header(head.position), Json(body)).into_response())
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> Json<serde_json::Value> {
+    Json(super::openapi::document())
+}
+
+/// Unknown paths get a problem document too.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}

@@ -1,0 +1,224 @@
+//! Read routes over the views and the raw log: active alarms, outgoing messages, one
+//! stream's events and pages of `$all`. Every answer carries `X-Ledger-Position`.
+
+use super::error::ApiError;
+use super::extract::QueryParams;
+use super::{AppState, ReaderAuth, POSITION_HEADER};
+use crate::store::Direction;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use projections::ids::MessageId;
+use projections::views::{AlarmGroup, MessageView, Views};
+use projections::{Position, RecordedEvent};
+use serde::Serialize;
+
+/// The `X-Ledger-Position` header for a response.
+pub fn position_header(position: Position) -> [(&'static str, String); 1] {
+    [(POSITION_HEADER, position.to_string())]
+}
+
+/// Waits for `min_position` if asked, then answers from the views with the position
+/// they reflect.
+pub async fn read_views<T: Serialize>(
+    state: &AppState,
+    params: &QueryParams,
+    read: impl FnOnce(&Views) -> Result<T, ApiError>,
+) -> Result<Response, ApiError> {
+    if let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? {
+        state.wait_for(min).await?;
+    }
+    let (position, body) = state.views.read(|views| (views.position, read(views)));
+    Ok((position_header(position), Json(body?)).into_response())
+}
+
+/// The active-alarm view.
+#[derive(Debug, Serialize)]
+pub struct Alarms {
+    /// Total active alarms.
+    pub total: usize,
+    /// Grouped by resource and service.
+    pub groups: Vec<AlarmGroup>,
+}
+
+/// `GET /v1/alarms`.
+pub async fn alarms(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    read_views(&state, &params, |views| {
+        Ok(Alarms {
+            total: views.alarms.active.len(),
+            groups: views.alarms.groups(),
+        })
+    })
+    .await
+}
+
+/// A page of messages.
+#[derive(Debug, Serialize)]
+pub struct MessagePage {
+    /// Messages in id order.
+    pub items: Vec<MessageView>,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/messages`: filters `state`, `alert_id`, `channel`; `limit`, `cursor`.
+pub async fn messages(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let allowed = [
+        "state",
+        "alert_id",
+        "channel",
+        "limit",
+        "cursor",
+        "min_position",
+    ];
+    let params = QueryParams::parse(query.as_deref(), &allowed)?;
+    let limit = params.limit(1000)?;
+    let cursor = match params.get("cursor") {
+        None => None,
+        Some(raw) => Some(MessageId::parse(raw).map_err(|_| {
+            ApiError::field("query.cursor", "must be a cursor from a previous page")
+        })?),
+    };
+    let alert = match params.get("alert_id") {
+        None => None,
+        Some(raw) => Some(
+            super::alerts::parse_alert_id(raw)
+                .map_err(|_| ApiError::field("query.alert_id", "must be a UUID"))?,
+        ),
+    };
+    let wanted_state = params.get("state").map(str::to_owned);
+    let channel = params.get("channel").map(str::to_owned);
+    read_views(&state, &params, move |views| {
+        let range = match cursor {
+            Some(after) => views
+                .messages
+                .messages
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            None => views.messages.messages.range(..),
+        };
+        let mut items = Vec::new();
+        let mut next_cursor = None;
+        for message in range.map(|(_, m)| m) {
+            let keep = wanted_state
+                .as_deref()
+                .is_none_or(|s| message.state.as_str() == s)
+                && alert.is_none_or(|a| message.alert_id == a)
+                && channel
+                    .as_deref()
+                    .is_none_or(|c| message.channel.as_str() == c);
+            if !keep {
+                continue;
+            }
+            if items.len() == limit {
+                next_cursor = items.last().map(|m: &MessageView| m.id.to_string());
+                break;
+            }
+            items.push(message.clone());
+        }
+        Ok(MessagePage { items, next_cursor })
+    })
+    .await
+}
+
+/// `GET /v1/messages/{id}`.
+pub async fn message(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let message_id =
+        MessageId::parse(&id).map_err(|_| ApiError::field("path.id", "must be a UUID"))?;
+    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    read_views(&state, &params, move |views| {
+        views
+            .messages
+            .messages
+            .get(&message_id)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("message {message_id} does not exist")))
+    })
+    .await
+}
+
+/// A page of raw events.
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<RecordedEvent>,
+    /// Where the next page starts (`from` for `$all`, a version for a stream);
+    /// absent when this page reached the end.
+    pub next: Option<u64>,
+}
+
+/// `GET /v1/streams/{stream}`: `from` (version), `direction` (`forward`|`backward`), `limit`.
+pub async fn stream(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref(), &["from", "direction", "limit"])?;
+    let limit = params.limit(10_000)?;
+    let direction = match params.get("direction") {
+        None | Some("forward") => Direction::Forward,
+        Some("backward") => Direction::Backward,
+        Some(_) => {
+            return Err(ApiError::field(
+                "query.direction",
+                "must be forward or backward",
+            ))
+        }
+    };
+    let default_from = match direction {
+        Direction::Forward => 0,
+        Direction::Backward => u64::MAX,
+    };
+    let from = params
+        .parse_opt::<u64>("from", "a stream version")?
+        .unwrap_or(default_from);
+    let position = state.store.head().await?.position;
+    let events = state
+        .store
+        .read_stream(&stream, from, direction, limit)
+        .await?;
+    let next = match (events.last(), direction) {
+        (Some(last), Direction::Forward) if events.len() == limit => Some(last.stream_version + 1),
+        (Some(last), Direction::Backward) if events.len() == limit && last.stream_version > 0 => {
+            Some(last.stream_version - 1)
+        }
+        _ => None,
+    };
+    let body = EventPage { events, next };
+    Ok((position_header(position), Json(body)).into_response())
+}
+
+/// `GET /v1/events`: a page of `$all` from position `from` (default 1).
+pub async fn events(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref(), &["from", "limit"])?;
+    let limit = params.limit(10_000)?;
+    let from = params
+        .parse_opt::<Position>("from", "a log position")?
+        .unwrap_or(1);
+    let position = state.store.head().await?.position;
+    let events = state.store.read_all(from.max(1), limit).await?;
+    let next = match events.last() {
+        Some(last) if events.len() == limit => Some(last.position + 1),
+        _ => None,
+    };
+    let body = EventPage { events, next };
+    Ok((position_header(position), Json(body)).into_response())
+}

@@ -1,0 +1,174 @@
+//! The trigger path shared by every way an alert can arrive (native API now,
+//! Alertmanager / PagerDuty / GoAlert receivers later): validate, look up the
+//! resource, decide on the series stream, append.
+
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use projections::decide::{decide_alert, AlertCommand, ResourceCheck, SeriesState, Trigger};
+use projections::ids::{ChannelId, DedupKey, IdError, SeriesId, ServiceName, SyncId};
+use projections::{Event, Metadata, Position, Severity};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Body of `POST /v1/alerts`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    /// Service name: letters, digits, `. _ : -`, at most 128.
+    pub service: String,
+    /// Dedup key, at most 255 characters; omitted: every trigger opens a new alert.
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    /// One line, 1 to 1,024 characters.
+    pub summary: String,
+    /// `critical`, `error`, `warning` or `info`.
+    pub severity: String,
+    /// Up to 64 string values.
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+    /// A registered resource that owns the alarm.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Channels that receive this alert's messages (up to 16).
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Escalation delays in seconds, one per step (up to 16).
+    #[serde(default)]
+    pub escalation_secs: Vec<u32>,
+}
+
+/// What a trigger did.
+#[derive(Debug, Clone, Copy)]
+pub struct Triggered {
+    /// The alert (new or the open one it was recorded on).
+    pub alert_id: projections::ids::AlertId,
+    /// Recorded as a repeat on an open alert.
+    pub deduplicated: bool,
+    /// Log position of the write.
+    pub position: Position,
+}
+
+/// Validates and runs a trigger.
+pub async fn trigger(
+    state: &AppState,
+    request: TriggerRequest,
+    metadata: Metadata,
+) -> Result<Triggered, ApiError> {
+    let service = parse_id("service", ServiceName::parse(&request.service))?;
+    let dedup_key = match &request.dedup_key {
+        Some(raw) => parse_id("dedup_key", DedupKey::parse(raw))?,
+        None => parse_id(
+            "dedup_key",
+            DedupKey::parse(&uuid::Uuid::new_v4().to_string()),
+        )?,
+    };
+    let summary = bounded_text("summary", &request.summary, 1024)?;
+    let severity = Severity::parse(&request.severity)
+        .ok_or_else(|| ApiError::field("severity", "must be critical, error, warning or info"))?;
+    let details = validate_details(request.details)?;
+    let channels = request
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| parse_id(&format!("channels[{i}]"), ChannelId::parse(raw)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if channels.len() > 16 {
+        return Err(ApiError::field("channels", "at most 16 channels"));
+    }
+    if request.escalation_secs.len() > 16 {
+        return Err(ApiError::field("escalation_secs", "at most 16 steps"));
+    }
+    let resource = match &request.resource {
+        None => None,
+        Some(raw) => Some(resource_check(state, parse_id("resource", SyncId::parse(raw))?).await?),
+    };
+    let series = SeriesId::of(&service, &dedup_key);
+    let command = AlertCommand::Trigger(Trigger {
+        service,
+        dedup_key,
+        summary,
+        severity,
+        details,
+        resource,
+        channels,
+        escalation_secs: request.escalation_secs,
+        now: chrono::Utc::now(),
+    });
+    let stream = projections::streams::alert_series(series);
+    let outcome = state
+        .commands
+        .execute(&stream, SeriesState::new(series), metadata, |s| {
+            decide_alert(s, command.clone())
+        })
+        .await?;
+    let append = outcome
+        .append
+        .ok_or_else(|| ApiError::Internal("a trigger decided to write nothing".into()))?;
+    match outcome.events.first() {
+        Some(Event::AlertTriggered { alert_id, .. }) => Ok(Triggered {
+            alert_id: *alert_id,
+            deduplicated: false,
+            position: append.last_position,
+        }),
+        Some(Event::TriggerRepeated { alert_id, .. }) => Ok(Triggered {
+            alert_id: *alert_id,
+            deduplicated: true,
+            position: append.last_position,
+        }),
+        other => Err(ApiError::Internal(format!("a trigger decided {other:?}"))),
+    }
+}
+
+/// Looks the resource up in the views after they caught up with the log.
+async fn resource_check(state: &AppState, sync_id: SyncId) -> Result<ResourceCheck, ApiError> {
+    state.sync_views().await?;
+    Ok(state
+        .views
+        .read(|views| match views.syncs.syncs.get(&sync_id) {
+            None => ResourceCheck::Unknown(sync_id),
+            Some(sync) if sync.deleted => ResourceCheck::Deleted(sync_id),
+            Some(_) => ResourceCheck::Active(sync_id),
+        }))
+}
+
+/// Maps an id parse error onto the field it came from.
+pub fn parse_id<T>(field: &str, parsed: Result<T, IdError>) -> Result<T, ApiError> {
+    parsed.map_err(|err| ApiError::field(field, err.to_string()))
+}
+
+/// Text that must be non-blank and at most `max` characters.
+pub fn bounded_text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
+    if raw.trim().is_empty() {
+        return Err(ApiError::field(field, "must not be empty"));
+    }
+    if raw.chars().count() > max {
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+fn validate_details(
+    details: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    if details.len() > 64 {
+        return Err(ApiError::field("details", "at most 64 entries"));
+    }
+    for (key, value) in &details {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(ApiError::field(
+                "details",
+                "keys must be 1 to 128 characters",
+            ));
+        }
+        if value.chars().count() > 4096 {
+            return Err(ApiError::field(
+                format!("details.{key}"),
+                "must be at most 4096 characters",
+            ));
+        }
+    }
+    Ok(details)
+}

@@ -1,0 +1,163 @@
+//! Startup and shutdown, in the order the design fixes: open the store → replay the
+//! views → bind → serve (ready) → on shutdown stop accepting, finish in-flight
+//! requests, close the store.
+//!
+//! [`Application::build`] does everything that can fail before anything is served, so
+//! a bad data directory, a corrupt log, a bad tokens file or a taken port ends the
+//! process at once with one line; [`Application::run`] serves until `shutdown`
+//! completes. Tests build with port 0 and stop the server through their own future.
+
+use crate::auth::Tokens;
+use crate::commands::Commands;
+use crate::config::{ServeConfig, StoreLocation};
+use crate::http::{self, AppState, HttpSettings};
+use crate::metrics::Metrics;
+use crate::projection::{self, ViewsHandle};
+use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use crate::store::EventStore;
+use anyhow::Context;
+use projections::views::Views;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// A service that has opened its store, replayed its views and bound its port.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store, replays the views and binds. Every failure here is a startup
+    /// failure with a one-line cause.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Application> {
+        let tokens = Tokens::load(config.tokens_file.as_deref(), config.tokens.as_deref())
+            .context("cannot load tokens")?;
+        if tokens.is_empty() && !config.listen.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to listen on {} without tokens: set --tokens-file (or ALERT_LEDGER_TOKENS), or listen on 127.0.0.1",
+                config.listen
+            );
+        }
+        let store = open_store(&config).await?;
+        let views = ViewsHandle::new(Views::default());
+        let started = Instant::now();
+        let replayed = projection::catch_up(store.as_ref(), &views)
+            .await
+            .context("cannot replay the log into the views")?;
+        tracing::info!(
+            events = replayed,
+            position = views.applied(),
+            seconds = started.elapsed().as_secs_f64(),
+            "views caught up"
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let state = AppState {
+            commands: Commands::new(store.clone()),
+            store,
+            views,
+            tokens: Arc::new(tokens),
+            metrics: Arc::new(Metrics::new()),
+            idempotency: Arc::new(http::idempotency::IdempotencyCache::new(100_000)),
+            settings: Arc::new(HttpSettings {
+                body_limit: config.body_limit,
+                read_wait: config.read_wait,
+            }),
+            shutting_down: Arc::new(AtomicBool::new(false)),
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The bound address (the real port when built with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The shared state (tests use it to reach the store and views directly).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish, stops following the log and closes the store.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application { listener, state } = self;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let follower = tokio::spawn(projection::run(
+            state.store.clone(),
+            state.views.clone(),
+            wait_true(stop_rx),
+        ));
+        let flag = state.shutting_down.clone();
+        let graceful = async move {
+            shutdown.await;
+            flag.store(true, Ordering::Relaxed);
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        };
+        let router = http::router(state.clone());
+        tracing::info!(address = %listener.local_addr()?, "listening");
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(graceful)
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = follower.await;
+        state.store.close().await.context("closing the store")?;
+        tracing::info!(position = state.views.applied(), "stopped");
+        served.context("server failed")
+    }
+}
+
+async fn wait_true(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Opens the store named by the configuration.
+pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn EventStore>> {
+    match &config.store {
+        StoreLocation::Embedded => {
+            let mut options = EmbeddedOptions::new(&config.data_dir);
+            options.recovery = config.recovery;
+            let dir = config.data_dir.display().to_string();
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(options))
+                .await
+                .context("store open task failed")?
+                .with_context(|| format!("cannot open the log in {dir}"))?;
+            Ok(Arc::new(store))
+        }
+        StoreLocation::Url(url) => anyhow::bail!(
+            "store {url}: only the embedded store is available in this build (postgres and kurrentdb backends are not implemented yet)"
+        ),
+    }
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
