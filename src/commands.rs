@@ -6,11 +6,12 @@
 //! concurrent requests for one dedup key queue up instead of conflicting; conflicts
 //! then only arise between instances sharing one store, and those are retried.
 
+use crate::metrics::Metrics;
 use crate::store::{AppendResult, EventStore, ExpectedVersion, NewEvent, StoreError};
 use projections::decide::Rejection;
 use projections::{Event, Metadata, RecordedEvent, StreamVersion};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 /// How many times a command is decided again after a version conflict.
@@ -91,15 +92,17 @@ impl StreamState for projections::decide::MessageState {
 #[derive(Clone)]
 pub struct Commands {
     store: Arc<dyn EventStore>,
+    metrics: Arc<Metrics>,
     stripes: Arc<Vec<Mutex<()>>>,
 }
 
 impl Commands {
-    /// A command runner over `store`.
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
+    /// A command runner over `store`, recording append latency in `metrics`.
+    pub fn new(store: Arc<dyn EventStore>, metrics: Arc<Metrics>) -> Self {
         let stripes = (0..STRIPES).map(|_| Mutex::new(())).collect();
         Commands {
             store,
+            metrics,
             stripes: Arc::new(stripes),
         }
     }
@@ -140,7 +143,10 @@ impl Commands {
                     metadata: metadata.clone(),
                 })
                 .collect();
-            match self.store.append(stream, expected, batch).await {
+            let started = Instant::now();
+            let appended = self.store.append(stream, expected, batch).await;
+            self.metrics.observe_append(started.elapsed(), events.len());
+            match appended {
                 Ok(append) => {
                     return Ok(Outcome {
                         events,

@@ -57,12 +57,13 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics = Arc::new(Metrics::new());
         let state = AppState {
-            commands: Commands::new(store.clone()),
+            commands: Commands::new(store.clone(), metrics.clone()),
             store,
             views,
             tokens: Arc::new(tokens),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             idempotency: Arc::new(http::idempotency::IdempotencyCache::new(100_000)),
             settings: Arc::new(HttpSettings {
                 body_limit: config.body_limit,

@@ -1,0 +1,23 @@
+# Multi-stage build: compile with the Rust toolchain, run from a small Debian image as
+# a non-root user. The data directory is a volume.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --bin alert-ledger
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --home /var/lib/alert-ledger alert-ledger \
+    && mkdir -p /var/lib/alert-ledger/data \
+    && chown -R alert-ledger /var/lib/alert-ledger \
+    && apt-get update && apt-get install -y --no-install-recommends curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/alert-ledger /usr/local/bin/alert-ledger
+USER alert-ledger
+WORKDIR /var/lib/alert-ledger
+ENV ALERT_LEDGER_DATA_DIR=/var/lib/alert-ledger/data \
+    ALERT_LEDGER_LISTEN=0.0.0.0:8470 \
+    ALERT_LEDGER_LOG_FORMAT=json
+EXPOSE 8470
+VOLUME ["/var/lib/alert-ledger/data"]
+ENTRYPOINT ["alert-ledger"]
+CMD ["serve"]
