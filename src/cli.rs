@@ -32,6 +32,8 @@ enum Command {
     Serve(ServeArgs),
     /// Check every record's CRC and the hash chain of an embedded log.
     Verify(VerifyArgs),
+    /// Print the OpenAPI document the service serves at /openapi.json.
+    Openapi,
 }
 
 /// Where the log is.
@@ -89,6 +91,7 @@ pub fn run() -> anyhow::Result<()> {
     let outcome = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Verify(args) => verify(&args.data_dir),
+        Command::Openapi => print_openapi(),
     };
     if let Err(err) = outcome {
         eprintln!("error: {err:#}");
@@ -143,5 +146,11 @@ fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
         report.head.position,
         report.head.hash
     );
+    Ok(())
+}
+
+fn print_openapi() -> anyhow::Result<()> {
+    let document = crate::http::openapi::document();
+    println!("{}", serde_json::to_string_pretty(&document)?);
     Ok(())
 }
