@@ -167,7 +167,8 @@ impl Writer {
         }
     }
 
-    fn close(self, reply: oneshot::Sender<Result<(), StoreError>>) {
+    fn close(mut self, reply: oneshot::Sender<Result<(), StoreError>>) {
+        self.scrub();
         let result = self
             .file
             .sync_data()
@@ -247,7 +248,9 @@ impl Writer {
         };
         batch.head.position += count;
         batch.head.hash = last_hash_in(&batch.bytes, mark);
-        batch.versions.insert(request.stream.clone(), result.stream_version);
+        batch
+            .versions
+            .insert(request.stream.clone(), result.stream_version);
         batch.streams.push(request.stream);
         batch.appends += 1;
         batch.replies.push((request.reply, Ok(result)));
@@ -282,7 +285,11 @@ impl Writer {
             )?;
             if self.body.len() > MAX_BODY_LEN {
                 return Err(StoreError::Unavailable(
-                    format!("event {} is larger than {MAX_BODY_LEN} bytes", event.event_id).into(),
+                    format!(
+                        "event {} is larger than {MAX_BODY_LEN} bytes",
+                        event.event_id
+                    )
+                    .into(),
                 ));
             }
             let hash = chain_hash(&prev_hash, &self.body);
@@ -298,6 +305,22 @@ impl Writer {
         Ok(())
     }
 
+    /// Zeroes whatever a refused batch may have left past the durable end, so that a
+    /// later open cannot mistake refused records for written ones. On failure the
+    /// region stays dirty and the next batch pads over it.
+    fn scrub(&mut self) {
+        if self.dirty_end <= self.write_offset {
+            return;
+        }
+        let zeros = vec![0u8; (self.dirty_end - self.write_offset) as usize];
+        let scrubbed = write_all_at(self.file.as_ref(), &zeros, self.write_offset)
+            .and_then(|()| self.file.sync_data());
+        match scrubbed {
+            Ok(()) => self.dirty_end = self.write_offset,
+            Err(err) => tracing::warn!(error = %err, "could not clear a refused batch yet"),
+        }
+    }
+
     /// Moves writing to a fresh segment; fails if `size` cannot fit even there.
     fn roll_over(&mut self, size: u64) -> Result<(), StoreError> {
         if SEGMENT_HEADER_LEN as u64 + size > self.options.segment_size {
@@ -309,12 +332,11 @@ impl Writer {
                 .into(),
             ));
         }
+        self.scrub();
         if self.dirty_end > self.write_offset {
-            let zeros = vec![0u8; (self.dirty_end - self.write_offset) as usize];
-            write_all_at(self.file.as_ref(), &zeros, self.write_offset)
-                .and_then(|()| self.file.sync_data())
-                .map_err(|e| StoreError::io("clear failed batch before rollover", e))?;
-            self.dirty_end = self.write_offset;
+            return Err(StoreError::Unavailable(
+                "cannot clear a refused batch before rollover".into(),
+            ));
         }
         let sequence = self.sequence + 1;
         let (path, file) = create_segment(
@@ -353,7 +375,9 @@ impl Writer {
         }
         let written = batch.bytes.len() as u64;
         let padded_end = self.dirty_end.max(self.write_offset + written);
-        batch.bytes.resize((padded_end - self.write_offset) as usize, 0);
+        batch
+            .bytes
+            .resize((padded_end - self.write_offset) as usize, 0);
         let durable = write_all_at(self.file.as_ref(), &batch.bytes, self.write_offset)
             .and_then(|()| self.file.sync_data());
         let shared = self.shared.clone();
@@ -366,6 +390,7 @@ impl Writer {
             for (reply, _) in batch.replies {
                 let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
             }
+            self.scrub();
             return;
         }
         if let Err(err) = self.publish(&batch, written) {
@@ -376,7 +401,9 @@ impl Writer {
         }
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters.appends.fetch_add(batch.appends, Ordering::Relaxed);
-        counters.events.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+        counters
+            .events
+            .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
         send_replies(batch.replies);
     }
 
@@ -389,7 +416,11 @@ impl Writer {
             .map_err(|_| StoreError::Unavailable("index lock poisoned".into()))?;
         for record in &batch.records {
             let offset = self.write_offset + record.offset_in_batch as u64;
-            index.push(&batch.streams[record.append], record.entry.position, offset as u32);
+            index.push(
+                &batch.streams[record.append],
+                record.entry.position,
+                offset as u32,
+            );
         }
         index.head = batch.head;
         if let Some(segment) = index.segments.last_mut() {
@@ -495,9 +526,12 @@ impl Writer {
 /// Answers a re-append: every id stored, in this stream, consecutively and in order.
 fn replay(found: &[(Uuid, IdEntry, bool)], requested: usize) -> Result<Check, StoreError> {
     let first = found[0].1;
-    let consecutive = found.iter().enumerate().all(|(i, (_, entry, same_stream))| {
-        *same_stream && entry.position == first.position + i as u64
-    });
+    let consecutive = found
+        .iter()
+        .enumerate()
+        .all(|(i, (_, entry, same_stream))| {
+            *same_stream && entry.position == first.position + i as u64
+        });
     if found.len() != requested || !consecutive {
         return Err(StoreError::IdempotencyMismatch {
             event_id: found[0].0,

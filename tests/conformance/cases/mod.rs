@@ -1,0 +1,11 @@
+//! The backend-independent conformance cases, each an `async fn(&mut impl Harness)`.
+
+mod lifecycle;
+mod reads;
+mod subscription;
+mod writes;
+
+pub use lifecycle::*;
+pub use reads::*;
+pub use subscription::*;
+pub use writes::*;
