@@ -1,0 +1,168 @@
+//! Crash recovery under SIGKILL.
+//!
+//! The test re-executes its own binary as a child (selected by the
+//! `ALERT_LEDGER_CRASH_CHILD` variable and the ignored `crash_child_appends_until_killed`
+//! test). The child appends from several tasks and, after each acknowledgement, writes
+//! the acknowledged event ids to a side file. The parent kills it at a random moment,
+//! reopens the log, and checks that every acknowledged event is there, that the chain
+//! verifies, and that appends continue.
+
+use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use alert_ledger::store::{EventStore, ExpectedVersion, NewEvent};
+use alert_ledger::verify::verify_data_dir;
+use projections::ids::AlertId;
+use projections::{Event, Metadata};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use uuid::Uuid;
+
+const CHILD_ENV: &str = "ALERT_LEDGER_CRASH_CHILD";
+const CHILD_TEST: &str = "crash_child_appends_until_killed";
+const KILL_CYCLES: usize = 24;
+const WRITER_TASKS: usize = 4;
+
+fn options(root: &Path) -> EmbeddedOptions {
+    let mut options = EmbeddedOptions::new(root.join("log"));
+    options.segment_size = 4 * 1024 * 1024;
+    options
+}
+
+fn event(label: &str) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event: Event::NoteAdded {
+            alert_id: AlertId(Uuid::from_u128(7)),
+            text: format!("{label} {}", "c".repeat(200)),
+        },
+        metadata: Metadata::default(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+#[test]
+#[ignore = "child process of the crash test; it runs only when re-executed by it"]
+fn crash_child_appends_until_killed() {
+    let Some(root) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else {
+        panic!("run only as the crash test's child ({CHILD_ENV} unset)");
+    };
+    runtime().block_on(async move {
+        let store = EmbeddedStore::open(options(&root)).expect("child opens the log");
+        let tasks: Vec<_> = (0..WRITER_TASKS)
+            .map(|task| {
+                let store = store.clone();
+                let side_file = root.join(format!("acked-{task}.txt"));
+                tokio::spawn(async move { append_forever(store, task, &side_file).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("writer task");
+        }
+    });
+}
+
+async fn append_forever(store: EmbeddedStore, task: usize, side_file: &Path) {
+    let mut acked = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(side_file)
+        .expect("side file");
+    for round in 0usize.. {
+        let events: Vec<NewEvent> = (0..1 + round % 3).map(|_| event("crash")).collect();
+        let mut line = String::new();
+        for e in &events {
+            line.push_str(&format!("{}\n", e.event_id));
+        }
+        store
+            .append(&format!("alert-crash{task}"), ExpectedVersion::Any, events)
+            .await
+            .expect("append");
+        acked.write_all(line.as_bytes()).expect("record ack");
+        acked.flush().expect("flush ack");
+    }
+}
+
+fn acknowledged_ids(root: &Path) -> HashSet<Uuid> {
+    let mut ids = HashSet::new();
+    for task in 0..WRITER_TASKS {
+        let Ok(text) = std::fs::read_to_string(root.join(format!("acked-{task}.txt"))) else {
+            continue;
+        };
+        ids.extend(
+            text.split_inclusive('\n')
+                .filter(|line| line.ends_with('\n'))
+                .filter_map(|line| Uuid::parse_str(line.trim_end()).ok()),
+        );
+    }
+    ids
+}
+
+fn random_delay() -> Duration {
+    Duration::from_millis(50 + (Uuid::new_v4().as_u128() % 251) as u64)
+}
+
+/// Reopens the log, checks acknowledged ids are stored, appends once, closes.
+async fn check_after_crash(root: &Path, cycle: usize) -> usize {
+    let store = EmbeddedStore::open(options(root)).expect("the log reopens after SIGKILL");
+    let mut stored = HashSet::new();
+    let mut from = 1;
+    loop {
+        let page = store.read_all(from, 10_000).await.expect("read_all");
+        let Some(last) = page.last() else { break };
+        from = last.position + 1;
+        stored.extend(page.iter().map(|e| e.event_id));
+    }
+    let acked = acknowledged_ids(root);
+    let missing: Vec<_> = acked.difference(&stored).take(5).collect();
+    assert!(missing.is_empty(), "cycle {cycle}: acknowledged events lost: {missing:?}");
+    let head = store.head().await.expect("head");
+    let next = store
+        .append("alert-parent", ExpectedVersion::Any, vec![event("parent")])
+        .await
+        .expect("appends continue after recovery");
+    assert_eq!(next.first_position, head.position + 1);
+    store.close().await.expect("close");
+    acked.len()
+}
+
+#[test]
+fn acknowledged_events_survive_sigkill_at_random_moments() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let exe = std::env::current_exe().expect("test binary path");
+    let rt = runtime();
+    let mut acknowledged = 0;
+    for cycle in 0..KILL_CYCLES {
+        let mut child = Command::new(&exe)
+            .args(["--ignored", "--exact", CHILD_TEST, "--test-threads=1"])
+            .env(CHILD_ENV, root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        // The kill moment is the experiment's random input, not a wait for a condition.
+        std::thread::sleep(random_delay());
+        child.kill().expect("SIGKILL the child");
+        let status = child.wait().expect("reap the child");
+        assert!(!status.success(), "cycle {cycle}: the child must die by the signal");
+        acknowledged = rt.block_on(check_after_crash(root, cycle));
+        if cycle % 8 == 7 || cycle + 1 == KILL_CYCLES {
+            let report = verify_data_dir(&root.join("log"), |_| {}).expect("the chain verifies");
+            assert!(report.events_checked as usize >= acknowledged);
+        }
+    }
+    eprintln!("{KILL_CYCLES} kills, {acknowledged} acknowledged events, all recovered");
+    assert!(
+        acknowledged >= KILL_CYCLES,
+        "children acknowledged only {acknowledged} events: the test exercised nothing"
+    );
+}
