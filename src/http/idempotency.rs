@@ -30,9 +30,16 @@ struct Entry {
     body: Bytes,
 }
 
+/// The stored responses and their insertion order (for eviction).
+#[derive(Default)]
+struct Entries {
+    by_scope: HashMap<[u8; 32], Entry>,
+    oldest_first: VecDeque<[u8; 32]>,
+}
+
 /// Bounded map from (credentials, method, path, key) to the first response.
 pub struct IdempotencyCache {
-    entries: Mutex<(HashMap<[u8; 32], Entry>, VecDeque<[u8; 32]>)>,
+    entries: Mutex<Entries>,
     capacity: usize,
     stripes: Vec<tokio::sync::Mutex<()>>,
 }
@@ -41,7 +48,7 @@ impl IdempotencyCache {
     /// A cache holding at most `capacity` responses.
     pub fn new(capacity: usize) -> Self {
         IdempotencyCache {
-            entries: Mutex::new((HashMap::new(), VecDeque::new())),
+            entries: Mutex::new(Entries::default()),
             capacity,
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
@@ -49,18 +56,18 @@ impl IdempotencyCache {
 
     fn get(&self, scope: &[u8; 32]) -> Option<Entry> {
         let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        guard.0.get(scope).cloned()
+        guard.by_scope.get(scope).cloned()
     }
 
     fn put(&self, scope: [u8; 32], entry: Entry) {
         let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *guard;
-        if map.insert(scope, entry).is_none() {
-            order.push_back(scope);
+        let entries = &mut *guard;
+        if entries.by_scope.insert(scope, entry).is_none() {
+            entries.oldest_first.push_back(scope);
         }
-        while order.len() > self.capacity {
-            if let Some(oldest) = order.pop_front() {
-                map.remove(&oldest);
+        while entries.oldest_first.len() > self.capacity {
+            if let Some(oldest) = entries.oldest_first.pop_front() {
+                entries.by_scope.remove(&oldest);
             }
         }
     }
