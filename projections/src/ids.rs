@@ -73,9 +73,26 @@ macro_rules! uuid_id {
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident, $check:ident, $max:expr) => {
         $(#[$doc])*
+        // Deserializing goes through `parse` too, so a stored or imported event cannot
+        // smuggle in a value the API would have refused.
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+
+            fn try_from(raw: String) -> Result<Self, IdError> {
+                $check(&raw, $max)?;
+                Ok(Self(raw))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
 
         impl $name {
             /// The longest accepted value, in characters.
