@@ -152,7 +152,10 @@ fn first_trigger_queues_one_new_alert_message_per_channel_caused_by_the_trigger(
         else {
             panic!("expected message_queued, got {event:?}");
         };
-        assert_eq!((named, *kind, to), (&cause, MessageKind::NewAlert, &channel));
+        assert_eq!(
+            (named, *kind, to),
+            (&cause, MessageKind::NewAlert, &channel)
+        );
         assert_eq!(*message_id, MessageId::of(&cause, &channel));
     }
 }
@@ -172,9 +175,12 @@ fn first_trigger_schedules_escalation_step_one_when_the_policy_has_delays() {
 #[test]
 fn the_same_trigger_on_the_same_history_decides_the_same_events() {
     let decide = || {
-        given(Series(series()), paging_opened().into_iter().chain([resolved(0)]))
-            .when(AlertCommand::Trigger(paging_trigger()))
-            .events()
+        given(
+            Series(series()),
+            paging_opened().into_iter().chain([resolved(0)]),
+        )
+        .when(AlertCommand::Trigger(paging_trigger()))
+        .events()
     };
     assert_eq!(decide(), decide());
 }
@@ -196,13 +202,16 @@ fn repeat_trigger_on_open_alert_is_recorded_on_that_alert() {
 
 #[test]
 fn repeat_trigger_on_acknowledged_alert_is_still_recorded_on_that_alert() {
-    given(Series(series()), [triggered(&trigger(), 0), acknowledged(0)])
-        .when(AlertCommand::Trigger(trigger()))
-        .then([Event::TriggerRepeated {
-            alert_id: alert(0),
-            summary: trigger().summary,
-            severity: trigger().severity,
-        }]);
+    given(
+        Series(series()),
+        [triggered(&trigger(), 0), acknowledged(0)],
+    )
+    .when(AlertCommand::Trigger(trigger()))
+    .then([Event::TriggerRepeated {
+        alert_id: alert(0),
+        summary: trigger().summary,
+        severity: trigger().severity,
+    }]);
 }
 
 #[test]
@@ -301,9 +310,12 @@ fn acknowledging_an_earlier_alert_of_the_series_is_rejected_with_alert_already_r
 
 #[test]
 fn acknowledging_twice_is_a_no_op() {
-    given(Series(series()), [triggered(&trigger(), 0), acknowledged(0)])
-        .when(AlertCommand::Acknowledge { alert_id: alert(0) })
-        .then_nothing();
+    given(
+        Series(series()),
+        [triggered(&trigger(), 0), acknowledged(0)],
+    )
+    .when(AlertCommand::Acknowledge { alert_id: alert(0) })
+    .then_nothing();
 }
 
 #[test]
@@ -390,12 +402,15 @@ fn firing_the_last_step_schedules_nothing_more() {
         },
         scheduled(0, 2, 360),
     ]);
-    let events = given(Series(series()), history)
-        .when(fire(2, 400))
-        .events();
+    let events = given(Series(series()), history).when(fire(2, 400)).events();
     assert_eq!(
         events.iter().map(Event::event_type).collect::<Vec<_>>(),
-        ["timer_fired", "alert_escalated", "message_queued", "message_queued"]
+        [
+            "timer_fired",
+            "alert_escalated",
+            "message_queued",
+            "message_queued"
+        ]
     );
 }
 
@@ -411,9 +426,12 @@ fn firing_a_timer_before_it_is_due_is_rejected_with_timer_not_due() {
 
 #[test]
 fn firing_a_timer_after_acknowledge_is_rejected_as_not_pending() {
-    given(Series(series()), paging_opened().into_iter().chain([acknowledged(0)]))
-        .when(fire(1, 61))
-        .then_err(Rejection::TimerNotPending(TimerId::of(alert(0), 1)));
+    given(
+        Series(series()),
+        paging_opened().into_iter().chain([acknowledged(0)]),
+    )
+    .when(fire(1, 61))
+    .then_err(Rejection::TimerNotPending(TimerId::of(alert(0), 1)));
 }
 
 #[test]
@@ -468,19 +486,22 @@ fn escalating_by_hand_moves_to_the_next_step_and_replaces_the_pending_timer() {
 
 #[test]
 fn escalating_an_acknowledged_alert_schedules_no_timer() {
-    given(Series(series()), [triggered(&paging_trigger(), 0), acknowledged(0)])
-        .when(AlertCommand::Escalate {
+    given(
+        Series(series()),
+        [triggered(&paging_trigger(), 0), acknowledged(0)],
+    )
+    .when(AlertCommand::Escalate {
+        alert_id: alert(0),
+        now: at(5),
+    })
+    .then([
+        Event::AlertEscalated {
             alert_id: alert(0),
-            now: at(5),
-        })
-        .then([
-            Event::AlertEscalated {
-                alert_id: alert(0),
-                step: 1,
-            },
-            queued(0, 2, MessageKind::Escalated, pager()),
-            queued(0, 2, MessageKind::Escalated, slack()),
-        ]);
+            step: 1,
+        },
+        queued(0, 2, MessageKind::Escalated, pager()),
+        queued(0, 2, MessageKind::Escalated, slack()),
+    ]);
 }
 
 #[test]

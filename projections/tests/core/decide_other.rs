@@ -376,9 +376,12 @@ mod messages {
 
     #[test]
     fn an_attempt_by_the_claim_holder_is_numbered_from_one() {
-        given(Message(message_id(1)), [claimed("dispatcher-a", 30), attempted(1)])
-            .when(attempt("dispatcher-a"))
-            .then([attempted(2)]);
+        given(
+            Message(message_id(1)),
+            [claimed("dispatcher-a", 30), attempted(1)],
+        )
+        .when(attempt("dispatcher-a"))
+        .then([attempted(2)]);
     }
 
     #[test]
@@ -397,25 +400,35 @@ mod messages {
 
     #[test]
     fn delivery_records_the_attempt_that_succeeded() {
-        given(Message(message_id(1)), [claimed("dispatcher-a", 30), attempted(1)])
-            .when(deliver("dispatcher-a"))
-            .then([Event::MessageDelivered {
-                message_id: message_id(1),
-                attempt: 1,
-                receipt: "200 OK".into(),
-            }]);
+        given(
+            Message(message_id(1)),
+            [claimed("dispatcher-a", 30), attempted(1)],
+        )
+        .when(deliver("dispatcher-a"))
+        .then([Event::MessageDelivered {
+            message_id: message_id(1),
+            attempt: 1,
+            receipt: "200 OK".into(),
+        }]);
     }
 
     #[test]
     fn delivery_requires_the_claim() {
-        given(Message(message_id(1)), [claimed("dispatcher-a", 30), attempted(1)])
-            .when(deliver("dispatcher-b"))
-            .then_err(Rejection::MessageNotClaimed(message_id(1)));
+        given(
+            Message(message_id(1)),
+            [claimed("dispatcher-a", 30), attempted(1)],
+        )
+        .when(deliver("dispatcher-b"))
+        .then_err(Rejection::MessageNotClaimed(message_id(1)));
     }
 
     #[test]
     fn a_failure_releases_the_claim_so_another_instance_can_retry() {
-        let history = [claimed("dispatcher-a", 30), attempted(1), failed(1, Some(20))];
+        let history = [
+            claimed("dispatcher-a", 30),
+            attempted(1),
+            failed(1, Some(20)),
+        ];
         given(Message(message_id(1)), history.clone())
             .when(attempt("dispatcher-a"))
             .then_err(Rejection::MessageNotClaimed(message_id(1)));
@@ -462,9 +475,12 @@ mod messages {
             message_id: message_id(1),
             reason: "out of attempts".into(),
         };
-        given(Message(message_id(1)), [claimed("dispatcher-a", 30), abandoned])
-            .when(attempt("dispatcher-a"))
-            .then_err(Rejection::MessageFinished(message_id(1)));
+        given(
+            Message(message_id(1)),
+            [claimed("dispatcher-a", 30), abandoned],
+        )
+        .when(attempt("dispatcher-a"))
+        .then_err(Rejection::MessageFinished(message_id(1)));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Example-based tests of the folds: what a user of each view would see.
 
-use crate::harness::{at, channel, host, key, message_id, service, sync_id, task_id, views_of, Log};
+use crate::harness::{
+    at, channel, host, key, message_id, service, sync_id, task_id, views_of, Log,
+};
 use projections::ids::{AlertId, MessageId, SeriesId, SyncId};
 use projections::views::{AlertStatus, FoldError, HostState, Resolution, Views};
 use projections::{streams, Event, EventRef, MessageKind, ResolvedBy, Severity, TaskSpec};
@@ -43,7 +45,10 @@ fn deletion_log() -> (Log, EventRef) {
     log.append(&db1, [registered("db-1")]);
     for dedup in ["a", "b", "c"] {
         let resource = (dedup != "c").then(|| sync_id("db-1"));
-        log.append(&streams::alert_series(series(dedup)), [triggered(dedup, resource)]);
+        log.append(
+            &streams::alert_series(series(dedup)),
+            [triggered(dedup, resource)],
+        );
     }
     log.append(
         &streams::alert_series(series("b")),
@@ -52,7 +57,12 @@ fn deletion_log() -> (Log, EventRef) {
             resolved_by: ResolvedBy::Source,
         }],
     );
-    let deletion = log.append(&db1, [Event::SyncDeleted { sync_id: sync_id("db-1") }]);
+    let deletion = log.append(
+        &db1,
+        [Event::SyncDeleted {
+            sync_id: sync_id("db-1"),
+        }],
+    );
     (log, deletion[0].reference())
 }
 
@@ -69,7 +79,10 @@ fn deleting_a_resource_resolves_its_open_alerts_in_the_status_view() {
         })
     );
     let last = a.status_changes.last().unwrap();
-    assert_eq!((last.status, &last.cause), (AlertStatus::Resolved, &deletion));
+    assert_eq!(
+        (last.status, &last.cause),
+        (AlertStatus::Resolved, &deletion)
+    );
     assert_eq!(a.next_escalation_at, None);
 }
 
@@ -108,7 +121,11 @@ fn a_trigger_that_raced_a_deletion_is_resolved_by_the_deletion_at_once() {
     );
     let views = views_of(&log.records);
     let d = &views.alerts.alerts[&alert("d")];
-    let changes: Vec<_> = d.status_changes.iter().map(|c| (c.status, &c.cause)).collect();
+    let changes: Vec<_> = d
+        .status_changes
+        .iter()
+        .map(|c| (c.status, &c.cause))
+        .collect();
     let trigger = EventRef {
         stream: streams::alert_series(series("d")),
         version: 0,
@@ -128,7 +145,9 @@ fn an_acknowledge_that_raced_a_deletion_is_recorded_without_reopening_the_alert(
     let (mut log, _) = deletion_log();
     log.append(
         &streams::alert_series(series("a")),
-        [Event::AlertAcknowledged { alert_id: alert("a") }],
+        [Event::AlertAcknowledged {
+            alert_id: alert("a"),
+        }],
     );
     let views = views_of(&log.records);
     let a = &views.alerts.alerts[&alert("a")];
@@ -147,10 +166,21 @@ fn refused_without_effect(log: &Log, stream: &str, bogus: Event, expected: fn(&F
     };
     let record = scratch.append(stream, [bogus]).remove(0);
     let mut after = before.clone();
-    let error = after.apply(&record).expect_err("a bogus event must be refused");
+    let error = after
+        .apply(&record)
+        .expect_err("a bogus event must be refused");
     assert!(expected(&error), "unexpected error {error:?}");
-    assert_eq!(after.position, record.position, "the position still advances");
-    assert_eq!(Views { position: before.position, ..after }, before);
+    assert_eq!(
+        after.position, record.position,
+        "the position still advances"
+    );
+    assert_eq!(
+        Views {
+            position: before.position,
+            ..after
+        },
+        before
+    );
 }
 
 #[test]
@@ -159,7 +189,9 @@ fn acknowledging_an_unknown_alert_is_a_fold_error_that_changes_nothing() {
     refused_without_effect(
         &log,
         &streams::alert_series(series("z")),
-        Event::AlertAcknowledged { alert_id: alert("z") },
+        Event::AlertAcknowledged {
+            alert_id: alert("z"),
+        },
         |e| matches!(e, FoldError::UnknownAlert { .. }),
     );
 }
@@ -186,7 +218,9 @@ fn deleting_an_unknown_resource_is_a_fold_error_that_resolves_nothing() {
     refused_without_effect(
         &log,
         &streams::sync(&sync_id("db-9")),
-        Event::SyncDeleted { sync_id: sync_id("db-9") },
+        Event::SyncDeleted {
+            sync_id: sync_id("db-9"),
+        },
         |e| matches!(e, FoldError::InvalidTransition { .. }),
     );
 }
@@ -197,7 +231,9 @@ fn deleting_a_resource_twice_is_a_fold_error_that_keeps_the_first_deletion_as_ca
     refused_without_effect(
         &log,
         &streams::sync(&sync_id("db-1")),
-        Event::SyncDeleted { sync_id: sync_id("db-1") },
+        Event::SyncDeleted {
+            sync_id: sync_id("db-1"),
+        },
         |e| matches!(e, FoldError::InvalidTransition { .. }),
     );
 }
@@ -291,7 +327,11 @@ fn cancelling_a_task_cancels_only_the_hosts_that_have_not_finished() {
     );
     let views = views_of(&log.records);
     let task = &views.tasks.tasks[&task_id(1)];
-    let states: Vec<_> = task.hosts.iter().map(|(h, r)| (h.as_str(), r.state)).collect();
+    let states: Vec<_> = task
+        .hosts
+        .iter()
+        .map(|(h, r)| (h.as_str(), r.state))
+        .collect();
     assert_eq!(
         states,
         [

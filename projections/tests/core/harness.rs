@@ -207,7 +207,10 @@ impl When {
     pub fn then_nothing(self) {
         let asked = self.asked.clone();
         let events = self.events();
-        assert!(events.is_empty(), "`{asked}` should record nothing, recorded {events:#?}");
+        assert!(
+            events.is_empty(),
+            "`{asked}` should record nothing, recorded {events:#?}"
+        );
     }
 
     /// Asserts the command was refused with `expected`.
@@ -259,9 +262,9 @@ impl Log {
         stream: &str,
         events: impl IntoIterator<Item = Event>,
     ) -> Vec<RecordedEvent> {
-        let mut version = self.records.iter().filter(|r| r.stream == stream).count() as u64;
+        let first = self.records.iter().filter(|r| r.stream == stream).count() as u64;
         let mut appended = Vec::new();
-        for event in events {
+        for (version, event) in (first..).zip(events) {
             let position = self.records.len() as u64 + 1;
             let record = RecordedEvent {
                 stream_version: version,
@@ -269,16 +272,10 @@ impl Log {
                 recorded_at: at(position as i64),
                 ..record_from(stream, position, [event]).remove(0)
             };
-            version += 1;
             appended.push(record.clone());
             self.records.push(record);
         }
         appended
-    }
-
-    /// The next position to be appended.
-    pub fn next_position(&self) -> u64 {
-        self.records.len() as u64 + 1
     }
 }
 
