@@ -139,7 +139,13 @@ impl<P: FnMut(u64)> Walker<P> {
         };
         match SegmentHeader::decode(bytes) {
             Ok(header) if header.sequence == sequence => {}
-            Ok(_) => return Err(broken(self.head.position + 1, 0, "sequence mismatch".into())),
+            Ok(_) => {
+                return Err(broken(
+                    self.head.position + 1,
+                    0,
+                    "sequence mismatch".into(),
+                ))
+            }
             Err(err) => return Err(broken(self.head.position + 1, 0, err.to_string())),
         }
         let mut offset = SEGMENT_HEADER_LEN;
@@ -195,7 +201,10 @@ impl<P: FnMut(u64)> Walker<P> {
         }
         if let Some(digest) = self.digest.filter(|d| d.position == position) {
             if digest.hash != record.hash {
-                return Err(format!("hash {} differs from the digest {}", record.hash, digest.hash));
+                return Err(format!(
+                    "hash {} differs from the digest {}",
+                    record.hash, digest.hash
+                ));
             }
         }
         self.stream_versions
@@ -212,8 +221,8 @@ impl<P: FnMut(u64)> Walker<P> {
 }
 
 fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, VerifyFailure> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| VerifyFailure::Io(format!("{}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| VerifyFailure::Io(format!("{}: {e}", dir.display())))?;
     let mut segments = Vec::new();
     for entry in entries {
         let path = entry

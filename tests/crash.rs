@@ -123,7 +123,10 @@ async fn check_after_crash(root: &Path, cycle: usize) -> usize {
     }
     let acked = acknowledged_ids(root);
     let missing: Vec<_> = acked.difference(&stored).take(5).collect();
-    assert!(missing.is_empty(), "cycle {cycle}: acknowledged events lost: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "cycle {cycle}: acknowledged events lost: {missing:?}"
+    );
     let head = store.head().await.expect("head");
     let next = store
         .append("alert-parent", ExpectedVersion::Any, vec![event("parent")])
@@ -153,7 +156,10 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
         std::thread::sleep(random_delay());
         child.kill().expect("SIGKILL the child");
         let status = child.wait().expect("reap the child");
-        assert!(!status.success(), "cycle {cycle}: the child must die by the signal");
+        assert!(
+            !status.success(),
+            "cycle {cycle}: the child must die by the signal"
+        );
         acknowledged = rt.block_on(check_after_crash(root, cycle));
         if cycle % 8 == 7 || cycle + 1 == KILL_CYCLES {
             let report = verify_data_dir(&root.join("log"), |_| {}).expect("the chain verifies");

@@ -71,7 +71,10 @@ fn a_version_newer_than_this_build_is_a_decode_error() {
         .expect("utf-8")
         .replace("\"schema_version\":1", "\"schema_version\":9");
     let err = decode_body(body.as_bytes(), 2, Hash::GENESIS, Hash::GENESIS).unwrap_err();
-    assert!(matches!(err, StoreError::Decode { position: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Decode { position: 2, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -217,7 +217,9 @@ pub fn find_valid_frame(buf: &[u8]) -> Option<usize> {
     while offset + RECORD_HEADER_LEN <= buf.len() {
         if buf[offset..offset + 4] == [0; 4] {
             let next_nonzero = buf[offset + 4..].iter().position(|b| *b != 0)?;
-            offset = (offset + 4 + next_nonzero).saturating_sub(3).max(offset + 1);
+            offset = (offset + 4 + next_nonzero)
+                .saturating_sub(3)
+                .max(offset + 1);
             continue;
         }
         if let Ok(Frame::Record(_)) = decode_frame(&buf[offset..]) {

@@ -79,7 +79,12 @@ fn read_run(run: &Run, out: &mut Vec<RecordedEvent>) -> Result<(), StoreError> {
     let mut offset = 0usize;
     for i in 0..run.count {
         let position = run.first_position + i;
-        let event = decode_at(&buf[offset..], &run.path, run.start + offset as u64, position)?;
+        let event = decode_at(
+            &buf[offset..],
+            &run.path,
+            run.start + offset as u64,
+            position,
+        )?;
         offset += event.1;
         out.push(event.0);
     }
@@ -127,7 +132,12 @@ pub(super) fn read_stream(
             Direction::Backward if positions.is_empty() => Vec::new(),
             Direction::Backward => {
                 let start = from.min(positions.len() - 1);
-                positions[..=start].iter().rev().take(limit).copied().collect()
+                positions[..=start]
+                    .iter()
+                    .rev()
+                    .take(limit)
+                    .copied()
+                    .collect()
             }
         };
         selected

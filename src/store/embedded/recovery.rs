@@ -83,11 +83,12 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
         let damage = scan_segment(&mut scan, *sequence, path, file.clone(), &buf);
         let Some(damage) = damage else { continue };
         let torn = is_last && tail_is_torn(&buf, damage.offset);
-        let repair = !damage.in_header && match options.recovery {
-            RecoveryMode::TolerateTornTail => torn,
-            RecoveryMode::Strict => false,
-            RecoveryMode::TruncateAfterCorruption => true,
-        };
+        let repair = !damage.in_header
+            && match options.recovery {
+                RecoveryMode::TolerateTornTail => torn,
+                RecoveryMode::Strict => false,
+                RecoveryMode::TruncateAfterCorruption => true,
+            };
         if !repair {
             return Err(StoreError::Corrupt {
                 segment: display_name(path),
@@ -186,14 +187,21 @@ fn scan_segment(
     };
     let position = scan.index.head.position + 1;
     if damage.is_none() && !pending.is_empty() {
-        damage = Some(damage_at(offset as u64, position + pending.len() as u64, "append not completed".into()));
+        damage = Some(damage_at(
+            offset as u64,
+            position + pending.len() as u64,
+            "append not completed".into(),
+        ));
     }
     if damage.is_none() {
         if let Some(rel) = find_valid_frame(&buf[offset..]) {
             damage = Some(damage_at(
                 offset as u64,
                 position,
-                format!("end-of-data marker followed by a valid record at byte {}", offset + rel),
+                format!(
+                    "end-of-data marker followed by a valid record at byte {}",
+                    offset + rel
+                ),
             ));
         }
     }
@@ -201,7 +209,11 @@ fn scan_segment(
         damage.truncate_from = pending.first().map_or(damage.offset, |p| p.offset);
     } else {
         let tail = &buf[offset..];
-        scan.dirty_end = offset as u64 + tail.iter().rposition(|b| *b != 0).map_or(0, |i| i as u64 + 1);
+        scan.dirty_end = offset as u64
+            + tail
+                .iter()
+                .rposition(|b| *b != 0)
+                .map_or(0, |i| i as u64 + 1);
     }
     damage
 }
@@ -220,15 +232,16 @@ fn check_record<'b>(
     }
     let fields = decode_index_fields(record.body).map_err(|e| format!("body unreadable: {e}"))?;
     if fields.position != position {
-        return Err(format!("position gap: record claims position {}", fields.position));
+        return Err(format!(
+            "position gap: record claims position {}",
+            fields.position
+        ));
     }
     if pending_stream.is_some_and(|stream| stream != fields.stream) {
         return Err("one append spans two streams".into());
     }
-    let expected_version = index
-        .stream_version(&fields.stream)
-        .map_or(0, |v| v + 1)
-        + pending_count as u64;
+    let expected_version =
+        index.stream_version(&fields.stream).map_or(0, |v| v + 1) + pending_count as u64;
     if fields.stream_version != expected_version {
         return Err(format!(
             "stream {} version {} where {} was expected",
@@ -241,10 +254,20 @@ fn check_record<'b>(
 fn commit(scan: &mut Scan, records: Vec<Pending>, hash: Hash, end: u64) {
     for record in records {
         let position = scan.index.head.position + 1;
-        let stream_version = scan.index.stream_version(&record.stream).map_or(0, |v| v + 1);
-        scan.index.push(&record.stream, position, record.offset as u32);
+        let stream_version = scan
+            .index
+            .stream_version(&record.stream)
+            .map_or(0, |v| v + 1);
+        scan.index
+            .push(&record.stream, position, record.offset as u32);
         scan.index.head.position = position;
-        scan.ids.insert(record.event_id, IdEntry { position, stream_version });
+        scan.ids.insert(
+            record.event_id,
+            IdEntry {
+                position,
+                stream_version,
+            },
+        );
     }
     scan.index.head.hash = hash;
     if let Some(segment) = scan.index.segments.last_mut() {
@@ -266,7 +289,8 @@ fn zero_tail(file: &dyn LogFile, buf: &[u8], from: u64) -> Result<(), StoreError
     };
     let zeros = vec![0u8; last_nonzero + 1];
     write_all_at(file, &zeros, from).map_err(|e| StoreError::io("truncate torn tail", e))?;
-    file.sync_data().map_err(|e| StoreError::io("sync truncated tail", e))
+    file.sync_data()
+        .map_err(|e| StoreError::io("sync truncated tail", e))
 }
 
 /// Renames segments after a truncation point out of the log (never deletes them).

@@ -38,14 +38,21 @@ pub async fn a_stream_of_100k_events_reads_back_completely_in_both_directions(
         .expect("read");
     let versions: Vec<u64> = tail.iter().map(|e| e.stream_version).collect();
     assert_eq!(versions, vec![TOTAL - 1, TOTAL - 2, TOTAL - 3]);
-    assert_eq!(store.stream_version("alert-big").await.expect("version"), Some(TOTAL - 1));
+    assert_eq!(
+        store.stream_version("alert-big").await.expect("version"),
+        Some(TOTAL - 1)
+    );
 }
 
 pub async fn reopening_after_close_preserves_positions_hashes_and_versions(h: &mut impl Harness) {
     let store = h.store();
     for i in 0..12 {
         store
-            .append(&format!("sync-{}", i % 3), ExpectedVersion::Any, notes("p", 1 + i % 2))
+            .append(
+                &format!("sync-{}", i % 3),
+                ExpectedVersion::Any,
+                notes("p", 1 + i % 2),
+            )
             .await
             .expect("append");
     }
@@ -55,7 +62,10 @@ pub async fn reopening_after_close_preserves_positions_hashes_and_versions(h: &m
     let store = h.reopen().await;
     assert_eq!(store.read_all(1, 1000).await.expect("read_all"), before);
     assert_eq!(store.head().await.expect("head"), head);
-    assert_eq!(store.stream_version("sync-1").await.expect("version"), version);
+    assert_eq!(
+        store.stream_version("sync-1").await.expect("version"),
+        version
+    );
     let version = version.expect("sync-1 exists");
     let next = store
         .append("sync-1", ExpectedVersion::Exact(version), notes("after", 1))
@@ -63,7 +73,10 @@ pub async fn reopening_after_close_preserves_positions_hashes_and_versions(h: &m
         .expect("appends continue");
     assert_eq!(next.first_position, head.position + 1);
     let appended = store.read_all(next.first_position, 1).await.expect("read");
-    assert_eq!(appended[0].prev_hash, head.hash, "the chain continues across reopen");
+    assert_eq!(
+        appended[0].prev_hash, head.hash,
+        "the chain continues across reopen"
+    );
 }
 
 pub async fn calls_after_close_fail_with_closed(h: &mut impl Harness) {

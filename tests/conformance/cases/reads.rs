@@ -12,7 +12,11 @@ pub async fn reading_a_stream_forward_and_backward_respects_from_and_limit(h: &m
     let store = h.store();
     for i in 0..10 {
         store
-            .append("alert-r", ExpectedVersion::Any, vec![note(&format!("r{i}"))])
+            .append(
+                "alert-r",
+                ExpectedVersion::Any,
+                vec![note(&format!("r{i}"))],
+            )
             .await
             .expect("append");
         store
@@ -31,8 +35,14 @@ pub async fn reading_a_stream_forward_and_backward_respects_from_and_limit(h: &m
     assert_eq!(versions(&back), vec![9, 8, 7]);
     let back_from = read(2, Direction::Backward, 10).await.expect("read");
     assert_eq!(versions(&back_from), vec![2, 1, 0]);
-    assert!(read(10, Direction::Forward, 5).await.expect("read").is_empty());
-    assert!(read(0, Direction::Forward, 0).await.expect("read").is_empty());
+    assert!(read(10, Direction::Forward, 5)
+        .await
+        .expect("read")
+        .is_empty());
+    assert!(read(0, Direction::Forward, 0)
+        .await
+        .expect("read")
+        .is_empty());
 }
 
 pub async fn reading_a_missing_stream_returns_nothing(h: &mut impl Harness) {
@@ -50,7 +60,10 @@ pub async fn reading_a_missing_stream_returns_nothing(h: &mut impl Harness) {
         .await
         .expect("read");
     assert!(forward.is_empty() && backward.is_empty());
-    assert_eq!(store.stream_version("alert-absent").await.expect("version"), None);
+    assert_eq!(
+        store.stream_version("alert-absent").await.expect("version"),
+        None
+    );
 }
 
 pub async fn reading_all_from_any_position_returns_the_events_from_there_in_order(
@@ -89,7 +102,11 @@ pub async fn positions_are_gap_free_and_hashes_chain_from_genesis(h: &mut impl H
     let mut link = Hash::GENESIS;
     for (i, event) in all.iter().enumerate() {
         assert_eq!(event.position, i as u64 + 1, "gap-free positions");
-        assert_eq!(event.prev_hash, link, "position {} links to its predecessor", event.position);
+        assert_eq!(
+            event.prev_hash, link,
+            "position {} links to its predecessor",
+            event.position
+        );
         assert_ne!(event.hash, event.prev_hash);
         link = event.hash;
     }

@@ -13,7 +13,11 @@ pub async fn a_subscription_catches_up_then_follows_concurrent_appends_without_g
     let store = h.store();
     for i in 0..40 {
         store
-            .append(&format!("alert-{}", i % 5), ExpectedVersion::Any, notes("pre", 5))
+            .append(
+                &format!("alert-{}", i % 5),
+                ExpectedVersion::Any,
+                notes("pre", 5),
+            )
             .await
             .expect("append");
     }

@@ -52,7 +52,14 @@ pub async fn no_stream_expectation_fails_once_the_stream_exists(h: &mut impl Har
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { actual: Some(0), expected: ExpectedVersion::NoStream, .. }),
+        matches!(
+            err,
+            StoreError::Conflict {
+                actual: Some(0),
+                expected: ExpectedVersion::NoStream,
+                ..
+            }
+        ),
         "{err:?}"
     );
 }
@@ -63,7 +70,10 @@ pub async fn exact_expectation_must_match_the_last_version(h: &mut impl Harness)
         .append("sync-a", ExpectedVersion::Exact(0), vec![note("a")])
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { actual: None, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict { actual: None, .. }),
+        "{err:?}"
+    );
     store
         .append("sync-a", ExpectedVersion::NoStream, notes("a", 2))
         .await
@@ -72,13 +82,25 @@ pub async fn exact_expectation_must_match_the_last_version(h: &mut impl Harness)
         .append("sync-a", ExpectedVersion::Exact(0), vec![note("stale")])
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { actual: Some(1), .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                actual: Some(1),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let result = store
         .append("sync-a", ExpectedVersion::Exact(1), vec![note("fresh")])
         .await
         .expect("matching version appends");
     assert_eq!(result.stream_version, 2);
-    assert_eq!(store.stream_version("sync-a").await.expect("version"), Some(2));
+    assert_eq!(
+        store.stream_version("sync-a").await.expect("version"),
+        Some(2)
+    );
 }
 
 pub async fn any_expectation_appends_whatever_the_stream_holds(h: &mut impl Harness) {
@@ -87,12 +109,26 @@ pub async fn any_expectation_appends_whatever_the_stream_holds(h: &mut impl Harn
         .append("message-1", ExpectedVersion::Any, notes("a", 3))
         .await
         .expect("append to a new stream");
-    assert_eq!((first.first_position, first.last_position, first.stream_version), (1, 3, 2));
+    assert_eq!(
+        (
+            first.first_position,
+            first.last_position,
+            first.stream_version
+        ),
+        (1, 3, 2)
+    );
     let second = store
         .append("message-1", ExpectedVersion::Any, vec![note("b")])
         .await
         .expect("append to an existing stream");
-    assert_eq!((second.first_position, second.last_position, second.stream_version), (4, 4, 3));
+    assert_eq!(
+        (
+            second.first_position,
+            second.last_position,
+            second.stream_version
+        ),
+        (4, 4, 3)
+    );
 }
 
 pub async fn re_appending_the_same_events_writes_nothing_and_returns_the_original_result(
@@ -123,7 +159,11 @@ pub async fn re_appending_the_same_events_writes_nothing_and_returns_the_origina
         .await
         .expect("whatever the expectation");
     assert_eq!(replayed_any, original);
-    assert_eq!(store.head().await.expect("head"), head, "nothing was written");
+    assert_eq!(
+        store.head().await.expect("head"),
+        head,
+        "nothing was written"
+    );
     let stream = store
         .read_stream("alert-x", 0, Direction::Forward, 100)
         .await
@@ -154,6 +194,9 @@ pub async fn reusing_some_event_ids_in_another_append_is_an_idempotency_mismatch
         .append("alert-n", ExpectedVersion::Any, events)
         .await
         .unwrap_err();
-    assert!(matches!(other_stream, StoreError::IdempotencyMismatch { .. }), "{other_stream:?}");
+    assert!(
+        matches!(other_stream, StoreError::IdempotencyMismatch { .. }),
+        "{other_stream:?}"
+    );
     assert_eq!(store.head().await.expect("head").position, 2);
 }

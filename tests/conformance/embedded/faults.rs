@@ -20,7 +20,10 @@ fn faulty_harness() -> (EmbeddedHarness, FaultInjector) {
 }
 
 fn assert_unavailable(result: Result<alert_ledger::store::AppendResult, StoreError>) {
-    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
 }
 
 async fn reopened_positions(h: &EmbeddedHarness) -> Vec<u64> {
@@ -53,10 +56,17 @@ async fn an_fsync_failure_refuses_the_batch_and_the_head_does_not_move() {
     assert_eq!(h.store.head().await.expect("head"), head);
     assert_eq!(h.store.stream_version("alert-f").await.expect("v"), Some(2));
     assert!(h.store.read_all(4, 10).await.expect("read").is_empty());
-    assert!(!watch.has_changed().expect("watch open"), "the head watch did not move");
+    assert!(
+        !watch.has_changed().expect("watch open"),
+        "the head watch did not move"
+    );
     let retried = h
         .store
-        .append("alert-f", ExpectedVersion::Exact(2), vec![failed[0].clone()])
+        .append(
+            "alert-f",
+            ExpectedVersion::Exact(2),
+            vec![failed[0].clone()],
+        )
         .await
         .expect("appends work once the fault clears");
     assert_eq!(retried.first_position, 4);
@@ -100,9 +110,15 @@ async fn concurrent_appends_in_a_failed_batch_are_all_refused_and_none_is_stored
         .iter()
         .map(|e| e.event_id)
         .collect();
-    assert_eq!(stored, acknowledged, "exactly the acknowledged events are stored");
+    assert_eq!(
+        stored, acknowledged,
+        "exactly the acknowledged events are stored"
+    );
     let positions = reopened_positions(&h).await;
-    assert_eq!(positions, (1..=acknowledged.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        positions,
+        (1..=acknowledged.len() as u64).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

@@ -34,7 +34,11 @@ impl EmbeddedHarness {
         let mut options = EmbeddedOptions::new(dir.path());
         adjust(&mut options);
         let store = Arc::new(EmbeddedStore::open(options.clone()).expect("open"));
-        EmbeddedHarness { dir, options, store }
+        EmbeddedHarness {
+            dir,
+            options,
+            store,
+        }
     }
 
     /// Closes the store (so its files can be edited).

@@ -13,7 +13,11 @@ async fn harness_with_single_appends(count: usize, mode: RecoveryMode) -> Embedd
     });
     for i in 0..count {
         h.store
-            .append("alert-e", ExpectedVersion::Any, vec![note(&format!("e{i}"))])
+            .append(
+                "alert-e",
+                ExpectedVersion::Any,
+                vec![note(&format!("e{i}"))],
+            )
             .await
             .expect("append");
     }
@@ -25,7 +29,9 @@ async fn harness_with_single_appends(count: usize, mode: RecoveryMode) -> Embedd
 async fn a_torn_record_at_the_tail_is_truncated_on_reopen_and_appends_continue() {
     let h = harness_with_single_appends(10, RecoveryMode::TolerateTornTail).await;
     let (offset, len) = record_frames(&h.segment(1))[9];
-    edit_file(&h.segment(1), |bytes| bytes[offset + len - 30..offset + len].fill(0));
+    edit_file(&h.segment(1), |bytes| {
+        bytes[offset + len - 30..offset + len].fill(0)
+    });
     let store = h.open_again().expect("a torn tail does not stop the open");
     assert_eq!(store.head().await.expect("head").position, 9);
     let next = store
@@ -66,17 +72,24 @@ async fn an_append_cut_short_at_the_tail_is_rolled_back_whole() {
         .expect("append");
     h.close().await;
     let (offset, len) = record_frames(&h.segment(1))[4];
-    edit_file(&h.segment(1), |bytes| bytes[offset + len - 10..offset + len].fill(0));
+    edit_file(&h.segment(1), |bytes| {
+        bytes[offset + len - 10..offset + len].fill(0)
+    });
     let store = h.open_again().expect("open");
     assert_eq!(store.head().await.expect("head").position, 2);
-    assert_eq!(store.stream_version("alert-w").await.expect("version"), Some(1));
+    assert_eq!(
+        store.stream_version("alert-w").await.expect("version"),
+        Some(1)
+    );
 }
 
 #[tokio::test]
 async fn strict_recovery_refuses_a_torn_tail_and_changes_nothing() {
     let h = harness_with_single_appends(10, RecoveryMode::Strict).await;
     let (offset, len) = record_frames(&h.segment(1))[9];
-    edit_file(&h.segment(1), |bytes| bytes[offset + len - 30..offset + len].fill(0));
+    edit_file(&h.segment(1), |bytes| {
+        bytes[offset + len - 30..offset + len].fill(0)
+    });
     let before = std::fs::read(h.segment(1)).expect("read");
     let err = h.open_again().err().expect("strict mode refuses");
     assert!(
@@ -114,7 +127,10 @@ async fn a_zeroed_length_in_the_middle_of_the_log_is_corruption_not_the_end() {
     let (offset, _) = record_frames(&h.segment(1))[3];
     edit_file(&h.segment(1), |bytes| bytes[offset..offset + 4].fill(0));
     let err = h.open_again().err().expect("fatal");
-    assert!(matches!(err, StoreError::Corrupt { position: 4, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Corrupt { position: 4, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,11 @@ async fn closed_log() -> EmbeddedHarness {
     let h = EmbeddedHarness::with(|o| o.segment_size = 64 * 1024);
     for i in 0..200 {
         h.store
-            .append(&format!("alert-{}", i % 3), ExpectedVersion::Any, vec![note("v")])
+            .append(
+                &format!("alert-{}", i % 3),
+                ExpectedVersion::Any,
+                vec![note("v")],
+            )
             .await
             .expect("append");
     }

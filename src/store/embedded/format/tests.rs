@@ -26,7 +26,10 @@ fn a_record_round_trips_through_its_frame() {
 #[test]
 fn a_frame_cut_short_is_incomplete() {
     let bytes = frame(b"{\"x\":1}", true);
-    assert_eq!(decode_frame(&bytes[..bytes.len() - 1]), Err(FrameError::Incomplete));
+    assert_eq!(
+        decode_frame(&bytes[..bytes.len() - 1]),
+        Err(FrameError::Incomplete)
+    );
     assert_eq!(decode_frame(&bytes[..2]), Err(FrameError::Incomplete));
 }
 
