@@ -1,0 +1,27 @@
+//! Black-box tests of the HTTP API (issue #4): every test starts a real
+//! `Application` on a real socket (or the real binary) and asserts what a client sees.
+//!
+//! # Layout
+//! - `helpers`: `spawn_app()`, `TestApp`, typed request helpers, the route table.
+//! - `alerts`: the alert lifecycle and its outgoing messages.
+//! - `dedup`: one open alert per (service, dedup key) under concurrent triggers.
+//! - `syncs_tasks`: resources that own alarms, and self-healing tasks.
+//! - `reads`: pagination, filters, raw streams, `$all`, `min_position`.
+//! - `bad_input`: every rejected request is a problem document and writes nothing.
+//! - `idempotency`: `Idempotency-Key` replays.
+//! - `auth`: every route against every role.
+//! - `lifecycle`: readiness, startup failures, graceful shutdown.
+//! - `binary`: the `alert-ledger` process: SIGTERM and exit codes.
+//! - `openapi`: the OpenAPI document and the Prometheus metrics.
+
+mod alerts;
+mod auth;
+mod bad_input;
+mod binary;
+mod dedup;
+mod helpers;
+mod idempotency;
+mod lifecycle;
+mod openapi;
+mod reads;
+mod syncs_tasks;
