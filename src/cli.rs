@@ -34,6 +34,11 @@ enum Command {
     Verify(VerifyArgs),
     /// Print the OpenAPI document the service serves at /openapi.json.
     Openapi,
+    /// Replay the whole log into fresh views and write them as a snapshot (offline:
+    /// stop the service first).
+    Rebuild(RebuildArgs),
+    /// Follow the log through /v1/subscribe, one line per event, reconnecting as needed.
+    Tail(crate::tail::TailArgs),
 }
 
 /// Where the log is.
@@ -74,6 +79,38 @@ struct ServeArgs {
     /// Longest a read waits for `min_position`, in milliseconds.
     #[arg(long, env = "ALERT_LEDGER_READ_WAIT_MS", default_value_t = 5000)]
     read_wait_ms: u64,
+    /// Idle seconds between `/v1/subscribe` heartbeat comments.
+    #[arg(long, env = "ALERT_LEDGER_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat_secs: u64,
+    #[command(flatten)]
+    snapshots: SnapshotArgs,
+}
+
+/// Where and how often view snapshots are written.
+#[derive(Debug, Args)]
+struct SnapshotArgs {
+    /// Directory of view snapshots (default: `<data-dir>/snapshots`).
+    #[arg(long, env = "ALERT_LEDGER_SNAPSHOT_DIR")]
+    snapshot_dir: Option<PathBuf>,
+    /// Write a snapshot after this many events.
+    #[arg(
+        long,
+        env = "ALERT_LEDGER_SNAPSHOT_EVERY_EVENTS",
+        default_value_t = 100_000
+    )]
+    snapshot_every_events: u64,
+    /// Write a snapshot after this many seconds, if anything changed.
+    #[arg(long, env = "ALERT_LEDGER_SNAPSHOT_EVERY_SECS", default_value_t = 300)]
+    snapshot_every_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct RebuildArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Directory of view snapshots (default: `<data-dir>/snapshots`).
+    #[arg(long, env = "ALERT_LEDGER_SNAPSHOT_DIR")]
+    snapshot_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +129,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Verify(args) => verify(&args.data_dir),
         Command::Openapi => print_openapi(),
+        Command::Rebuild(args) => runtime.block_on(rebuild(args)),
+        Command::Tail(args) => runtime.block_on(crate::tail::run(args, shutdown_signal())),
     };
     if let Err(err) = outcome {
         eprintln!("error: {err:#}");
@@ -111,6 +150,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokens: args.tokens,
         body_limit: args.body_limit,
         read_wait: Duration::from_millis(args.read_wait_ms),
+        heartbeat: Duration::from_secs(args.heartbeat_secs),
+        snapshot_dir: args.snapshots.snapshot_dir,
+        snapshot_every_events: args.snapshots.snapshot_every_events,
+        snapshot_every: Duration::from_secs(args.snapshots.snapshot_every_secs),
     };
     let app = Application::build(config).await?;
     app.run(shutdown_signal()).await
@@ -152,5 +195,44 @@ fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
 fn print_openapi() -> anyhow::Result<()> {
     let document = crate::http::openapi::document();
     println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(())
+}
+
+async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let location = StoreLocation::parse(args.store.store.as_deref()).map_err(anyhow::Error::msg)?;
+    let store =
+        crate::startup::open_store(&location, &args.store.data_dir, args.store.recovery).await?;
+    let snapshot_dir = args
+        .snapshot_dir
+        .unwrap_or_else(|| args.store.data_dir.join("snapshots"));
+    let started = std::time::Instant::now();
+    let mut last_print = std::time::Instant::now();
+    let progress = |position: u64, head: u64| {
+        if last_print.elapsed().as_millis() >= 200 || position == head {
+            last_print = std::time::Instant::now();
+            let rate = position as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            let percent = if head == 0 {
+                100.0
+            } else {
+                position as f64 * 100.0 / head as f64
+            };
+            eprint!("\rrebuild: {position} / {head} events ({percent:.0}%), {rate:.0} events/s   ");
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let (views, failed) = crate::projection::rebuild::replay_all(store.as_ref(), progress).await?;
+    eprintln!();
+    let elapsed = started.elapsed().as_secs_f64();
+    let events = views.position;
+    let handle = crate::projection::ViewsHandle::new(views);
+    let dir = crate::snapshot::SnapshotDir::new(snapshot_dir, 3);
+    handle.write_snapshot(store.as_ref(), &dir).await?;
+    store.close().await?;
+    println!(
+        "rebuilt {events} events in {elapsed:.2}s ({:.0} events/s); events that did not fold: {failed}; snapshot in {}",
+        events as f64 / elapsed.max(1e-9),
+        dir.path().display()
+    );
     Ok(())
 }

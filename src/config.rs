@@ -52,6 +52,14 @@ pub struct ServeConfig {
     pub body_limit: usize,
     /// Longest a read waits for `min_position`.
     pub read_wait: Duration,
+    /// Idle interval between `/v1/subscribe` heartbeats.
+    pub heartbeat: Duration,
+    /// Where view snapshots go (`None`: `<data_dir>/snapshots`).
+    pub snapshot_dir: Option<PathBuf>,
+    /// Snapshot after this many events.
+    pub snapshot_every_events: u64,
+    /// Snapshot after this long, if anything changed.
+    pub snapshot_every: Duration,
 }
 
 impl ServeConfig {
@@ -66,6 +74,17 @@ impl ServeConfig {
             tokens: None,
             body_limit: 1024 * 1024,
             read_wait: Duration::from_secs(5),
+            heartbeat: crate::http::subscribe::DEFAULT_HEARTBEAT,
+            snapshot_dir: None,
+            snapshot_every_events: 100_000,
+            snapshot_every: Duration::from_secs(300),
         }
+    }
+
+    /// The snapshot directory in use.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.snapshot_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("snapshots"))
     }
 }

@@ -98,7 +98,7 @@ pub async fn trigger(
     let outcome = state
         .commands
         .execute(&stream, SeriesState::new(series), metadata, |s| {
-            decide_alert(s, command.clone())
+            decide_alert(&with_deletions(state, s), command.clone())
         })
         .await?;
     let append = outcome
@@ -117,6 +117,22 @@ pub async fn trigger(
         }),
         other => Err(ApiError::Internal(format!("a trigger decided {other:?}"))),
     }
+}
+
+/// The series state as the views see it: an open alert whose resource the views show
+/// deleted is resolved (that deletion lives in another stream than the series).
+pub fn with_deletions(state: &AppState, series: &SeriesState) -> SeriesState {
+    let mut adjusted = series.clone();
+    let resource = series.open.as_ref().and_then(|open| open.resource.clone());
+    if let Some(sync_id) = resource {
+        let deleted = state
+            .views
+            .read(|views| views.syncs.syncs.get(&sync_id).is_some_and(|s| s.deleted));
+        if deleted {
+            adjusted.resource_deleted(&sync_id);
+        }
+    }
+    adjusted
 }
 
 /// Looks the resource up in the views after they caught up with the log.

@@ -6,13 +6,16 @@
 //! - [`codec`]: the record body encoding shared by every backend.
 //! - [`io`]: the file-IO trait the embedded store writes through (real and fault-injecting).
 //! - [`verify`]: offline verification of an embedded log's CRCs and hash chain.
-//! - [`projection`]: the live views and the task that keeps them following the log.
+//! - [`projection`]: the live views, the task that keeps them following the log,
+//!   online rebuild and views as of the past.
+//! - [`snapshot`]: snapshot files of the views.
 //! - [`commands`]: load → decide → append with expected version → retry.
 //! - [`ingest`]: the trigger path shared by every way an alert arrives.
 //! - [`http`]: the v1 HTTP API, errors as problem+json, auth extractors.
 //! - [`auth`]: bearer tokens and roles.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`config`], [`startup`], [`cli`]: configuration, startup/shutdown, the command line.
+//! - [`tail`]: the `alert-ledger tail` client of `/v1/subscribe`.
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +29,8 @@ pub mod ingest;
 pub mod io;
 pub mod metrics;
 pub mod projection;
+pub mod snapshot;
 pub mod startup;
 pub mod store;
+pub mod tail;
 pub mod verify;

@@ -12,11 +12,11 @@ use crate::commands::Commands;
 use crate::config::{ServeConfig, StoreLocation};
 use crate::http::{self, AppState, HttpSettings};
 use crate::metrics::Metrics;
-use crate::projection::{self, ViewsHandle};
+use crate::projection::{self, SnapshotPolicy};
+use crate::snapshot::SnapshotDir;
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::EventStore;
 use anyhow::Context;
-use projections::views::Views;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +28,11 @@ use tokio::net::TcpListener;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    policy: SnapshotPolicy,
 }
+
+/// How many snapshot files are kept (older ones help time travel start close).
+const SNAPSHOTS_KEPT: usize = 3;
 
 impl Application {
     /// Opens the store, replays the views and binds. Every failure here is a startup
@@ -42,9 +46,12 @@ impl Application {
                 config.listen
             );
         }
-        let store = open_store(&config).await?;
-        let views = ViewsHandle::new(Views::default());
+        let store = open_store(&config.store, &config.data_dir, config.recovery).await?;
+        let snapshots = SnapshotDir::new(config.snapshot_dir(), SNAPSHOTS_KEPT);
         let started = Instant::now();
+        let views = projection::load_snapshot(store.as_ref(), &snapshots)
+            .await
+            .context("cannot read snapshots")?;
         let replayed = projection::catch_up(store.as_ref(), &views)
             .await
             .context("cannot replay the log into the views")?;
@@ -68,10 +75,21 @@ impl Application {
             settings: Arc::new(HttpSettings {
                 body_limit: config.body_limit,
                 read_wait: config.read_wait,
+                heartbeat: config.heartbeat,
             }),
             shutting_down: Arc::new(AtomicBool::new(false)),
+            snapshots: Some(snapshots.clone()),
         };
-        Ok(Application { listener, state })
+        let policy = SnapshotPolicy {
+            dir: snapshots,
+            every_events: config.snapshot_every_events,
+            every: config.snapshot_every,
+        };
+        Ok(Application {
+            listener,
+            state,
+            policy,
+        })
     }
 
     /// The bound address (the real port when built with port 0).
@@ -92,11 +110,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Application { listener, state } = self;
+        let Application {
+            listener,
+            state,
+            policy,
+        } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let follower = tokio::spawn(projection::run(
             state.store.clone(),
             state.views.clone(),
+            Some(policy.clone()),
             wait_true(stop_rx),
         ));
         let flag = state.shutting_down.clone();
@@ -112,6 +135,15 @@ impl Application {
             .await;
         let _ = stop_tx.send(true);
         let _ = follower.await;
+        if state.views.applied() > state.views.snapshot_info().position {
+            if let Err(err) = state
+                .views
+                .write_snapshot(state.store.as_ref(), &policy.dir)
+                .await
+            {
+                tracing::error!(%err, "final snapshot failed; the next start replays more of the log");
+            }
+        }
         state.store.close().await.context("closing the store")?;
         tracing::info!(position = state.views.applied(), "stopped");
         served.context("server failed")
@@ -122,13 +154,17 @@ async fn wait_true(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// Opens the store named by the configuration.
-pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn EventStore>> {
-    match &config.store {
+/// Opens the store at `location` (the embedded one lives in `data_dir`).
+pub async fn open_store(
+    location: &StoreLocation,
+    data_dir: &std::path::Path,
+    recovery: crate::store::embedded::RecoveryMode,
+) -> anyhow::Result<Arc<dyn EventStore>> {
+    match location {
         StoreLocation::Embedded => {
-            let mut options = EmbeddedOptions::new(&config.data_dir);
-            options.recovery = config.recovery;
-            let dir = config.data_dir.display().to_string();
+            let mut options = EmbeddedOptions::new(data_dir);
+            options.recovery = recovery;
+            let dir = data_dir.display().to_string();
             let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(options))
                 .await
                 .context("store open task failed")?

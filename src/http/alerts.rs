@@ -173,7 +173,7 @@ async fn run(
     let outcome: Outcome = state
         .commands
         .execute(&stream, SeriesState::new(series), metadata, |s| {
-            decide_alert(s, command.clone())
+            decide_alert(&ingest::with_deletions(state, s), command.clone())
         })
         .await?;
     let position = outcome.append.map_or(head, |a| a.last_position);
@@ -222,6 +222,7 @@ pub async fn list(
         "limit",
         "cursor",
         "min_position",
+        "as_of",
     ];
     let params = QueryParams::parse(query.as_deref(), &allowed)?;
     let status = match params.get("status") {
@@ -288,7 +289,7 @@ pub async fn get_one(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let alert_id = parse_alert_id(&id)?;
-    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     read_views(&state, &params, move |views| {
         views
             .alerts
@@ -318,11 +319,12 @@ pub async fn history(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let alert_id = parse_alert_id(&id)?;
-    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
+    let as_of = super::reads::as_of_position(&state, &params).await?;
     if let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? {
         state.wait_for(min).await?;
     }
-    let position = state.views.applied();
+    let position = as_of.unwrap_or_else(|| state.views.applied());
     let (stream, deletion) = state
         .views
         .read(|views| {
@@ -345,7 +347,7 @@ pub async fn history(
         events.extend(
             found
                 .into_iter()
-                .filter(|e| matches!(e.event, Event::SyncDeleted { .. })),
+                .filter(|e| matches!(e.event, Event::SyncDeleted { .. }) && e.position <= position),
         );
         events.sort_by_key(|e| e.position);
     }

@@ -48,6 +48,9 @@ pub enum ApiError {
     /// Optimistic concurrency kept failing after the bounded retries. 409.
     #[error("the stream kept changing; retry the request")]
     Conflict,
+    /// An online rebuild is already running. 409.
+    #[error("a rebuild is already running; watch GET /v1/admin/projections")]
+    RebuildRunning,
     /// An `Idempotency-Key` was reused with a different request. 422.
     #[error("Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
@@ -95,7 +98,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Rejected(rejection) => rejection_status(rejection),
-            ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::Conflict | ApiError::RebuildRunning => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotCaughtUp { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -113,6 +116,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Rejected(rejection) => rejection_kind(rejection),
             ApiError::Conflict => "conflict",
+            ApiError::RebuildRunning => "rebuild-running",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",

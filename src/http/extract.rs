@@ -108,7 +108,7 @@ impl QueryParams {
 }
 
 /// Percent-decodes a query component (`+` is a space).
-fn decode(raw: &str) -> String {
+pub fn decode(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

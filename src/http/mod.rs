@@ -9,7 +9,10 @@
 //! - [`resources`]: syncs and tasks.
 //! - [`reads`]: alarms, messages, raw streams and pages of `$all`.
 //! - [`ops`]: health, readiness, metrics, digest, OpenAPI.
+//! - [`admin`]: projection status and online rebuild.
+//! - [`subscribe`]: Server-Sent Events over `$all`, catch-up then live.
 
+pub mod admin;
 pub mod alerts;
 pub mod error;
 pub mod extract;
@@ -18,6 +21,7 @@ pub mod openapi;
 pub mod ops;
 pub mod reads;
 pub mod resources;
+pub mod subscribe;
 
 use crate::auth::{Principal, Role, Tokens};
 use crate::commands::Commands;
@@ -47,6 +51,9 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Longest a read waits for `min_position` before answering 503.
     pub read_wait: Duration,
+    /// Idle time after which `/v1/subscribe` sends a `: heartbeat` comment, so
+    /// proxies keep the connection and clients notice a dead one.
+    pub heartbeat: Duration,
 }
 
 /// Everything a handler needs; cheap to clone (all `Arc`s).
@@ -68,6 +75,8 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// Set when shutdown begins: readiness turns 503.
     pub shutting_down: Arc<AtomicBool>,
+    /// View snapshots (time travel starts from them).
+    pub snapshots: Option<crate::snapshot::SnapshotDir>,
 }
 
 static BODY_LIMIT: AtomicUsize = AtomicUsize::new(1024 * 1024);
@@ -182,7 +191,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tasks/{id}/cancel", post(resources::cancel_task))
         .route("/v1/streams/{stream}", get(reads::stream))
         .route("/v1/events", get(reads::events))
+        .route("/v1/subscribe", get(subscribe::subscribe))
         .route("/v1/ledger/digest", get(ops::digest))
+        .route("/v1/admin/projections", get(admin::projections))
+        .route("/v1/admin/projections/{name}/rebuild", post(admin::rebuild))
         .route("/livez", get(ops::livez))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -30,6 +30,7 @@ const fn op(
 
 const READER: Option<&str> = Some("reader");
 const WRITER: Option<&str> = Some("writer");
+const ADMIN: Option<&str> = Some("admin");
 
 /// Every operation the service serves.
 const OPERATIONS: &[Operation] = &[
@@ -165,11 +166,20 @@ const OPERATIONS: &[Operation] = &[
     op("get", "/v1/events", READER, "A page of $all", None),
     op(
         "get",
+        "/v1/subscribe",
+        READER,
+        "Server-Sent Events over $all: catch-up then live; from, stream, category, type; Last-Event-ID resumes",
+        None,
+    ),
+    op(
+        "get",
         "/v1/ledger/digest",
         READER,
         "Head position and hash of the ledger",
         None,
     ),
+    op("get", "/v1/admin/projections", ADMIN, "Projection status, lag, snapshot and rebuild progress", None),
+    op("post", "/v1/admin/projections/{name}/rebuild", ADMIN, "Rebuild a view online (all, alerts, messages, alarms, tasks, syncs)", None),
     op("get", "/livez", None, "Liveness", None),
     op(
         "get",
@@ -279,6 +289,9 @@ fn responses(operation: &Operation) -> Value {
     }
     if operation.path == "/metrics" {
         out["200"] = json!({ "description": "OK", "content": { "text/plain": { "schema": { "type": "string" } } } });
+    }
+    if operation.path == "/v1/subscribe" {
+        out["200"] = json!({ "description": "An event stream: `id:` position, `event:` type, `data:` the recorded event as JSON", "content": { "text/event-stream": { "schema": { "type": "string" } } } });
     }
     out
 }

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::extract::QueryParams;
 use super::{AppState, ReaderAuth, POSITION_HEADER};
+use crate::projection::history;
 use crate::store::Direction;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -18,18 +19,64 @@ pub fn position_header(position: Position) -> [(&'static str, String); 1] {
     [(POSITION_HEADER, position.to_string())]
 }
 
-/// Waits for `min_position` if asked, then answers from the views with the position
-/// they reflect.
+/// Answers from the views: as they are now (after waiting for `min_position` if
+/// asked), or as they were at `as_of` (a position or an RFC 3339 time). The response
+/// carries the position the answer reflects.
 pub async fn read_views<T: Serialize>(
     state: &AppState,
     params: &QueryParams,
     read: impl FnOnce(&Views) -> Result<T, ApiError>,
 ) -> Result<Response, ApiError> {
+    if let Some(as_of) = as_of_position(state, params).await? {
+        let views = history::views_at(
+            state.store.as_ref(),
+            &state.views.history,
+            state.snapshots.as_ref(),
+            as_of,
+        )
+        .await?;
+        let body = read(&views)?;
+        return Ok((position_header(as_of), Json(body)).into_response());
+    }
     if let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? {
         state.wait_for(min).await?;
     }
     let (position, body) = state.views.read(|views| (views.position, read(views)));
     Ok((position_header(position), Json(body?)).into_response())
+}
+
+/// The position `as_of` names: a position, or the last event recorded at or before an
+/// RFC 3339 time. Positions beyond the log's head are refused.
+pub async fn as_of_position(
+    state: &AppState,
+    params: &QueryParams,
+) -> Result<Option<Position>, ApiError> {
+    let Some(raw) = params.get("as_of") else {
+        return Ok(None);
+    };
+    if params.get("min_position").is_some() {
+        return Err(ApiError::field(
+            "query.as_of",
+            "cannot be combined with min_position",
+        ));
+    }
+    let head = state.store.head().await?.position;
+    let position = match raw.parse::<Position>() {
+        Ok(position) => position,
+        Err(_) => {
+            let time = chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| {
+                ApiError::field("query.as_of", "must be a log position or an RFC 3339 time")
+            })?;
+            history::position_at(state.store.as_ref(), time.with_timezone(&chrono::Utc)).await?
+        }
+    };
+    if position > head {
+        return Err(ApiError::field(
+            "query.as_of",
+            format!("position {position} is beyond the log head {head}"),
+        ));
+    }
+    Ok(Some(position))
 }
 
 /// The active-alarm view.
@@ -47,7 +94,7 @@ pub async fn alarms(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     read_views(&state, &params, |views| {
         Ok(Alarms {
             total: views.alarms.active.len(),
@@ -79,6 +126,7 @@ pub async fn messages(
         "limit",
         "cursor",
         "min_position",
+        "as_of",
     ];
     let params = QueryParams::parse(query.as_deref(), &allowed)?;
     let limit = params.limit(1000)?;
@@ -138,7 +186,7 @@ pub async fn message(
 ) -> Result<Response, ApiError> {
     let message_id =
         MessageId::parse(&id).map_err(|_| ApiError::field("path.id", "must be a UUID"))?;
-    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     read_views(&state, &params, move |views| {
         views
             .messages

@@ -111,7 +111,7 @@ pub async fn list_syncs(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["deleted", "min_position"])?;
+    let params = QueryParams::parse(query.as_deref(), &["deleted", "min_position", "as_of"])?;
     let deleted = params.parse_opt::<bool>("deleted", "true or false")?;
     read_views(&state, &params, move |views| {
         let items: Vec<SyncView> = views
@@ -330,7 +330,7 @@ pub async fn get_task(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let task_id = parse_task_id(&id)?;
-    let params = QueryParams::parse(query.as_deref(), &["min_position"])?;
+    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     read_views(&state, &params, move |views| {
         views
             .tasks
@@ -348,7 +348,10 @@ pub async fn list_tasks(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["host", "pending", "min_position"])?;
+    let params = QueryParams::parse(
+        query.as_deref(),
+        &["host", "pending", "min_position", "as_of"],
+    )?;
     let host = match params.get("host") {
         None => None,
         Some(raw) => Some(parse_id("query.host", HostName::parse(raw))?),

@@ -40,6 +40,8 @@ pub struct OpenAlert {
     pub step: u32,
     /// The next escalation timer, if one is pending.
     pub pending_timer: Option<(TimerId, DateTime<Utc>)>,
+    /// The resource that owns it: its deletion (an event in another stream) resolves it.
+    pub resource: Option<SyncId>,
 }
 
 impl SeriesState {
@@ -66,6 +68,7 @@ impl SeriesState {
                 alert_id,
                 channels,
                 escalation_secs,
+                resource,
                 ..
             } => {
                 self.generation += 1;
@@ -76,6 +79,7 @@ impl SeriesState {
                     escalation_secs: escalation_secs.clone(),
                     step: 0,
                     pending_timer: None,
+                    resource: resource.clone(),
                 });
             }
             Event::AlertAcknowledged { .. } => {
@@ -118,6 +122,16 @@ impl SeriesState {
             | Event::TaskHostFinished { .. }
             | Event::TaskHostTimedOut { .. }
             | Event::TaskCancelled { .. } => {}
+        }
+    }
+
+    /// Records that the open alert's resource has been deleted, which resolved the
+    /// alert. The deletion is an event in the resource's stream, which this state does
+    /// not fold, so the service (which sees it in the views) tells the state before
+    /// deciding: afterwards the alert counts as resolved, and a trigger opens a new one.
+    pub fn resource_deleted(&mut self, sync_id: &SyncId) {
+        if self.open.as_ref().and_then(|o| o.resource.as_ref()) == Some(sync_id) {
+            self.open = None;
         }
     }
 
@@ -281,6 +295,7 @@ fn trigger_alert(state: &SeriesState, trigger: Trigger) -> Result<Vec<Event>, Re
         escalation_secs: trigger.escalation_secs.clone(),
         step: 0,
         pending_timer: None,
+        resource: resource.clone(),
     };
     let mut events = vec![Event::AlertTriggered {
         alert_id,

@@ -1,0 +1,16 @@
+//! Snapshots, rebuild and time travel, black-box over HTTP: views loaded from a
+//! snapshot, rebuilt online or offline, or asked for "as of" the past must equal a
+//! fresh replay of the log.
+
+/// The API test suite's helpers, shared rather than copied.
+#[allow(dead_code, unused_imports)]
+#[path = "../api"]
+mod api_support {
+    pub mod helpers;
+}
+use api_support::helpers;
+
+mod rebuild;
+mod snapshots;
+mod time_travel;
+mod workload;
