@@ -118,6 +118,10 @@ struct VerifyArgs {
     /// Directory of the embedded log.
     #[arg(long, env = "ALERT_LEDGER_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// A digest saved from `GET /v1/ledger/digest`: also prove that the log still
+    /// hashes to it at its position.
+    #[arg(long)]
+    digest: Option<PathBuf>,
 }
 
 /// Parses the command line and runs the command.
@@ -127,7 +131,7 @@ pub fn run() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Verify(args) => verify(&args.data_dir),
+        Command::Verify(args) => verify(&args.data_dir, args.digest.as_deref()),
         Command::Openapi => print_openapi(),
         Command::Rebuild(args) => runtime.block_on(rebuild(args)),
         Command::Tail(args) => runtime.block_on(crate::tail::run(args, shutdown_signal())),
@@ -171,14 +175,20 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
+fn verify(data_dir: &std::path::Path, digest: Option<&std::path::Path>) -> anyhow::Result<()> {
     use std::io::Write;
     let started = std::time::Instant::now();
     let progress = |checked: u64| {
         eprint!("\rverifying: {checked} events checked");
         let _ = std::io::stderr().flush();
     };
-    let report = crate::verify::verify_data_dir(data_dir, progress);
+    let report = match digest {
+        None => crate::verify::verify_data_dir(data_dir, progress),
+        Some(file) => {
+            let (position, hash) = read_digest(file)?;
+            crate::verify::verify_against_digest(data_dir, position, hash, progress)
+        }
+    };
     eprintln!();
     let report = report.map_err(|failure| anyhow::anyhow!("verification failed: {failure}"))?;
     println!(
@@ -235,4 +245,26 @@ async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
         dir.path().display()
     );
     Ok(())
+}
+
+/// Reads `{"position": N, "head_hash": "<hex>"}` (the digest route's body).
+fn read_digest(file: &std::path::Path) -> anyhow::Result<(u64, projections::Hash)> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read digest {}", file.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("digest {} is not JSON", file.display()))?;
+    let position = value["position"]
+        .as_u64()
+        .with_context(|| format!("digest {}: `position` must be a number", file.display()))?;
+    let hash = value["head_hash"]
+        .as_str()
+        .and_then(projections::Hash::from_hex)
+        .with_context(|| {
+            format!(
+                "digest {}: `head_hash` must be 64 hex characters",
+                file.display()
+            )
+        })?;
+    Ok((position, hash))
 }

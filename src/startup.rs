@@ -79,6 +79,8 @@ impl Application {
             }),
             shutting_down: Arc::new(AtomicBool::new(false)),
             snapshots: Some(snapshots.clone()),
+            data_dir: matches!(config.store, StoreLocation::Embedded)
+                .then(|| config.data_dir.clone()),
         };
         let policy = SnapshotPolicy {
             dir: snapshots,

@@ -92,8 +92,35 @@ pub fn verify_against_digest(
     Ok(report)
 }
 
+/// Verifies a log that may still be growing (a running service's) up to `head`: the
+/// records up to `head.position` must chain to `head.hash`; what lies beyond (appends
+/// in flight) is not read.
+pub fn verify_up_to(
+    dir: &Path,
+    head: Head,
+    progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyFailure> {
+    let mut walker = Walker::new(Some(head), progress);
+    walker.stop_at = Some(head.position);
+    let report = walker.walk(dir)?;
+    if report.head.position < head.position {
+        return Err(VerifyFailure::Broken {
+            position: report.head.position + 1,
+            segment: String::new(),
+            offset: 0,
+            reason: format!(
+                "log ends at position {} before position {}",
+                report.head.position, head.position
+            ),
+        });
+    }
+    Ok(report)
+}
+
 struct Walker<P> {
     digest: Option<Head>,
+    /// Stop once this position is checked (for a log still being appended to).
+    stop_at: Option<Position>,
     progress: P,
     head: Head,
     stream_versions: HashMap<String, u64>,
@@ -103,6 +130,7 @@ impl<P: FnMut(u64)> Walker<P> {
     fn new(digest: Option<Head>, progress: P) -> Self {
         Walker {
             digest,
+            stop_at: None,
             progress,
             head: Head {
                 position: 0,
@@ -114,7 +142,12 @@ impl<P: FnMut(u64)> Walker<P> {
 
     fn walk(mut self, dir: &Path) -> Result<VerifyReport, VerifyFailure> {
         let segments = list(dir)?;
+        let mut read = 0;
         for (sequence, path) in &segments {
+            if self.reached_stop() {
+                break;
+            }
+            read += 1;
             let bytes = std::fs::read(path)
                 .map_err(|e| VerifyFailure::Io(format!("{}: {e}", path.display())))?;
             let name = path
@@ -125,9 +158,13 @@ impl<P: FnMut(u64)> Walker<P> {
         (self.progress)(self.head.position);
         Ok(VerifyReport {
             events_checked: self.head.position,
-            segments: segments.len() as u64,
+            segments: read,
             head: self.head,
         })
+    }
+
+    fn reached_stop(&self) -> bool {
+        self.stop_at.is_some_and(|stop| self.head.position >= stop)
     }
 
     fn segment(&mut self, sequence: u64, name: &str, bytes: &[u8]) -> Result<(), VerifyFailure> {
@@ -151,6 +188,9 @@ impl<P: FnMut(u64)> Walker<P> {
         let mut offset = SEGMENT_HEADER_LEN;
         let mut open_append = false;
         loop {
+            if self.reached_stop() {
+                return Ok(());
+            }
             let position = self.head.position + 1;
             let record = match decode_frame(&bytes[offset..]) {
                 Ok(Frame::Record(record)) => record,

@@ -1,13 +1,19 @@
-//! Operator routes (admin role): projection status and online rebuild.
+//! Operator routes (admin role): projection status, online rebuild, and verification
+//! of the hash chain.
 
 use super::error::ApiError;
+use super::extract::MaybeJson;
 use super::{AdminAuth, AppState};
 use crate::projection::rebuild::{self, ProjectionName, RebuildStatus};
 use crate::projection::SnapshotInfo;
+use crate::store::Head;
+use crate::verify::{verify_up_to, VerifyFailure};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use projections::Hash;
+use serde::Deserialize;
 use serde::Serialize;
 
 /// One view and how big it is.
@@ -91,4 +97,100 @@ pub async fn rebuild(
         }
         Err(_running) => Err(ApiError::RebuildRunning),
     }
+}
+
+/// A digest to prove the log against: the body of `GET /v1/ledger/digest`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestBody {
+    /// The digest's position.
+    pub position: u64,
+    /// The chain hash at that position (64 hex characters).
+    pub head_hash: String,
+    /// Ignored (present in exported digests).
+    #[serde(default)]
+    pub recorded_at: Option<String>,
+}
+
+/// What verification found.
+#[derive(Debug, Serialize)]
+pub struct VerifyOutcome {
+    /// Whether every record up to the checked position is intact and chains to it.
+    pub ok: bool,
+    /// Records checked.
+    pub events_checked: u64,
+    /// The position and hash verified up to.
+    pub verified_to: Head,
+    /// The first bad record, when not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<VerifyFailureBody>,
+}
+
+/// The first record that broke a check.
+#[derive(Debug, Serialize)]
+pub struct VerifyFailureBody {
+    /// Its position.
+    pub position: Option<u64>,
+    /// What failed.
+    pub reason: String,
+}
+
+/// `POST /v1/ledger/verify`: walks the log's CRCs and hash chain up to the current head
+/// or, with a digest body, up to the digest's position, which must still hash to the
+/// digest. 200 with `ok: false` and the first bad position when the log is damaged.
+pub async fn verify(
+    AdminAuth(_): AdminAuth,
+    State(state): State<AppState>,
+    MaybeJson(body): MaybeJson<DigestBody>,
+) -> Result<Response, ApiError> {
+    let Some(dir) = state.data_dir.clone() else {
+        return Err(ApiError::NotFound(
+            "verification of this backend's log is not available through the API".into(),
+        ));
+    };
+    let head = state.store.head().await?;
+    let target = match body {
+        None => head,
+        Some(digest) => {
+            let hash = Hash::from_hex(&digest.head_hash)
+                .ok_or_else(|| ApiError::field("head_hash", "must be 64 hex characters"))?;
+            if digest.position == 0 || digest.position > head.position {
+                return Err(ApiError::field(
+                    "position",
+                    format!("must be between 1 and the log head {}", head.position),
+                ));
+            }
+            Head {
+                position: digest.position,
+                hash,
+            }
+        }
+    };
+    let checked = tokio::task::spawn_blocking(move || verify_up_to(&dir, target, |_| {}))
+        .await
+        .map_err(|err| ApiError::Internal(format!("verify task: {err}")))?;
+    let outcome = match checked {
+        Ok(report) => VerifyOutcome {
+            ok: true,
+            events_checked: report.events_checked,
+            verified_to: report.head,
+            failure: None,
+        },
+        Err(failure) => {
+            tracing::error!(%failure, "ledger verification failed");
+            VerifyOutcome {
+                ok: false,
+                events_checked: failure.position().map_or(0, |p| p.saturating_sub(1)),
+                verified_to: target,
+                failure: Some(VerifyFailureBody {
+                    position: failure.position(),
+                    reason: match &failure {
+                        VerifyFailure::Broken { reason, .. } => reason.clone(),
+                        VerifyFailure::Io(cause) => cause.clone(),
+                    },
+                }),
+            }
+        }
+    };
+    Ok(Json(outcome).into_response())
 }

@@ -77,6 +77,8 @@ pub struct AppState {
     pub shutting_down: Arc<AtomicBool>,
     /// View snapshots (time travel starts from them).
     pub snapshots: Option<crate::snapshot::SnapshotDir>,
+    /// The embedded log's directory, for verification (`None` for server backends).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 static BODY_LIMIT: AtomicUsize = AtomicUsize::new(1024 * 1024);
@@ -193,6 +195,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", get(reads::events))
         .route("/v1/subscribe", get(subscribe::subscribe))
         .route("/v1/ledger/digest", get(ops::digest))
+        .route("/v1/ledger/verify", post(admin::verify))
         .route("/v1/admin/projections", get(admin::projections))
         .route("/v1/admin/projections/{name}/rebuild", post(admin::rebuild))
         .route("/livez", get(ops::livez))

@@ -178,6 +178,7 @@ const OPERATIONS: &[Operation] = &[
         "Head position and hash of the ledger",
         None,
     ),
+    op("post", "/v1/ledger/verify", ADMIN, "Verify CRCs and the hash chain up to the head or a digest", Some(digest_body)),
     op("get", "/v1/admin/projections", ADMIN, "Projection status, lag, snapshot and rebuild progress", None),
     op("post", "/v1/admin/projections/{name}/rebuild", ADMIN, "Rebuild a view online (all, alerts, messages, alarms, tasks, syncs)", None),
     op("get", "/livez", None, "Liveness", None),
@@ -239,7 +240,7 @@ fn describe(operation: &Operation) -> Value {
         out["x-required-role"] = json!(role);
     }
     if let Some(body) = operation.body {
-        let required = !matches!(operation.path, p if p.ends_with("/acknowledge") || p.ends_with("/resolve") || p.ends_with("/escalate"));
+        let required = !matches!(operation.path, p if p.ends_with("/acknowledge") || p.ends_with("/resolve") || p.ends_with("/escalate") || p.ends_with("/verify"));
         out["requestBody"] = json!({
             "required": required,
             "content": { "application/json": { "schema": body() } }
@@ -386,4 +387,17 @@ fn result_body() -> Value {
 
 fn cancel_body() -> Value {
     json!({ "type": "object", "additionalProperties": false, "required": ["reason"], "properties": { "reason": text(1024) } })
+}
+
+fn digest_body() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["position", "head_hash"],
+        "properties": {
+            "position": { "type": "integer", "minimum": 1 },
+            "head_hash": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" },
+            "recorded_at": { "type": ["string", "null"] }
+        }
+    })
 }

@@ -13,4 +13,5 @@ use api_support::helpers;
 mod rebuild;
 mod snapshots;
 mod time_travel;
+mod verify;
 mod workload;
