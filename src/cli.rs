@@ -58,6 +58,9 @@ struct StoreArgs {
         default_value = "tolerate-torn-tail"
     )]
     recovery: RecoveryMode,
+    /// Size of each preallocated log segment, in MiB (applies to new segments).
+    #[arg(long, env = "ALERT_LEDGER_SEGMENT_SIZE_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    segment_size_mib: u64,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +157,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokens: args.tokens,
         body_limit: args.body_limit,
         read_wait: Duration::from_millis(args.read_wait_ms),
+        segment_size: args.store.segment_size_mib * 1024 * 1024,
         heartbeat: Duration::from_secs(args.heartbeat_secs),
         snapshot_dir: args.snapshots.snapshot_dir,
         snapshot_every_events: args.snapshots.snapshot_every_events,
@@ -211,8 +215,13 @@ fn print_openapi() -> anyhow::Result<()> {
 async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     use std::io::Write;
     let location = StoreLocation::parse(args.store.store.as_deref()).map_err(anyhow::Error::msg)?;
-    let store =
-        crate::startup::open_store(&location, &args.store.data_dir, args.store.recovery).await?;
+    let store = crate::startup::open_store(
+        &location,
+        &args.store.data_dir,
+        args.store.recovery,
+        args.store.segment_size_mib * 1024 * 1024,
+    )
+    .await?;
     let snapshot_dir = args
         .snapshot_dir
         .unwrap_or_else(|| args.store.data_dir.join("snapshots"));

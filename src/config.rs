@@ -52,6 +52,8 @@ pub struct ServeConfig {
     pub body_limit: usize,
     /// Longest a read waits for `min_position`.
     pub read_wait: Duration,
+    /// Size of each preallocated embedded log segment (bytes).
+    pub segment_size: u64,
     /// Idle interval between `/v1/subscribe` heartbeats.
     pub heartbeat: Duration,
     /// Where view snapshots go (`None`: `<data_dir>/snapshots`).
@@ -74,6 +76,7 @@ impl ServeConfig {
             tokens: None,
             body_limit: 1024 * 1024,
             read_wait: Duration::from_secs(5),
+            segment_size: 64 * 1024 * 1024,
             heartbeat: crate::http::subscribe::DEFAULT_HEARTBEAT,
             snapshot_dir: None,
             snapshot_every_events: 100_000,

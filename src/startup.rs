@@ -46,7 +46,13 @@ impl Application {
                 config.listen
             );
         }
-        let store = open_store(&config.store, &config.data_dir, config.recovery).await?;
+        let store = open_store(
+            &config.store,
+            &config.data_dir,
+            config.recovery,
+            config.segment_size,
+        )
+        .await?;
         let snapshots = SnapshotDir::new(config.snapshot_dir(), SNAPSHOTS_KEPT);
         let started = Instant::now();
         let views = projection::load_snapshot(store.as_ref(), &snapshots)
@@ -161,11 +167,13 @@ pub async fn open_store(
     location: &StoreLocation,
     data_dir: &std::path::Path,
     recovery: crate::store::embedded::RecoveryMode,
+    segment_size: u64,
 ) -> anyhow::Result<Arc<dyn EventStore>> {
     match location {
         StoreLocation::Embedded => {
             let mut options = EmbeddedOptions::new(data_dir);
             options.recovery = recovery;
+            options.segment_size = segment_size;
             let dir = data_dir.display().to_string();
             let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(options))
                 .await

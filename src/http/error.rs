@@ -39,6 +39,9 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The route exists but not with this method. 405 (with `Allow`).
+    #[error("this route does not take this method; see the Allow header")]
+    MethodNotAllowed,
     /// Nothing at this id. 404.
     #[error("{0}")]
     NotFound(String),
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Rejected(rejection) => rejection_status(rejection),
             ApiError::Conflict | ApiError::RebuildRunning => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -114,6 +118,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::NotFound(_) => "not-found",
+            ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Rejected(rejection) => rejection_kind(rejection),
             ApiError::Conflict => "conflict",
             ApiError::RebuildRunning => "rebuild-running",

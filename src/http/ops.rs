@@ -141,3 +141,8 @@ pub async fn openapi() -> Json<serde_json::Value> {
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
+
+/// A known path with a method it does not take (axum adds the `Allow` header).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

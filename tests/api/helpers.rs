@@ -71,6 +71,9 @@ impl std::ops::Deref for TestApp {
 pub fn test_config(data_dir: &std::path::Path) -> ServeConfig {
     let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), data_dir);
     config.read_wait = Duration::from_secs(5);
+    // Small segments: every test opens a fresh log, and each new segment is
+    // preallocated and synced.
+    config.segment_size = 4 * 1024 * 1024;
     config
 }
 
