@@ -34,6 +34,8 @@ enum Command {
     Verify(VerifyArgs),
     /// Print the OpenAPI document the service serves at /openapi.json.
     Openapi,
+    /// Write recorded events (envelopes and hashes included) as NDJSON.
+    Export(ExportArgs),
     /// Replay the whole log into fresh views and write them as a snapshot (offline:
     /// stop the service first).
     Rebuild(RebuildArgs),
@@ -108,6 +110,27 @@ struct SnapshotArgs {
 }
 
 #[derive(Debug, Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// First position (inclusive).
+    #[arg(long, default_value_t = 1)]
+    from: u64,
+    /// Last position (inclusive; default: the head).
+    #[arg(long)]
+    to: Option<u64>,
+    /// Only this stream.
+    #[arg(long, conflicts_with = "category")]
+    stream: Option<String>,
+    /// Only streams of this category (`alert`, `sync`, `task`, `message`).
+    #[arg(long)]
+    category: Option<String>,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct RebuildArgs {
     #[command(flatten)]
     store: StoreArgs,
@@ -137,6 +160,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Verify(args) => verify(&args.data_dir, args.digest.as_deref()),
         Command::Openapi => print_openapi(),
         Command::Rebuild(args) => runtime.block_on(rebuild(args)),
+        Command::Export(args) => runtime.block_on(export(args)),
         Command::Tail(args) => runtime.block_on(crate::tail::run(args, shutdown_signal())),
     };
     if let Err(err) = outcome {
@@ -276,4 +300,39 @@ fn read_digest(file: &std::path::Path) -> anyhow::Result<(u64, projections::Hash
             )
         })?;
     Ok((position, hash))
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let location = StoreLocation::parse(args.store.store.as_deref()).map_err(anyhow::Error::msg)?;
+    let store = crate::startup::open_store(
+        &location,
+        &args.store.data_dir,
+        args.store.recovery,
+        args.store.segment_size_mib * 1024 * 1024,
+    )
+    .await?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let range = crate::export::ExportRange {
+        from: args.from,
+        to: args.to,
+        stream: args.stream,
+        category: args.category,
+    };
+    let started = std::time::Instant::now();
+    let progress = |position: u64, last: u64| {
+        eprint!("\rexport: position {position} of {last}   ");
+        let _ = std::io::stderr().flush();
+    };
+    let written = crate::export::export(store.as_ref(), &range, &mut out, progress).await?;
+    drop(out);
+    store.close().await?;
+    eprintln!("\nexported {written} events in {:.2}s", started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -9,6 +9,7 @@
 //! - [`projection`]: the live views, the task that keeps them following the log,
 //!   online rebuild and views as of the past.
 //! - [`snapshot`]: snapshot files of the views.
+//! - [`export`]: the log as NDJSON, out and back in.
 //! - [`commands`]: load → decide → append with expected version → retry.
 //! - [`ingest`]: the trigger path shared by every way an alert arrives.
 //! - [`http`]: the v1 HTTP API, errors as problem+json, auth extractors.
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod codec;
 pub mod commands;
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod ingest;
 pub mod io;

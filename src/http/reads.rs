@@ -7,6 +7,7 @@ use super::{AppState, ReaderAuth, POSITION_HEADER};
 use crate::projection::history;
 use crate::store::Direction;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::ids::MessageId;
@@ -198,6 +199,34 @@ pub async fn message(
     .await
 }
 
+/// The media type of newline-delimited JSON.
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// A page as JSON, or as NDJSON (one envelope per line, `next` in `X-Ledger-Next`)
+/// when the client accepts it.
+fn page_response(headers: &HeaderMap, position: Position, page: EventPage) -> Result<Response, ApiError> {
+    let wants_ndjson = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(NDJSON));
+    if !wants_ndjson {
+        return Ok((position_header(position), Json(page)).into_response());
+    }
+    let mut body = Vec::new();
+    for event in &page.events {
+        serde_json::to_writer(&mut body, event)
+            .map_err(|err| ApiError::Internal(format!("encoding an event: {err}")))?;
+        body.push(b'\n');
+    }
+    let mut response = (position_header(position), body).into_response();
+    let out = response.headers_mut();
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
+    if let Some(next) = page.next {
+        out.insert("x-ledger-next", HeaderValue::from(next));
+    }
+    Ok(response)
+}
+
 /// A page of raw events.
 #[derive(Debug, Serialize)]
 pub struct EventPage {
@@ -208,12 +237,14 @@ pub struct EventPage {
     pub next: Option<u64>,
 }
 
-/// `GET /v1/streams/{stream}`: `from` (version), `direction` (`forward`|`backward`), `limit`.
+/// `GET /v1/streams/{stream}`: `from` (version), `direction` (`forward`|`backward`),
+/// `limit`. NDJSON with `Accept: application/x-ndjson`.
 pub async fn stream(
     ReaderAuth(_): ReaderAuth,
     State(state): State<AppState>,
     Path(stream): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["from", "direction", "limit"])?;
     let limit = params.limit(10_000)?;
@@ -246,15 +277,16 @@ pub async fn stream(
         }
         _ => None,
     };
-    let body = EventPage { events, next };
-    Ok((position_header(position), Json(body)).into_response())
+    page_response(&headers, position, EventPage { events, next })
 }
 
-/// `GET /v1/events`: a page of `$all` from position `from` (default 1).
+/// `GET /v1/events`: a page of `$all` from position `from` (default 1). NDJSON with
+/// `Accept: application/x-ndjson`.
 pub async fn events(
     ReaderAuth(_): ReaderAuth,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["from", "limit"])?;
     let limit = params.limit(10_000)?;
@@ -267,6 +299,5 @@ pub async fn events(
         Some(last) if events.len() == limit => Some(last.position + 1),
         _ => None,
     };
-    let body = EventPage { events, next };
-    Ok((position_header(position), Json(body)).into_response())
+    page_response(&headers, position, EventPage { events, next })
 }
