@@ -13,6 +13,7 @@
 //! Readers share the index with the writer behind a `std::sync::RwLock` that is only
 //! held while computing byte ranges, never across IO or an `.await`.
 
+mod batch;
 pub mod format;
 mod index;
 mod reader;

@@ -54,8 +54,33 @@ pub fn create_segment(
     sequence: u64,
     size: u64,
 ) -> io::Result<(PathBuf, Arc<dyn LogFile>)> {
-    let path = segment_path(dir, sequence);
-    let tmp = path.with_extension("tmp");
+    let prepared = prepare_segment(fs, dir, sequence, size)?;
+    install_segment(fs, dir, prepared)
+}
+
+/// A segment written and synced under its `.tmp` name, not yet part of the log.
+pub struct PreparedSegment {
+    sequence: u64,
+    tmp: PathBuf,
+    file: Arc<dyn LogFile>,
+}
+
+impl PreparedSegment {
+    /// The sequence number it was prepared for.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+}
+
+/// Writes segment `sequence` as `<name>.tmp`: header, zeros up to `size`, synced. Slow
+/// (it writes the whole segment), so the writer runs it ahead of time on another thread.
+pub fn prepare_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    sequence: u64,
+    size: u64,
+) -> io::Result<PreparedSegment> {
+    let tmp = segment_path(dir, sequence).with_extension("tmp");
     let file = fs.open(&tmp, true)?;
     file.set_len(0)?;
     let header = SegmentHeader {
@@ -71,14 +96,28 @@ pub fn create_segment(
         offset += chunk as u64;
     }
     file.sync_data()?;
-    fs.rename(&tmp, &path)?;
+    Ok(PreparedSegment {
+        sequence,
+        tmp,
+        file,
+    })
+}
+
+/// Renames a prepared segment into the log and syncs the directory.
+pub fn install_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    prepared: PreparedSegment,
+) -> io::Result<(PathBuf, Arc<dyn LogFile>)> {
+    let path = segment_path(dir, prepared.sequence);
+    fs.rename(&prepared.tmp, &path)?;
     fs.sync_dir(dir)?;
-    Ok((path, file))
+    Ok((path, prepared.file))
 }
 
 /// Reads the whole of `file`.
 pub fn read_whole(file: &dyn LogFile) -> io::Result<Vec<u8>> {
-    let len = usize::try_from(file.len()?)
+    let len = usize::try_from(file.size()?)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "segment too large"))?;
     let mut buf = vec![0u8; len];
     read_exact_at(file, &mut buf, 0)?;

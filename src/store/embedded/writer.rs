@@ -9,20 +9,18 @@
 //! refused with `Unavailable`, nothing advances, and the next batch is written at the
 //! same offset, zero-padded over whatever the failed batch may have left.
 
+use super::batch::{check, Batch, Check, Reply, Staged};
 use super::format::{Record, MAX_BODY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::index::{IdEntry, IdIndex, SegmentIndex};
-use super::segment::create_segment;
+use super::segment::{create_segment, install_segment, prepare_segment, PreparedSegment};
 use super::{EmbeddedOptions, Shared};
 use crate::codec::{chain_hash, encode_body, BodyRef};
 use crate::io::{write_all_at, LogFile};
 use crate::store::{AppendResult, ExpectedVersion, Head, NewEvent, StoreError};
-use chrono::{DateTime, Utc};
 use projections::{Position, StreamVersion};
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
-use uuid::Uuid;
 
 /// A message to the writer.
 pub(super) enum Command {
@@ -40,48 +38,6 @@ pub(super) struct AppendRequest {
     pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
-type Reply = (
-    oneshot::Sender<Result<AppendResult, StoreError>>,
-    Result<AppendResult, StoreError>,
-);
-
-/// A record staged in the current batch.
-struct Staged {
-    event_id: Uuid,
-    append: usize,
-    entry: IdEntry,
-    offset_in_batch: usize,
-}
-
-/// Everything one group commit writes and answers.
-struct Batch {
-    bytes: Vec<u8>,
-    records: Vec<Staged>,
-    streams: Vec<String>,
-    versions: HashMap<String, StreamVersion>,
-    ids: HashMap<Uuid, usize>,
-    replies: Vec<Reply>,
-    head: Head,
-    appends: u64,
-    recorded_at: DateTime<Utc>,
-}
-
-impl Batch {
-    fn new(head: Head) -> Batch {
-        Batch {
-            bytes: Vec::new(),
-            records: Vec::new(),
-            streams: Vec::new(),
-            versions: HashMap::new(),
-            ids: HashMap::new(),
-            replies: Vec::new(),
-            head,
-            appends: 0,
-            recorded_at: Utc::now(),
-        }
-    }
-}
-
 struct Writer {
     options: EmbeddedOptions,
     shared: Arc<Shared>,
@@ -93,6 +49,9 @@ struct Writer {
     head: Head,
     head_tx: watch::Sender<Position>,
     body: Vec<u8>,
+    /// The next segment, being zero-filled on a helper thread once the current one is
+    /// half full, so a rollover does not stall appends behind a 64 MiB write.
+    next_segment: Option<std::thread::JoinHandle<std::io::Result<PreparedSegment>>>,
 }
 
 /// Starts the writer thread.
@@ -124,6 +83,7 @@ pub(super) fn spawn(
         head,
         head_tx,
         body: Vec::with_capacity(1024),
+        next_segment: None,
     };
     std::thread::Builder::new()
         .name("alert-ledger-writer".into())
@@ -169,6 +129,9 @@ impl Writer {
 
     fn close(mut self, reply: oneshot::Sender<Result<(), StoreError>>) {
         self.scrub();
+        if let Some(preparing) = self.next_segment.take() {
+            let _ = preparing.join();
+        }
         let result = self
             .file
             .sync_data()
@@ -181,7 +144,10 @@ impl Writer {
     /// Adds `request` to `batch`, or hands it back when it must wait for the next batch
     /// (it does not fit the current segment behind what the batch already holds).
     fn stage(&mut self, batch: &mut Batch, request: AppendRequest) -> Option<AppendRequest> {
-        let checked = self.check(batch, &request);
+        let checked = self
+            .shared
+            .read_index()
+            .and_then(|index| check(&index, &self.ids, batch, &request));
         let current = match checked {
             Ok(Check::Write(current)) => current,
             Ok(Check::Replay(result)) => {
@@ -339,13 +305,17 @@ impl Writer {
             ));
         }
         let sequence = self.sequence + 1;
-        let (path, file) = create_segment(
-            self.options.fs.as_ref(),
-            &self.options.data_dir,
-            sequence,
-            self.options.segment_size,
-        )
-        .map_err(|e| StoreError::io("create segment", e))?;
+        let (path, file) = self
+            .take_prepared_segment(sequence)
+            .or_else(|_| {
+                create_segment(
+                    self.options.fs.as_ref(),
+                    &self.options.data_dir,
+                    sequence,
+                    self.options.segment_size,
+                )
+            })
+            .map_err(|e| StoreError::io("create segment", e))?;
         tracing::info!(segment = %path.display(), "rolled over to a new segment");
         let mut index = self
             .shared
@@ -366,6 +336,37 @@ impl Writer {
         self.write_offset = SEGMENT_HEADER_LEN as u64;
         self.dirty_end = self.write_offset;
         Ok(())
+    }
+
+    /// Starts zero-filling the next segment once the current one is half full.
+    fn prepare_next_segment_early(&mut self) {
+        if self.next_segment.is_some() || self.write_offset < self.options.segment_size / 2 {
+            return;
+        }
+        let fs = self.options.fs.clone();
+        let dir = self.options.data_dir.clone();
+        let (sequence, size) = (self.sequence + 1, self.options.segment_size);
+        let spawned = std::thread::Builder::new()
+            .name("alert-ledger-prealloc".into())
+            .spawn(move || prepare_segment(fs.as_ref(), &dir, sequence, size));
+        match spawned {
+            Ok(handle) => self.next_segment = Some(handle),
+            Err(err) => tracing::warn!(error = %err, "cannot start segment preallocation"),
+        }
+    }
+
+    /// Installs the segment prepared in the background, if it is the one wanted.
+    fn take_prepared_segment(
+        &mut self,
+        sequence: u64,
+    ) -> std::io::Result<(std::path::PathBuf, Arc<dyn LogFile>)> {
+        let not_ready = || std::io::Error::other("no prepared segment");
+        let handle = self.next_segment.take().ok_or_else(not_ready)?;
+        let prepared = handle.join().map_err(|_| not_ready())??;
+        if prepared.sequence() != sequence {
+            return Err(not_ready());
+        }
+        install_segment(self.options.fs.as_ref(), &self.options.data_dir, prepared)
     }
 
     /// Writes and syncs the batch, then publishes it; or refuses every append in it.
@@ -399,6 +400,7 @@ impl Writer {
             }
             return;
         }
+        self.prepare_next_segment_early();
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters.appends.fetch_add(batch.appends, Ordering::Relaxed);
         counters
@@ -459,88 +461,4 @@ fn last_hash_in(bytes: &[u8], from: usize) -> projections::Hash {
         offset += frame_len_at(bytes, offset);
     }
     projections::Hash(hash)
-}
-
-/// The writer's verdict on one append before encoding it.
-enum Check {
-    /// Write it; the stream's current last version.
-    Write(Option<StreamVersion>),
-    /// Already stored as this append: answer with the original result.
-    Replay(AppendResult),
-}
-
-impl Writer {
-    fn check(&self, batch: &Batch, request: &AppendRequest) -> Result<Check, StoreError> {
-        let index = self.shared.read_index()?;
-        let durable_stream = index.streams.get(request.stream.as_str());
-        let mut seen = HashSet::with_capacity(request.events.len());
-        let mut found = Vec::new();
-        for event in &request.events {
-            if !seen.insert(event.event_id) {
-                return Err(StoreError::IdempotencyMismatch {
-                    event_id: event.event_id,
-                });
-            }
-            if let Some(&i) = batch.ids.get(&event.event_id) {
-                let staged = &batch.records[i];
-                let same_stream = batch.streams[staged.append] == request.stream;
-                found.push((event.event_id, staged.entry, same_stream));
-            } else if let Some(entry) = self.ids.get(&event.event_id) {
-                let same_stream = durable_stream
-                    .and_then(|positions| positions.get(entry.stream_version as usize))
-                    == Some(&entry.position);
-                found.push((event.event_id, entry, same_stream));
-            }
-        }
-        if !found.is_empty() {
-            return replay(&found, request.events.len());
-        }
-        let current = batch
-            .versions
-            .get(request.stream.as_str())
-            .copied()
-            .or_else(|| index.stream_version(&request.stream));
-        let matches = match request.expected {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => current.is_none(),
-            ExpectedVersion::Exact(version) => current == Some(version),
-        };
-        if !matches {
-            return Err(StoreError::Conflict {
-                stream: request.stream.clone(),
-                expected: request.expected,
-                actual: current,
-            });
-        }
-        if request.events.is_empty() {
-            return Ok(Check::Replay(AppendResult {
-                first_position: batch.head.position + 1,
-                last_position: batch.head.position,
-                stream_version: current.unwrap_or(0),
-            }));
-        }
-        Ok(Check::Write(current))
-    }
-}
-
-/// Answers a re-append: every id stored, in this stream, consecutively and in order.
-fn replay(found: &[(Uuid, IdEntry, bool)], requested: usize) -> Result<Check, StoreError> {
-    let first = found[0].1;
-    let consecutive = found
-        .iter()
-        .enumerate()
-        .all(|(i, (_, entry, same_stream))| {
-            *same_stream && entry.position == first.position + i as u64
-        });
-    if found.len() != requested || !consecutive {
-        return Err(StoreError::IdempotencyMismatch {
-            event_id: found[0].0,
-        });
-    }
-    let last = found[found.len() - 1].1;
-    Ok(Check::Replay(AppendResult {
-        first_position: first.position,
-        last_position: last.position,
-        stream_version: last.stream_version,
-    }))
 }
