@@ -17,7 +17,7 @@ use crate::snapshot::SnapshotDir;
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::EventStore;
 use anyhow::Context;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,6 +30,9 @@ pub struct Application {
     state: AppState,
     policy: SnapshotPolicy,
 }
+
+/// How long in-flight requests may take to finish after shutdown begins.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How many snapshot files are kept (older ones help time travel start close).
 const SNAPSHOTS_KEPT: usize = 3;
@@ -131,16 +134,29 @@ impl Application {
             wait_true(stop_rx),
         ));
         let flag = state.shutting_down.clone();
+        let (began_tx, mut began_rx) = tokio::sync::watch::channel(false);
         let graceful = async move {
             shutdown.await;
             flag.store(true, Ordering::Relaxed);
+            let _ = began_tx.send(true);
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         };
         let router = http::router(state.clone());
         tracing::info!(address = %listener.local_addr()?, "listening");
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(graceful)
-            .await;
+        let serve = axum::serve(listener, router).with_graceful_shutdown(graceful);
+        // A client that stops reading (a stalled SSE subscriber) must not hold the
+        // process forever: in-flight requests get DRAIN_LIMIT to finish.
+        let drain_expired = async move {
+            let _ = began_rx.wait_for(|began| *began).await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        };
+        let served = tokio::select! {
+            served = serve.into_future() => served,
+            _ = drain_expired => {
+                tracing::warn!(seconds = DRAIN_LIMIT.as_secs(), "connections still open after the drain limit; closing them");
+                Ok(())
+            }
+        };
         let _ = stop_tx.send(true);
         let _ = follower.await;
         if state.views.applied() > state.views.snapshot_info().position {
