@@ -79,6 +79,15 @@ impl StreamState for projections::decide::TaskState {
     }
 }
 
+impl StreamState for projections::decide::ConfigState {
+    fn fold(&mut self, event: &RecordedEvent) {
+        self.apply(event)
+    }
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
+    }
+}
+
 impl StreamState for projections::decide::MessageState {
     fn fold(&mut self, event: &RecordedEvent) {
         self.apply(event)

@@ -83,6 +83,7 @@ pub async fn trigger(
         Some(raw) => Some(resource_check(state, parse_id("resource", SyncId::parse(raw))?).await?),
     };
     let series = SeriesId::of(&service, &dedup_key);
+    let routed = route_of(state, &service, channels, request.escalation_secs);
     let command = AlertCommand::Trigger(Trigger {
         service,
         dedup_key,
@@ -90,8 +91,10 @@ pub async fn trigger(
         severity,
         details,
         resource,
-        channels,
-        escalation_secs: request.escalation_secs,
+        channels: routed.channels,
+        escalation_secs: routed.escalation_secs,
+        escalation_channels: routed.escalation_channels,
+        escalation_repeat: routed.escalation_repeat,
         now: chrono::Utc::now(),
     });
     let stream = projections::streams::alert_series(series);
@@ -117,6 +120,50 @@ pub async fn trigger(
         }),
         other => Err(ApiError::Internal(format!("a trigger decided {other:?}"))),
     }
+}
+
+/// Who a new alert notifies and how it escalates.
+struct Routed {
+    channels: Vec<ChannelId>,
+    escalation_secs: Vec<u32>,
+    escalation_channels: Vec<Vec<ChannelId>>,
+    escalation_repeat: u32,
+}
+
+/// The channels and escalation of a new alert: the service's route (its channels and
+/// policy) plus whatever the trigger itself named. A trigger's own `escalation_secs`
+/// replace the policy's steps.
+fn route_of(
+    state: &AppState,
+    service: &ServiceName,
+    mut channels: Vec<ChannelId>,
+    escalation_secs: Vec<u32>,
+) -> Routed {
+    state.views.read(|views| {
+        let route = views.routing.services.get(service);
+        for channel in route.map_or(&[][..], |r| r.channels.as_slice()) {
+            if !channels.contains(channel) {
+                channels.push(channel.clone());
+            }
+        }
+        let policy = route
+            .and_then(|r| r.policy.as_ref())
+            .and_then(|id| views.routing.policies.get(id));
+        match policy {
+            Some(policy) if escalation_secs.is_empty() => Routed {
+                channels,
+                escalation_secs: policy.steps.iter().map(|s| s.delay_secs).collect(),
+                escalation_channels: policy.steps.iter().map(|s| s.channels.clone()).collect(),
+                escalation_repeat: policy.repeat,
+            },
+            _ => Routed {
+                channels,
+                escalation_secs,
+                escalation_channels: Vec::new(),
+                escalation_repeat: 0,
+            },
+        }
+    })
 }
 
 /// The series state as the views see it: an open alert whose resource the views show

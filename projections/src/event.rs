@@ -3,7 +3,8 @@
 //! [`Event::schema_version`] and a row in `docs/events.md`.
 
 use crate::ids::{
-    AlertId, ChannelId, DedupKey, HostName, MessageId, ServiceName, SyncId, TaskId, TimerId,
+    AlertId, ChannelId, DedupKey, HostName, MessageId, PolicyId, RuleId, ServiceName, SyncId,
+    TaskId, TimerId,
 };
 use crate::EventRef;
 use chrono::{DateTime, Utc};
@@ -86,6 +87,33 @@ pub struct TaskSpec {
     pub timeout_secs: u32,
 }
 
+/// Where a channel delivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
+pub enum ChannelTarget {
+    /// A generic JSON webhook, signed with HMAC-SHA256.
+    Webhook {
+        /// The URL to POST to.
+        url: String,
+    },
+    /// A Slack incoming webhook (Slack's `text`/`blocks` body).
+    Slack {
+        /// The incoming-webhook URL.
+        url: String,
+    },
+}
+
+/// One step of an escalation policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStep {
+    /// Seconds after the previous step (or the trigger) before this step fires.
+    pub delay_secs: u32,
+    /// Channels notified at this step, besides the alert's own.
+    #[serde(default)]
+    pub channels: Vec<ChannelId>,
+}
+
 /// Every fact the ledger can record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -114,6 +142,13 @@ pub enum Event {
         /// Delay in seconds before each escalation step (step 1 first); empty: none.
         #[serde(default)]
         escalation_secs: Vec<u32>,
+        /// Extra channels per escalation step, aligned with `escalation_secs` (may be
+        /// shorter: missing steps add none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        escalation_channels: Vec<Vec<ChannelId>>,
+        /// How many times the steps repeat after the last one (0: once through).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        escalation_repeat: u32,
     },
     /// A trigger arrived for an alert that was already open.
     TriggerRepeated {
@@ -238,6 +273,68 @@ pub enum Event {
         /// Why it was given up.
         reason: String,
     },
+    /// A notification channel was configured (stream `channel-<id>`).
+    ChannelCreated {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Human-readable name.
+        name: String,
+        /// Where it delivers.
+        target: ChannelTarget,
+    },
+    /// A channel's name or target changed.
+    ChannelUpdated {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Human-readable name.
+        name: String,
+        /// Where it delivers now.
+        target: ChannelTarget,
+    },
+    /// A channel was removed; messages still pending for it are abandoned.
+    ChannelRemoved {
+        /// The channel.
+        channel_id: ChannelId,
+    },
+    /// A service's routing was set: the channels its new alerts notify and the
+    /// escalation policy they follow (stream `service-<name>`).
+    ServiceRouteSet {
+        /// The service.
+        service: ServiceName,
+        /// Channels every new alert of the service notifies.
+        channels: Vec<ChannelId>,
+        /// The escalation policy its alerts follow.
+        #[serde(default)]
+        policy: Option<PolicyId>,
+    },
+    /// An escalation policy was created or replaced (stream `policy-<id>`).
+    EscalationPolicySet {
+        /// The policy.
+        policy_id: PolicyId,
+        /// Human-readable name.
+        name: String,
+        /// Ordered steps.
+        steps: Vec<EscalationStep>,
+        /// How many times the steps repeat after the last one.
+        repeat: u32,
+    },
+    /// A task rule was created or replaced: alerts of `service` at `min_severity` or
+    /// worse create a task from `template` (stream `taskrule-<id>`).
+    TaskRuleSet {
+        /// The rule.
+        rule_id: RuleId,
+        /// The service whose alerts it watches.
+        service: ServiceName,
+        /// The least severe severity that matches.
+        min_severity: Severity,
+        /// What to run and where.
+        template: TaskSpec,
+    },
+    /// A task rule was removed.
+    TaskRuleRemoved {
+        /// The rule.
+        rule_id: RuleId,
+    },
     /// A self-healing task was created (stream `task-<id>`).
     TaskCreated {
         /// The task.
@@ -307,6 +404,13 @@ impl Event {
             Event::TaskHostFinished { .. } => "task_host_finished",
             Event::TaskHostTimedOut { .. } => "task_host_timed_out",
             Event::TaskCancelled { .. } => "task_cancelled",
+            Event::ChannelCreated { .. } => "channel_created",
+            Event::ChannelUpdated { .. } => "channel_updated",
+            Event::ChannelRemoved { .. } => "channel_removed",
+            Event::ServiceRouteSet { .. } => "service_route_set",
+            Event::EscalationPolicySet { .. } => "escalation_policy_set",
+            Event::TaskRuleSet { .. } => "task_rule_set",
+            Event::TaskRuleRemoved { .. } => "task_rule_removed",
         }
     }
 
@@ -333,7 +437,14 @@ impl Event {
             | Event::TaskHostStarted { .. }
             | Event::TaskHostFinished { .. }
             | Event::TaskHostTimedOut { .. }
-            | Event::TaskCancelled { .. } => None,
+            | Event::TaskCancelled { .. }
+            | Event::ChannelCreated { .. }
+            | Event::ChannelUpdated { .. }
+            | Event::ChannelRemoved { .. }
+            | Event::ServiceRouteSet { .. }
+            | Event::EscalationPolicySet { .. }
+            | Event::TaskRuleSet { .. }
+            | Event::TaskRuleRemoved { .. } => None,
         }
     }
 
@@ -345,7 +456,7 @@ impl Event {
     }
 
     /// Every event type this build understands, with its current version.
-    pub const TYPES: [(&'static str, u16); 21] = [
+    pub const TYPES: [(&'static str, u16); 28] = [
         ("alert_triggered", 2),
         ("trigger_repeated", 1),
         ("alert_acknowledged", 1),
@@ -367,5 +478,16 @@ impl Event {
         ("task_host_finished", 1),
         ("task_host_timed_out", 1),
         ("task_cancelled", 1),
+        ("channel_created", 1),
+        ("channel_updated", 1),
+        ("channel_removed", 1),
+        ("service_route_set", 1),
+        ("escalation_policy_set", 1),
+        ("task_rule_set", 1),
+        ("task_rule_removed", 1),
     ];
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }

@@ -159,6 +159,14 @@ text_id!(
     /// A host that runs self-healing work.
     HostName, check_name, 253
 );
+text_id!(
+    /// An escalation policy.
+    PolicyId, check_name, 128
+);
+text_id!(
+    /// A rule that creates self-healing tasks from alerts.
+    RuleId, check_name, 128
+);
 
 /// Namespace for the deterministic ids derived below (a fixed random UUID).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6c1e_27a0_5d0b_4e8f_9a51_0c3d_82f4_7b19);

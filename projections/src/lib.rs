@@ -25,12 +25,16 @@ pub mod schema;
 pub mod views;
 
 pub use envelope::{category, EventRef, Hash, Metadata, Position, RecordedEvent, StreamVersion};
-pub use event::{Event, MessageKind, ResolvedBy, Severity, TaskSpec};
+pub use event::{
+    ChannelTarget, EscalationStep, Event, MessageKind, ResolvedBy, Severity, TaskSpec,
+};
 
 /// Stream-name prefixes, one per aggregate. See ADR 0001 for why alerts live in
 /// per-(service, dedup key) series streams.
 pub mod streams {
-    use crate::ids::{MessageId, SeriesId, SyncId, TaskId};
+    use crate::ids::{
+        ChannelId, MessageId, PolicyId, RuleId, SeriesId, ServiceName, SyncId, TaskId,
+    };
 
     /// The stream of every alert of one (service, dedup key).
     pub fn alert_series(series: SeriesId) -> String {
@@ -47,5 +51,21 @@ pub mod streams {
     /// The stream of one self-healing task.
     pub fn task(task: TaskId) -> String {
         format!("task-{task}")
+    }
+    /// The stream of one notification channel.
+    pub fn channel(channel: &ChannelId) -> String {
+        format!("channel-{channel}")
+    }
+    /// The routing stream of one service.
+    pub fn service(service: &ServiceName) -> String {
+        format!("service-{service}")
+    }
+    /// The stream of one escalation policy.
+    pub fn policy(policy: &PolicyId) -> String {
+        format!("policy-{policy}")
+    }
+    /// The stream of one task rule.
+    pub fn task_rule(rule: &RuleId) -> String {
+        format!("taskrule-{rule}")
     }
 }

@@ -97,6 +97,8 @@ impl From<AlertTriggeredV1> for Event {
             resource: None,
             channels: Vec::new(),
             escalation_secs: Vec::new(),
+            escalation_channels: Vec::new(),
+            escalation_repeat: 0,
         }
     }
 }

@@ -137,7 +137,9 @@ fn rejection_status(rejection: &Rejection) -> StatusCode {
         Rejection::UnknownAlert(_)
         | Rejection::UnknownSync(_)
         | Rejection::UnknownTask(_)
-        | Rejection::UnknownHost { .. } => StatusCode::NOT_FOUND,
+        | Rejection::UnknownHost { .. }
+        | Rejection::UnknownChannel(_)
+        | Rejection::UnknownTaskRule(_) => StatusCode::NOT_FOUND,
         Rejection::UnknownResource(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Rejection::AlertAlreadyResolved(_)
         | Rejection::ResourceDeleted(_)
@@ -149,7 +151,8 @@ fn rejection_status(rejection: &Rejection) -> StatusCode {
         | Rejection::HostAlreadyFinished { .. }
         | Rejection::MessageFinished(_)
         | Rejection::MessageClaimedElsewhere { .. }
-        | Rejection::MessageNotClaimed(_) => StatusCode::CONFLICT,
+        | Rejection::MessageNotClaimed(_)
+        | Rejection::ChannelWasRemoved(_) => StatusCode::CONFLICT,
     }
 }
 
@@ -158,7 +161,9 @@ fn rejection_kind(rejection: &Rejection) -> &'static str {
         Rejection::UnknownAlert(_)
         | Rejection::UnknownSync(_)
         | Rejection::UnknownTask(_)
-        | Rejection::UnknownHost { .. } => "not-found",
+        | Rejection::UnknownHost { .. }
+        | Rejection::UnknownChannel(_)
+        | Rejection::UnknownTaskRule(_) => "not-found",
         Rejection::UnknownResource(_) => "unknown-resource",
         Rejection::AlertAlreadyResolved(_) => "alert-resolved",
         Rejection::ResourceDeleted(_) => "resource-deleted",
@@ -169,6 +174,7 @@ fn rejection_kind(rejection: &Rejection) -> &'static str {
         Rejection::MessageFinished(_)
         | Rejection::MessageClaimedElsewhere { .. }
         | Rejection::MessageNotClaimed(_) => "message-state",
+        Rejection::ChannelWasRemoved(_) => "channel-removed",
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`idempotency`]: `Idempotency-Key` replay of POST responses.
 //! - [`alerts`]: trigger, lifecycle commands, alert reads and history.
 //! - [`resources`]: syncs and tasks.
+//! - [`config`]: channels, service routes, escalation policies, task rules.
 //! - [`reads`]: alarms, messages, raw streams and pages of `$all`.
 //! - [`ops`]: health, readiness, metrics, digest, OpenAPI.
 //! - [`admin`]: projection status and online rebuild.
@@ -14,6 +15,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -191,6 +193,19 @@ pub fn router(state: AppState) -> Router {
             post(resources::report_result),
         )
         .route("/v1/tasks/{id}/cancel", post(resources::cancel_task))
+        .route("/v1/channels", post(config::put_channel))
+        .route(
+            "/v1/channels/{id}",
+            axum::routing::delete(config::remove_channel),
+        )
+        .route("/v1/services/{service}/route", post(config::set_route))
+        .route("/v1/policies", post(config::set_policy))
+        .route("/v1/task-rules", post(config::set_task_rule))
+        .route(
+            "/v1/task-rules/{id}",
+            axum::routing::delete(config::remove_task_rule),
+        )
+        .route("/v1/routing", get(config::routing))
         .route("/v1/streams/{stream}", get(reads::stream))
         .route("/v1/events", get(reads::events))
         .route("/v1/subscribe", get(subscribe::subscribe))

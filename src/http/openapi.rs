@@ -156,6 +156,13 @@ const OPERATIONS: &[Operation] = &[
         "Cancel a task",
         Some(cancel_body),
     ),
+    op("post", "/v1/channels", WRITER, "Create or update a notification channel (webhook or Slack)", Some(channel_body)),
+    op("delete", "/v1/channels/{id}", WRITER, "Remove a channel; its pending messages are abandoned", None),
+    op("post", "/v1/services/{service}/route", WRITER, "Set a service's channels and escalation policy", Some(route_body)),
+    op("post", "/v1/policies", WRITER, "Create or replace an escalation policy", Some(policy_body)),
+    op("post", "/v1/task-rules", ADMIN, "Create or replace a rule that creates tasks from alerts", Some(task_rule_body)),
+    op("delete", "/v1/task-rules/{id}", ADMIN, "Remove a task rule", None),
+    op("get", "/v1/routing", READER, "Channels, service routes, policies and task rules", None),
     op(
         "get",
         "/v1/streams/{stream}",
@@ -398,6 +405,77 @@ fn digest_body() -> Value {
             "position": { "type": "integer", "minimum": 1 },
             "head_hash": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" },
             "recorded_at": { "type": ["string", "null"] }
+        }
+    })
+}
+
+fn id_pattern() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$" })
+}
+
+fn channel_body() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["id", "name", "kind", "url"],
+        "properties": {
+            "id": id_pattern(),
+            "name": text(256),
+            "kind": { "enum": ["webhook", "slack"] },
+            "url": { "type": "string", "pattern": "^https?://[^\\s]{1,2040}$" }
+        }
+    })
+}
+
+fn route_body() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "channels": { "type": "array", "maxItems": 16, "items": id_pattern() },
+            "policy": id_pattern()
+        }
+    })
+}
+
+fn policy_body() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["id", "name", "steps"],
+        "properties": {
+            "id": id_pattern(),
+            "name": text(256),
+            "steps": {
+                "type": "array", "minItems": 1, "maxItems": 16,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["delay_secs"],
+                    "properties": {
+                        "delay_secs": { "type": "integer", "minimum": 0, "maximum": 86400 },
+                        "channels": { "type": "array", "maxItems": 16, "items": id_pattern() }
+                    }
+                }
+            },
+            "repeat": { "type": "integer", "minimum": 0, "maximum": 16 }
+        }
+    })
+}
+
+fn task_rule_body() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["id", "service", "min_severity", "script", "hosts", "timeout_secs"],
+        "properties": {
+            "id": id_pattern(),
+            "service": id_pattern(),
+            "min_severity": { "enum": ["critical", "error", "warning", "info"] },
+            "script": text(65_536),
+            "args": { "type": "array", "maxItems": 64, "items": { "type": "string", "maxLength": 4096 } },
+            "hosts": { "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,253}$" } },
+            "timeout_secs": { "type": "integer", "minimum": 1, "maximum": 86400 }
         }
     })
 }

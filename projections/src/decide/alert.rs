@@ -36,6 +36,10 @@ pub struct OpenAlert {
     pub channels: Vec<ChannelId>,
     /// Delay before each escalation step, in seconds.
     pub escalation_secs: Vec<u32>,
+    /// Extra channels per escalation step (aligned with `escalation_secs`).
+    pub escalation_channels: Vec<Vec<ChannelId>>,
+    /// How many times the steps repeat after the last one.
+    pub escalation_repeat: u32,
     /// The escalation step it is on (0: not escalated).
     pub step: u32,
     /// The next escalation timer, if one is pending.
@@ -68,6 +72,8 @@ impl SeriesState {
                 alert_id,
                 channels,
                 escalation_secs,
+                escalation_channels,
+                escalation_repeat,
                 resource,
                 ..
             } => {
@@ -77,6 +83,8 @@ impl SeriesState {
                     acknowledged: false,
                     channels: channels.clone(),
                     escalation_secs: escalation_secs.clone(),
+                    escalation_channels: escalation_channels.clone(),
+                    escalation_repeat: *escalation_repeat,
                     step: 0,
                     pending_timer: None,
                     resource: resource.clone(),
@@ -121,7 +129,14 @@ impl SeriesState {
             | Event::TaskHostStarted { .. }
             | Event::TaskHostFinished { .. }
             | Event::TaskHostTimedOut { .. }
-            | Event::TaskCancelled { .. } => {}
+            | Event::TaskCancelled { .. }
+            | Event::ChannelCreated { .. }
+            | Event::ChannelUpdated { .. }
+            | Event::ChannelRemoved { .. }
+            | Event::ServiceRouteSet { .. }
+            | Event::EscalationPolicySet { .. }
+            | Event::TaskRuleSet { .. }
+            | Event::TaskRuleRemoved { .. } => {}
         }
     }
 
@@ -185,6 +200,10 @@ pub struct Trigger {
     pub channels: Vec<ChannelId>,
     /// Escalation delays (seconds) of the service's policy, for a new alert.
     pub escalation_secs: Vec<u32>,
+    /// Extra channels per escalation step (aligned with `escalation_secs`).
+    pub escalation_channels: Vec<Vec<ChannelId>>,
+    /// How many times the steps repeat after the last one.
+    pub escalation_repeat: u32,
     /// The service's clock, for scheduling the first escalation.
     pub now: DateTime<Utc>,
 }
@@ -293,6 +312,8 @@ fn trigger_alert(state: &SeriesState, trigger: Trigger) -> Result<Vec<Event>, Re
         acknowledged: false,
         channels: trigger.channels.clone(),
         escalation_secs: trigger.escalation_secs.clone(),
+        escalation_channels: trigger.escalation_channels.clone(),
+        escalation_repeat: trigger.escalation_repeat,
         step: 0,
         pending_timer: None,
         resource: resource.clone(),
@@ -307,6 +328,8 @@ fn trigger_alert(state: &SeriesState, trigger: Trigger) -> Result<Vec<Event>, Re
         resource,
         channels: trigger.channels,
         escalation_secs: trigger.escalation_secs,
+        escalation_channels: trigger.escalation_channels,
+        escalation_repeat: trigger.escalation_repeat,
     }];
     queue_messages(state, &mut events, &opened, MessageKind::NewAlert);
     schedule_step(&mut events, &opened, 1, trigger.now);
@@ -348,7 +371,13 @@ fn escalate(
         alert_id: open.alert_id,
         step,
     });
-    queue_messages(state, &mut events, open, MessageKind::Escalated);
+    let mut notified = open.clone();
+    for channel in open.step_channels(step) {
+        if !notified.channels.contains(channel) {
+            notified.channels.push(channel.clone());
+        }
+    }
+    queue_messages(state, &mut events, &notified, MessageKind::Escalated);
     if !open.acknowledged {
         schedule_step(&mut events, open, step + 1, now);
     }
@@ -377,9 +406,37 @@ fn queue_messages(
     }
 }
 
-/// Schedules escalation `step` (1-based) if the policy has it.
+impl OpenAlert {
+    /// The policy index (0-based) of escalation `step` (1-based), if the policy
+    /// reaches it: the steps run through `1 + escalation_repeat` times.
+    fn step_index(&self, step: u32) -> Option<usize> {
+        let len = self.escalation_secs.len();
+        if len == 0 || step == 0 {
+            return None;
+        }
+        let zero_based = step as usize - 1;
+        let cycle = zero_based / len;
+        (cycle <= self.escalation_repeat as usize).then_some(zero_based % len)
+    }
+
+    /// The extra channels of escalation `step`.
+    fn step_channels(&self, step: u32) -> &[ChannelId] {
+        match self.step_index(step) {
+            Some(index) => self
+                .escalation_channels
+                .get(index)
+                .map_or(&[], Vec::as_slice),
+            None => &[],
+        }
+    }
+}
+
+/// Schedules escalation `step` (1-based) if the policy reaches it.
 fn schedule_step(events: &mut Vec<Event>, open: &OpenAlert, step: u32, now: DateTime<Utc>) {
-    let Some(delay) = open.escalation_secs.get(step as usize - 1) else {
+    let Some(delay) = open
+        .step_index(step)
+        .and_then(|index| open.escalation_secs.get(index))
+    else {
         return;
     };
     events.push(Event::TimerScheduled {

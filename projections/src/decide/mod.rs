@@ -9,16 +9,19 @@
 //! - [`sync`]: register and delete resources.
 //! - [`task`]: create tasks and record each host's run.
 //! - [`message`]: claims, attempts and outcomes of outgoing messages.
+//! - [`config`]: channels, service routes, escalation policies, task rules.
 
 pub mod alert;
+pub mod config;
 pub mod message;
 pub mod sync;
 pub mod task;
 
-use crate::ids::{AlertId, HostName, MessageId, SyncId, TaskId, TimerId};
+use crate::ids::{AlertId, ChannelId, HostName, MessageId, RuleId, SyncId, TaskId, TimerId};
 use chrono::{DateTime, Utc};
 
 pub use alert::{decide_alert, AlertCommand, ResourceCheck, SeriesState, Trigger};
+pub use config::{decide_config, ConfigCommand, ConfigState};
 pub use message::{decide_message, MessageCommand, MessageState};
 pub use sync::{decide_sync, SyncCommand, SyncState};
 pub use task::{decide_task, TaskCommand, TaskState};
@@ -145,4 +148,22 @@ pub enum Rejection {
     /// The dispatcher drops its work on the message.
     #[error("message {0} is not claimed by this instance")]
     MessageNotClaimed(MessageId),
+    /// No channel with this id exists.
+    ///
+    /// ### Handling
+    /// HTTP 404.
+    #[error("channel {0} does not exist")]
+    UnknownChannel(ChannelId),
+    /// A removed channel id cannot be configured again (ids name one life).
+    ///
+    /// ### Handling
+    /// HTTP 409: choose a new id.
+    #[error("channel {0} was removed; its id cannot be reused")]
+    ChannelWasRemoved(ChannelId),
+    /// No task rule with this id exists.
+    ///
+    /// ### Handling
+    /// HTTP 404.
+    #[error("task rule {0} does not exist")]
+    UnknownTaskRule(RuleId),
 }

@@ -126,7 +126,14 @@ impl AlarmsView {
             | Event::TaskHostStarted { .. }
             | Event::TaskHostFinished { .. }
             | Event::TaskHostTimedOut { .. }
-            | Event::TaskCancelled { .. } => {}
+            | Event::TaskCancelled { .. }
+            | Event::ChannelCreated { .. }
+            | Event::ChannelUpdated { .. }
+            | Event::ChannelRemoved { .. }
+            | Event::ServiceRouteSet { .. }
+            | Event::EscalationPolicySet { .. }
+            | Event::TaskRuleSet { .. }
+            | Event::TaskRuleRemoved { .. } => {}
         }
         Ok(())
     }

@@ -157,6 +157,8 @@ impl AlertsView {
                 resource,
                 channels,
                 escalation_secs: _,
+                escalation_channels: _,
+                escalation_repeat: _,
             } => {
                 if self.alerts.contains_key(alert_id) {
                     return Err(FoldError::DuplicateAlert {
@@ -322,7 +324,14 @@ impl AlertsView {
             | Event::TaskHostStarted { .. }
             | Event::TaskHostFinished { .. }
             | Event::TaskHostTimedOut { .. }
-            | Event::TaskCancelled { .. } => Ok(()),
+            | Event::TaskCancelled { .. }
+            | Event::ChannelCreated { .. }
+            | Event::ChannelUpdated { .. }
+            | Event::ChannelRemoved { .. }
+            | Event::ServiceRouteSet { .. }
+            | Event::EscalationPolicySet { .. }
+            | Event::TaskRuleSet { .. }
+            | Event::TaskRuleRemoved { .. } => Ok(()),
         }
     }
 

@@ -185,7 +185,14 @@ impl MessagesView {
             | Event::TaskHostStarted { .. }
             | Event::TaskHostFinished { .. }
             | Event::TaskHostTimedOut { .. }
-            | Event::TaskCancelled { .. } => Ok(()),
+            | Event::TaskCancelled { .. }
+            | Event::ChannelCreated { .. }
+            | Event::ChannelUpdated { .. }
+            | Event::ChannelRemoved { .. }
+            | Event::ServiceRouteSet { .. }
+            | Event::EscalationPolicySet { .. }
+            | Event::TaskRuleSet { .. }
+            | Event::TaskRuleRemoved { .. } => Ok(()),
         }
     }
 

@@ -11,16 +11,19 @@
 //! - [`alarms`]: active alarms grouped by resource and service.
 //! - [`tasks`]: self-healing tasks with per-host state.
 //! - [`syncs`]: registered resources.
+//! - [`routing`]: channels, service routes, escalation policies, task rules.
 
 pub mod alarms;
 pub mod alerts;
 pub mod messages;
+pub mod routing;
 pub mod syncs;
 pub mod tasks;
 
 pub use alarms::{AlarmGroup, AlarmsView};
 pub use alerts::{AlertStatus, AlertView, AlertsView, Resolution, StatusChange};
 pub use messages::{MessageState as DeliveryState, MessageView, MessagesView};
+pub use routing::{ChannelView, Policy, Route, RoutingView, TaskRule};
 pub use syncs::{SyncView, SyncsView};
 pub use tasks::{HostRun, HostState, TaskView, TasksView};
 
@@ -131,6 +134,8 @@ pub struct Views {
     pub tasks: TasksView,
     /// Resources.
     pub syncs: SyncsView,
+    /// Channels, service routes, escalation policies, task rules.
+    pub routing: RoutingView,
 }
 
 impl Views {
@@ -151,6 +156,7 @@ impl Views {
             });
         }
         self.position = event.position;
+        self.routing.apply(event)?;
         self.syncs.apply(event)?;
         self.tasks.apply(event)?;
         self.messages.apply(event)?;

@@ -91,7 +91,14 @@ impl SyncsView {
             | Event::TaskHostStarted { .. }
             | Event::TaskHostFinished { .. }
             | Event::TaskHostTimedOut { .. }
-            | Event::TaskCancelled { .. } => Ok(()),
+            | Event::TaskCancelled { .. }
+            | Event::ChannelCreated { .. }
+            | Event::ChannelUpdated { .. }
+            | Event::ChannelRemoved { .. }
+            | Event::ServiceRouteSet { .. }
+            | Event::EscalationPolicySet { .. }
+            | Event::TaskRuleSet { .. }
+            | Event::TaskRuleRemoved { .. } => Ok(()),
         }
     }
 }

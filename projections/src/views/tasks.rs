@@ -175,7 +175,14 @@ impl TasksView {
             | Event::DeliveryAttempted { .. }
             | Event::MessageDelivered { .. }
             | Event::MessageFailed { .. }
-            | Event::MessageAbandoned { .. } => Ok(()),
+            | Event::MessageAbandoned { .. }
+            | Event::ChannelCreated { .. }
+            | Event::ChannelUpdated { .. }
+            | Event::ChannelRemoved { .. }
+            | Event::ServiceRouteSet { .. }
+            | Event::EscalationPolicySet { .. }
+            | Event::TaskRuleSet { .. }
+            | Event::TaskRuleRemoved { .. } => Ok(()),
         }
     }
 

@@ -37,6 +37,8 @@ fn trigger() -> Trigger {
         resource: None,
         channels: Vec::new(),
         escalation_secs: Vec::new(),
+        escalation_channels: Vec::new(),
+        escalation_repeat: 0,
         now: at(0),
     }
 }
@@ -46,6 +48,8 @@ fn paging_trigger() -> Trigger {
     Trigger {
         channels: vec![pager(), slack()],
         escalation_secs: vec![60, 300],
+        escalation_channels: Vec::new(),
+        escalation_repeat: 0,
         ..trigger()
     }
 }
@@ -65,6 +69,8 @@ fn triggered(trigger: &Trigger, generation: u64) -> Event {
         },
         channels: trigger.channels.clone(),
         escalation_secs: trigger.escalation_secs.clone(),
+        escalation_channels: trigger.escalation_channels.clone(),
+        escalation_repeat: trigger.escalation_repeat,
     }
 }
 
@@ -165,6 +171,8 @@ fn first_trigger_schedules_escalation_step_one_when_the_policy_has_delays() {
     let events = given(Series(series()), [])
         .when(AlertCommand::Trigger(Trigger {
             escalation_secs: vec![90],
+            escalation_channels: Vec::new(),
+            escalation_repeat: 0,
             now: at(10),
             ..trigger()
         }))
@@ -536,4 +544,67 @@ fn notes_on_an_unknown_alert_are_rejected() {
             text: "?".into(),
         })
         .then_err(Rejection::UnknownAlert(stray_alert()));
+}
+
+/// A policy of one 60 s step that also pages `managers`, repeated once.
+fn repeating_trigger() -> Trigger {
+    Trigger {
+        channels: vec![pager()],
+        escalation_secs: vec![60],
+        escalation_channels: vec![vec![channel("managers")]],
+        escalation_repeat: 1,
+        ..trigger()
+    }
+}
+
+#[test]
+fn an_escalation_step_also_notifies_the_steps_own_channels() {
+    let opened = vec![
+        triggered(&repeating_trigger(), 0),
+        queued(0, 0, MessageKind::NewAlert, pager()),
+        scheduled(0, 1, 60),
+    ];
+    given(Series(series()), opened).when(fire(1, 60)).then([
+        Event::TimerFired {
+            timer_id: TimerId::of(alert(0), 1),
+            alert_id: alert(0),
+        },
+        Event::AlertEscalated {
+            alert_id: alert(0),
+            step: 1,
+        },
+        queued(0, 4, MessageKind::Escalated, pager()),
+        queued(0, 4, MessageKind::Escalated, channel("managers")),
+        scheduled(0, 2, 120),
+    ]);
+}
+
+#[test]
+fn a_repeating_policy_runs_its_steps_repeat_plus_one_times_then_stops() {
+    let mut history = vec![
+        triggered(&repeating_trigger(), 0),
+        queued(0, 0, MessageKind::NewAlert, pager()),
+        scheduled(0, 1, 60),
+    ];
+    let first = given(Series(series()), history.clone())
+        .when(fire(1, 60))
+        .events();
+    assert!(
+        first.contains(&scheduled(0, 2, 120)),
+        "the repeat schedules step 2"
+    );
+    history.extend(first);
+    let second = given(Series(series()), history).when(fire(2, 120)).events();
+    assert!(
+        second
+            .iter()
+            .any(|e| matches!(e, Event::AlertEscalated { step: 2, .. })),
+        "step 2 (the repeat of step 1) escalates"
+    );
+    assert!(
+        !second
+            .iter()
+            .any(|e| matches!(e, Event::TimerScheduled { .. })),
+        "after 1 + repeat passes nothing more is scheduled: {second:?}"
+    );
 }

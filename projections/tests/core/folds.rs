@@ -23,6 +23,8 @@ fn triggered(dedup: &str, resource: Option<SyncId>) -> Event {
         resource,
         channels: Vec::new(),
         escalation_secs: Vec::new(),
+        escalation_channels: Vec::new(),
+        escalation_repeat: 0,
     }
 }
 

@@ -357,6 +357,8 @@ fn bogus_event(world: &World, kind: u8) -> (String, Event) {
                 resource: None,
                 channels: Vec::new(),
                 escalation_secs: Vec::new(),
+                escalation_channels: Vec::new(),
+                escalation_repeat: 0,
             },
         ),
         (2, _, Some(a), ..) => (

@@ -3,12 +3,13 @@
 
 use crate::harness::{at, channel, host, key, message_id, service, sync_id, task_id};
 use projections::ids::{
-    AlertId, ChannelId, DedupKey, HostName, IdError, MessageId, SeriesId, ServiceName, SyncId,
-    TimerId,
+    AlertId, ChannelId, DedupKey, HostName, IdError, MessageId, PolicyId, RuleId, SeriesId,
+    ServiceName, SyncId, TimerId,
 };
 use projections::schema::{self, SchemaError};
 use projections::{
-    Event, EventRef, Hash, MessageKind, Metadata, RecordedEvent, ResolvedBy, Severity, TaskSpec,
+    ChannelTarget, EscalationStep, Event, EventRef, Hash, MessageKind, Metadata, RecordedEvent,
+    ResolvedBy, Severity, TaskSpec,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -45,6 +46,13 @@ fn variant(event: &Event) -> usize {
         Event::TaskHostFinished { .. } => 18,
         Event::TaskHostTimedOut { .. } => 19,
         Event::TaskCancelled { .. } => 20,
+        Event::ChannelCreated { .. } => 21,
+        Event::ChannelUpdated { .. } => 22,
+        Event::ChannelRemoved { .. } => 23,
+        Event::ServiceRouteSet { .. } => 24,
+        Event::EscalationPolicySet { .. } => 25,
+        Event::TaskRuleSet { .. } => 26,
+        Event::TaskRuleRemoved { .. } => 27,
     }
 }
 
@@ -68,6 +76,8 @@ fn samples() -> Vec<Event> {
             resource: Some(sync_id("db-1")),
             channels: vec![channel("pager")],
             escalation_secs: vec![60, 300],
+            escalation_channels: Vec::new(),
+            escalation_repeat: 0,
         },
         Event::TriggerRepeated {
             alert_id,
@@ -157,6 +167,51 @@ fn samples() -> Vec<Event> {
             task_id: task,
             reason: "resolved".into(),
         },
+        Event::ChannelCreated {
+            channel_id: ChannelId::parse("oncall").unwrap(),
+            name: "On-call webhook".into(),
+            target: ChannelTarget::Webhook {
+                url: "http://127.0.0.1:9000/hook".into(),
+            },
+        },
+        Event::ChannelUpdated {
+            channel_id: ChannelId::parse("oncall").unwrap(),
+            name: "On-call Slack".into(),
+            target: ChannelTarget::Slack {
+                url: "http://127.0.0.1:9000/slack".into(),
+            },
+        },
+        Event::ChannelRemoved {
+            channel_id: ChannelId::parse("oncall").unwrap(),
+        },
+        Event::ServiceRouteSet {
+            service: service("payments-api"),
+            channels: vec![ChannelId::parse("oncall").unwrap()],
+            policy: Some(PolicyId::parse("default").unwrap()),
+        },
+        Event::EscalationPolicySet {
+            policy_id: PolicyId::parse("default").unwrap(),
+            name: "Default".into(),
+            steps: vec![EscalationStep {
+                delay_secs: 300,
+                channels: vec![ChannelId::parse("managers").unwrap()],
+            }],
+            repeat: 2,
+        },
+        Event::TaskRuleSet {
+            rule_id: RuleId::parse("restart-on-critical").unwrap(),
+            service: service("payments-api"),
+            min_severity: Severity::Critical,
+            template: TaskSpec {
+                script: "systemctl restart payments".into(),
+                args: vec![],
+                hosts: vec![host("web-1")],
+                timeout_secs: 60,
+            },
+        },
+        Event::TaskRuleRemoved {
+            rule_id: RuleId::parse("restart-on-critical").unwrap(),
+        },
     ]
 }
 
@@ -224,6 +279,8 @@ fn decode_upcasts_a_stored_v1_alert_triggered() {
             resource: None,
             channels: Vec::new(),
             escalation_secs: Vec::new(),
+            escalation_channels: Vec::new(),
+            escalation_repeat: 0,
         }
     );
 }

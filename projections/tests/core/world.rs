@@ -5,16 +5,17 @@
 
 use chrono::{DateTime, Duration, Utc};
 use projections::decide::{
-    decide_alert, decide_message, decide_sync, decide_task, AlertCommand, MessageCommand,
-    MessageState, Rejection, ResourceCheck, SeriesState, SyncCommand, SyncState, TaskCommand,
-    TaskState, Trigger,
+    decide_alert, decide_config, decide_message, decide_sync, decide_task, AlertCommand,
+    ConfigCommand, ConfigState, MessageCommand, MessageState, Rejection, ResourceCheck,
+    SeriesState, SyncCommand, SyncState, TaskCommand, TaskState, Trigger,
 };
 use projections::ids::{
-    AlertId, ChannelId, DedupKey, HostName, MessageId, SeriesId, ServiceName, SyncId, TaskId,
-    TimerId,
+    AlertId, ChannelId, DedupKey, HostName, MessageId, PolicyId, RuleId, SeriesId, ServiceName,
+    SyncId, TaskId, TimerId,
 };
 use projections::views::{FoldError, Views};
 use projections::{streams, Event, Hash, Metadata, RecordedEvent, ResolvedBy, Severity, TaskSpec};
+use projections::{ChannelTarget, EscalationStep};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -94,6 +95,12 @@ pub enum Op {
         retry: bool,
     },
     Abandon(u8),
+    /// Channels, routes, policies and task rules; `kind` picks which command.
+    Config {
+        kind: u8,
+        a: u8,
+        b: u8,
+    },
 }
 
 /// A random operation, weighted towards the ones that open paths for the others.
@@ -143,6 +150,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (n(), 0u8..3, any::<bool>())
             .prop_map(|(message, instance, retry)| Op::Fail { message, instance, retry }),
         1 => n().prop_map(Op::Abandon),
+        2 => (0u8..6, 0u8..3, 0u8..4).prop_map(|(kind, a, b)| Op::Config { kind, a, b }),
     ]
 }
 
@@ -274,6 +282,7 @@ impl World {
             | Op::Deliver { .. }
             | Op::Fail { .. }
             | Op::Abandon(_) => self.message(op),
+            Op::Config { kind, a, b } => self.config(*kind, *a, *b),
         }
     }
 
@@ -311,6 +320,8 @@ impl World {
                 .map(|c| ChannelId::parse(c).unwrap())
                 .collect(),
             escalation_secs: DELAYS[..usize::from(*escalation)].to_vec(),
+            escalation_channels: vec![vec![ChannelId::parse(CHANNELS[2]).unwrap()]],
+            escalation_repeat: u32::from(*severity % 2),
             now: self.clock,
             service,
             dedup_key,
@@ -424,6 +435,80 @@ impl World {
             },
         };
         let decided = decide_message(&state, command);
+        self.append(&stream, state.version, decided);
+    }
+
+    fn config(&mut self, kind: u8, a: u8, b: u8) {
+        let channel = ChannelId::parse(CHANNELS[usize::from(a) % CHANNELS.len()]).unwrap();
+        let service = ServiceName::parse(SERVICES[usize::from(a) % SERVICES.len()]).unwrap();
+        let policy = PolicyId::parse(["standard", "urgent"][usize::from(b) % 2]).unwrap();
+        let rule = RuleId::parse(["restart", "clear-cache"][usize::from(a) % 2]).unwrap();
+        let (stream, command) = match kind {
+            0 => (
+                streams::channel(&channel),
+                ConfigCommand::PutChannel {
+                    channel_id: channel.clone(),
+                    name: format!("channel {b}"),
+                    target: match b % 2 {
+                        0 => ChannelTarget::Webhook {
+                            url: format!("http://127.0.0.1/{b}"),
+                        },
+                        _ => ChannelTarget::Slack {
+                            url: format!("http://127.0.0.1/s{b}"),
+                        },
+                    },
+                },
+            ),
+            1 => (
+                streams::channel(&channel),
+                ConfigCommand::RemoveChannel {
+                    channel_id: channel.clone(),
+                },
+            ),
+            2 => (
+                streams::service(&service),
+                ConfigCommand::SetRoute {
+                    service,
+                    channels: vec![channel],
+                    policy: (b % 2 == 0).then_some(policy),
+                },
+            ),
+            3 => (
+                streams::policy(&policy),
+                ConfigCommand::SetPolicy {
+                    policy_id: policy.clone(),
+                    name: format!("policy {b}"),
+                    steps: vec![EscalationStep {
+                        delay_secs: DELAYS[usize::from(b) % DELAYS.len()],
+                        channels: vec![channel],
+                    }],
+                    repeat: u32::from(b % 3),
+                },
+            ),
+            4 => (
+                streams::task_rule(&rule),
+                ConfigCommand::SetTaskRule {
+                    rule_id: rule.clone(),
+                    service,
+                    min_severity: Severity::ALL[usize::from(b) % 4],
+                    template: TaskSpec {
+                        script: "restart.sh".into(),
+                        args: vec![format!("{b}")],
+                        hosts: vec![pick_host(b)],
+                        timeout_secs: 30,
+                    },
+                },
+            ),
+            _ => (
+                streams::task_rule(&rule),
+                ConfigCommand::RemoveTaskRule {
+                    rule_id: rule.clone(),
+                },
+            ),
+        };
+        let mut state = ConfigState::default();
+        self.fold_stream(&stream, |e| state.apply(e));
+        let decided = decide_config(&state, command);
         self.append(&stream, state.version, decided);
     }
 

@@ -122,6 +122,53 @@ pub fn route_table() -> Vec<RouteCase> {
         route(M::POST, "/v1/syncs", "/v1/syncs", Some(sync), Some(W)),
         route(M::GET, "/v1/syncs", "/v1/syncs", None, Some(R)),
         route(
+            M::POST,
+            "/v1/channels",
+            "/v1/channels",
+            Some(
+                json!({"id": "auth-hook", "name": "Auth hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}),
+            ),
+            Some(W),
+        ),
+        route(
+            M::DELETE,
+            "/v1/channels/{id}",
+            "/v1/channels/auth-hook",
+            None,
+            Some(W),
+        ),
+        route(
+            M::POST,
+            "/v1/services/{service}/route",
+            "/v1/services/auth-svc/route",
+            Some(json!({"channels": ["auth-hook"]})),
+            Some(W),
+        ),
+        route(
+            M::POST,
+            "/v1/policies",
+            "/v1/policies",
+            Some(json!({"id": "auth-policy", "name": "Auth", "steps": [{"delay_secs": 60}]})),
+            Some(W),
+        ),
+        route(
+            M::POST,
+            "/v1/task-rules",
+            "/v1/task-rules",
+            Some(
+                json!({"id": "auth-rule", "service": "auth-svc", "min_severity": "critical", "script": "true", "hosts": ["h1"], "timeout_secs": 5}),
+            ),
+            Some(A),
+        ),
+        route(
+            M::DELETE,
+            "/v1/task-rules/{id}",
+            "/v1/task-rules/auth-rule",
+            None,
+            Some(A),
+        ),
+        route(M::GET, "/v1/routing", "/v1/routing", None, Some(R)),
+        route(
             M::DELETE,
             "/v1/syncs/{id}",
             "/v1/syncs/sync-auth",

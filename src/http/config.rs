@@ -1,0 +1,349 @@
+//! Configuration routes: notification channels, service routes, escalation policies
+//! and task rules. Every change is an event in its own stream, so the log says who
+//! changed what a message was going to, and when. Task rules run code on hosts, so
+//! only `admin` may set them.
+
+use super::error::ApiError;
+use super::extract::{QueryParams, ValidJson};
+use super::reads::read_views;
+use super::resources::WriteResponse;
+use super::{AdminAuth, AppState, ReaderAuth, WriterAuth};
+use crate::auth::Principal;
+use crate::ingest::{bounded_text, parse_id};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use projections::decide::{decide_config, ConfigCommand, ConfigState};
+use projections::ids::{ChannelId, HostName, PolicyId, RuleId, ServiceName};
+use projections::{streams, ChannelTarget, EscalationStep, Severity, TaskSpec};
+use serde::Deserialize;
+
+/// Body of `POST /v1/channels`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelBody {
+    /// Channel id: letters, digits, `. _ : -`.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// `webhook` or `slack`.
+    pub kind: String,
+    /// `http://` or `https://` URL, at most 2,048 characters.
+    pub url: String,
+}
+
+/// `POST /v1/channels`: create (201) or update (200) a channel.
+pub async fn put_channel(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<ChannelBody>,
+) -> Result<Response, ApiError> {
+    let channel_id = parse_id("id", ChannelId::parse(&body.id))?;
+    let name = bounded_text("name", &body.name, 256)?;
+    let url = parse_url("url", &body.url)?;
+    let target = match body.kind.as_str() {
+        "webhook" => ChannelTarget::Webhook { url },
+        "slack" => ChannelTarget::Slack { url },
+        _ => return Err(ApiError::field("kind", "must be webhook or slack")),
+    };
+    let existed = state
+        .views
+        .read(|views| views.routing.channels.contains_key(&channel_id));
+    let command = ConfigCommand::PutChannel {
+        channel_id: channel_id.clone(),
+        name,
+        target,
+    };
+    let stream = streams::channel(&channel_id);
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    configure(
+        &state,
+        &principal,
+        &stream,
+        channel_id.to_string(),
+        command,
+        status,
+    )
+    .await
+}
+
+/// `DELETE /v1/channels/{id}`: remove a channel; its pending messages are abandoned.
+pub async fn remove_channel(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let channel_id = parse_id("path.id", ChannelId::parse(&id))?;
+    let command = ConfigCommand::RemoveChannel {
+        channel_id: channel_id.clone(),
+    };
+    let stream = streams::channel(&channel_id);
+    configure(&state, &principal, &stream, id, command, StatusCode::OK).await
+}
+
+/// Body of `POST /v1/services/{service}/route`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteBody {
+    /// Channels every new alert of the service notifies (up to 16).
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Escalation policy its alerts follow.
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// `POST /v1/services/{service}/route`: set a service's channels and policy.
+pub async fn set_route(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    ValidJson(body): ValidJson<RouteBody>,
+) -> Result<Response, ApiError> {
+    let service = parse_id("path.service", ServiceName::parse(&service))?;
+    let channels = parse_channels("channels", &body.channels)?;
+    let policy = match &body.policy {
+        None => None,
+        Some(raw) => Some(parse_id("policy", PolicyId::parse(raw))?),
+    };
+    let command = ConfigCommand::SetRoute {
+        service: service.clone(),
+        channels,
+        policy,
+    };
+    let stream = streams::service(&service);
+    configure(
+        &state,
+        &principal,
+        &stream,
+        service.to_string(),
+        command,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// One step of a policy body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepBody {
+    /// Seconds after the previous step (0 to 86,400).
+    pub delay_secs: u32,
+    /// Extra channels notified at this step.
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+/// Body of `POST /v1/policies`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    /// Policy id.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// 1 to 16 steps.
+    pub steps: Vec<StepBody>,
+    /// Repeats after the last step (0 to 16).
+    #[serde(default)]
+    pub repeat: u32,
+}
+
+/// `POST /v1/policies`: create or replace an escalation policy.
+pub async fn set_policy(
+    WriterAuth(principal): WriterAuth,
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<PolicyBody>,
+) -> Result<Response, ApiError> {
+    let policy_id = parse_id("id", PolicyId::parse(&body.id))?;
+    let name = bounded_text("name", &body.name, 256)?;
+    if body.steps.is_empty() || body.steps.len() > 16 {
+        return Err(ApiError::field("steps", "must have 1 to 16 steps"));
+    }
+    if body.repeat > 16 {
+        return Err(ApiError::field("repeat", "must be at most 16"));
+    }
+    let mut steps = Vec::with_capacity(body.steps.len());
+    for (i, step) in body.steps.iter().enumerate() {
+        if step.delay_secs > 86_400 {
+            return Err(ApiError::field(
+                format!("steps[{i}].delay_secs"),
+                "must be at most 86400",
+            ));
+        }
+        steps.push(EscalationStep {
+            delay_secs: step.delay_secs,
+            channels: parse_channels(&format!("steps[{i}].channels"), &step.channels)?,
+        });
+    }
+    let command = ConfigCommand::SetPolicy {
+        policy_id: policy_id.clone(),
+        name,
+        steps,
+        repeat: body.repeat,
+    };
+    let stream = streams::policy(&policy_id);
+    configure(
+        &state,
+        &principal,
+        &stream,
+        policy_id.to_string(),
+        command,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Body of `POST /v1/task-rules`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRuleBody {
+    /// Rule id.
+    pub id: String,
+    /// The service whose alerts it watches.
+    pub service: String,
+    /// The least severe severity that matches (`critical` matches only critical).
+    pub min_severity: String,
+    /// The script to run.
+    pub script: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Where to run it.
+    pub hosts: Vec<String>,
+    /// Seconds each host may run (1 to 86,400).
+    pub timeout_secs: u32,
+}
+
+/// `POST /v1/task-rules` (admin): alerts of a service at a severity create a task.
+pub async fn set_task_rule(
+    AdminAuth(principal): AdminAuth,
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<TaskRuleBody>,
+) -> Result<Response, ApiError> {
+    let rule_id = parse_id("id", RuleId::parse(&body.id))?;
+    let service = parse_id("service", ServiceName::parse(&body.service))?;
+    let min_severity = Severity::parse(&body.min_severity).ok_or_else(|| {
+        ApiError::field("min_severity", "must be critical, error, warning or info")
+    })?;
+    let script = bounded_text("script", &body.script, 65_536)?;
+    if body.args.len() > 64 {
+        return Err(ApiError::field("args", "at most 64 arguments"));
+    }
+    if body.hosts.is_empty() || body.hosts.len() > 256 {
+        return Err(ApiError::field("hosts", "must list 1 to 256 hosts"));
+    }
+    let hosts = body
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| parse_id(&format!("hosts[{i}]"), HostName::parse(raw)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if body.timeout_secs == 0 || body.timeout_secs > 86_400 {
+        return Err(ApiError::field(
+            "timeout_secs",
+            "must be between 1 and 86400",
+        ));
+    }
+    let command = ConfigCommand::SetTaskRule {
+        rule_id: rule_id.clone(),
+        service,
+        min_severity,
+        template: TaskSpec {
+            script,
+            args: body.args,
+            hosts,
+            timeout_secs: body.timeout_secs,
+        },
+    };
+    let stream = streams::task_rule(&rule_id);
+    configure(
+        &state,
+        &principal,
+        &stream,
+        rule_id.to_string(),
+        command,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `DELETE /v1/task-rules/{id}` (admin).
+pub async fn remove_task_rule(
+    AdminAuth(principal): AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rule_id = parse_id("path.id", RuleId::parse(&id))?;
+    let command = ConfigCommand::RemoveTaskRule {
+        rule_id: rule_id.clone(),
+    };
+    let stream = streams::task_rule(&rule_id);
+    configure(&state, &principal, &stream, id, command, StatusCode::OK).await
+}
+
+/// `GET /v1/routing`: channels, service routes, policies and task rules.
+pub async fn routing(
+    ReaderAuth(_): ReaderAuth,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
+    read_views(&state, &params, |views| Ok(views.routing.clone())).await
+}
+
+async fn configure(
+    state: &AppState,
+    principal: &Principal,
+    stream: &str,
+    id: String,
+    command: ConfigCommand,
+    created: StatusCode,
+) -> Result<Response, ApiError> {
+    let metadata = AppState::metadata(principal, "api");
+    let outcome = state
+        .commands
+        .execute(stream, ConfigState::default(), metadata, |s| {
+            decide_config(s, command.clone())
+        })
+        .await?;
+    let (position, status) = match outcome.append {
+        Some(append) => (append.last_position, created),
+        None => (state.store.head().await?.position, StatusCode::OK),
+    };
+    let body = WriteResponse {
+        id,
+        changed: !outcome.events.is_empty(),
+        position,
+    };
+    Ok((status, super::reads::position_header(position), Json(body)).into_response())
+}
+
+fn parse_channels(field: &str, raw: &[String]) -> Result<Vec<ChannelId>, ApiError> {
+    if raw.len() > 16 {
+        return Err(ApiError::field(field, "at most 16 channels"));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, c)| parse_id(&format!("{field}[{i}]"), ChannelId::parse(c)))
+        .collect()
+}
+
+fn parse_url(field: &str, raw: &str) -> Result<String, ApiError> {
+    let valid = (raw.starts_with("http://") || raw.starts_with("https://"))
+        && raw.len() <= 2048
+        && !raw.chars().any(|c| c.is_control() || c.is_whitespace());
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be an http:// or https:// URL of at most 2048 characters",
+        ))
+    }
+}
