@@ -1,7 +1,7 @@
 //! Reads of the durable log: plan byte ranges under the index lock, then read and
 //! decode without it. Every frame's CRC is checked again on the way out.
 
-use super::format::{decode_frame, Frame};
+use super::format::{decode_frame, Frame, RECORD_HEADER_LEN};
 use super::index::Location;
 use super::segment::display_name;
 use super::Shared;
@@ -72,21 +72,74 @@ fn plan_all(shared: &Shared, from: Position, limit: usize) -> Result<Vec<Run>, S
     Ok(runs)
 }
 
+/// Runs of at least this many records are decoded on two threads: decoding JSON, not
+/// IO, bounds `$all` reads (rebuilds and catch-up read large pages).
+const PARALLEL_DECODE_MIN: u64 = 4096;
+
 fn read_run(run: &Run, out: &mut Vec<RecordedEvent>) -> Result<(), StoreError> {
     let mut buf = vec![0u8; (run.end - run.start) as usize];
     read_exact_at(run.file.as_ref(), &mut buf, run.start)
         .map_err(|e| StoreError::io("read segment", e))?;
+    let count = run.count as usize;
+    let parallel = run.count >= PARALLEL_DECODE_MIN
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let half = count / 2;
+    let split = if parallel {
+        skip_frames(&buf, half)
+    } else {
+        None
+    };
+    let Some(split) = split else {
+        return decode_frames(&buf, run, 0, run.first_position, count, out);
+    };
+    let (first, second) = buf.split_at(split);
+    let second_position = run.first_position + half as u64;
+    let mut tail = Vec::with_capacity(count - half);
+    let (head_result, tail_result) = std::thread::scope(|scope| {
+        let tail_thread = scope
+            .spawn(|| decode_frames(second, run, split, second_position, count - half, &mut tail));
+        let head_result = decode_frames(first, run, 0, run.first_position, half, out);
+        (head_result, tail_thread.join())
+    });
+    head_result?;
+    tail_result.map_err(|_| StoreError::Unavailable("decode thread panicked".into()))??;
+    out.append(&mut tail);
+    Ok(())
+}
+
+/// The byte offset after `count` frames, from their length fields alone; `None` if a
+/// length runs past the buffer (the sequential path then reports the damage).
+fn skip_frames(buf: &[u8], count: usize) -> Option<usize> {
     let mut offset = 0usize;
-    for i in 0..run.count {
-        let position = run.first_position + i;
-        let event = decode_at(
-            &buf[offset..],
+    for _ in 0..count {
+        let length = buf.get(offset..offset + 4)?;
+        let body = u32::from_le_bytes([length[0], length[1], length[2], length[3]]) as usize;
+        offset = offset.checked_add(RECORD_HEADER_LEN + body)?;
+    }
+    (offset <= buf.len()).then_some(offset)
+}
+
+/// Decodes `count` frames from `bytes` (found at `base` within the run) into `out`.
+fn decode_frames(
+    bytes: &[u8],
+    run: &Run,
+    base: usize,
+    first_position: Position,
+    count: usize,
+    out: &mut Vec<RecordedEvent>,
+) -> Result<(), StoreError> {
+    let mut offset = 0usize;
+    for i in 0..count {
+        let position = first_position + i as u64;
+        let at = run.start + (base + offset) as u64;
+        let (event, len) = decode_at(
+            bytes.get(offset..).unwrap_or_default(),
             &run.path,
-            run.start + offset as u64,
+            at,
             position,
         )?;
-        offset += event.1;
-        out.push(event.0);
+        offset += len;
+        out.push(event);
     }
     Ok(())
 }

@@ -32,6 +32,12 @@ pub async fn a_stream_of_100k_events_reads_back_completely_in_both_directions(
             next += 1;
         }
     }
+    let all = store.read_all(1, TOTAL as usize).await.expect("read_all");
+    assert!(
+        all.iter().map(|e| e.position).eq(1..=TOTAL),
+        "$all returns every position once, in order"
+    );
+    drop(all);
     let tail = store
         .read_stream("alert-big", u64::MAX, Direction::Backward, 3)
         .await
