@@ -36,11 +36,15 @@ enum Command {
     Openapi,
     /// Write recorded events (envelopes and hashes included) as NDJSON.
     Export(ExportArgs),
+    /// Read an export into an empty embedded log: same events, positions and hashes.
+    Import(ImportArgs),
     /// Replay the whole log into fresh views and write them as a snapshot (offline:
     /// stop the service first).
     Rebuild(RebuildArgs),
     /// Follow the log through /v1/subscribe, one line per event, reconnecting as needed.
     Tail(crate::tail::TailArgs),
+    /// Run this host's self-healing tasks: poll the service, run scripts, report results.
+    Agent(crate::agent::AgentArgs),
 }
 
 /// Where the log is.
@@ -78,6 +82,10 @@ struct ServeArgs {
     /// Tokens inline, `role name token` entries separated by `;`.
     #[arg(long, env = "ALERT_LEDGER_TOKENS", hide_env_values = true)]
     tokens: Option<String>,
+    /// File of integration keys for the PagerDuty and GoAlert receivers, one
+    /// `pagerduty|goalert key service` per line.
+    #[arg(long, env = "ALERT_LEDGER_INTEGRATION_KEYS_FILE")]
+    integration_keys_file: Option<PathBuf>,
     /// Largest request body, in bytes.
     #[arg(long, env = "ALERT_LEDGER_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
@@ -131,6 +139,17 @@ struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+struct ImportArgs {
+    /// Directory of the embedded log to import into (empty, or ending where the input
+    /// starts).
+    #[arg(long, env = "ALERT_LEDGER_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// The NDJSON export (default: standard input).
+    #[arg(long, short)]
+    input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct RebuildArgs {
     #[command(flatten)]
     store: StoreArgs,
@@ -161,7 +180,9 @@ pub fn run() -> anyhow::Result<()> {
         Command::Openapi => print_openapi(),
         Command::Rebuild(args) => runtime.block_on(rebuild(args)),
         Command::Export(args) => runtime.block_on(export(args)),
+        Command::Import(args) => runtime.block_on(import(args)),
         Command::Tail(args) => runtime.block_on(crate::tail::run(args, shutdown_signal())),
+        Command::Agent(args) => runtime.block_on(crate::agent::run(args, shutdown_signal())),
     };
     if let Err(err) = outcome {
         eprintln!("error: {err:#}");
@@ -179,6 +200,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         recovery: args.store.recovery,
         tokens_file: args.tokens_file,
         tokens: args.tokens,
+        integration_keys_file: args.integration_keys_file,
         body_limit: args.body_limit,
         read_wait: Duration::from_millis(args.read_wait_ms),
         segment_size: args.store.segment_size_mib * 1024 * 1024,
@@ -315,7 +337,8 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     .await?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
@@ -333,6 +356,42 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let written = crate::export::export(store.as_ref(), &range, &mut out, progress).await?;
     drop(out);
     store.close().await?;
-    eprintln!("\nexported {written} events in {:.2}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "\nexported {written} events in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let options = crate::store::embedded::EmbeddedOptions::new(&args.data_dir);
+    let store =
+        tokio::task::spawn_blocking(move || crate::store::embedded::EmbeddedStore::open(options))
+            .await?
+            .with_context(|| format!("cannot open the log in {}", args.data_dir.display()))?;
+    let input: Box<dyn std::io::BufRead> = match &args.input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    let started = std::time::Instant::now();
+    let progress = |imported: u64| {
+        eprint!("\rimport: {imported} events   ");
+        let _ = std::io::stderr().flush();
+    };
+    let outcome = crate::export::import(&store, input, progress).await;
+    eprintln!();
+    let head = crate::store::EventStore::head(&store).await?;
+    crate::store::EventStore::close(&store).await?;
+    let imported = outcome?;
+    println!(
+        "imported {imported} events in {:.2}s; head position {} hash {}",
+        started.elapsed().as_secs_f64(),
+        head.position,
+        head.hash
+    );
     Ok(())
 }

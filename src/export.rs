@@ -26,7 +26,10 @@ pub struct ExportRange {
 impl ExportRange {
     fn keeps(&self, event: &RecordedEvent) -> bool {
         self.stream.as_deref().is_none_or(|s| event.stream == s)
-            && self.category.as_deref().is_none_or(|c| category(&event.stream) == c)
+            && self
+                .category
+                .as_deref()
+                .is_none_or(|c| category(&event.stream) == c)
     }
 }
 
@@ -44,7 +47,9 @@ pub async fn export(
     let mut written = 0;
     while next <= last {
         let page = store.read_all(next, crate::projection::PAGE).await?;
-        let Some(end) = page.last().map(|e| e.position) else { break };
+        let Some(end) = page.last().map(|e| e.position) else {
+            break;
+        };
         for event in page.iter().filter(|e| e.position <= last && range.keeps(e)) {
             serde_json::to_writer(&mut *out, event)?;
             out.write_all(b"\n")?;
@@ -79,7 +84,9 @@ pub enum ImportError {
         found: Position,
     },
     /// The written record did not reproduce the exported hash.
-    #[error("position {position}: the imported record hashes to {written}, the export says {exported}")]
+    #[error(
+        "position {position}: the imported record hashes to {written}, the export says {exported}"
+    )]
     HashMismatch {
         /// Where.
         position: Position,
@@ -94,4 +101,81 @@ pub enum ImportError {
     /// Reading the input failed.
     #[error("reading the input: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Lines imported per chunk (one pipelined burst of appends).
+const IMPORT_CHUNK: usize = 10_000;
+
+/// Imports NDJSON from `input` into `store`: the lines must continue the log (the
+/// first at its head + 1) with consecutive positions. After every chunk the store's
+/// head hash must equal the exported hash. Returns the number of events imported.
+pub async fn import(
+    store: &crate::store::embedded::EmbeddedStore,
+    input: impl std::io::BufRead,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, ImportError> {
+    let mut expected = store.head().await?.position + 1;
+    let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
+    let mut imported = 0;
+    for (index, line) in input.lines().enumerate() {
+        let line_number = index as u64 + 1;
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: RecordedEvent =
+            serde_json::from_str(&line).map_err(|err| ImportError::BadLine {
+                line: line_number,
+                reason: err.to_string(),
+            })?;
+        if event.position != expected {
+            return Err(ImportError::Gap {
+                line: line_number,
+                expected,
+                found: event.position,
+            });
+        }
+        expected += 1;
+        chunk.push(event);
+        if chunk.len() == IMPORT_CHUNK {
+            imported += import_chunk(store, std::mem::take(&mut chunk)).await?;
+            progress(imported);
+        }
+    }
+    if !chunk.is_empty() {
+        imported += import_chunk(store, chunk).await?;
+        progress(imported);
+    }
+    Ok(imported)
+}
+
+async fn import_chunk(
+    store: &crate::store::embedded::EmbeddedStore,
+    chunk: Vec<RecordedEvent>,
+) -> Result<u64, ImportError> {
+    let count = chunk.len() as u64;
+    let (first, last) = (chunk[0].position, chunk[chunk.len() - 1].position);
+    let exported: Vec<(Position, projections::Hash)> =
+        chunk.iter().map(|e| (e.position, e.hash)).collect();
+    store.import(chunk).await?;
+    let head = store.head().await?;
+    if head.hash == exported[exported.len() - 1].1 {
+        return Ok(count);
+    }
+    // Find the first record that hashes differently, to name it.
+    let written = store.read_all(first, (last - first + 1) as usize).await?;
+    for ((position, hash), event) in exported.iter().zip(&written) {
+        if event.hash != *hash {
+            return Err(ImportError::HashMismatch {
+                position: *position,
+                written: event.hash.to_hex(),
+                exported: hash.to_hex(),
+            });
+        }
+    }
+    Err(ImportError::HashMismatch {
+        position: last,
+        written: head.hash.to_hex(),
+        exported: exported[exported.len() - 1].1.to_hex(),
+    })
 }

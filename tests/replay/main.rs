@@ -10,6 +10,7 @@ mod api_support {
 }
 use api_support::helpers;
 
+mod export;
 mod rebuild;
 mod snapshots;
 mod time_travel;

@@ -15,7 +15,9 @@
 
 mod batch;
 pub mod format;
+mod import;
 mod index;
+mod lock;
 mod reader;
 mod recovery;
 mod segment;
@@ -126,9 +128,16 @@ struct Shared {
     index: RwLock<Index>,
     counters: Counters,
     closed: AtomicBool,
+    /// The data directory's lock, held until `close` (or until the process ends).
+    lock: std::sync::Mutex<Option<lock::DirLock>>,
 }
 
 impl Shared {
+    fn release_lock(&self) {
+        let mut lock = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        *lock = None;
+    }
+
     fn read_index(&self) -> Result<RwLockReadGuard<'_, Index>, StoreError> {
         self.index
             .read()
@@ -158,6 +167,7 @@ impl EmbeddedStore {
     /// indexes and starts the writer thread. Blocking; call it at startup or from
     /// `spawn_blocking`.
     pub fn open(options: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
+        let lock = lock::DirLock::acquire(&options.data_dir)?;
         let recovered = recovery::recover(&options)?;
         let head_position = recovered.index.head.position;
         let (head_tx, head_rx) = watch::channel(head_position);
@@ -166,6 +176,7 @@ impl EmbeddedStore {
             index: RwLock::new(recovered.index),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
+            lock: std::sync::Mutex::new(Some(lock)),
         });
         let data_dir = options.data_dir.clone();
         writer::spawn(
@@ -230,6 +241,7 @@ impl EventStore for EmbeddedStore {
                     stream: stream.to_owned(),
                     expected,
                     events,
+                    recorded_at: None,
                     reply,
                 };
                 self.commands
@@ -300,6 +312,7 @@ impl EventStore for EmbeddedStore {
             }
             let result = done.await.unwrap_or(Ok(()));
             self.shared.closed.store(true, Ordering::Release);
+            self.shared.release_lock();
             result
         })
     }

@@ -35,6 +35,9 @@ pub(super) struct AppendRequest {
     pub stream: String,
     pub expected: ExpectedVersion,
     pub events: Vec<NewEvent>,
+    /// Set only by import: the time the events were first recorded (so an imported
+    /// log hashes exactly as the exported one did). `None`: the batch's time.
+    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
     pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
@@ -242,7 +245,7 @@ impl Writer {
                     stream: &request.stream,
                     stream_version: first_version + i as u64,
                     position,
-                    recorded_at: batch.recorded_at,
+                    recorded_at: request.recorded_at.unwrap_or(batch.recorded_at),
                     event_type: event.event.event_type(),
                     schema_version: event.event.schema_version(),
                     metadata: &event.metadata,
