@@ -43,8 +43,6 @@ enum Command {
     Rebuild(RebuildArgs),
     /// Follow the log through /v1/subscribe, one line per event, reconnecting as needed.
     Tail(crate::tail::TailArgs),
-    /// Run this host's self-healing tasks: poll the service, run scripts, report results.
-    Agent(crate::agent::AgentArgs),
 }
 
 /// Where the log is.
@@ -82,10 +80,6 @@ struct ServeArgs {
     /// Tokens inline, `role name token` entries separated by `;`.
     #[arg(long, env = "ALERT_LEDGER_TOKENS", hide_env_values = true)]
     tokens: Option<String>,
-    /// File of integration keys for the PagerDuty and GoAlert receivers, one
-    /// `pagerduty|goalert key service` per line.
-    #[arg(long, env = "ALERT_LEDGER_INTEGRATION_KEYS_FILE")]
-    integration_keys_file: Option<PathBuf>,
     /// Largest request body, in bytes.
     #[arg(long, env = "ALERT_LEDGER_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
@@ -182,7 +176,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Export(args) => runtime.block_on(export(args)),
         Command::Import(args) => runtime.block_on(import(args)),
         Command::Tail(args) => runtime.block_on(crate::tail::run(args, shutdown_signal())),
-        Command::Agent(args) => runtime.block_on(crate::agent::run(args, shutdown_signal())),
     };
     if let Err(err) = outcome {
         eprintln!("error: {err:#}");
@@ -200,7 +193,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         recovery: args.store.recovery,
         tokens_file: args.tokens_file,
         tokens: args.tokens,
-        integration_keys_file: args.integration_keys_file,
         body_limit: args.body_limit,
         read_wait: Duration::from_millis(args.read_wait_ms),
         segment_size: args.store.segment_size_mib * 1024 * 1024,
