@@ -11,6 +11,8 @@ use crate::store::{AppendResult, EventStore, ExpectedVersion, NewEvent, StoreErr
 use projections::decide::Rejection;
 use projections::{Event, Metadata, RecordedEvent, StreamVersion};
 use std::sync::Arc;
+
+mod state_cache;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -20,6 +22,8 @@ const MAX_ATTEMPTS: u32 = 12;
 const STRIPES: usize = 1024;
 /// Events read per page when loading a stream.
 const PAGE: usize = 1024;
+/// Streams whose decision state is kept in memory between commands.
+const CACHED_STREAMS: usize = 65_536;
 
 /// Why a command did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +107,7 @@ pub struct Commands {
     store: Arc<dyn EventStore>,
     metrics: Arc<Metrics>,
     stripes: Arc<Vec<Mutex<()>>>,
+    cache: Arc<state_cache::StateCache>,
 }
 
 impl Commands {
@@ -113,11 +118,14 @@ impl Commands {
             store,
             metrics,
             stripes: Arc::new(stripes),
+            cache: Arc::new(state_cache::StateCache::new(CACHED_STREAMS)),
         }
     }
 
-    /// Loads `stream` into `initial`, decides with `decide`, appends the result with the
-    /// version read. Retries the whole cycle on a version conflict.
+    /// Loads `stream` into `initial` (or takes its cached state), decides with
+    /// `decide`, appends the result with the version the state reflects. A version
+    /// conflict (another instance wrote, or the cached state was stale) drops the cache
+    /// entry and runs the whole cycle again from a fresh load.
     #[tracing::instrument(skip(self, initial, decide, metadata), fields(stream = %stream))]
     pub async fn execute<S, D>(
         &self,
@@ -127,14 +135,29 @@ impl Commands {
         decide: D,
     ) -> Result<Outcome, CommandError>
     where
-        S: StreamState,
+        S: StreamState + 'static,
         D: Fn(&S) -> Result<Vec<Event>, Rejection>,
     {
         let _guard = self.stripe(stream).lock().await;
         for attempt in 0..MAX_ATTEMPTS {
-            let state = self.load(stream, initial.clone()).await?;
-            let events = decide(&state)?;
+            let cached = if attempt == 0 {
+                self.cache.get::<S>(stream)
+            } else {
+                None
+            };
+            let mut state = match cached {
+                Some(state) => state,
+                None => self.load(stream, initial.clone()).await?,
+            };
+            let events = match decide(&state) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    self.cache.put(stream, state);
+                    return Err(rejection.into());
+                }
+            };
             if events.is_empty() {
+                self.cache.put(stream, state);
                 return Ok(Outcome {
                     events,
                     append: None,
@@ -144,7 +167,7 @@ impl Commands {
                 None => ExpectedVersion::NoStream,
                 Some(version) => ExpectedVersion::Exact(version),
             };
-            let batch = events
+            let batch: Vec<NewEvent> = events
                 .iter()
                 .map(|event| NewEvent {
                     event_id: uuid::Uuid::new_v4(),
@@ -153,17 +176,25 @@ impl Commands {
                 })
                 .collect();
             let started = Instant::now();
-            let appended = self.store.append(stream, expected, batch).await;
+            let appended = self.store.append(stream, expected, batch.clone()).await;
             self.metrics.observe_append(started.elapsed(), events.len());
             match appended {
                 Ok(append) => {
+                    fold_appended(&mut state, stream, &batch, &append);
+                    self.cache.put(stream, state);
                     return Ok(Outcome {
                         events,
                         append: Some(append),
-                    })
+                    });
                 }
-                Err(StoreError::Conflict { .. }) => backoff(attempt).await,
-                Err(other) => return Err(CommandError::Store(other)),
+                Err(StoreError::Conflict { .. }) => {
+                    self.cache.remove(stream);
+                    backoff(attempt).await;
+                }
+                Err(other) => {
+                    self.cache.remove(stream);
+                    return Err(CommandError::Store(other));
+                }
             }
         }
         Err(CommandError::Conflict)
@@ -200,9 +231,40 @@ impl Commands {
     }
 }
 
+/// Folds what was just appended into the state, as the store recorded it: the state
+/// then reflects the stream's new version without reading it back. Only the event,
+/// its stream and version matter to decision states; the envelope's time and hashes
+/// are not read by any `decide`.
+fn fold_appended<S: StreamState>(
+    state: &mut S,
+    stream: &str,
+    batch: &[NewEvent],
+    append: &AppendResult,
+) {
+    let first_version = append.stream_version + 1 - batch.len() as u64;
+    for (i, new) in batch.iter().enumerate() {
+        let recorded = RecordedEvent {
+            event_id: new.event_id,
+            stream: stream.to_owned(),
+            stream_version: first_version + i as u64,
+            position: append.first_position + i as u64,
+            recorded_at: chrono::Utc::now(),
+            schema_version: new.event.schema_version(),
+            metadata: new.metadata.clone(),
+            event: new.event.clone(),
+            prev_hash: projections::Hash::GENESIS,
+            hash: projections::Hash::GENESIS,
+        };
+        state.fold(&recorded);
+    }
+}
+
 /// Waits a little longer after each conflict, with jitter so instances spread out.
 async fn backoff(attempt: u32) {
     let base = 2u64.saturating_pow(attempt.min(6));
     let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (base + 1);
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
+
+#[cfg(test)]
+mod tests;
