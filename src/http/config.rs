@@ -6,14 +6,12 @@
 use super::error::ApiError;
 use super::extract::{QueryParams, ValidJson};
 use super::reads::read_views;
-use super::resources::WriteResponse;
 use super::{AdminAuth, AppState, ReaderAuth, WriterAuth};
 use crate::auth::Principal;
 use crate::ingest::{bounded_text, parse_id};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use projections::decide::{decide_config, ConfigCommand, ConfigState};
 use projections::ids::{ChannelId, HostName, PolicyId, RuleId, ServiceName};
 use projections::{streams, ChannelTarget, EscalationStep, Severity, TaskSpec};
@@ -312,16 +310,7 @@ async fn configure(
             decide_config(s, command.clone())
         })
         .await?;
-    let (position, status) = match outcome.append {
-        Some(append) => (append.last_position, created),
-        None => (state.store.head().await?.position, StatusCode::OK),
-    };
-    let body = WriteResponse {
-        id,
-        changed: !outcome.events.is_empty(),
-        position,
-    };
-    Ok((status, super::reads::position_header(position), Json(body)).into_response())
+    super::resources::respond(state, id, outcome, created).await
 }
 
 fn parse_channels(field: &str, raw: &[String]) -> Result<Vec<ChannelId>, ApiError> {

@@ -30,7 +30,9 @@ pub struct WriteResponse {
     pub position: Position,
 }
 
-async fn respond(
+/// The answer to a write: 201 (`created`) or 200, the id, whether anything changed
+/// and the position (the head's when nothing was written).
+pub(super) async fn respond(
     state: &AppState,
     id: String,
     outcome: Outcome,
