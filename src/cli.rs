@@ -80,6 +80,10 @@ struct ServeArgs {
     /// Tokens inline, `role name token` entries separated by `;`.
     #[arg(long, env = "ALERT_LEDGER_TOKENS", hide_env_values = true)]
     tokens: Option<String>,
+    /// File of integration keys for the PagerDuty and GoAlert receivers, one
+    /// `pagerduty|goalert key service` per line.
+    #[arg(long, env = "ALERT_LEDGER_INTEGRATION_KEYS_FILE")]
+    integration_keys_file: Option<PathBuf>,
     /// Largest request body, in bytes.
     #[arg(long, env = "ALERT_LEDGER_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
@@ -193,6 +197,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         recovery: args.store.recovery,
         tokens_file: args.tokens_file,
         tokens: args.tokens,
+        integration_keys_file: args.integration_keys_file,
         body_limit: args.body_limit,
         read_wait: Duration::from_millis(args.read_wait_ms),
         segment_size: args.store.segment_size_mib * 1024 * 1024,

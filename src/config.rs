@@ -48,6 +48,9 @@ pub struct ServeConfig {
     pub tokens_file: Option<PathBuf>,
     /// Inline tokens (same lines, `;`-separated).
     pub tokens: Option<String>,
+    /// Integration keys file (`pagerduty|goalert key service` per line): who may call
+    /// the PagerDuty and GoAlert compatible receivers, and for which service.
+    pub integration_keys_file: Option<PathBuf>,
     /// Largest request body in bytes.
     pub body_limit: usize,
     /// Longest a read waits for `min_position`.
@@ -74,6 +77,7 @@ impl ServeConfig {
             recovery: RecoveryMode::default(),
             tokens_file: None,
             tokens: None,
+            integration_keys_file: None,
             body_limit: 1024 * 1024,
             read_wait: Duration::from_secs(5),
             segment_size: 64 * 1024 * 1024,

@@ -14,6 +14,7 @@
 //! - [`ingest`]: the trigger path shared by every way an alert arrives.
 //! - [`http`]: the v1 HTTP API, errors as problem+json, auth extractors.
 //! - [`auth`]: bearer tokens and roles.
+//! - [`receivers`]: Alertmanager, PagerDuty Events v2 and GoAlert compatible receivers.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`config`], [`startup`], [`cli`]: configuration, startup/shutdown, the command line.
 //! - [`tail`]: the `alert-ledger tail` client of `/v1/subscribe`.
@@ -31,6 +32,7 @@ pub mod ingest;
 pub mod io;
 pub mod metrics;
 pub mod projection;
+pub mod receivers;
 pub mod snapshot;
 pub mod startup;
 pub mod store;

@@ -43,6 +43,9 @@ impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Application> {
         let tokens = Tokens::load(config.tokens_file.as_deref(), config.tokens.as_deref())
             .context("cannot load tokens")?;
+        let integrations =
+            crate::receivers::keys::IntegrationKeys::load(config.integration_keys_file.as_deref())
+                .context("cannot load integration keys")?;
         if tokens.is_empty() && !config.listen.ip().is_loopback() {
             anyhow::bail!(
                 "refusing to listen on {} without tokens: set --tokens-file (or ALERT_LEDGER_TOKENS), or listen on 127.0.0.1",
@@ -79,6 +82,7 @@ impl Application {
             store,
             views,
             tokens: Arc::new(tokens),
+            integrations: Arc::new(integrations),
             metrics,
             idempotency: Arc::new(http::idempotency::IdempotencyCache::new(100_000)),
             settings: Arc::new(HttpSettings {

@@ -69,6 +69,8 @@ pub struct AppState {
     pub commands: Commands,
     /// Bearer tokens.
     pub tokens: Arc<Tokens>,
+    /// Integration keys of the PagerDuty and GoAlert receivers (key → service).
+    pub integrations: Arc<crate::receivers::keys::IntegrationKeys>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Replay cache for `Idempotency-Key`.
