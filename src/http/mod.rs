@@ -215,6 +215,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/verify", post(admin::verify))
         .route("/v1/admin/projections", get(admin::projections))
         .route("/v1/admin/projections/{name}/rebuild", post(admin::rebuild))
+        .route(
+            "/v1/integrations/alertmanager",
+            post(crate::receivers::alertmanager::receive),
+        )
+        .route("/v2/enqueue", post(crate::receivers::pagerduty::enqueue))
+        .route(
+            "/api/v2/generic/incoming",
+            post(crate::receivers::goalert::incoming),
+        )
         .route("/livez", get(ops::livez))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -188,6 +188,27 @@ const OPERATIONS: &[Operation] = &[
     op("post", "/v1/ledger/verify", ADMIN, "Verify CRCs and the hash chain up to the head or a digest", Some(digest_body)),
     op("get", "/v1/admin/projections", ADMIN, "Projection status, lag, snapshot and rebuild progress", None),
     op("post", "/v1/admin/projections/{name}/rebuild", ADMIN, "Rebuild a view online (all, alerts, messages, alarms, tasks, syncs)", None),
+    op(
+        "post",
+        "/v1/integrations/alertmanager",
+        WRITER,
+        "Prometheus Alertmanager webhook (version 4): firing triggers, resolved resolves",
+        Some(crate::receivers::alertmanager::schema),
+    ),
+    op(
+        "post",
+        "/v2/enqueue",
+        None,
+        "PagerDuty Events API v2: trigger, acknowledge, resolve; the routing_key authorises (answers in PagerDuty's shapes)",
+        Some(crate::receivers::pagerduty::schema),
+    ),
+    op(
+        "post",
+        "/api/v2/generic/incoming",
+        None,
+        "GoAlert generic API: summary, details, dedup, action=close; a GoAlert integration token authorises",
+        None,
+    ),
     op("get", "/livez", None, "Liveness", None),
     op(
         "get",
@@ -253,6 +274,7 @@ fn describe(operation: &Operation) -> Value {
             "content": { "application/json": { "schema": body() } }
         });
     }
+    crate::receivers::describe_operation(operation.path, &mut out);
     out
 }
 

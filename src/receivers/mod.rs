@@ -1,7 +1,280 @@
 //! Receivers that speak other tools' protocols, so existing senders can point at the
-//! ledger unchanged.
+//! ledger unchanged. Each maps its payload onto the shared trigger path
+//! ([`crate::ingest::trigger`]) or onto [`act_on_open`] (acknowledge / resolve the
+//! open alert of a (service, dedup key)). See `docs/receivers.md`.
 //!
 //! # Layout
 //! - [`keys`]: integration keys (PagerDuty routing keys, GoAlert tokens) → service.
+//! - [`alertmanager`]: `POST /v1/integrations/alertmanager`, the Alertmanager webhook.
+//! - [`pagerduty`]: `POST /v2/enqueue`, PagerDuty Events API v2.
+//! - [`goalert`]: `POST /api/v2/generic/incoming`, GoAlert's generic API.
 
+pub mod alertmanager;
+pub mod goalert;
 pub mod keys;
+pub mod pagerduty;
+
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::ingest;
+use projections::decide::{decide_alert, AlertCommand, SeriesState};
+use projections::ids::{AlertId, DedupKey, SeriesId, ServiceName};
+use projections::{Metadata, Position, ResolvedBy};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// What to do to the open alert of a (service, dedup key).
+#[derive(Debug, Clone)]
+pub enum OpenAction {
+    /// Acknowledge it (a second acknowledge changes nothing).
+    Acknowledge,
+    /// Resolve it.
+    Resolve(ResolvedBy),
+}
+
+/// What [`act_on_open`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct ActedOn {
+    /// The open alert it acted on; `None` when the series had no open alert (nothing
+    /// was written: PagerDuty drops such events, Alertmanager resends resolutions).
+    pub alert_id: Option<AlertId>,
+    /// `false` when nothing was written.
+    pub changed: bool,
+    /// Position of the write, or the head the decision saw when nothing was written.
+    pub position: Position,
+}
+
+/// Acknowledges or resolves the open alert of (`service`, `dedup_key`), deciding on
+/// its series stream exactly as `POST /v1/alerts/{id}/…` does. No open alert is not
+/// an error: nothing is written.
+pub async fn act_on_open(
+    state: &AppState,
+    service: &ServiceName,
+    dedup_key: &DedupKey,
+    action: OpenAction,
+    metadata: Metadata,
+) -> Result<ActedOn, ApiError> {
+    // Caught-up views make a resource deletion visible to `with_deletions`.
+    let head = state.sync_views().await?;
+    let series = SeriesId::of(service, dedup_key);
+    let stream = projections::streams::alert_series(series);
+    // The decision may run more than once (conflict retries): remember the last one.
+    let target = Mutex::new(None);
+    let outcome = state
+        .commands
+        .execute(&stream, SeriesState::new(series), metadata, |s| {
+            let adjusted = ingest::with_deletions(state, s);
+            let open = adjusted.open.as_ref().map(|open| open.alert_id);
+            *target.lock().unwrap_or_else(|e| e.into_inner()) = open;
+            let Some(alert_id) = open else {
+                return Ok(Vec::new());
+            };
+            let command = match &action {
+                OpenAction::Acknowledge => AlertCommand::Acknowledge { alert_id },
+                OpenAction::Resolve(resolved_by) => AlertCommand::Resolve {
+                    alert_id,
+                    resolved_by: resolved_by.clone(),
+                },
+            };
+            decide_alert(&adjusted, command)
+        })
+        .await?;
+    let alert_id = *target.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(ActedOn {
+        alert_id,
+        changed: !outcome.events.is_empty(),
+        position: outcome.append.map_or(head, |a| a.last_position),
+    })
+}
+
+/// Event metadata for a call authorised by an integration key: the actor names the
+/// integration and the service (`pagerduty:payments`), never the key.
+pub fn key_metadata(integration: keys::Integration, service: &ServiceName) -> Metadata {
+    Metadata {
+        actor: Some(format!("{}:{}", integration.as_str(), service.as_str())),
+        correlation_id: Some(uuid::Uuid::new_v4()),
+        causation_id: None,
+        source: Some(integration.as_str().to_owned()),
+    }
+}
+
+/// Most entries kept in an alert's `details` (the trigger path's limit).
+pub const MAX_DETAILS: usize = 64;
+const MAX_DETAIL_KEY: usize = 128;
+const MAX_DETAIL_VALUE: usize = 4096;
+
+/// Builds `details` within the trigger path's limits from whatever a sender supplied:
+/// values are cut to 4,096 characters, keys to 128, and past 63 entries the rest are
+/// dropped and counted under `details_dropped`.
+#[derive(Debug, Default)]
+pub struct Details {
+    map: BTreeMap<String, String>,
+    dropped: usize,
+}
+
+impl Details {
+    /// Adds one entry (blank keys are skipped; a repeated key keeps the first value).
+    pub fn add(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        let key = truncate(key.as_ref(), MAX_DETAIL_KEY);
+        if key.trim().is_empty() || self.map.contains_key(&key) {
+            return;
+        }
+        if self.map.len() >= MAX_DETAILS - 1 {
+            self.dropped += 1;
+            return;
+        }
+        self.map
+            .insert(key, truncate(value.as_ref(), MAX_DETAIL_VALUE));
+    }
+
+    /// Adds `key` when `value` is present and not blank.
+    pub fn add_opt(&mut self, key: &str, value: Option<&str>) {
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            self.add(key, value);
+        }
+    }
+
+    /// Adds a JSON value: strings as they are, anything else as compact JSON.
+    pub fn add_json(&mut self, key: &str, value: &Value) {
+        match value {
+            Value::Null => {}
+            Value::String(text) => self.add(key, text),
+            other => self.add(key, other.to_string()),
+        }
+    }
+
+    /// The finished map.
+    pub fn finish(mut self) -> BTreeMap<String, String> {
+        if self.dropped > 0 {
+            let note = format!("{} more entries were dropped", self.dropped);
+            self.map.insert("details_dropped".to_owned(), note);
+        }
+        self.map
+    }
+}
+
+/// `raw` cut to at most `max` characters (the last one an ellipsis when cut).
+pub fn truncate(raw: &str, max: usize) -> String {
+    if raw.chars().count() <= max {
+        return raw.to_owned();
+    }
+    let mut out: String = raw.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// A one-line summary from free text: the first non-blank line, cut to 1,024
+/// characters; `None` when the text is blank.
+pub fn summary_line(raw: &str) -> Option<String> {
+    let line = raw.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let clean: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    Some(truncate(&clean, 1024))
+}
+
+/// Hex SHA-256 of `parts`, each followed by a NUL (a stable derived dedup key).
+pub fn digest_key(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// OpenAPI details of the receiver routes, applied by `crate::http::openapi` to the
+/// operation it built for `path`: how each is authorised, its answers and media types.
+pub fn describe_operation(path: &str, operation: &mut Value) {
+    let problem = json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    match path {
+        "/v2/enqueue" => {
+            operation["x-integration-key"] = json!("pagerduty (routing_key in the body)");
+            operation["responses"] = json!({
+                "202": { "description": "Event processed", "content": { "application/json": { "schema": pagerduty::accepted_schema() } } },
+                "400": { "description": "Invalid event or unknown routing key (PagerDuty's error shape, not problem+json)", "content": { "application/json": { "schema": pagerduty::error_schema() } } },
+                "413": { "description": "Body too large (PagerDuty's error shape)", "content": { "application/json": { "schema": pagerduty::error_schema() } } },
+                "503": { "description": "Storage unavailable (PagerDuty's error shape); retry", "content": { "application/json": { "schema": pagerduty::error_schema() } } }
+            });
+        }
+        "/api/v2/generic/incoming" => {
+            operation["x-integration-key"] =
+                json!("goalert (token in ?token=, the body, or Authorization: Bearer)");
+            operation["security"] = json!([{ "bearer": [] }]);
+            operation["parameters"] = goalert::query_parameters();
+            operation["requestBody"] = json!({
+                "required": false,
+                "content": {
+                    "application/json": { "schema": goalert::schema() },
+                    "application/x-www-form-urlencoded": { "schema": goalert::schema() }
+                }
+            });
+            let responses = operation["responses"].as_object_mut();
+            if let Some(responses) = responses {
+                responses.remove("201");
+                responses.insert(
+                    "204".into(),
+                    json!({ "description": "Processed (the default answer)" }),
+                );
+                responses.insert("200".into(), json!({ "description": "Processed, with `Accept: application/json`", "content": { "application/json": { "schema": goalert::answer_schema() } } }));
+                responses.insert("401".into(), json!({ "description": "Missing or unknown integration token", "content": problem }));
+                responses.insert(
+                    "415".into(),
+                    json!({ "description": "Neither JSON nor a form", "content": problem }),
+                );
+            }
+        }
+        "/v1/integrations/alertmanager" => {
+            if let Some(responses) = operation["responses"].as_object_mut() {
+                responses.remove("201");
+                responses.insert("200".into(), json!({ "description": "What happened to each alert", "content": { "application/json": { "schema": alertmanager::answer_schema() } } }));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_stay_within_the_trigger_limits() {
+        let mut details = Details::default();
+        for i in 0..100 {
+            details.add(format!("k{i:03}"), "v".repeat(5000));
+        }
+        details.add("x".repeat(200), "long key");
+        let map = details.finish();
+        assert_eq!(map.len(), MAX_DETAILS);
+        assert!(map.values().all(|v| v.chars().count() <= MAX_DETAIL_VALUE));
+        assert!(map.keys().all(|k| k.chars().count() <= MAX_DETAIL_KEY));
+        assert_eq!(map["details_dropped"], "38 more entries were dropped");
+    }
+
+    #[test]
+    fn a_summary_is_the_first_non_blank_line_cut_to_1024() {
+        assert_eq!(
+            summary_line("\n  disk full \nsecond"),
+            Some("disk full".into())
+        );
+        assert_eq!(summary_line("  \n\t"), None);
+        let long = summary_line(&"a".repeat(2000)).unwrap();
+        assert_eq!(long.chars().count(), 1024);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn derived_keys_are_stable_and_separate_their_parts() {
+        assert_eq!(digest_key(&["a", "b"]), digest_key(&["a", "b"]));
+        assert_ne!(digest_key(&["ab", ""]), digest_key(&["a", "b"]));
+        assert_eq!(digest_key(&["a"]).len(), 64);
+    }
+}

@@ -32,6 +32,10 @@ pub struct RouteCase {
     pub role: Option<Role>,
     /// A successful answer is an endless event stream: read only its head.
     pub streaming: bool,
+    /// Authorised by an integration key in the request (PagerDuty routing key,
+    /// GoAlert token), not by a role token: `role` is `None`, yet no role token,
+    /// and no token at all, opens it.
+    pub integration_key: bool,
 }
 
 fn route(
@@ -48,6 +52,7 @@ fn route(
         body,
         role,
         streaming: false,
+        integration_key: false,
     }
 }
 
@@ -65,6 +70,18 @@ pub fn route_table() -> Vec<RouteCase> {
     let result = json!({ "exit_code": 0, "output_tail": "ok" });
     let note = json!({ "text": "looked at it" });
     let cancel = json!({ "reason": "not needed" });
+    let alertmanager = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"Auth\"}", "status": "firing",
+        "receiver": "auth-svc", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{ "status": "firing", "labels": { "alertname": "Auth" }, "annotations": {},
+            "startsAt": "2024-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090", "fingerprint": "a1b2c3d4e5f60718" }]
+    });
+    let enqueue = json!({
+        "routing_key": "not-a-configured-routing-key", "event_action": "trigger",
+        "payload": { "summary": "auth", "source": "auth-host", "severity": "info" }
+    });
     vec![
         route(M::POST, "/v1/alerts", "/v1/alerts", Some(trigger), Some(W)),
         route(M::GET, "/v1/alerts", "/v1/alerts", None, Some(R)),
@@ -251,6 +268,27 @@ pub fn route_table() -> Vec<RouteCase> {
             None,
             Some(R),
         ),
+        route(
+            M::POST,
+            "/v1/integrations/alertmanager",
+            "/v1/integrations/alertmanager",
+            Some(alertmanager),
+            Some(W),
+        ),
+        RouteCase {
+            integration_key: true,
+            ..route(M::POST, "/v2/enqueue", "/v2/enqueue", Some(enqueue), None)
+        },
+        RouteCase {
+            integration_key: true,
+            ..route(
+                M::POST,
+                "/api/v2/generic/incoming",
+                "/api/v2/generic/incoming?summary=auth",
+                None,
+                None,
+            )
+        },
         route(M::GET, "/livez", "/livez", None, None),
         route(M::GET, "/readyz", "/readyz", None, None),
         route(M::GET, "/metrics", "/metrics", None, None),
