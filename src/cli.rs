@@ -95,6 +95,8 @@ struct ServeArgs {
     heartbeat_secs: u64,
     #[command(flatten)]
     snapshots: SnapshotArgs,
+    #[command(flatten)]
+    dispatch: crate::dispatch::DispatchArgs,
 }
 
 /// Where and how often view snapshots are written.
@@ -205,6 +207,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         snapshot_dir: args.snapshots.snapshot_dir,
         snapshot_every_events: args.snapshots.snapshot_every_events,
         snapshot_every: Duration::from_secs(args.snapshots.snapshot_every_secs),
+        dispatch: args.dispatch.into_config(),
     };
     let app = Application::build(config).await?;
     app.run(shutdown_signal()).await

@@ -65,6 +65,8 @@ pub struct ServeConfig {
     pub snapshot_every_events: u64,
     /// Snapshot after this long, if anything changed.
     pub snapshot_every: Duration,
+    /// How outgoing messages are delivered (instance id, signing secret, retries).
+    pub dispatch: crate::dispatch::DispatchConfig,
 }
 
 impl ServeConfig {
@@ -85,6 +87,7 @@ impl ServeConfig {
             snapshot_dir: None,
             snapshot_every_events: 100_000,
             snapshot_every: Duration::from_secs(300),
+            dispatch: crate::dispatch::DispatchConfig::default(),
         }
     }
 

@@ -15,6 +15,7 @@
 //! - [`http`]: the v1 HTTP API, errors as problem+json, auth extractors.
 //! - [`auth`]: bearer tokens and roles.
 //! - [`receivers`]: Alertmanager, PagerDuty Events v2 and GoAlert compatible receivers.
+//! - [`dispatch`]: the dispatcher, which delivers outgoing messages (webhook, Slack).
 //! - [`metrics`]: Prometheus metrics.
 //! - [`config`], [`startup`], [`cli`]: configuration, startup/shutdown, the command line.
 //! - [`tail`]: the `alert-ledger tail` client of `/v1/subscribe`.
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod codec;
 pub mod commands;
 pub mod config;
+pub mod dispatch;
 pub mod export;
 pub mod http;
 pub mod ingest;

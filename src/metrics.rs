@@ -22,6 +22,11 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Upper bounds (seconds) from queueing a message to its delivery: 50 ms to an hour.
+pub const DELIVERY_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
 /// Upper bounds for batch sizes (events per append, events per fsync).
 pub const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
@@ -46,6 +51,10 @@ pub struct Metrics {
     subscribers: AtomicI64,
     /// `(channel, outcome)` → delivery attempts.
     dispatches: Mutex<BTreeMap<(String, String), u64>>,
+    /// Channel kind → duration of one delivery attempt (the HTTP round trip).
+    dispatch_durations: Mutex<BTreeMap<String, Histogram>>,
+    /// Channel kind → time from queueing a message to its recorded delivery.
+    delivery_latency: Mutex<BTreeMap<String, Histogram>>,
 }
 
 impl Default for Metrics {
@@ -70,6 +79,8 @@ impl Metrics {
             open_alerts: Mutex::default(),
             subscribers: AtomicI64::new(0),
             dispatches: Mutex::default(),
+            dispatch_durations: Mutex::default(),
+            delivery_latency: Mutex::default(),
         }
     }
 
@@ -144,6 +155,22 @@ impl Metrics {
         *lock(&self.dispatches)
             .entry((channel.to_owned(), outcome.to_owned()))
             .or_insert(0) += 1;
+    }
+
+    /// One delivery attempt on `channel` (kind) took `latency`.
+    pub fn observe_dispatch_duration(&self, channel: &str, latency: Duration) {
+        lock(&self.dispatch_durations)
+            .entry(channel.to_owned())
+            .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
+            .observe(latency.as_secs_f64());
+    }
+
+    /// A message on `channel` (kind) was delivered `latency` after it was queued.
+    pub fn observe_delivery_latency(&self, channel: &str, latency: Duration) {
+        lock(&self.delivery_latency)
+            .entry(channel.to_owned())
+            .or_insert_with(|| Histogram::new(DELIVERY_BUCKETS))
+            .observe(latency.as_secs_f64());
     }
 
     /// Every series in the Prometheus text format 0.0.4
@@ -243,6 +270,24 @@ impl Metrics {
                 &[("channel", channel), ("outcome", outcome)],
                 *count as f64,
             );
+        }
+        let name = "alert_ledger_dispatch_duration_seconds";
+        out.header(
+            name,
+            "Duration of one delivery attempt by channel.",
+            "histogram",
+        );
+        for (channel, histogram) in lock(&self.dispatch_durations).iter() {
+            out.histogram(name, &[("channel", channel)], histogram);
+        }
+        let name = "alert_ledger_delivery_latency_seconds";
+        out.header(
+            name,
+            "Time from queueing a message to its delivery, by channel.",
+            "histogram",
+        );
+        for (channel, histogram) in lock(&self.delivery_latency).iter() {
+            out.histogram(name, &[("channel", channel)], histogram);
         }
     }
 }

@@ -29,6 +29,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     policy: SnapshotPolicy,
+    dispatcher: crate::dispatch::Dispatcher,
 }
 
 /// How long in-flight requests may take to finish after shutdown begins.
@@ -91,10 +92,17 @@ impl Application {
                 heartbeat: config.heartbeat,
             }),
             shutting_down: Arc::new(AtomicBool::new(false)),
+            dispatch: crate::dispatch::DispatchStatus::default(),
             snapshots: Some(snapshots.clone()),
             data_dir: matches!(config.store, StoreLocation::Embedded)
                 .then(|| config.data_dir.clone()),
         };
+        let dispatcher = crate::dispatch::Dispatcher::new(
+            &state,
+            config.dispatch.clone(),
+            state.dispatch.clone(),
+        )
+        .context("cannot start the dispatcher")?;
         let policy = SnapshotPolicy {
             dir: snapshots,
             every_events: config.snapshot_every_events,
@@ -104,6 +112,7 @@ impl Application {
             listener,
             state,
             policy,
+            dispatcher,
         })
     }
 
@@ -129,6 +138,7 @@ impl Application {
             listener,
             state,
             policy,
+            dispatcher,
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let follower = tokio::spawn(projection::run(
@@ -137,6 +147,9 @@ impl Application {
             Some(policy.clone()),
             wait_true(stop_rx),
         ));
+        // Stopped before the follower, so its last records reach the views.
+        let (dispatch_stop, dispatch_stop_rx) = tokio::sync::watch::channel(false);
+        let dispatching = tokio::spawn(dispatcher.run(wait_true(dispatch_stop_rx)));
         let flag = state.shutting_down.clone();
         let (began_tx, mut began_rx) = tokio::sync::watch::channel(false);
         let graceful = async move {
@@ -161,6 +174,8 @@ impl Application {
                 Ok(())
             }
         };
+        let _ = dispatch_stop.send(true);
+        let _ = dispatching.await;
         let _ = stop_tx.send(true);
         let _ = follower.await;
         if state.views.applied() > state.views.snapshot_info().position {

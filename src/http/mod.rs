@@ -79,6 +79,8 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// Set when shutdown begins: readiness turns 503.
     pub shutting_down: Arc<AtomicBool>,
+    /// Whether this instance's dispatcher runs: readiness turns 503 when it does not.
+    pub dispatch: crate::dispatch::DispatchStatus,
     /// View snapshots (time travel starts from them).
     pub snapshots: Option<crate::snapshot::SnapshotDir>,
     /// The embedded log's directory, for verification (`None` for server backends).

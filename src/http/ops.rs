@@ -43,6 +43,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         _ if state.shutting_down.load(Ordering::Relaxed) => Some("shutting down".to_owned()),
         Err(err) => Some(format!("store unavailable: {err}")),
         Ok(_) if !state.views.is_following() => Some("views are not following the log".into()),
+        Ok(_) if state.dispatch.not_ready_reason().is_some() => {
+            state.dispatch.not_ready_reason().map(str::to_owned)
+        }
         Ok(_) => None,
     };
     let head = head.unwrap_or(applied);

@@ -1,0 +1,430 @@
+//! One message through one attempt, every step an event in `message-<id>`:
+//!
+//! 1. `message_claimed {instance, lease_until}`, appended with the version read —
+//!    a lost race (another instance's live claim, or a version conflict that then
+//!    sees it) drops the message; so does a retry time still ahead.
+//! 2. `delivery_attempted {attempt}` (or `message_abandoned` when the attempts are
+//!    spent: a sender died after starting the last one).
+//! 3. The HTTP request ([`super::sender`]).
+//! 4. `message_delivered {receipt}`, `message_failed {error, retry_at}` when it is
+//!    worth another attempt, or `message_abandoned {reason}` when it is not (a
+//!    permanent answer, or the last attempt failed; the reason quotes the error).
+//!
+//! Steps 2 and 4 require the claim, so an instance whose lease lapsed and was taken
+//! over cannot record over the new holder.
+
+use super::body::Outgoing;
+use super::sender::{Request, Verdict};
+use super::{Action, Dispatcher};
+use crate::commands::{CommandError, Outcome, StreamState};
+use chrono::{DateTime, Utc};
+use projections::decide::{decide_message, MessageCommand, MessageState, Rejection};
+use projections::ids::MessageId;
+use projections::{streams, ChannelTarget, Event, Metadata, RecordedEvent, StreamVersion};
+use std::time::Duration;
+
+/// How long a task waits for the views to show what it recorded.
+const VIEW_WAIT: Duration = Duration::from_secs(5);
+
+/// A message's delivery stream folded, plus the retry time of its last failure (the
+/// decision's state does not keep it, and a claim must not jump ahead of it).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryStream {
+    /// The decision's state.
+    pub message: MessageState,
+    /// When the last failure asked to be retried.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl StreamState for DeliveryStream {
+    fn fold(&mut self, event: &RecordedEvent) {
+        self.message.apply(event);
+        if let Event::MessageFailed { retry_at, .. } = &event.event {
+            self.retry_at = *retry_at;
+        }
+    }
+
+    fn version(&self) -> Option<StreamVersion> {
+        self.message.version
+    }
+}
+
+/// Where an attempt sends, copied from the routing view.
+struct Target {
+    kind: &'static str,
+    url: String,
+    slack: bool,
+}
+
+impl Dispatcher {
+    /// Works one due message; every outcome is logged, none is returned.
+    pub(super) async fn handle(&self, id: MessageId, action: Action) {
+        let metadata = self.metadata();
+        match action {
+            Action::Abandon(reason) => self.abandon_unsent(id, reason, &metadata).await,
+            Action::Deliver => self.deliver(id, &metadata).await,
+        }
+    }
+
+    /// Abandons a message whose channel is gone, unless another instance holds a
+    /// live claim on it (that instance will abandon it).
+    async fn abandon_unsent(&self, id: MessageId, reason: String, metadata: &Metadata) {
+        let me = self.instance().to_owned();
+        let now = Utc::now();
+        let recorded = self
+            .record(id, metadata, |s: &DeliveryStream| {
+                if let Some((holder, until)) = &s.message.claim {
+                    if *holder != me && *until > now {
+                        return Err(Rejection::MessageClaimedElsewhere {
+                            message_id: id,
+                            instance: holder.clone(),
+                            until: *until,
+                        });
+                    }
+                }
+                decide_message(
+                    &s.message,
+                    MessageCommand::Abandon {
+                        message_id: id,
+                        reason: reason.clone(),
+                    },
+                )
+            })
+            .await;
+        if recorded.is_some() {
+            let kind = self.channel_kind(id);
+            self.inner.state.metrics.inc_dispatch(kind, "abandoned");
+            tracing::info!(message = %id, %reason, "message abandoned without sending");
+        }
+    }
+
+    async fn deliver(&self, id: MessageId, metadata: &Metadata) {
+        if !self.claim(id, metadata).await {
+            return;
+        }
+        let Some((target, outgoing)) = self.lookup(id) else {
+            let reason = "its channel or alert is no longer known".to_owned();
+            if self.abandon_held(id, metadata, reason).await {
+                let kind = self.channel_kind(id);
+                self.inner.state.metrics.inc_dispatch(kind, "abandoned");
+            }
+            return;
+        };
+        let Some(attempt) = self.start_attempt(id, metadata).await else {
+            return;
+        };
+        let outgoing = Outgoing {
+            attempt,
+            ..outgoing
+        };
+        let body = if target.slack {
+            outgoing.slack_body()
+        } else {
+            outgoing.webhook_body()
+        };
+        let body = serde_json::to_vec(&body).expect("a JSON value serializes");
+        let (verdict, latency) = self
+            .inner
+            .sender
+            .send(Request {
+                url: &target.url,
+                message_id: id,
+                attempt,
+                body: &body,
+            })
+            .await;
+        let metrics = &self.inner.state.metrics;
+        metrics.observe_dispatch_duration(target.kind, latency);
+        let result = match verdict {
+            Verdict::Delivered { receipt } => Ok(receipt),
+            Verdict::Retry { error, retry_after } => {
+                Err(self.retry_or_give_up(attempt, error, retry_after))
+            }
+            Verdict::Permanent { error } => Err(RetryOrNot::Abandon(error)),
+        };
+        self.finish_attempt(id, metadata, &target, &outgoing, attempt, result)
+            .await;
+    }
+
+    /// Appends the claim; `false` when the message is not ours to send now.
+    async fn claim(&self, id: MessageId, metadata: &Metadata) -> bool {
+        let me = self.instance().to_owned();
+        let now = Utc::now();
+        let lease =
+            chrono::Duration::from_std(self.inner.config.lease).unwrap_or(chrono::Duration::MAX);
+        let lease_until = now + lease;
+        let claimed = self
+            .record(id, metadata, |s: &DeliveryStream| {
+                let retry_pending = s.retry_at.is_some_and(|at| at > now);
+                if s.message.finished || (retry_pending && s.message.claim.is_none()) {
+                    return Ok(Vec::new());
+                }
+                decide_message(
+                    &s.message,
+                    MessageCommand::Claim {
+                        message_id: id,
+                        instance: me.clone(),
+                        now,
+                        lease_until,
+                    },
+                )
+            })
+            .await;
+        claimed.is_some()
+    }
+
+    /// Appends `delivery_attempted` and returns its number; abandons instead when
+    /// the attempts are spent.
+    async fn start_attempt(&self, id: MessageId, metadata: &Metadata) -> Option<u32> {
+        let me = self.instance().to_owned();
+        let max = self.inner.config.max_attempts;
+        let outcome = self
+            .record(id, metadata, |s: &DeliveryStream| {
+                let command = if s.message.attempts >= max {
+                    let reason = format!(
+                        "gave up after {} attempts (the last one never reported back)",
+                        s.message.attempts
+                    );
+                    holds(s, id, &me)?;
+                    MessageCommand::Abandon {
+                        message_id: id,
+                        reason,
+                    }
+                } else {
+                    MessageCommand::Attempt {
+                        message_id: id,
+                        instance: me.clone(),
+                    }
+                };
+                decide_message(&s.message, command)
+            })
+            .await?;
+        match outcome.events.first() {
+            Some(Event::DeliveryAttempted { attempt, .. }) => Some(*attempt),
+            _ => {
+                let kind = self.channel_kind(id);
+                self.inner.state.metrics.inc_dispatch(kind, "abandoned");
+                None
+            }
+        }
+    }
+
+    /// After a retryable failure of `attempt`: when to retry, or give up if it was
+    /// the last.
+    fn retry_or_give_up(
+        &self,
+        attempt: u32,
+        error: String,
+        retry_after: Option<Duration>,
+    ) -> RetryOrNot {
+        let config = &self.inner.config;
+        if attempt >= config.max_attempts {
+            return RetryOrNot::Abandon(format!(
+                "gave up after {attempt} attempts; the last failed: {error}"
+            ));
+        }
+        let backoff = config.backoff.next(attempt);
+        let asked = retry_after.unwrap_or_default().min(config.backoff.max);
+        let wait = chrono::Duration::from_std(backoff.max(asked)).unwrap_or(chrono::Duration::MAX);
+        RetryOrNot::Retry {
+            error,
+            at: Utc::now() + wait,
+        }
+    }
+
+    async fn finish_attempt(
+        &self,
+        id: MessageId,
+        metadata: &Metadata,
+        target: &Target,
+        outgoing: &Outgoing,
+        attempt: u32,
+        result: Result<String, RetryOrNot>,
+    ) {
+        let metrics = &self.inner.state.metrics;
+        let (outcome, recorded) = match result {
+            Ok(receipt) => {
+                let recorded = self.delivered(id, metadata, receipt).await;
+                if recorded {
+                    let waited = (Utc::now() - outgoing.message.queued_at)
+                        .to_std()
+                        .unwrap_or_default();
+                    metrics.observe_delivery_latency(target.kind, waited);
+                }
+                ("delivered", recorded)
+            }
+            Err(RetryOrNot::Retry { error, at }) => {
+                tracing::info!(message = %id, attempt, %error, retry_at = %at, "delivery failed; will retry");
+                let recorded = self.fail(id, metadata, error, at).await;
+                ("failed", recorded)
+            }
+            Err(RetryOrNot::Abandon(reason)) => {
+                tracing::warn!(message = %id, attempt, %reason, "delivery abandoned");
+                ("abandoned", self.abandon_held(id, metadata, reason).await)
+            }
+        };
+        metrics.inc_dispatch(target.kind, outcome);
+        if !recorded {
+            tracing::warn!(message = %id, attempt, outcome, "the attempt's outcome could not be recorded (the claim was lost or the store failed); the message will be tried again");
+        }
+    }
+
+    /// Records `message_delivered` with `receipt`.
+    async fn delivered(&self, id: MessageId, metadata: &Metadata, receipt: String) -> bool {
+        let me = self.instance().to_owned();
+        self.record(id, metadata, |s: &DeliveryStream| {
+            let command = MessageCommand::Deliver {
+                message_id: id,
+                instance: me.clone(),
+                receipt: receipt.clone(),
+            };
+            decide_message(&s.message, command)
+        })
+        .await
+        .is_some()
+    }
+
+    /// Records `message_abandoned` while this instance holds the claim.
+    async fn abandon_held(&self, id: MessageId, metadata: &Metadata, reason: String) -> bool {
+        let me = self.instance().to_owned();
+        self.record(id, metadata, |s: &DeliveryStream| {
+            holds(s, id, &me)?;
+            let command = MessageCommand::Abandon {
+                message_id: id,
+                reason: reason.clone(),
+            };
+            decide_message(&s.message, command)
+        })
+        .await
+        .is_some()
+    }
+
+    async fn fail(
+        &self,
+        id: MessageId,
+        metadata: &Metadata,
+        error: String,
+        at: DateTime<Utc>,
+    ) -> bool {
+        let me = self.instance().to_owned();
+        self.record(id, metadata, |s: &DeliveryStream| {
+            decide_message(
+                &s.message,
+                MessageCommand::Fail {
+                    message_id: id,
+                    instance: me.clone(),
+                    error: error.clone(),
+                    retry_at: Some(at),
+                },
+            )
+        })
+        .await
+        .is_some()
+    }
+
+    /// Runs a decision on the message's stream and waits for the views to show it.
+    /// `None` when nothing was recorded (not ours, lost race, store failure: logged).
+    async fn record(
+        &self,
+        id: MessageId,
+        metadata: &Metadata,
+        decide: impl Fn(&DeliveryStream) -> Result<Vec<Event>, Rejection>,
+    ) -> Option<Outcome> {
+        let state = &self.inner.state;
+        let stream = streams::message(id);
+        let outcome = state
+            .commands
+            .execute(&stream, DeliveryStream::default(), metadata.clone(), decide)
+            .await;
+        match outcome {
+            Ok(outcome) => {
+                let append = outcome.append.as_ref()?;
+                let _ = state.views.wait_for(append.last_position, VIEW_WAIT).await;
+                Some(outcome)
+            }
+            Err(CommandError::Rejected(rejection)) => {
+                tracing::debug!(message = %id, %rejection, "not ours to record");
+                None
+            }
+            Err(CommandError::Conflict) => {
+                tracing::debug!(message = %id, "lost a race for the message");
+                None
+            }
+            Err(CommandError::Store(err)) => {
+                tracing::error!(message = %id, %err, "cannot record a delivery step");
+                None
+            }
+        }
+    }
+
+    /// Copies what an attempt needs out of the views.
+    fn lookup(&self, id: MessageId) -> Option<(Target, Outgoing)> {
+        let public_url = self.inner.config.public_url.clone();
+        self.inner.state.views.read(|views| {
+            let message = views.messages.messages.get(&id)?;
+            let alert = views.alerts.alerts.get(&message.alert_id)?;
+            let channel = views.routing.channels.get(&message.channel)?;
+            if channel.removed {
+                return None;
+            }
+            let target = match &channel.target {
+                ChannelTarget::Webhook { url } => Target {
+                    kind: "webhook",
+                    url: url.clone(),
+                    slack: false,
+                },
+                ChannelTarget::Slack { url } => Target {
+                    kind: "slack",
+                    url: url.clone(),
+                    slack: true,
+                },
+            };
+            let outgoing = Outgoing {
+                message: message.clone(),
+                alert: alert.clone(),
+                attempt: 0,
+                public_url,
+            };
+            Some((target, outgoing))
+        })
+    }
+
+    /// The metrics label of a message's channel (`unknown` when it is gone).
+    fn channel_kind(&self, id: MessageId) -> &'static str {
+        self.inner.state.views.read(|views| {
+            let channel = views
+                .messages
+                .messages
+                .get(&id)
+                .and_then(|m| views.routing.channels.get(&m.channel));
+            match channel.map(|c| &c.target) {
+                Some(ChannelTarget::Webhook { .. }) => "webhook",
+                Some(ChannelTarget::Slack { .. }) => "slack",
+                None => "unknown",
+            }
+        })
+    }
+
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            actor: Some(format!("dispatcher {}", self.instance())),
+            correlation_id: Some(uuid::Uuid::new_v4()),
+            causation_id: None,
+            source: Some("dispatcher".to_owned()),
+        }
+    }
+}
+
+/// What a failed attempt leads to.
+enum RetryOrNot {
+    Retry { error: String, at: DateTime<Utc> },
+    Abandon(String),
+}
+
+/// The claim must be this instance's (for the steps the decision does not guard).
+fn holds(s: &DeliveryStream, id: MessageId, instance: &str) -> Result<(), Rejection> {
+    match &s.message.claim {
+        Some((holder, _)) if holder == instance => Ok(()),
+        _ => Err(Rejection::MessageNotClaimed(id)),
+    }
+}
