@@ -74,6 +74,9 @@ pub fn test_config(data_dir: &std::path::Path) -> ServeConfig {
     // Small segments: every test opens a fresh log, and each new segment is
     // preallocated and synced.
     config.segment_size = 4 * 1024 * 1024;
+    // No deliveries: API and replay tests see messages stay as queued (the dispatcher
+    // has its own suite, tests/dispatch, which turns it on).
+    config.dispatch.enabled = false;
     config
 }
 
