@@ -83,6 +83,8 @@ pub async fn trigger(
         Some(raw) => Some(resource_check(state, parse_id("resource", SyncId::parse(raw))?).await?),
     };
     let series = SeriesId::of(&service, &dedup_key);
+    // The service's route may have been set by the caller's previous request.
+    state.sync_views().await?;
     let routed = route_of(state, &service, channels, request.escalation_secs);
     let command = AlertCommand::Trigger(Trigger {
         service,

@@ -253,7 +253,7 @@ impl<P: FnMut(u64)> Walker<P> {
             position,
             hash: record.hash,
         };
-        if position % PROGRESS_EVERY == 0 {
+        if position.is_multiple_of(PROGRESS_EVERY) {
             (self.progress)(position);
         }
         Ok(())

@@ -12,12 +12,12 @@ pub async fn write_history(api: &Api, rounds: usize) -> u64 {
     for round in 0..rounds {
         let mut body = trigger_body("payments", &format!("key-{round}"), "critical");
         body["channels"] = json!(["oncall", "slack"]);
-        if round % 3 == 0 {
+        if round.is_multiple_of(3) {
             body["resource"] = json!("db-cluster");
         }
         let id = api.trigger(&body).await.expect(201).str("alert_id");
         api.trigger(&body).await.expect(200);
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             api.ack(&id).await.expect(200);
         }
         if round % 4 == 1 {

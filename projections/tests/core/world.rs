@@ -470,7 +470,7 @@ impl World {
                 ConfigCommand::SetRoute {
                     service,
                     channels: vec![channel],
-                    policy: (b % 2 == 0).then_some(policy),
+                    policy: b.is_multiple_of(2).then_some(policy),
                 },
             ),
             3 => (
