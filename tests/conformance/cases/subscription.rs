@@ -58,11 +58,7 @@ pub async fn a_subscription_catches_up_then_follows_concurrent_appends_without_g
 pub async fn a_filtered_subscription_delivers_only_matching_events_in_order(h: &mut impl Harness) {
     let store = h.store();
     for i in 0..20 {
-        let stream = if i.is_multiple_of(2) {
-            "alert-even"
-        } else {
-            "task-odd"
-        };
+        let stream = if i % 2 == 0 { "alert-even" } else { "task-odd" };
         store
             .append(stream, ExpectedVersion::Any, vec![note("f")])
             .await
