@@ -204,7 +204,11 @@ pub const NDJSON: &str = "application/x-ndjson";
 
 /// A page as JSON, or as NDJSON (one envelope per line, `next` in `X-Ledger-Next`)
 /// when the client accepts it.
-fn page_response(headers: &HeaderMap, position: Position, page: EventPage) -> Result<Response, ApiError> {
+fn page_response(
+    headers: &HeaderMap,
+    position: Position,
+    page: EventPage,
+) -> Result<Response, ApiError> {
     let wants_ndjson = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
