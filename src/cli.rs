@@ -43,6 +43,8 @@ enum Command {
     Rebuild(RebuildArgs),
     /// Follow the log through /v1/subscribe, one line per event, reconnecting as needed.
     Tail(crate::tail::TailArgs),
+    /// Run this host's self-healing tasks: poll the service, run scripts, report results.
+    Agent(crate::agent::AgentArgs),
 }
 
 /// Where the log is.
@@ -182,6 +184,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Export(args) => runtime.block_on(export(args)),
         Command::Import(args) => runtime.block_on(import(args)),
         Command::Tail(args) => runtime.block_on(crate::tail::run(args, shutdown_signal())),
+        Command::Agent(args) => runtime.block_on(crate::agent::run(args, shutdown_signal())),
     };
     if let Err(err) = outcome {
         eprintln!("error: {err:#}");

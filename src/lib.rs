@@ -19,9 +19,12 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`config`], [`startup`], [`cli`]: configuration, startup/shutdown, the command line.
 //! - [`tail`]: the `alert-ledger tail` client of `/v1/subscribe`.
+//! - [`scheduler`]: escalation timers, task host timeouts, the task-rule reactor.
+//! - [`agent`]: `alert-ledger agent`, which runs a host's self-healing tasks.
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod auth;
 pub mod cli;
 pub mod codec;
@@ -35,6 +38,7 @@ pub mod io;
 pub mod metrics;
 pub mod projection;
 pub mod receivers;
+pub mod scheduler;
 pub mod snapshot;
 pub mod startup;
 pub mod store;

@@ -55,6 +55,10 @@ pub struct Metrics {
     dispatch_durations: Mutex<BTreeMap<String, Histogram>>,
     /// Channel kind → time from queueing a message to its recorded delivery.
     delivery_latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Source (`api`, `task-rule`) → tasks created, as seen in the log.
+    tasks_created: Mutex<BTreeMap<String, u64>>,
+    /// Outcome (`succeeded`, `failed`, `timed_out`) → task host runs, as seen in the log.
+    task_hosts: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Default for Metrics {
@@ -81,6 +85,8 @@ impl Metrics {
             dispatches: Mutex::default(),
             dispatch_durations: Mutex::default(),
             delivery_latency: Mutex::default(),
+            tasks_created: Mutex::default(),
+            task_hosts: Mutex::default(),
         }
     }
 
@@ -157,6 +163,20 @@ impl Metrics {
             .or_insert(0) += 1;
     }
 
+    /// A task was created through `source` (`api`, `task-rule`).
+    pub fn inc_task_created(&self, source: &str) {
+        *lock(&self.tasks_created)
+            .entry(source.to_owned())
+            .or_insert(0) += 1;
+    }
+
+    /// A task host reached `outcome` (`succeeded`, `failed`, `timed_out`).
+    pub fn inc_task_host(&self, outcome: &str) {
+        *lock(&self.task_hosts)
+            .entry(outcome.to_owned())
+            .or_insert(0) += 1;
+    }
+
     /// One delivery attempt on `channel` (kind) took `latency`.
     pub fn observe_dispatch_duration(&self, channel: &str, latency: Duration) {
         lock(&self.dispatch_durations)
@@ -181,6 +201,7 @@ impl Metrics {
         self.render_store(&mut out);
         self.render_views(&mut out);
         self.render_delivery(&mut out);
+        self.render_tasks(&mut out);
         out.text
     }
 
@@ -288,6 +309,21 @@ impl Metrics {
         );
         for (channel, histogram) in lock(&self.delivery_latency).iter() {
             out.histogram(name, &[("channel", channel)], histogram);
+        }
+    }
+}
+
+impl Metrics {
+    fn render_tasks(&self, out: &mut Exposition) {
+        let name = "alert_ledger_tasks_created_total";
+        out.header(name, "Self-healing tasks created, by source.", "counter");
+        for (source, count) in lock(&self.tasks_created).iter() {
+            out.sample(name, &[("source", source)], *count as f64);
+        }
+        let name = "alert_ledger_task_hosts_total";
+        out.header(name, "Task host runs that ended, by outcome.", "counter");
+        for (outcome, count) in lock(&self.task_hosts).iter() {
+            out.sample(name, &[("outcome", outcome)], *count as f64);
         }
     }
 }

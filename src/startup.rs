@@ -147,6 +147,7 @@ impl Application {
             Some(policy.clone()),
             wait_true(stop_rx),
         ));
+        let scheduler = crate::scheduler::spawn(state.clone(), wait_true(stop_tx.subscribe()));
         // Stopped before the follower, so its last records reach the views.
         let (dispatch_stop, dispatch_stop_rx) = tokio::sync::watch::channel(false);
         let dispatching = tokio::spawn(dispatcher.run(wait_true(dispatch_stop_rx)));
@@ -178,6 +179,7 @@ impl Application {
         let _ = dispatching.await;
         let _ = stop_tx.send(true);
         let _ = follower.await;
+        let _ = scheduler.await;
         if state.views.applied() > state.views.snapshot_info().position {
             if let Err(err) = state
                 .views
