@@ -1,5 +1,5 @@
 -- wrk script: POST /v1/alerts with a distinct dedup key per request (~300-byte body).
--- Usage: wrk -t2 -c64 -d20s --latency -s bench/trigger.lua http://127.0.0.1:8470
+-- Usage: wrk -t2 -c64 -d20s --latency -s bench/scripts/trigger.lua http://127.0.0.1:8470
 local counter = 0
 local thread_id = 0
 local threads = {}

@@ -1,0 +1,168 @@
+//! `alert-ledger-bench`: the ledger against a GoAlert-style PostgreSQL schema on one
+//! machine in one run (issue #8), plus in-process figures of the library. Prints one
+//! Markdown table and writes the same as JSON. See `docs/benchmarks.md`.
+//!
+//! # Layout
+//! - [`mix`]: the incident workload and the closed-loop generator (HDR histograms).
+//! - [`ledger`]: the service in-process on a temp dir, and its HTTP client.
+//! - [`peer`]: the relational peer (tokio-postgres, one transaction per operation).
+//! - [`dataset`]: realistic logs for the in-process figures, written via `decide_alert`.
+//! - [`inproc`]: append, `$all` read, rebuild, startup and memory (child-process probe).
+//! - [`sse`]: fan-out latency of `/v1/subscribe`.
+//! - [`suites`]: each sub-benchmark as table rows.
+//! - [`report`]: medians, spread, Markdown and JSON.
+
+#![forbid(unsafe_code)]
+
+mod dataset;
+mod inproc;
+mod ledger;
+mod mix;
+mod peer;
+mod report;
+mod sse;
+mod suites;
+
+use clap::{Parser, Subcommand};
+use report::{Machine, Report};
+use std::path::PathBuf;
+use std::time::Instant;
+use suites::Settings;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Benchmarks alert-ledger against a GoAlert-style PostgreSQL peer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    suite: Option<Suite>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(clap::Args, Clone)]
+struct Options {
+    /// Short durations and small logs (< 2 min): a smoke test, not figures to quote.
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Where the JSON result goes (default `$CARGO_TARGET_DIR/bench-results.json`,
+    /// else `target/bench-results.json`).
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// PostgreSQL server for the peer; the bench creates and drops its own database.
+    #[arg(
+        long,
+        global = true,
+        env = "ALERT_LEDGER_BENCH_PG",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pg_url: String,
+    /// Seconds per HTTP load level (default 8, quick 2).
+    #[arg(long, global = true)]
+    http_secs: Option<u64>,
+    /// Log sizes for read/rebuild/startup/memory, comma-separated (default
+    /// 1000000; quick 100000).
+    #[arg(long, global = true, value_delimiter = ',')]
+    events: Option<Vec<u64>>,
+    /// Appends per second during the SSE fan-out, comma-separated (default
+    /// 1000,10000; quick 1000).
+    #[arg(long, global = true, value_delimiter = ',')]
+    sse_rates: Option<Vec<u64>>,
+    /// Repeats per measurement; the table shows the median (at least 3).
+    #[arg(long, global = true, default_value_t = 3)]
+    repeats: usize,
+    /// Directory for the logs the in-process figures write (pick the disk to measure).
+    #[arg(long, global = true, env = "ALERT_LEDGER_BENCH_DIR")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Clone)]
+enum Suite {
+    /// Everything below (the default).
+    All,
+    /// The incident mix over HTTP against the ledger and the peer at 1/16/64/256.
+    Http,
+    /// The peer alone at the same levels.
+    Peer,
+    /// Durable append at 1/16/256 single-event appenders, and batched.
+    Append,
+    /// `$all` read throughput.
+    Read,
+    /// Full rebuild (`replay_all`) throughput.
+    Rebuild,
+    /// Startup to ready with a snapshot at the head.
+    Startup,
+    /// Resident memory of the ready service per million events.
+    Memory,
+    /// SSE fan-out latency, 100 subscribers.
+    Sse,
+    /// (internal) Builds the service over a data dir and reports time and memory.
+    #[command(hide = true)]
+    Probe {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+impl Suite {
+    fn name(&self) -> &'static str {
+        match self {
+            Suite::All => "all",
+            Suite::Http => "http",
+            Suite::Peer => "peer",
+            Suite::Append => "append",
+            Suite::Read => "read",
+            Suite::Rebuild => "rebuild",
+            Suite::Startup => "startup",
+            Suite::Memory => "memory",
+            Suite::Sse => "sse",
+            Suite::Probe { .. } => "probe",
+        }
+    }
+}
+
+fn default_json() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("bench-results.json")
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let suite = cli.suite.unwrap_or(Suite::All);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if let Suite::Probe { data_dir } = &suite {
+        let probe = runtime.block_on(inproc::probe(data_dir))?;
+        println!("{}", serde_json::to_string(&probe)?);
+        return Ok(());
+    }
+    let options = cli.options;
+    anyhow::ensure!(options.repeats >= 1, "--repeats must be at least 1");
+    let settings = Settings::new(&options);
+    let started = Instant::now();
+    let mut machine = Machine::now();
+    eprintln!(
+        "alert-ledger-bench {} ({} mode) on {} cores; load average {}",
+        suite.name(),
+        settings.mode,
+        machine.nproc,
+        machine.loadavg_start
+    );
+    let rows = runtime.block_on(suites::run(&settings, suite.name()))?;
+    machine.loadavg_end = report::loadavg();
+    let report = Report {
+        machine,
+        mode: settings.mode,
+        suites: vec![suite.name().to_owned()],
+        rows,
+        wall_secs: started.elapsed().as_secs_f64(),
+    };
+    print!("{}", report.markdown());
+    let json = options.json.unwrap_or_else(default_json);
+    report.write_json(&json)?;
+    eprintln!("wrote {}", json.display());
+    Ok(())
+}

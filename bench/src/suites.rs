@@ -1,0 +1,377 @@
+//! Each sub-benchmark as rows of the table, repeated and reduced to medians.
+
+use crate::inproc;
+use crate::ledger::{HttpLedger, Server};
+use crate::mix::{self, Target, Workload};
+use crate::peer::{Database, Peer};
+use crate::report::{Row, Sample};
+use crate::sse;
+use crate::Options;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Concurrency levels of the HTTP comparison.
+const LEVELS: [usize; 4] = [1, 16, 64, 256];
+/// Subscribers of the SSE fan-out.
+const SUBSCRIBERS: usize = 100;
+
+/// Durations and sizes for one run.
+pub struct Settings {
+    /// `quick` or `full`.
+    pub mode: &'static str,
+    repeats: usize,
+    http: Duration,
+    append: Duration,
+    events: Vec<u64>,
+    sse_rates: Vec<u64>,
+    sse: Duration,
+    pg_url: String,
+    dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// From the command line: `--quick` picks short defaults, flags override.
+    pub fn new(options: &Options) -> Settings {
+        let quick = options.quick;
+        let pick = |q: u64, full: u64| if quick { q } else { full };
+        Settings {
+            mode: if quick { "quick" } else { "full" },
+            repeats: options.repeats,
+            http: Duration::from_secs(options.http_secs.unwrap_or(pick(2, 8))),
+            append: Duration::from_secs(pick(1, 3)),
+            events: options.events.clone().unwrap_or_else(|| {
+                if quick {
+                    vec![100_000]
+                } else {
+                    vec![1_000_000]
+                }
+            }),
+            sse_rates: options.sse_rates.clone().unwrap_or_else(|| {
+                if quick {
+                    vec![1_000]
+                } else {
+                    vec![1_000, 10_000]
+                }
+            }),
+            sse: Duration::from_secs(pick(2, 5)),
+            pg_url: options.pg_url.clone(),
+            dir: options.dir.clone(),
+        }
+    }
+
+    fn tempdir(&self) -> anyhow::Result<tempfile::TempDir> {
+        let builder = tempfile::Builder::new()
+            .prefix("alert-ledger-bench-")
+            .to_owned();
+        Ok(match &self.dir {
+            Some(dir) => builder.tempdir_in(dir)?,
+            None => builder.tempdir()?,
+        })
+    }
+}
+
+fn says(suite: &str, part: &str) -> bool {
+    suite == "all" || suite == part
+}
+
+/// Runs the named suite (`all` or one part) and returns its rows.
+pub async fn run(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    if says(suite, "http") || suite == "peer" {
+        rows.extend(http(settings, suite != "peer", true).await?);
+    }
+    if says(suite, "append") {
+        rows.extend(append(settings).await?);
+    }
+    let log_parts = ["read", "rebuild", "startup", "memory"];
+    if suite == "all" || log_parts.contains(&suite) {
+        rows.extend(log(settings, suite).await?);
+    }
+    if says(suite, "sse") {
+        for &rate in &settings.sse_rates {
+            rows.push(fan_out(settings, rate).await?);
+        }
+    }
+    Ok(rows)
+}
+
+fn progress(what: &str, sample: &Sample) {
+    eprintln!(
+        "  {what}: {:.0} (p50 {:?}, p99 {:?})",
+        sample.value, sample.p50, sample.p99
+    );
+}
+
+/// One HTTP level against the ledger: a fresh service each repeat.
+async fn ledger_level(
+    settings: &Settings,
+    level: usize,
+    run: u64,
+) -> anyhow::Result<mix::LoadResult> {
+    let server = Server::start()?;
+    let target: Arc<dyn Target> = Arc::new(HttpLedger::new(server.url(), level)?);
+    let result = mix::run(target, Workload::new(run), level, settings.http).await;
+    drop(server);
+    Ok(result)
+}
+
+async fn peer_level(
+    settings: &Settings,
+    db: &Database,
+    level: usize,
+    run: u64,
+) -> anyhow::Result<(mix::LoadResult, usize)> {
+    db.truncate().await?;
+    let peer = Peer::connect(db, level).await?;
+    let size = peer.size();
+    let target: Arc<dyn Target> = Arc::new(peer);
+    Ok((
+        mix::run(target, Workload::new(run), level, settings.http).await,
+        size,
+    ))
+}
+
+/// Errors of one side over the repeats, as a note.
+fn error_note(side: &str, results: &[mix::LoadResult]) -> Option<String> {
+    let errors: u64 = results.iter().map(|r| r.errors).sum();
+    let first = results.iter().find_map(|r| r.first_error.clone())?;
+    Some(format!("{side}: {errors} failed ops, e.g. {first}"))
+}
+
+/// The incident mix at every level, ledger and peer interleaved per repeat so a
+/// change in the machine's load hits both alike.
+async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow::Result<Vec<Row>> {
+    let db = if with_peer {
+        match Database::create(&settings.pg_url).await {
+            Ok(db) => Some(db),
+            Err(err) if with_ledger => {
+                eprintln!("peer unavailable, ledger only: {err:#}");
+                None
+            }
+            Err(err) => return Err(err),
+        }
+    } else {
+        None
+    };
+    let mut rows = Vec::new();
+    for level in LEVELS {
+        let (mut ours, mut theirs, mut pool) = (Vec::new(), Vec::new(), level);
+        for r in 0..settings.repeats {
+            let run = (level as u64) << 8 | r as u64;
+            if with_ledger {
+                let result = ledger_level(settings, level, run).await?;
+                progress(&format!("ledger mix @{level} #{r}"), &result.sample);
+                ours.push(result);
+            }
+            if let Some(db) = &db {
+                let (result, size) = peer_level(settings, db, level, run).await?;
+                progress(&format!("peer mix @{level} #{r}"), &result.sample);
+                theirs.push(result);
+                pool = size;
+            }
+        }
+        rows.extend(level_rows(level, pool, &ours, &theirs));
+    }
+    if let Some(db) = db {
+        db.drop_now().await?;
+    }
+    Ok(rows)
+}
+
+fn level_rows(
+    level: usize,
+    pool: usize,
+    ours: &[mix::LoadResult],
+    theirs: &[mix::LoadResult],
+) -> Vec<Row> {
+    let pick = |results: &[mix::LoadResult], kind: Option<usize>| -> Vec<Sample> {
+        results
+            .iter()
+            .map(|r| kind.map_or(r.sample, |k| r.kinds[k]))
+            .collect()
+    };
+    let mut notes: Vec<String> = [error_note("ledger", ours), error_note("peer", theirs)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if pool < level && !theirs.is_empty() {
+        notes.push(format!(
+            "peer pool capped at {pool} connections by max_connections"
+        ));
+    }
+    let name = format!("incident mix over HTTP, {level} conn");
+    let trigger = format!("— new triggers within it, {level} conn");
+    let row = |name: String, kind| {
+        let (l, p) = (pick(ours, kind), pick(theirs, kind));
+        match (l.is_empty(), p.is_empty()) {
+            (false, false) => Row::compared(name, "ops/s", &l, &p),
+            (false, true) => Row::ledger(name, "ops/s", &l),
+            _ => Row::peer_only(name, "ops/s", &p),
+        }
+    };
+    vec![
+        row(name, None).with_note(notes.join("; ")),
+        row(trigger, Some(mix::Kind::New as usize)),
+    ]
+}
+
+async fn append(settings: &Settings) -> anyhow::Result<Vec<Row>> {
+    let cases = [
+        (1, 1, "durable append, 1 appender × 1 event/call"),
+        (16, 1, "durable append, 16 appenders × 1 event/call"),
+        (256, 1, "durable append, 256 appenders × 1 event/call"),
+        (
+            16,
+            1000,
+            "durable append batched, 16 appenders × 1,000 events/call",
+        ),
+    ];
+    let base = settings.tempdir()?;
+    let mut rows = Vec::new();
+    for (appenders, per_call, name) in cases {
+        let mut samples = Vec::new();
+        for _ in 0..settings.repeats {
+            let sample = inproc::append(base.path(), appenders, per_call, settings.append).await?;
+            progress(name, &sample);
+            samples.push(sample);
+        }
+        rows.push(Row::ledger(name, "events/s", &samples).with_note("p50/p99: one append call"));
+    }
+    Ok(rows)
+}
+
+/// Read, rebuild, startup and memory over logs of each configured size (one log,
+/// grown from one size to the next).
+async fn log(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
+    let dir = settings.tempdir()?;
+    let data = dir.path().join("data");
+    let mut rows = Vec::new();
+    let mut sizes = settings.events.clone();
+    sizes.sort_unstable();
+    for size in sizes {
+        let store = inproc::open(&data).await?;
+        let started = Instant::now();
+        let head = crate::dataset::fill(store.clone(), size, 16).await?;
+        let fill_secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "  log filled to {head} events in {fill_secs:.1} s ({:.0} events/s)",
+            head as f64 / fill_secs
+        );
+        let label = millions(head);
+        if says(suite, "read") {
+            let samples = repeat(settings, "read", || inproc::read_all(store.as_ref())).await?;
+            rows.push(Row::ledger(
+                format!("$all read, {label} events, pages of 4,096"),
+                "events/s",
+                &samples,
+            ));
+        }
+        let mut last_views = None;
+        if says(suite, "rebuild") || says(suite, "startup") || says(suite, "memory") {
+            let mut samples = Vec::new();
+            for _ in 0..settings.repeats {
+                let (sample, views) = inproc::rebuild(store.as_ref()).await?;
+                progress("rebuild", &sample);
+                samples.push(sample);
+                last_views = Some(views);
+            }
+            if says(suite, "rebuild") {
+                rows.push(Row::ledger(
+                    format!("full rebuild (replay_all), {label} events"),
+                    "events/s",
+                    &samples,
+                ));
+            }
+        }
+        if says(suite, "startup") || says(suite, "memory") {
+            let views = last_views.take().expect("rebuilt views");
+            inproc::write_snapshot(store.as_ref(), &data, views).await?;
+            store.close().await?;
+            drop(store);
+            rows.extend(probes(settings, suite, &data, &label).await?);
+        } else {
+            store.close().await?;
+        }
+    }
+    Ok(rows)
+}
+
+async fn probes(
+    settings: &Settings,
+    suite: &str,
+    data: &std::path::Path,
+    label: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let (mut startup, mut memory) = (Vec::new(), Vec::new());
+    for _ in 0..settings.repeats {
+        let probe = inproc::run_probe(data).await?;
+        eprintln!("  probe: {probe:?}");
+        let (s, m) = inproc::probe_samples(&probe);
+        startup.push(s);
+        memory.push(m);
+    }
+    let mut rows = Vec::new();
+    if says(suite, "startup") {
+        rows.push(Row::ledger(
+            format!("startup to ready, snapshot at head, {label} events"),
+            "s",
+            &startup,
+        ));
+    }
+    if says(suite, "memory") {
+        rows.push(Row::ledger(
+            format!("resident memory per 1M events ({label} in the views)"),
+            "MiB",
+            &memory,
+        ));
+    }
+    Ok(rows)
+}
+
+async fn repeat<F, Fut>(
+    settings: &Settings,
+    what: &str,
+    mut measure: F,
+) -> anyhow::Result<Vec<Sample>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Sample>>,
+{
+    let mut samples = Vec::new();
+    for _ in 0..settings.repeats {
+        let sample = measure().await?;
+        progress(what, &sample);
+        samples.push(sample);
+    }
+    Ok(samples)
+}
+
+fn millions(events: u64) -> String {
+    if events >= 1_000_000 {
+        format!("{:.1}M", events as f64 / 1e6)
+    } else {
+        format!("{}k", events / 1000)
+    }
+}
+
+async fn fan_out(settings: &Settings, rate: u64) -> anyhow::Result<Row> {
+    let mut samples = Vec::new();
+    let mut lost = 0;
+    for _ in 0..settings.repeats {
+        let server = Server::start()?;
+        let run = sse::fan_out(&server, SUBSCRIBERS, rate, settings.sse).await?;
+        drop(server);
+        progress("sse", &run.sample);
+        lost += run.expected.saturating_sub(run.received);
+        samples.push(run.sample);
+    }
+    let name = format!("SSE fan-out, {SUBSCRIBERS} subscribers, {} appends/s", rate);
+    let mut note = "deliveries/s; latency = receive − recorded_at".to_owned();
+    if lost > 0 {
+        note.push_str(&format!(
+            "; {lost} deliveries not received within 2 s after the last append"
+        ));
+    }
+    Ok(Row::ledger(name, "deliveries/s", &samples).with_note(note))
+}
