@@ -218,6 +218,12 @@ pub async fn open_store(
                 .with_context(|| format!("cannot open the log in {dir}"))?;
             Ok(Arc::new(store))
         }
+        StoreLocation::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = crate::store::postgres::PostgresStore::connect(url)
+                .await
+                .context("cannot open the postgres store")?;
+            Ok(Arc::new(store))
+        }
         StoreLocation::Url(url) => anyhow::bail!(
             "store {url}: only the embedded store is available in this build (postgres and kurrentdb backends are not implemented yet)"
         ),

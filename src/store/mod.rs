@@ -7,11 +7,13 @@
 //! - [`subscription`]: catch-up-then-live reading of `$all`, built only on `read_all` and
 //!   the head watch, so every backend gets the same no-gap/no-duplicate switch.
 //! - [`embedded`]: the default backend, a segmented append-only log in a data directory.
+//! - [`postgres`]: one `events` table on PostgreSQL, shared by many service instances.
 //!
 //! Positions are 1-based and assigned in commit order: a reader that has seen position
 //! `p` never later sees an event below `p` appear.
 
 pub mod embedded;
+pub mod postgres;
 pub mod subscription;
 
 use futures_util::future::BoxFuture;

@@ -1,0 +1,456 @@
+//! The writer task: group commit onto PostgreSQL.
+//!
+//! Appends from every caller of this instance queue up in front of one task, which
+//! drains the queue into one transaction:
+//!
+//! 1. `pg_advisory_xact_lock(APPEND_LOCK)`: from here to commit, no other transaction
+//!    (of this or any other instance) assigns positions.
+//! 2. In later statements (so their snapshot includes everything committed before the
+//!    lock was granted): the head position and hash, the last version of each stream
+//!    written, and which of the event ids are stored already.
+//! 3. Each request is decided in memory, in queue order, exactly as the embedded
+//!    backend decides it (conflict, idempotent replay, mismatch, write); a refused
+//!    request does not abort the batch.
+//! 4. One multi-row `INSERT`, `pg_notify` with the new head, `COMMIT`. Nobody is
+//!    acknowledged before the commit returns.
+//!
+//! The unique constraints stay the last word: if an insert still violates one (a
+//! writer that bypassed the lock), the batch is rolled back and its requests are
+//! retried one at a time, and a violation on `(stream, stream_version)` becomes a
+//! `Conflict` with the version the database holds.
+
+use super::read::{decode_head, HEAD_SQL};
+use super::{connect, pg_error, to_pg, Counters, PostgresOptions, NOTIFY_CHANNEL};
+use crate::codec::{self, BodyRef};
+use crate::store::{AppendResult, ExpectedVersion, Head, NewEvent, StoreError};
+use chrono::{DateTime, Utc};
+use projections::{Position, StreamVersion};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Transaction};
+use uuid::Uuid;
+
+/// The advisory lock key that serialises position assignment ("alertldg").
+pub const APPEND_LOCK: i64 = 0x616c_6572_746c_6467;
+
+/// A batch stops taking queued appends once it holds this many events.
+const MAX_BATCH_EVENTS: usize = 10_000;
+
+/// One caller's append, waiting for its batch.
+pub(super) struct AppendRequest {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+/// What the writer task is asked to do.
+pub(super) enum Command {
+    Append(AppendRequest),
+    /// Finish what is queued, then stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// Runs the writer until `Close` or until every sender is gone.
+pub(super) async fn run(
+    options: PostgresOptions,
+    mut commands: mpsc::Receiver<Command>,
+    head: watch::Sender<Position>,
+    counters: Arc<Counters>,
+) {
+    let mut client: Option<Client> = None;
+    while let Some(command) = commands.recv().await {
+        let first = match command {
+            Command::Append(request) => request,
+            Command::Close(done) => {
+                let _ = done.send(());
+                return;
+            }
+        };
+        let mut events = first.events.len();
+        let mut batch = vec![first];
+        let mut close = None;
+        while events < MAX_BATCH_EVENTS {
+            match commands.try_recv() {
+                Ok(Command::Append(request)) => {
+                    events += request.events.len();
+                    batch.push(request);
+                }
+                Ok(Command::Close(done)) => {
+                    close = Some(done);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let results = match ensure_connected(&mut client, &options).await {
+            Ok(client) => write_or_split(client, &batch, &options).await,
+            Err(err) => batch.iter().map(|_| Err(err.clone())).collect(),
+        };
+        let mut last = 0;
+        for (request, result) in batch.into_iter().zip(results) {
+            if let Ok(written) = &result {
+                last = last.max(written.last_position);
+            }
+            let _ = request.reply.send(result);
+        }
+        head.send_if_modified(|current| advance(current, last));
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        if let Some(done) = close {
+            let _ = done.send(());
+            return;
+        }
+    }
+}
+
+/// Moves `current` forward to `position`; whether it moved.
+pub(super) fn advance(current: &mut Position, position: Position) -> bool {
+    if position > *current {
+        *current = position;
+        true
+    } else {
+        false
+    }
+}
+
+async fn ensure_connected<'c>(
+    client: &'c mut Option<Client>,
+    options: &PostgresOptions,
+) -> Result<&'c mut Client, StoreError> {
+    if client.as_ref().is_none_or(Client::is_closed) {
+        *client = Some(connect(&options.config).await?);
+    }
+    Ok(client.as_mut().expect("just connected"))
+}
+
+type Outcome = Result<AppendResult, StoreError>;
+
+/// Writes the batch; on a unique violation, retries its requests one by one.
+async fn write_or_split(
+    client: &mut Client,
+    batch: &[AppendRequest],
+    options: &PostgresOptions,
+) -> Vec<Outcome> {
+    match write_batch(client, batch, options).await {
+        Ok(results) => results,
+        Err(err) if unique_violation(&err).is_some() && batch.len() > 1 => {
+            let mut results = Vec::with_capacity(batch.len());
+            for request in batch {
+                let one = std::slice::from_ref(request);
+                results.push(match write_batch(client, one, options).await {
+                    Ok(mut result) => result.remove(0),
+                    Err(err) => Err(refusal(client, request, err).await),
+                });
+            }
+            results
+        }
+        Err(err) => {
+            let err = refusal(client, &batch[0], err).await;
+            batch.iter().map(|_| Err(err.clone())).collect()
+        }
+    }
+}
+
+/// The constraint a unique violation names, if `err` is one.
+fn unique_violation(err: &tokio_postgres::Error) -> Option<&str> {
+    let db = err.as_db_error()?;
+    (db.code() == &SqlState::UNIQUE_VIOLATION).then(|| db.constraint().unwrap_or(""))
+}
+
+/// The `StoreError` for a failed single-request batch.
+async fn refusal(
+    client: &Client,
+    request: &AppendRequest,
+    err: tokio_postgres::Error,
+) -> StoreError {
+    match unique_violation(&err) {
+        Some("events_stream_version_key") => {
+            let actual = client
+                .query_opt(
+                    "SELECT stream_version FROM events WHERE stream = $1
+                     ORDER BY stream_version DESC LIMIT 1",
+                    &[&request.stream],
+                )
+                .await
+                .ok()
+                .flatten()
+                .map(|row| row.get::<_, i64>(0) as u64);
+            StoreError::Conflict {
+                stream: request.stream.clone(),
+                expected: request.expected,
+                actual,
+            }
+        }
+        Some(_) => StoreError::IdempotencyMismatch {
+            event_id: request.events.first().map_or(Uuid::nil(), |e| e.event_id),
+        },
+        None => pg_error(err),
+    }
+}
+
+/// Where an already-stored event id is.
+#[derive(Clone)]
+struct Stored {
+    position: Position,
+    stream: String,
+    stream_version: StreamVersion,
+}
+
+/// What the batch's transaction read under the lock, updated as requests are decided.
+struct State {
+    head: Head,
+    versions: HashMap<String, Option<StreamVersion>>,
+    stored: HashMap<Uuid, Stored>,
+    recorded_at: DateTime<Utc>,
+    rows: Rows,
+}
+
+/// Column arrays for one `INSERT … SELECT * FROM unnest(…)`.
+#[derive(Default)]
+struct Rows {
+    position: Vec<i64>,
+    stream: Vec<String>,
+    stream_version: Vec<i64>,
+    event_id: Vec<Uuid>,
+    body: Vec<Vec<u8>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+    recorded_at: Vec<DateTime<Utc>>,
+}
+
+async fn write_batch(
+    client: &mut Client,
+    batch: &[AppendRequest],
+    options: &PostgresOptions,
+) -> Result<Vec<Outcome>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let mut state = read_under_lock(&tx, batch).await?;
+    let results: Vec<Outcome> = batch
+        .iter()
+        .map(|request| decide(&mut state, request))
+        .collect();
+    if !state.rows.position.is_empty() {
+        insert(&tx, &state.rows).await?;
+        let head = state.head.position.to_string();
+        tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &head])
+            .await?;
+        if let Some(delay) = options.commit_delay {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Takes the append lock, then reads the head, the streams' versions and the stored
+/// ids. The reads are separate statements after the lock (pipelined, but executed in
+/// order), so their snapshot is taken after the lock was granted.
+async fn read_under_lock(
+    tx: &Transaction<'_>,
+    batch: &[AppendRequest],
+) -> Result<State, tokio_postgres::Error> {
+    let streams: Vec<&str> = batch
+        .iter()
+        .map(|r| r.stream.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let ids: Vec<Uuid> = batch
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id))
+        .collect();
+    let (_, head, versions, stored) = futures_util::future::try_join4(
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]),
+        tx.query_opt(HEAD_SQL, &[]),
+        tx.query(
+            "SELECT s, (SELECT stream_version FROM events WHERE stream = s
+                        ORDER BY stream_version DESC LIMIT 1)
+             FROM unnest($1::text[]) AS s",
+            &[&streams],
+        ),
+        tx.query(
+            "SELECT event_id, position, stream, stream_version FROM events
+             WHERE event_id = ANY($1)",
+            &[&ids],
+        ),
+    )
+    .await?;
+    let head = match head.as_ref().map(decode_head) {
+        Some(Ok(head)) => head,
+        Some(Err(_)) | None => Head {
+            position: 0,
+            hash: projections::Hash::GENESIS,
+        },
+    };
+    Ok(State {
+        head,
+        versions: versions
+            .iter()
+            .map(|row| (row.get(0), row.get::<_, Option<i64>>(1).map(|v| v as u64)))
+            .collect(),
+        stored: stored
+            .iter()
+            .map(|row| {
+                let stored = Stored {
+                    position: row.get::<_, i64>(1) as u64,
+                    stream: row.get(2),
+                    stream_version: row.get::<_, i64>(3) as u64,
+                };
+                (row.get(0), stored)
+            })
+            .collect(),
+        recorded_at: Utc::now(),
+        rows: Rows::default(),
+    })
+}
+
+/// Decides one request against `state` and stages its rows if it is written.
+fn decide(state: &mut State, request: &AppendRequest) -> Outcome {
+    let mut seen = HashSet::with_capacity(request.events.len());
+    let mut found = Vec::new();
+    for event in &request.events {
+        if !seen.insert(event.event_id) {
+            return Err(StoreError::IdempotencyMismatch {
+                event_id: event.event_id,
+            });
+        }
+        if let Some(stored) = state.stored.get(&event.event_id) {
+            found.push((event.event_id, stored.clone()));
+        }
+    }
+    if !found.is_empty() {
+        return replay(&found, request);
+    }
+    let current = state.versions.get(&request.stream).copied().flatten();
+    let matches = match request.expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => current.is_none(),
+        ExpectedVersion::Exact(version) => current == Some(version),
+    };
+    if !matches {
+        return Err(StoreError::Conflict {
+            stream: request.stream.clone(),
+            expected: request.expected,
+            actual: current,
+        });
+    }
+    if request.events.is_empty() {
+        return Ok(AppendResult {
+            first_position: state.head.position + 1,
+            last_position: state.head.position,
+            stream_version: current.unwrap_or(0),
+        });
+    }
+    stage(state, request, current)
+}
+
+/// Answers a re-append: every id stored, in this stream, consecutively and in order.
+fn replay(found: &[(Uuid, Stored)], request: &AppendRequest) -> Outcome {
+    let first = &found[0].1;
+    let consecutive = found.iter().enumerate().all(|(i, (_, stored))| {
+        stored.stream == request.stream && stored.position == first.position + i as u64
+    });
+    if found.len() != request.events.len() || !consecutive {
+        return Err(StoreError::IdempotencyMismatch {
+            event_id: found[0].0,
+        });
+    }
+    let last = &found[found.len() - 1].1;
+    Ok(AppendResult {
+        first_position: first.position,
+        last_position: last.position,
+        stream_version: last.stream_version,
+    })
+}
+
+/// Assigns positions, versions and hashes to the request's events and stages them.
+fn stage(state: &mut State, request: &AppendRequest, current: Option<StreamVersion>) -> Outcome {
+    let first_position = state.head.position + 1;
+    let mut version = current.map_or(0, |v| v + 1);
+    let mut head = state.head;
+    let mut staged = Rows::default();
+    for event in &request.events {
+        let position = head.position + 1;
+        let mut body = Vec::with_capacity(512);
+        codec::encode_body(
+            &mut body,
+            &BodyRef {
+                event_id: event.event_id,
+                stream: &request.stream,
+                stream_version: version,
+                position,
+                recorded_at: state.recorded_at,
+                event_type: event.event.event_type(),
+                schema_version: event.event.schema_version(),
+                metadata: &event.metadata,
+                event: &event.event,
+            },
+        )?;
+        let hash = codec::chain_hash(&head.hash, &body);
+        staged.position.push(to_pg(position));
+        staged.stream.push(request.stream.clone());
+        staged.stream_version.push(to_pg(version));
+        staged.event_id.push(event.event_id);
+        staged.body.push(body);
+        staged.prev_hash.push(head.hash.0.to_vec());
+        staged.hash.push(hash.0.to_vec());
+        staged.recorded_at.push(state.recorded_at);
+        head = Head { position, hash };
+        version += 1;
+    }
+    for (i, event) in request.events.iter().enumerate() {
+        let stored = Stored {
+            position: first_position + i as u64,
+            stream: request.stream.clone(),
+            stream_version: staged.stream_version[i] as u64,
+        };
+        state.stored.insert(event.event_id, stored);
+    }
+    state.rows.extend(staged);
+    state.head = head;
+    let last_version = version - 1;
+    state
+        .versions
+        .insert(request.stream.clone(), Some(last_version));
+    Ok(AppendResult {
+        first_position,
+        last_position: head.position,
+        stream_version: last_version,
+    })
+}
+
+impl Rows {
+    fn extend(&mut self, other: Rows) {
+        self.position.extend(other.position);
+        self.stream.extend(other.stream);
+        self.stream_version.extend(other.stream_version);
+        self.event_id.extend(other.event_id);
+        self.body.extend(other.body);
+        self.prev_hash.extend(other.prev_hash);
+        self.hash.extend(other.hash);
+        self.recorded_at.extend(other.recorded_at);
+    }
+}
+
+async fn insert(tx: &Transaction<'_>, rows: &Rows) -> Result<u64, tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO events
+             (position, stream, stream_version, event_id, body, prev_hash, hash, recorded_at)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[],
+                              $5::bytea[], $6::bytea[], $7::bytea[], $8::timestamptz[])",
+        &[
+            &rows.position,
+            &rows.stream,
+            &rows.stream_version,
+            &rows.event_id,
+            &rows.body,
+            &rows.prev_hash,
+            &rows.hash,
+            &rows.recorded_at,
+        ],
+    )
+    .await
+}

@@ -1,0 +1,281 @@
+//! The PostgreSQL backend: one `events` table shared by any number of service
+//! instances.
+//!
+//! # Layout
+//! - `schema`: embedded, idempotent migrations run on connect (`schema_migrations`).
+//! - `append`: the writer task; group commit, positions and the hash chain assigned
+//!   under a transaction-scoped advisory lock so they follow commit order
+//!   (docs/adr/0006-postgres-positions.md).
+//! - `read`: a small pool of shared connections with prepared statements; rows are
+//!   decoded through [`crate::codec::decode_body`].
+//! - `notify`: the head watch, from `LISTEN/NOTIFY` plus polling.
+//! - `verify`: re-checks positions and the hash chain as stored ([`PostgresStore::verify`]).
+//!
+//! Event bodies and the chain (`hash = SHA-256(prev_hash || body)`) are byte for byte
+//! what the embedded backend stores.
+
+mod append;
+mod notify;
+mod read;
+mod schema;
+mod verify;
+
+pub use append::APPEND_LOCK;
+pub use schema::SCHEMA_VERSION;
+
+use super::{AppendResult, Direction, EventStore, ExpectedVersion, Head, NewEvent, StoreError};
+use append::{AppendRequest, Command};
+use futures_util::future::BoxFuture;
+use projections::{Position, RecordedEvent, StreamVersion};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::{Client, Config, NoTls};
+
+/// The channel appends notify with their last position.
+pub const NOTIFY_CHANNEL: &str = "alert_ledger_events";
+
+/// How to connect to PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresOptions {
+    /// Connection settings (parsed from a `postgres://` URL).
+    pub config: Config,
+    /// Connections shared by readers.
+    pub read_connections: usize,
+    /// Capacity of the append queue in front of the writer (back-pressure beyond it).
+    pub queue_capacity: usize,
+    /// How often the head is polled, in case a notification was missed.
+    pub poll_interval: Duration,
+    /// Fault injection for tests: hold each written batch's transaction (and so the
+    /// append lock) open this long before committing. `None` in production.
+    pub commit_delay: Option<Duration>,
+}
+
+impl PostgresOptions {
+    /// Parses `url` (`postgres://user@host:port/database`); defaults: 4 read
+    /// connections, a 4096-append queue, polling every second.
+    pub fn new(url: &str) -> Result<PostgresOptions, StoreError> {
+        let config: Config = url.parse().map_err(|err| {
+            StoreError::Unavailable(format!("invalid postgres URL: {err}").into())
+        })?;
+        Ok(PostgresOptions {
+            config,
+            read_connections: 4,
+            queue_capacity: 4096,
+            poll_interval: Duration::from_secs(1),
+            commit_delay: None,
+        })
+    }
+}
+
+/// Counters since connect.
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+}
+
+struct Shared {
+    config: Config,
+    pool: read::Pool,
+    commands: mpsc::Sender<Command>,
+    head: watch::Receiver<Position>,
+    closed: AtomicBool,
+    stop: watch::Sender<bool>,
+    counters: Arc<Counters>,
+}
+
+/// The PostgreSQL event store. Cheap to clone; clones share one writer task.
+#[derive(Clone)]
+pub struct PostgresStore {
+    shared: Arc<Shared>,
+}
+
+impl PostgresStore {
+    /// Connects to `url`, migrates the schema and starts the writer and head listener.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect_with(PostgresOptions::new(url)?).await
+    }
+
+    /// Connects with explicit options.
+    pub async fn connect_with(options: PostgresOptions) -> Result<PostgresStore, StoreError> {
+        let mut client = connect(&options.config).await?;
+        schema::migrate(&mut client).await?;
+        drop(client);
+        let pool = read::Pool::new(options.config.clone(), options.read_connections);
+        let head = pool.head().await?;
+        let (head_tx, head_rx) = watch::channel(head.position);
+        let (commands_tx, commands_rx) = mpsc::channel(options.queue_capacity.max(1));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let counters = Arc::new(Counters::default());
+        tokio::spawn(notify::run(
+            options.config.clone(),
+            options.poll_interval,
+            head_tx.clone(),
+            stop_rx,
+        ));
+        tokio::spawn(append::run(
+            options.clone(),
+            commands_rx,
+            head_tx,
+            counters.clone(),
+        ));
+        tracing::info!(
+            database = options.config.get_dbname().unwrap_or_default(),
+            head = head.position,
+            "postgres store open"
+        );
+        Ok(PostgresStore {
+            shared: Arc::new(Shared {
+                config: options.config.clone(),
+                pool,
+                commands: commands_tx,
+                head: head_rx,
+                closed: AtomicBool::new(false),
+                stop: stop_tx,
+                counters,
+            }),
+        })
+    }
+
+    /// Transactions committed by this instance's writer since connect.
+    pub fn batches(&self) -> u64 {
+        self.shared.counters.batches.load(Ordering::Relaxed)
+    }
+
+    /// Re-reads the whole table and checks positions, the hash chain and that every
+    /// body decodes; the head it ends at, or `Corrupt` naming the first bad position.
+    pub async fn verify(&self) -> Result<Head, StoreError> {
+        self.check_open()?;
+        let client = connect(&self.shared.config).await?;
+        verify::verify(&client).await
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl EventStore for PostgresStore {
+    fn append<'a>(
+        &'a self,
+        stream: &'a str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<AppendResult, StoreError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            let (reply, response) = oneshot::channel();
+            let request = AppendRequest {
+                stream: stream.to_owned(),
+                expected,
+                events,
+                reply,
+            };
+            self.shared
+                .commands
+                .send(Command::Append(request))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            response.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a str,
+        from: StreamVersion,
+        direction: Direction,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            self.shared
+                .pool
+                .read_stream(stream, from, direction, limit)
+                .await
+        })
+    }
+
+    fn read_all(
+        &self,
+        from: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            self.shared.pool.read_all(from, limit).await
+        })
+    }
+
+    fn stream_version<'a>(
+        &'a self,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StreamVersion>, StoreError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            self.shared.pool.stream_version(stream).await
+        })
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Head, StoreError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            self.shared.pool.head().await
+        })
+    }
+
+    fn watch_head(&self) -> watch::Receiver<Position> {
+        self.shared.head.clone()
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            if self.shared.closed.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            let (done, finished) = oneshot::channel();
+            if self
+                .shared
+                .commands
+                .send(Command::Close(done))
+                .await
+                .is_ok()
+            {
+                let _ = finished.await;
+            }
+            let _ = self.shared.stop.send(true);
+            self.shared.pool.clear().await;
+            Ok(())
+        })
+    }
+}
+
+/// Opens one connection and drives it on a task of its own.
+async fn connect(config: &Config) -> Result<Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(pg_error)?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::warn!(error = %err, "postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// A driver error as `Unavailable`, keeping the server's message for the log.
+fn pg_error(err: tokio_postgres::Error) -> StoreError {
+    let text = match err.as_db_error() {
+        Some(db) => format!("postgres: {}: {}", db.code().code(), db.message()),
+        None => format!("postgres: {err}"),
+    };
+    StoreError::Unavailable(text.into())
+}
+
+/// A position, version or limit as a `BIGINT` (saturating: `u64::MAX` means "the end").
+fn to_pg(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
