@@ -8,9 +8,12 @@
 //! - `cases`: the backend-independent cases.
 //! - `embedded`: the embedded backend's harness, plus its own recovery, fault, rollover
 //!   and verification tests.
+//! - `postgres`: the postgres backend's harness (a fresh database per test, from
+//!   `ALERT_LEDGER_TEST_PG`), plus commit-order and verification tests.
 
 mod cases;
 mod embedded;
+mod postgres;
 mod support;
 
 /// Declares one `#[tokio::test]` per conformance case, each on a fresh harness built
