@@ -225,7 +225,7 @@ pub async fn open_store(
             Ok(Arc::new(store))
         }
         StoreLocation::Url(url) => anyhow::bail!(
-            "store {url}: only the embedded store is available in this build (postgres and kurrentdb backends are not implemented yet)"
+            "store {url}: the kurrentdb backend is not built yet; use the embedded store or postgres://"
         ),
     }
 }

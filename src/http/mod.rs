@@ -260,12 +260,11 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         let position = HeaderValue::from(state.views.applied());
         response.headers_mut().insert(POSITION_HEADER, position);
     }
-    tracing::info!(
-        method = %method,
-        route = %route,
-        status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
-        "request"
-    );
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(method = %method, route = %route, status, latency_ms, "request failed");
+    } else {
+        tracing::debug!(method = %method, route = %route, status, latency_ms, "request");
+    }
     response
 }
