@@ -1,9 +1,11 @@
 # Multi-stage build: compile with the Rust toolchain, run from a small Debian image as
-# a non-root user. The data directory is a volume.
+# a non-root user. The data directory is a volume: the whole log on the embedded store,
+# only view snapshots with --store postgres://… or kurrentdb://….
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --bin alert-ledger
+RUN cargo build --release --locked --bin alert-ledger \
+    && strip target/release/alert-ledger
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --home /var/lib/alert-ledger alert-ledger \
@@ -19,5 +21,10 @@ ENV ALERT_LEDGER_DATA_DIR=/var/lib/alert-ledger/data \
     ALERT_LEDGER_LOG_FORMAT=json
 EXPOSE 8470
 VOLUME ["/var/lib/alert-ledger/data"]
+# Ready = the views caught up and the dispatcher runs (compose files may override this).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=6 \
+    CMD curl -fsS http://127.0.0.1:8470/readyz || exit 1
+# SIGTERM: stop accepting, finish in-flight appends, snapshot, exit 0.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["alert-ledger"]
 CMD ["serve"]
