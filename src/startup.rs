@@ -224,9 +224,15 @@ pub async fn open_store(
                 .context("cannot open the postgres store")?;
             Ok(Arc::new(store))
         }
-        StoreLocation::Url(url) => anyhow::bail!(
-            "store {url}: the kurrentdb backend is not built yet; use the embedded store or postgres://"
-        ),
+        StoreLocation::Url(url)
+            if url.starts_with("kurrentdb://") || url.starts_with("esdb://") =>
+        {
+            let store = crate::store::kurrentdb::KurrentStore::connect(url)
+                .await
+                .context("cannot open the kurrentdb store")?;
+            Ok(Arc::new(store))
+        }
+        StoreLocation::Url(url) => anyhow::bail!("store {url}: unsupported URL scheme"),
     }
 }
 

@@ -8,11 +8,14 @@
 //!   the head watch, so every backend gets the same no-gap/no-duplicate switch.
 //! - [`embedded`]: the default backend, a segmented append-only log in a data directory.
 //! - [`postgres`]: one `events` table on PostgreSQL, shared by many service instances.
+//! - [`kurrentdb`]: KurrentDB/EventStoreDB streams; positions follow commit positions
+//!   (ordered, not gap-free: docs/adr/0008-kurrentdb.md).
 //!
 //! Positions are 1-based and assigned in commit order: a reader that has seen position
 //! `p` never later sees an event below `p` appear.
 
 pub mod embedded;
+pub mod kurrentdb;
 pub mod postgres;
 pub mod subscription;
 

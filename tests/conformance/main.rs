@@ -10,9 +10,12 @@
 //!   and verification tests.
 //! - `postgres`: the postgres backend's harness (a fresh database per test, from
 //!   `ALERT_LEDGER_TEST_PG`), plus commit-order and verification tests.
+//! - `kurrentdb`: the position-agnostic cases against `KURRENTDB_URL`, each in a fresh
+//!   stream-name namespace.
 
 mod cases;
 mod embedded;
+mod kurrentdb;
 mod postgres;
 mod support;
 
