@@ -58,7 +58,7 @@ struct Options {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     pg_url: String,
-    /// Seconds per HTTP load level (default 8, quick 2).
+    /// Seconds per HTTP load level (default 8, quick 1).
     #[arg(long, global = true)]
     http_secs: Option<u64>,
     /// Log sizes for read/rebuild/startup/memory, comma-separated (default

@@ -38,7 +38,7 @@ impl Settings {
         Settings {
             mode: if quick { "quick" } else { "full" },
             repeats: options.repeats,
-            http: Duration::from_secs(options.http_secs.unwrap_or(pick(2, 8))),
+            http: Duration::from_secs(options.http_secs.unwrap_or(pick(1, 8))),
             append: Duration::from_secs(pick(1, 3)),
             events: options.events.clone().unwrap_or_else(|| {
                 if quick {
