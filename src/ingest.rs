@@ -84,7 +84,7 @@ pub async fn trigger(
     };
     let series = SeriesId::of(&service, &dedup_key);
     // The service's route may have been set by the caller's previous request.
-    state.sync_views().await?;
+    state.wait_for_mark(&state.marks.routing).await?;
     let routed = route_of(state, &service, channels, request.escalation_secs);
     let command = AlertCommand::Trigger(Trigger {
         service,
@@ -184,16 +184,27 @@ pub fn with_deletions(state: &AppState, series: &SeriesState) -> SeriesState {
     adjusted
 }
 
-/// Looks the resource up in the views after they caught up with the log.
+/// Looks the resource up in the views once they have this instance's resource writes;
+/// a resource they do not know yet (registered through another instance a moment ago)
+/// is looked up again after the views caught up with the whole log.
 async fn resource_check(state: &AppState, sync_id: SyncId) -> Result<ResourceCheck, ApiError> {
-    state.sync_views().await?;
-    Ok(state
-        .views
-        .read(|views| match views.syncs.syncs.get(&sync_id) {
-            None => ResourceCheck::Unknown(sync_id),
-            Some(sync) if sync.deleted => ResourceCheck::Deleted(sync_id),
-            Some(_) => ResourceCheck::Active(sync_id),
-        }))
+    state.wait_for_mark(&state.marks.syncs).await?;
+    let lookup = |sync_id: SyncId| {
+        state
+            .views
+            .read(|views| match views.syncs.syncs.get(&sync_id) {
+                None => ResourceCheck::Unknown(sync_id),
+                Some(sync) if sync.deleted => ResourceCheck::Deleted(sync_id),
+                Some(_) => ResourceCheck::Active(sync_id),
+            })
+    };
+    match lookup(sync_id) {
+        ResourceCheck::Unknown(sync_id) => {
+            state.sync_views().await?;
+            Ok(lookup(sync_id))
+        }
+        known => Ok(known),
+    }
 }
 
 /// Maps an id parse error onto the field it came from.

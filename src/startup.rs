@@ -94,6 +94,7 @@ impl Application {
             shutting_down: Arc::new(AtomicBool::new(false)),
             dispatch: crate::dispatch::DispatchStatus::default(),
             snapshots: Some(snapshots.clone()),
+            marks: Arc::new(http::WriteMarks::default()),
             data_dir: matches!(config.store, StoreLocation::Embedded)
                 .then(|| config.data_dir.clone()),
         };
@@ -218,7 +219,9 @@ pub async fn open_store(
                 .with_context(|| format!("cannot open the log in {dir}"))?;
             Ok(Arc::new(store))
         }
-        StoreLocation::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+        StoreLocation::Url(url)
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+        {
             let store = crate::store::postgres::PostgresStore::connect(url)
                 .await
                 .context("cannot open the postgres store")?;

@@ -163,11 +163,21 @@ async fn run(
     principal: &crate::auth::Principal,
     command: AlertCommand,
 ) -> Result<Response, ApiError> {
-    let head = state.sync_views().await?;
-    let stream = state
-        .views
-        .read(|views| views.alerts.alerts.get(&alert_id).map(|a| a.stream.clone()))
-        .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))?;
+    state.wait_for_mark(&state.marks.syncs).await?;
+    let lookup = || {
+        state
+            .views
+            .read(|views| views.alerts.alerts.get(&alert_id).map(|a| a.stream.clone()))
+    };
+    // An alert the views do not know yet may have been triggered a moment ago.
+    let stream = match lookup() {
+        Some(stream) => stream,
+        None => {
+            state.sync_views().await?;
+            lookup()
+                .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))?
+        }
+    };
     let series = series_of(&stream)?;
     let metadata = AppState::metadata(principal, "api");
     let outcome: Outcome = state
@@ -176,7 +186,10 @@ async fn run(
             decide_alert(&ingest::with_deletions(state, s), command.clone())
         })
         .await?;
-    let position = outcome.append.map_or(head, |a| a.last_position);
+    let position = match outcome.append {
+        Some(append) => append.last_position,
+        None => state.store.head().await?.position,
+    };
     let body = AlertCommandResponse {
         alert_id,
         deduplicated: None,

@@ -310,6 +310,9 @@ async fn configure(
             decide_config(s, command.clone())
         })
         .await?;
+    if let Some(append) = outcome.append {
+        super::WriteMarks::wrote(&state.marks.routing, append.last_position);
+    }
     super::resources::respond(state, id, outcome, created).await
 }
 

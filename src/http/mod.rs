@@ -39,7 +39,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
 use projections::{Metadata, Position};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,6 +85,8 @@ pub struct AppState {
     pub snapshots: Option<crate::snapshot::SnapshotDir>,
     /// The embedded log's directory, for verification (`None` for server backends).
     pub data_dir: Option<std::path::PathBuf>,
+    /// Positions of this instance's latest configuration writes.
+    pub marks: Arc<WriteMarks>,
 }
 
 static BODY_LIMIT: AtomicUsize = AtomicUsize::new(1024 * 1024);
@@ -94,7 +96,35 @@ pub fn body_limit() -> usize {
     BODY_LIMIT.load(Ordering::Relaxed)
 }
 
+/// Positions of this instance's latest writes of what the trigger path reads from the
+/// views (service routes, resources). A trigger waits only until the views have applied
+/// these, which is almost always already so; waiting for the whole head on every
+/// request instead would put the views' apply time into every trigger's latency.
+#[derive(Debug, Default)]
+pub struct WriteMarks {
+    /// Channels, routes, policies, task rules.
+    pub routing: AtomicU64,
+    /// Resources (syncs).
+    pub syncs: AtomicU64,
+}
+
+impl WriteMarks {
+    /// Records a write at `position`.
+    pub fn wrote(mark: &AtomicU64, position: Position) {
+        mark.fetch_max(position, Ordering::AcqRel);
+    }
+}
+
 impl AppState {
+    /// Waits (bounded) until the views have applied the write recorded in `mark`.
+    pub async fn wait_for_mark(&self, mark: &AtomicU64) -> Result<(), ApiError> {
+        let position = mark.load(Ordering::Acquire);
+        if position <= self.views.applied() {
+            return Ok(());
+        }
+        self.wait_for(position).await
+    }
+
     /// Waits until the views reflect everything the store has acknowledged so far, so
     /// a command that looks something up (an alert's stream, a resource's state) sees
     /// the caller's earlier writes.

@@ -104,6 +104,9 @@ async fn sync_command(
             decide_sync(s, command.clone())
         })
         .await?;
+    if let Some(append) = outcome.append {
+        super::WriteMarks::wrote(&state.marks.syncs, append.last_position);
+    }
     Ok(outcome)
 }
 

@@ -56,8 +56,8 @@ pub async fn act_on_open(
     action: OpenAction,
     metadata: Metadata,
 ) -> Result<ActedOn, ApiError> {
-    // Caught-up views make a resource deletion visible to `with_deletions`.
-    let head = state.sync_views().await?;
+    // The views must have this instance's resource writes for `with_deletions`.
+    state.wait_for_mark(&state.marks.syncs).await?;
     let series = SeriesId::of(service, dedup_key);
     let stream = projections::streams::alert_series(series);
     // The decision may run more than once (conflict retries): remember the last one.
@@ -85,7 +85,10 @@ pub async fn act_on_open(
     Ok(ActedOn {
         alert_id,
         changed: !outcome.events.is_empty(),
-        position: outcome.append.map_or(head, |a| a.last_position),
+        position: match outcome.append {
+            Some(append) => append.last_position,
+            None => state.store.head().await?.position,
+        },
     })
 }
 
