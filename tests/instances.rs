@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
-const SERVER_VAR: &str = "ALERT_LEDGER_TEST_PG";
 const SECRET: &str = "instances-signing-secret";
 const SERVICE: &str = "checkout";
 /// Distinct dedup keys in the first round.
@@ -33,73 +32,10 @@ const BURST: usize = 50;
 // ---------------------------------------------------------------------------
 // The database
 
-/// A database created for this test, dropped (with `FORCE`) when this is dropped.
-struct TestDatabase {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl TestDatabase {
-    async fn create() -> Option<TestDatabase> {
-        let Ok(server) = std::env::var(SERVER_VAR) else {
-            // Straight to stderr, not `eprintln!`: the test harness would swallow that.
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {SERVER_VAR} not set");
-            return None;
-        };
-        let name = format!("alert_ledger_test_{}", uuid::Uuid::new_v4().simple());
-        admin(&server, &format!("CREATE DATABASE {name}")).await;
-        let url = database_url(&server, &name);
-        Some(TestDatabase { server, name, url })
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let server = self.server.clone();
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime: do the async work on a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(admin(&server, &sql));
-        })
-        .join();
-        if dropped.is_err() {
-            eprintln!("could not drop test database {}", self.name);
-        }
-    }
-}
-
-/// `server` with its database replaced by `name`.
-fn database_url(server: &str, name: &str) -> String {
-    let (base, query) = server.split_once('?').unwrap_or((server, ""));
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_end..].find('/') {
-        Some(slash) => &base[..authority_end + slash],
-        None => base,
-    };
-    if query.is_empty() {
-        format!("{base}/{name}")
-    } else {
-        format!("{base}/{name}?{query}")
-    }
-}
-
-async fn admin(server: &str, sql: &str) {
-    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|err| panic!("cannot connect to {server}: {err}"));
-    let connection = tokio::spawn(connection);
-    client
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"));
-    drop(client);
-    let _ = connection.await;
-}
+#[allow(dead_code)]
+#[path = "support/test_database.rs"]
+mod test_database;
+use test_database::TestDatabase;
 
 // ---------------------------------------------------------------------------
 // The receiver
