@@ -95,6 +95,13 @@ struct ServeArgs {
     /// Idle seconds between `/v1/subscribe` heartbeat comments.
     #[arg(long, env = "ALERT_LEDGER_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat_secs: u64,
+    /// Seconds a client may take to send a request's headers (then the connection is
+    /// closed: slow-loris protection).
+    #[arg(long, env = "ALERT_LEDGER_HEADER_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body (then 408).
+    #[arg(long, env = "ALERT_LEDGER_BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    body_read_timeout_secs: u64,
     #[command(flatten)]
     snapshots: SnapshotArgs,
     #[command(flatten)]
@@ -211,6 +218,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         snapshot_every_events: args.snapshots.snapshot_every_events,
         snapshot_every: Duration::from_secs(args.snapshots.snapshot_every_secs),
         dispatch: args.dispatch.into_config(),
+        file_system: None,
+        timeouts: crate::http::serve::Timeouts {
+            header_read: Duration::from_secs(args.header_read_timeout_secs),
+            body_read: Duration::from_secs(args.body_read_timeout_secs),
+        },
     };
     let app = Application::build(config).await?;
     app.run(shutdown_signal()).await

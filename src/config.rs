@@ -67,6 +67,12 @@ pub struct ServeConfig {
     pub snapshot_every: Duration,
     /// How outgoing messages are delivered (instance id, signing secret, retries).
     pub dispatch: crate::dispatch::DispatchConfig,
+    /// The embedded store's file system (`None`: the operating system's). There is no
+    /// flag for it: service-level tests put a `FaultyFileSystem` here to fail fsyncs,
+    /// fill the disk or cut a write short under a running service.
+    pub file_system: Option<crate::io::SharedFileSystem>,
+    /// How long a client may take to send request headers and bodies.
+    pub timeouts: crate::http::serve::Timeouts,
 }
 
 impl ServeConfig {
@@ -88,6 +94,8 @@ impl ServeConfig {
             snapshot_every_events: 100_000,
             snapshot_every: Duration::from_secs(300),
             dispatch: crate::dispatch::DispatchConfig::default(),
+            file_system: None,
+            timeouts: crate::http::serve::Timeouts::default(),
         }
     }
 

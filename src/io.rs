@@ -125,6 +125,18 @@ impl FileSystem for RealFileSystem {
     }
 }
 
+/// A [`FileSystem`] handle that can sit in a `Debug` + `Clone` configuration
+/// ([`crate::config::ServeConfig::file_system`]): service-level tests hand the service a
+/// [`FaultyFileSystem`] through it.
+#[derive(Clone)]
+pub struct SharedFileSystem(pub Arc<dyn FileSystem>);
+
+impl std::fmt::Debug for SharedFileSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedFileSystem(..)")
+    }
+}
+
 /// Switches for the faults a [`FaultyFileSystem`] injects. Cheap to clone; every clone
 /// controls the same file system.
 #[derive(Debug, Clone, Default)]

@@ -17,7 +17,7 @@ use crate::snapshot::SnapshotDir;
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::EventStore;
 use anyhow::Context;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 /// A service that has opened its store, replayed its views and bound its port.
 pub struct Application {
     listener: TcpListener,
+    timeouts: http::serve::Timeouts,
     state: AppState,
     policy: SnapshotPolicy,
     dispatcher: crate::dispatch::Dispatcher,
@@ -53,11 +54,12 @@ impl Application {
                 config.listen
             );
         }
-        let store = open_store(
+        let store = open_store_on(
             &config.store,
             &config.data_dir,
             config.recovery,
             config.segment_size,
+            config.file_system.clone(),
         )
         .await?;
         let snapshots = SnapshotDir::new(config.snapshot_dir(), SNAPSHOTS_KEPT);
@@ -90,6 +92,7 @@ impl Application {
                 body_limit: config.body_limit,
                 read_wait: config.read_wait,
                 heartbeat: config.heartbeat,
+                body_read_timeout: config.timeouts.body_read,
             }),
             shutting_down: Arc::new(AtomicBool::new(false)),
             dispatch: crate::dispatch::DispatchStatus::default(),
@@ -111,6 +114,7 @@ impl Application {
         };
         Ok(Application {
             listener,
+            timeouts: config.timeouts,
             state,
             policy,
             dispatcher,
@@ -137,6 +141,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             listener,
+            timeouts,
             state,
             policy,
             dispatcher,
@@ -162,18 +167,17 @@ impl Application {
         };
         let router = http::router(state.clone());
         tracing::info!(address = %listener.local_addr()?, "listening");
-        let serve = axum::serve(listener, router).with_graceful_shutdown(graceful);
+        let serve = http::serve::serve(listener, router, timeouts, graceful);
         // A client that stops reading (a stalled SSE subscriber) must not hold the
         // process forever: in-flight requests get DRAIN_LIMIT to finish.
         let drain_expired = async move {
             let _ = began_rx.wait_for(|began| *began).await;
             tokio::time::sleep(DRAIN_LIMIT).await;
         };
-        let served = tokio::select! {
-            served = serve.into_future() => served,
+        tokio::select! {
+            () = serve => {}
             _ = drain_expired => {
                 tracing::warn!(seconds = DRAIN_LIMIT.as_secs(), "connections still open after the drain limit; closing them");
-                Ok(())
             }
         };
         let _ = dispatch_stop.send(true);
@@ -192,7 +196,7 @@ impl Application {
         }
         state.store.close().await.context("closing the store")?;
         tracing::info!(position = state.views.applied(), "stopped");
-        served.context("server failed")
+        Ok(())
     }
 }
 
@@ -207,11 +211,26 @@ pub async fn open_store(
     recovery: crate::store::embedded::RecoveryMode,
     segment_size: u64,
 ) -> anyhow::Result<Arc<dyn EventStore>> {
+    open_store_on(location, data_dir, recovery, segment_size, None).await
+}
+
+/// [`open_store`] with the embedded store on `file_system` (`None`: the operating
+/// system's); the other backends ignore it.
+pub async fn open_store_on(
+    location: &StoreLocation,
+    data_dir: &std::path::Path,
+    recovery: crate::store::embedded::RecoveryMode,
+    segment_size: u64,
+    file_system: Option<crate::io::SharedFileSystem>,
+) -> anyhow::Result<Arc<dyn EventStore>> {
     match location {
         StoreLocation::Embedded => {
             let mut options = EmbeddedOptions::new(data_dir);
             options.recovery = recovery;
             options.segment_size = segment_size;
+            if let Some(file_system) = file_system {
+                options.fs = file_system.0;
+            }
             let dir = data_dir.display().to_string();
             let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(options))
                 .await

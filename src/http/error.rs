@@ -74,6 +74,10 @@ pub enum ApiError {
         /// What the views have applied.
         applied: Position,
     },
+    /// The request body did not arrive within the body read timeout. 408; the
+    /// connection is closed.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// The store cannot take writes or reads right now. 503 with Retry-After.
     #[error("storage unavailable")]
     Unavailable,
@@ -99,6 +103,7 @@ impl ApiError {
             ApiError::MalformedBody { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Rejected(rejection) => rejection_status(rejection),
@@ -117,6 +122,7 @@ impl ApiError {
             ApiError::MalformedBody { .. } => "malformed-body",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::RequestTimeout => "request-timeout",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Rejected(rejection) => rejection_kind(rejection),
@@ -258,6 +264,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::NotCaughtUp { .. } | ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

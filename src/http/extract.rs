@@ -158,6 +158,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
             413 => ApiError::PayloadTooLarge {
                 limit: crate::http::body_limit(),
             },
+            _ if super::serve::is_body_timeout(&rejection) => ApiError::RequestTimeout,
             _ => ApiError::MalformedBody {
                 field: None,
                 detail: rejection.body_text(),

@@ -97,8 +97,14 @@ async fn replay_keyed(
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, state.settings.body_limit)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge {
-            limit: state.settings.body_limit,
+        .map_err(|err| {
+            if super::serve::is_body_timeout(&err) {
+                ApiError::RequestTimeout
+            } else {
+                ApiError::PayloadTooLarge {
+                    limit: state.settings.body_limit,
+                }
+            }
         })?;
     let scope = scope_of(&parts.headers, parts.method.as_str(), parts.uri.path(), key);
     let fingerprint: [u8; 32] = Sha256::digest(&bytes).into();

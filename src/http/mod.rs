@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod ops;
 pub mod reads;
 pub mod resources;
+pub mod serve;
 pub mod subscribe;
 
 use crate::auth::{Principal, Role, Tokens};
@@ -56,6 +57,8 @@ pub struct HttpSettings {
     /// Idle time after which `/v1/subscribe` sends a `: heartbeat` comment, so
     /// proxies keep the connection and clients notice a dead one.
     pub heartbeat: Duration,
+    /// Longest a client may take to send a request body (then 408).
+    pub body_read_timeout: Duration,
 }
 
 /// Everything a handler needs; cheap to clone (all `Arc`s).
@@ -265,6 +268,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.settings.body_read_timeout,
+            serve::body_deadline,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(limit))
