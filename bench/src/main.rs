@@ -9,6 +9,7 @@
 //! - [`dataset`]: realistic logs for the in-process figures, written via `decide_alert`.
 //! - [`inproc`]: append, `$all` read, rebuild, startup and memory (child-process probe).
 //! - [`sse`]: fan-out latency of `/v1/subscribe`.
+//! - [`soak`]: long mixed load with subscribers; memory, errors and p99 over time.
 //! - [`suites`]: each sub-benchmark as table rows.
 //! - [`report`]: medians, spread, Markdown and JSON.
 
@@ -20,6 +21,7 @@ mod ledger;
 mod mix;
 mod peer;
 mod report;
+mod soak;
 mod sse;
 mod suites;
 
@@ -97,6 +99,27 @@ enum Suite {
     Memory,
     /// SSE fan-out latency, 100 subscribers.
     Sse,
+    /// Long mixed load with live subscribers (not part of `all`): resident memory at
+    /// start and end, errors (must be 0), p99 per window. Fails on a broken promise.
+    Soak {
+        /// Seconds of load (default 600; quick 60).
+        #[arg(long)]
+        secs: Option<u64>,
+        /// Closed-loop HTTP connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Live `/v1/subscribe` subscribers.
+        #[arg(long, default_value_t = 10)]
+        subscribers: usize,
+    },
+    /// (internal) The service the soak drives, in a child process.
+    #[command(hide = true)]
+    ServeChild {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        port: u16,
+    },
     /// (internal) Builds the service over a data dir and reports time and memory.
     #[command(hide = true)]
     Probe {
@@ -117,6 +140,8 @@ impl Suite {
             Suite::Startup => "startup",
             Suite::Memory => "memory",
             Suite::Sse => "sse",
+            Suite::Soak { .. } => "soak",
+            Suite::ServeChild { .. } => "serve-child",
             Suite::Probe { .. } => "probe",
         }
     }
@@ -139,7 +164,28 @@ fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&probe)?);
         return Ok(());
     }
+    if let Suite::ServeChild { data_dir, port } = &suite {
+        return runtime.block_on(soak::serve_child(data_dir, *port));
+    }
     let options = cli.options;
+    if let Suite::Soak {
+        secs,
+        connections,
+        subscribers,
+    } = &suite
+    {
+        let default_secs = if options.quick { 60 } else { 600 };
+        let settings = soak::SoakSettings {
+            duration: std::time::Duration::from_secs(secs.unwrap_or(default_secs)),
+            window: std::time::Duration::from_secs(if options.quick { 5 } else { 10 }),
+            connections: *connections,
+            subscribers: *subscribers,
+            json: options
+                .json
+                .unwrap_or_else(|| default_json().with_file_name("soak-results.json")),
+        };
+        return runtime.block_on(soak::run(&settings));
+    }
     anyhow::ensure!(options.repeats >= 1, "--repeats must be at least 1");
     let settings = Settings::new(&options);
     let started = Instant::now();
