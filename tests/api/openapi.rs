@@ -1,7 +1,8 @@
 //! The OpenAPI document lists exactly the routes the service serves; `/metrics`
 //! exposes request counts, open alerts and view lag.
 
-use crate::helpers::{route_table, spawn_app, trigger_body, Role};
+use crate::helpers::{route_table, spawn_app, trigger_body, Role, RouteCase};
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 #[tokio::test]
@@ -100,4 +101,102 @@ async fn metrics_count_requests_by_route_open_alerts_by_severity_and_view_lag() 
         sample("alert_ledger_view_lag_events", &[]).is_some(),
         "{metrics}"
     );
+}
+
+/// The operation object of `route` in the served document.
+fn operation<'a>(document: &'a Value, route: &RouteCase) -> &'a Value {
+    let method = route.method.as_str().to_lowercase();
+    &document["paths"][route.template][method.as_str()]
+}
+
+#[tokio::test]
+async fn every_route_answers_a_valid_request_with_a_documented_status_media_type_and_header() {
+    let app = spawn_app().await;
+    let document = app.get("/openapi.json").await.expect(200).body;
+    let mut failures = Vec::new();
+    for route in route_table().iter().filter(|r| !r.streaming) {
+        let reply = app
+            .api()
+            .send(route.method.clone(), &route.path, route.body.as_ref())
+            .await;
+        let status = reply.status.as_u16().to_string();
+        let documented = &operation(&document, route)["responses"][&status];
+        let name = format!("{} {} -> {status}", route.method, route.path);
+        if !documented.is_object() {
+            failures.push(format!("{name}: status not documented"));
+            continue;
+        }
+        let media = reply.header("content-type").unwrap_or("");
+        let media = media.split(';').next().unwrap_or("").trim();
+        if !media.is_empty() && documented["content"][media].is_null() {
+            failures.push(format!("{name}: {media} not documented"));
+        }
+        if documented["headers"]["X-Ledger-Position"].is_null() {
+            failures.push(format!("{name}: X-Ledger-Position not documented"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn every_route_with_query_parameters_refuses_an_unknown_one_with_a_documented_422() {
+    let app = spawn_app().await;
+    let document = app.get("/openapi.json").await.expect(200).body;
+    let mut checked = 0;
+    for route in route_table() {
+        let operation = operation(&document, &route);
+        let parameters = operation["parameters"].as_array().expect("parameters");
+        let query: Vec<&str> = parameters
+            .iter()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        if query.is_empty() || route.integration_key {
+            continue;
+        }
+        assert!(
+            operation["responses"]["422"]["content"]["application/problem+json"].is_object(),
+            "{} {} does not document its 422",
+            route.method,
+            route.template
+        );
+        let separator = if route.path.contains('?') { '&' } else { '?' };
+        let path = format!("{}{separator}no_such_parameter=1", route.path);
+        let reply = app
+            .api()
+            .send(route.method.clone(), &path, route.body.as_ref())
+            .await
+            .expect_problem(422, "validation");
+        assert_eq!(reply.body["field"], "query.no_such_parameter", "{path}");
+        checked += 1;
+    }
+    assert!(
+        checked >= 12,
+        "only {checked} routes document query parameters"
+    );
+}
+
+#[tokio::test]
+async fn every_post_documents_idempotency_key_and_every_role_route_its_bearer_security() {
+    let app = spawn_app().await;
+    let document = app.get("/openapi.json").await.expect(200).body;
+    for route in route_table() {
+        let operation = operation(&document, &route);
+        let name = format!("{} {}", route.method, route.template);
+        if route.method == reqwest::Method::POST {
+            let documented = operation["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .any(|p| p["in"] == "header" && p["name"] == "Idempotency-Key");
+            assert!(documented, "{name} does not document Idempotency-Key");
+        }
+        if route.role.is_some() {
+            assert_eq!(operation["security"], json!([{ "bearer": [] }]), "{name}");
+            assert!(operation["responses"]["401"].is_object(), "{name}");
+            assert!(operation["responses"]["403"].is_object(), "{name}");
+        }
+    }
+    let schemes = &document["components"]["securitySchemes"]["bearer"];
+    assert_eq!(schemes["scheme"], "bearer");
 }

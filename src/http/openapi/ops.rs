@@ -1,0 +1,115 @@
+//! Response schemas of the operational and admin answers: digest, verification,
+//! projection status and rebuilds, readiness. Registered in [`super::schemas`].
+
+use super::schemas::{hash, nullable, nullable_time, object, position, reference, time};
+use serde_json::{json, Value};
+
+pub fn digest() -> Value {
+    object(
+        &["position", "head_hash", "recorded_at"],
+        json!({ "position": position(), "head_hash": hash(), "recorded_at": nullable_time() }),
+    )
+}
+
+fn head() -> Value {
+    object(
+        &["position", "hash"],
+        json!({ "position": position(), "hash": hash() }),
+    )
+}
+
+pub fn verify_outcome() -> Value {
+    object(
+        &["ok", "events_checked", "verified_to"],
+        json!({
+            "ok": { "type": "boolean" },
+            "events_checked": { "type": "integer", "minimum": 0 },
+            "verified_to": head(),
+            "failure": object(&["position", "reason"], json!({ "position": nullable("integer"), "reason": { "type": "string" } }))
+        }),
+    )
+}
+
+fn projection_name() -> Value {
+    json!({ "enum": ["all", "alerts", "messages", "alarms", "tasks", "syncs"] })
+}
+
+pub fn projections_status() -> Value {
+    let row = object(
+        &["name", "rows"],
+        json!({ "name": projection_name(), "rows": { "type": "integer", "minimum": 0 } }),
+    );
+    let snapshot = object(
+        &["position", "file", "at", "last_error"],
+        json!({ "position": position(), "file": nullable("string"), "at": nullable_time(), "last_error": nullable("string") }),
+    );
+    object(
+        &[
+            "position",
+            "head",
+            "lag",
+            "fold_errors",
+            "following",
+            "snapshot",
+            "projections",
+            "rebuild",
+        ],
+        json!({
+            "position": position(),
+            "head": position(),
+            "lag": position(),
+            "fold_errors": position(),
+            "following": { "type": "boolean" },
+            "snapshot": snapshot,
+            "projections": { "type": "array", "items": row },
+            "rebuild": { "oneOf": [{ "type": "null" }, reference("RebuildStatus")] }
+        }),
+    )
+}
+
+pub fn rebuild_status() -> Value {
+    object(
+        &[
+            "projection",
+            "state",
+            "position",
+            "target",
+            "fold_errors",
+            "events_per_sec",
+            "started_at",
+            "finished_at",
+            "error",
+        ],
+        json!({
+            "projection": projection_name(),
+            "state": { "enum": ["running", "swapped", "failed"] },
+            "position": position(),
+            "target": position(),
+            "fold_errors": position(),
+            "events_per_sec": { "type": "number", "minimum": 0 },
+            "started_at": time(),
+            "finished_at": nullable_time(),
+            "error": nullable("string")
+        }),
+    )
+}
+
+pub fn readiness() -> Value {
+    object(
+        &[
+            "status",
+            "applied_position",
+            "head_position",
+            "lag",
+            "fold_errors",
+        ],
+        json!({
+            "status": { "enum": ["ready", "not_ready"] },
+            "reason": { "type": "string" },
+            "applied_position": position(),
+            "head_position": position(),
+            "lag": position(),
+            "fold_errors": position()
+        }),
+    )
+}
