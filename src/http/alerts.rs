@@ -334,9 +334,7 @@ pub async fn history(
     let alert_id = parse_alert_id(&id)?;
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     let as_of = super::reads::as_of_position(&state, &params).await?;
-    if let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? {
-        state.wait_for(min).await?;
-    }
+    super::reads::wait_for_min_position(&state, &params).await?;
     let position = as_of.unwrap_or_else(|| state.views.applied());
     let (stream, deletion) = state
         .views

@@ -39,11 +39,28 @@ pub async fn read_views<T: Serialize>(
         let body = read(&views)?;
         return Ok((position_header(as_of), Json(body)).into_response());
     }
-    if let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? {
-        state.wait_for(min).await?;
-    }
+    wait_for_min_position(state, params).await?;
     let (position, body) = state.views.read(|views| (views.position, read(views)));
     Ok((position_header(position), Json(body?)).into_response())
+}
+
+/// Waits (bounded) until the views reflect `min_position`, when given. A position
+/// beyond the log's head names no write, so no wait can reach it: that is a 422 naming
+/// the parameter, not a 503 asking the client to retry.
+pub async fn wait_for_min_position(state: &AppState, params: &QueryParams) -> Result<(), ApiError> {
+    let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? else {
+        return Ok(());
+    };
+    if min > state.views.applied() {
+        let head = state.store.head().await?.position;
+        if min > head {
+            return Err(ApiError::field(
+                "query.min_position",
+                format!("position {min} is beyond the log head {head}"),
+            ));
+        }
+    }
+    state.wait_for(min).await
 }
 
 /// The position `as_of` names: a position, or the last event recorded at or before an

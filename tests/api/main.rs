@@ -13,6 +13,7 @@
 //! - `lifecycle`: readiness, startup failures, graceful shutdown.
 //! - `binary`: the `alert-ledger` process: SIGTERM and exit codes.
 //! - `openapi`: the OpenAPI document and the Prometheus metrics.
+//! - `schemathesis_regressions`: server bugs found by fuzzing against the document.
 
 mod alerts;
 mod auth;
@@ -24,4 +25,5 @@ mod idempotency;
 mod lifecycle;
 mod openapi;
 mod reads;
+mod schemathesis_regressions;
 mod syncs_tasks;
