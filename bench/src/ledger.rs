@@ -32,10 +32,19 @@ pub struct Server {
 impl Server {
     /// Starts the service on a fresh embedded store and waits until it is ready.
     pub fn start() -> anyhow::Result<Server> {
+        Server::start_on(None)
+    }
+
+    /// Starts the service on `store` (a `postgres://` URL of an empty database), or on
+    /// a fresh embedded store when `None`, and waits until it is ready.
+    pub fn start_on(store: Option<&str>) -> anyhow::Result<Server> {
         let dir = tempfile::Builder::new()
             .prefix("alert-ledger-bench-")
             .tempdir()?;
-        let config = ServeConfig::new("127.0.0.1:0".parse()?, dir.path().join("data"));
+        let mut config = ServeConfig::new("127.0.0.1:0".parse()?, dir.path().join("data"));
+        if let Some(url) = store {
+            config.store = alert_ledger::config::StoreLocation::Url(url.to_owned());
+        }
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()

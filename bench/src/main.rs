@@ -74,6 +74,10 @@ struct Options {
     /// Repeats per measurement; the table shows the median (at least 3).
     #[arg(long, global = true, default_value_t = 3)]
     repeats: usize,
+    /// Run the ledger of the HTTP suite on the postgres backend (`--pg-url`'s server,
+    /// a fresh database per repeat) instead of the embedded store.
+    #[arg(long, global = true)]
+    ledger_on_postgres: bool,
     /// Directory for the logs the in-process figures write (pick the disk to measure).
     #[arg(long, global = true, env = "ALERT_LEDGER_BENCH_DIR")]
     dir: Option<PathBuf>,

@@ -93,6 +93,28 @@ async fn connect(url: &str) -> anyhow::Result<Client> {
     Ok(client)
 }
 
+/// An empty database of its own (no schema) for the ledger's postgres backend; the
+/// backend creates its tables on start. Returns its URL; drop it with [`drop_database`].
+pub async fn empty_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    let admin = connect(admin_url).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    Ok(with_dbname(admin_url, name))
+}
+
+/// Drops database `name`, closing its connections.
+pub async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    connect(admin_url)
+        .await?
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    Ok(())
+}
+
 impl Database {
     /// Creates a fresh database with the GoAlert-style schema.
     pub async fn create(admin_url: &str) -> anyhow::Result<Database> {

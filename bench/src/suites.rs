@@ -28,6 +28,8 @@ pub struct Settings {
     sse: Duration,
     pg_url: String,
     dir: Option<PathBuf>,
+    /// Run the ledger on the postgres backend (a fresh database per repeat).
+    ledger_on_postgres: bool,
 }
 
 impl Settings {
@@ -57,6 +59,7 @@ impl Settings {
             sse: Duration::from_secs(pick(2, 5)),
             pg_url: options.pg_url.clone(),
             dir: options.dir.clone(),
+            ledger_on_postgres: options.ledger_on_postgres,
         }
     }
 
@@ -109,10 +112,20 @@ async fn ledger_level(
     level: usize,
     run: u64,
 ) -> anyhow::Result<mix::LoadResult> {
-    let server = Server::start()?;
+    if !settings.ledger_on_postgres {
+        let server = Server::start()?;
+        let target: Arc<dyn Target> = Arc::new(HttpLedger::new(server.url(), level)?);
+        let result = mix::run(target, Workload::new(run), level, settings.http).await;
+        drop(server);
+        return Ok(result);
+    }
+    let name = format!("alert_ledger_bench_store_{}_{run}", std::process::id());
+    let url = crate::peer::empty_database(&settings.pg_url, &name).await?;
+    let server = tokio::task::block_in_place(|| Server::start_on(Some(&url)))?;
     let target: Arc<dyn Target> = Arc::new(HttpLedger::new(server.url(), level)?);
     let result = mix::run(target, Workload::new(run), level, settings.http).await;
-    drop(server);
+    tokio::task::block_in_place(|| drop(server));
+    crate::peer::drop_database(&settings.pg_url, &name).await?;
     Ok(result)
 }
 
@@ -171,7 +184,13 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
                 pool = size;
             }
         }
-        rows.extend(level_rows(level, pool, &ours, &theirs));
+        rows.extend(level_rows(
+            settings.ledger_on_postgres,
+            level,
+            pool,
+            &ours,
+            &theirs,
+        ));
     }
     if let Some(db) = db {
         db.drop_now().await?;
@@ -180,6 +199,7 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
 }
 
 fn level_rows(
+    on_postgres: bool,
     level: usize,
     pool: usize,
     ours: &[mix::LoadResult],
@@ -201,6 +221,11 @@ fn level_rows(
         ));
     }
     let name = format!("incident mix over HTTP, {level} conn");
+    let name = if on_postgres {
+        format!("{name} (ledger on postgres)")
+    } else {
+        name
+    };
     let trigger = format!("— new triggers within it, {level} conn");
     let row = |name: String, kind| {
         let (l, p) = (pick(ours, kind), pick(theirs, kind));
