@@ -481,9 +481,14 @@ fn refused_event_changes_nothing(world: &World, kind: u8) -> Check {
     Ok(())
 }
 
+/// `CASES` per property, or `PROPTEST_CASES` when set (longer runs, docs/testing.md).
 fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or(CASES);
     ProptestConfig {
-        cases: CASES,
+        cases,
         ..ProptestConfig::default()
     }
 }
