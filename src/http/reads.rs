@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::ids::MessageId;
-use projections::views::{AlarmGroup, MessageView, Views};
+use projections::views::{AlarmGroup, DeliveryState, MessageView, Views};
 use projections::{Position, RecordedEvent};
 use serde::Serialize;
 
@@ -161,7 +161,10 @@ pub async fn messages(
                 .map_err(|_| ApiError::field("query.alert_id", "must be a UUID"))?,
         ),
     };
-    let wanted_state = params.get("state").map(str::to_owned);
+    let wanted_state = match params.get("state") {
+        None => None,
+        Some(raw) => Some(parse_message_state(raw)?),
+    };
     let channel = params.get("channel").map(str::to_owned);
     read_views(&state, &params, move |views| {
         let range = match cursor {
@@ -174,9 +177,7 @@ pub async fn messages(
         let mut items = Vec::new();
         let mut next_cursor = None;
         for message in range.map(|(_, m)| m) {
-            let keep = wanted_state
-                .as_deref()
-                .is_none_or(|s| message.state.as_str() == s)
+            let keep = wanted_state.is_none_or(|s| message.state == s)
                 && alert.is_none_or(|a| message.alert_id == a)
                 && channel
                     .as_deref()
@@ -193,6 +194,26 @@ pub async fn messages(
         Ok(MessagePage { items, next_cursor })
     })
     .await
+}
+
+/// A `state` filter: a typo would otherwise silently match no message.
+fn parse_message_state(raw: &str) -> Result<DeliveryState, ApiError> {
+    let states = [
+        DeliveryState::Pending,
+        DeliveryState::Claimed,
+        DeliveryState::Delivered,
+        DeliveryState::FailedWillRetry,
+        DeliveryState::Abandoned,
+    ];
+    states
+        .into_iter()
+        .find(|state| state.as_str() == raw)
+        .ok_or_else(|| {
+            ApiError::field(
+                "query.state",
+                "must be pending, claimed, delivered, failed_will_retry or abandoned",
+            )
+        })
 }
 
 /// `GET /v1/messages/{id}`.

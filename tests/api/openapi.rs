@@ -200,3 +200,32 @@ async fn every_post_documents_idempotency_key_and_every_role_route_its_bearer_se
     let schemes = &document["components"]["securitySchemes"]["bearer"];
     assert_eq!(schemes["scheme"], "bearer");
 }
+
+#[tokio::test]
+async fn every_query_parameter_with_documented_values_refuses_any_other_with_a_422() {
+    let app = spawn_app().await;
+    let document = app.get("/openapi.json").await.expect(200).body;
+    let mut checked = Vec::new();
+    for route in route_table().iter().filter(|r| !r.integration_key) {
+        let parameters = operation(&document, route)["parameters"]
+            .as_array()
+            .expect("parameters")
+            .clone();
+        let enums = parameters
+            .iter()
+            .filter(|p| p["in"] == "query" && p["schema"]["enum"].is_array());
+        for parameter in enums {
+            let name = parameter["name"].as_str().expect("a name");
+            let separator = if route.path.contains('?') { '&' } else { '?' };
+            let path = format!("{}{separator}{name}=not-a-documented-value", route.path);
+            let reply = app
+                .api()
+                .send(route.method.clone(), &path, route.body.as_ref())
+                .await
+                .expect_problem(422, "validation");
+            assert_eq!(reply.body["field"], format!("query.{name}"), "{path}");
+            checked.push(path);
+        }
+    }
+    assert!(checked.len() >= 4, "{checked:?}");
+}

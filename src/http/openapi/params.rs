@@ -104,8 +104,8 @@ pub const ALERTS: &[Query] = &[
 pub const MESSAGES: &[Query] = &[
     q(
         "state",
-        || json!({ "type": "string" }),
-        "Only messages in this state (pending, claimed, delivered, failed_will_retry, abandoned)",
+        || json!({ "enum": ["pending", "claimed", "delivered", "failed_will_retry", "abandoned"] }),
+        "Only messages in this delivery state",
     ),
     q("alert_id", uuid, "Only this alert's messages"),
     q(
