@@ -149,10 +149,10 @@ struct ExportArgs {
 
 #[derive(Debug, Args)]
 struct ImportArgs {
-    /// Directory of the embedded log to import into (empty, or ending where the input
-    /// starts).
-    #[arg(long, env = "ALERT_LEDGER_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    /// The log to import into (empty, or ending where the input starts): the embedded
+    /// log in `--data-dir`, or `--store postgres://…`.
+    #[command(flatten)]
+    store: StoreArgs,
     /// The NDJSON export (default: standard input).
     #[arg(long, short)]
     input: Option<PathBuf>,
@@ -381,11 +381,32 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
 async fn import(args: ImportArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
-    let options = crate::store::embedded::EmbeddedOptions::new(&args.data_dir);
-    let store =
-        tokio::task::spawn_blocking(move || crate::store::embedded::EmbeddedStore::open(options))
-            .await?
-            .with_context(|| format!("cannot open the log in {}", args.data_dir.display()))?;
+    let location = StoreLocation::parse(args.store.store.as_deref()).map_err(anyhow::Error::msg)?;
+    let store: Box<dyn crate::export::ImportTarget> = match &location {
+        StoreLocation::Embedded => {
+            let mut options = crate::store::embedded::EmbeddedOptions::new(&args.store.data_dir);
+            options.recovery = args.store.recovery;
+            options.segment_size = args.store.segment_size_mib * 1024 * 1024;
+            let dir = args.store.data_dir.display().to_string();
+            Box::new(
+                tokio::task::spawn_blocking(move || {
+                    crate::store::embedded::EmbeddedStore::open(options)
+                })
+                .await?
+                .with_context(|| format!("cannot open the log in {dir}"))?,
+            )
+        }
+        StoreLocation::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Box::new(
+                crate::store::postgres::PostgresStore::connect(url)
+                    .await
+                    .context("cannot open the postgres store")?,
+            )
+        }
+        StoreLocation::Url(url) => anyhow::bail!(
+            "cannot import into {url}: only the embedded store and postgres keep the exported positions (KurrentDB assigns its own; see docs/deployment.md)"
+        ),
+    };
     let input: Box<dyn std::io::BufRead> = match &args.input {
         Some(path) => Box::new(std::io::BufReader::new(
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
@@ -397,10 +418,10 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         eprint!("\rimport: {imported} events   ");
         let _ = std::io::stderr().flush();
     };
-    let outcome = crate::export::import(&store, input, progress).await;
+    let outcome = crate::export::import(store.as_ref(), input, progress).await;
     eprintln!();
-    let head = crate::store::EventStore::head(&store).await?;
-    crate::store::EventStore::close(&store).await?;
+    let head = store.head().await?;
+    store.close().await?;
     let imported = outcome?;
     println!(
         "imported {imported} events in {:.2}s; head position {} hash {}",

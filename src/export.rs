@@ -62,6 +62,36 @@ pub async fn export(
     Ok(written)
 }
 
+/// A store an export can be written back into at its original positions: the
+/// embedded store and PostgreSQL (whose positions are the log's own). KurrentDB
+/// assigns commit positions itself, so it cannot take one (docs/deployment.md).
+pub trait ImportTarget: EventStore {
+    /// Writes `events`, which continue the stored log, exactly as recorded; returns
+    /// the last position written.
+    fn import_events(
+        &self,
+        events: Vec<RecordedEvent>,
+    ) -> futures_util::future::BoxFuture<'_, Result<Position, StoreError>>;
+}
+
+impl ImportTarget for crate::store::embedded::EmbeddedStore {
+    fn import_events(
+        &self,
+        events: Vec<RecordedEvent>,
+    ) -> futures_util::future::BoxFuture<'_, Result<Position, StoreError>> {
+        Box::pin(self.import(events))
+    }
+}
+
+impl ImportTarget for crate::store::postgres::PostgresStore {
+    fn import_events(
+        &self,
+        events: Vec<RecordedEvent>,
+    ) -> futures_util::future::BoxFuture<'_, Result<Position, StoreError>> {
+        Box::pin(self.import(events))
+    }
+}
+
 /// Why an import stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -110,7 +140,7 @@ const IMPORT_CHUNK: usize = 10_000;
 /// first at its head + 1) with consecutive positions. After every chunk the store's
 /// head hash must equal the exported hash. Returns the number of events imported.
 pub async fn import(
-    store: &crate::store::embedded::EmbeddedStore,
+    store: &dyn ImportTarget,
     input: impl std::io::BufRead,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ImportError> {
@@ -150,14 +180,14 @@ pub async fn import(
 }
 
 async fn import_chunk(
-    store: &crate::store::embedded::EmbeddedStore,
+    store: &dyn ImportTarget,
     chunk: Vec<RecordedEvent>,
 ) -> Result<u64, ImportError> {
     let count = chunk.len() as u64;
     let (first, last) = (chunk[0].position, chunk[chunk.len() - 1].position);
     let exported: Vec<(Position, projections::Hash)> =
         chunk.iter().map(|e| (e.position, e.hash)).collect();
-    store.import(chunk).await?;
+    store.import_events(chunk).await?;
     let head = store.head().await?;
     if head.hash == exported[exported.len() - 1].1 {
         return Ok(count);

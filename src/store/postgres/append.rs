@@ -210,15 +210,15 @@ struct State {
 
 /// Column arrays for one `INSERT … SELECT * FROM unnest(…)`.
 #[derive(Default)]
-struct Rows {
-    position: Vec<i64>,
-    stream: Vec<String>,
-    stream_version: Vec<i64>,
-    event_id: Vec<Uuid>,
-    body: Vec<Vec<u8>>,
-    prev_hash: Vec<Vec<u8>>,
-    hash: Vec<Vec<u8>>,
-    recorded_at: Vec<DateTime<Utc>>,
+pub(super) struct Rows {
+    pub position: Vec<i64>,
+    pub stream: Vec<String>,
+    pub stream_version: Vec<i64>,
+    pub event_id: Vec<Uuid>,
+    pub body: Vec<Vec<u8>>,
+    pub prev_hash: Vec<Vec<u8>>,
+    pub hash: Vec<Vec<u8>>,
+    pub recorded_at: Vec<DateTime<Utc>>,
 }
 
 async fn write_batch(
@@ -435,7 +435,10 @@ impl Rows {
     }
 }
 
-async fn insert(tx: &Transaction<'_>, rows: &Rows) -> Result<u64, tokio_postgres::Error> {
+pub(super) async fn insert(
+    tx: &Transaction<'_>,
+    rows: &Rows,
+) -> Result<u64, tokio_postgres::Error> {
     tx.execute(
         "INSERT INTO events
              (position, stream, stream_version, event_id, body, prev_hash, hash, recorded_at)

@@ -9,12 +9,14 @@
 //! - `read`: a small pool of shared connections with prepared statements; rows are
 //!   decoded through [`crate::codec::decode_body`].
 //! - `notify`: the head watch, from `LISTEN/NOTIFY` plus polling.
+//! - `import`: writes an export back at its original positions ([`PostgresStore::import`]).
 //! - `verify`: re-checks positions and the hash chain as stored ([`PostgresStore::verify`]).
 //!
 //! Event bodies and the chain (`hash = SHA-256(prev_hash || body)`) are byte for byte
 //! what the embedded backend stores.
 
 mod append;
+mod import;
 mod notify;
 mod read;
 mod schema;

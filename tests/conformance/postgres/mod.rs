@@ -5,6 +5,7 @@
 //! prints that it was skipped and returns.
 
 mod commit_order;
+mod import;
 mod verify;
 
 use crate::support::Harness;
