@@ -41,6 +41,12 @@ macro_rules! conformance_suite {
             a_stream_of_100k_events_reads_back_completely_in_both_directions,
             reopening_after_close_preserves_positions_hashes_and_versions,
             calls_after_close_fail_with_closed,
+            any_expectation_appends_and_positions_grow_across_appends,
+            reading_all_from_any_stored_position_returns_the_events_from_there_in_order,
+            head_reports_the_last_event_and_the_watch_follows_appends,
+            reopening_preserves_positions_hashes_and_versions_and_appends_continue,
+            a_long_stream_reads_back_completely_in_both_directions,
+            a_filtered_subscription_from_a_stored_position_delivers_only_matching_events,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
