@@ -229,3 +229,37 @@ async fn every_query_parameter_with_documented_values_refuses_any_other_with_a_4
     }
     assert!(checked.len() >= 4, "{checked:?}");
 }
+
+#[tokio::test]
+async fn every_link_names_a_documented_operation_and_its_path_parameters() {
+    let app = spawn_app().await;
+    let document = app.get("/openapi.json").await.expect(200).body;
+    let mut by_id = std::collections::BTreeMap::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for operation in operations.as_object().expect("operations").values() {
+            let id = operation["operationId"].as_str().expect("operationId");
+            by_id.insert(id.to_owned(), (path.clone(), operation.clone()));
+        }
+    }
+    let mut links = 0;
+    for (_, operation) in by_id.values() {
+        for response in operation["responses"]
+            .as_object()
+            .expect("responses")
+            .values()
+        {
+            let Some(found) = response["links"].as_object() else {
+                continue;
+            };
+            for link in found.values() {
+                let target = link["operationId"].as_str().expect("operationId");
+                let (path, _) = by_id.get(target).unwrap_or_else(|| panic!("{target}"));
+                for name in link["parameters"].as_object().expect("parameters").keys() {
+                    assert!(path.contains(&format!("{{{name}}}")), "{target}: {name}");
+                }
+                links += 1;
+            }
+        }
+    }
+    assert!(links >= 10, "only {links} links");
+}

@@ -7,10 +7,12 @@
 //!   assembly of the document.
 //! - [`params`]: path, query and header parameters.
 //! - [`bodies`]: request body schemas, as strict as the handlers.
+//! - [`links`]: from the answers that create something to the operations on it.
 //! - [`schemas`]: response schemas (`#/components/schemas`) of the views and commands.
 //! - [`ops`]: response schemas of the operational and admin answers.
 
 mod bodies;
+mod links;
 mod ops;
 mod params;
 mod schemas;
@@ -163,7 +165,7 @@ pub fn document() -> Value {
 fn describe(operation: &Operation) -> Value {
     let mut out = json!({
         "summary": operation.summary,
-        "operationId": operation_id(operation),
+        "operationId": operation_id(operation.method, operation.path),
         "parameters": params::parameters(operation.method, operation.path, operation.query),
         "responses": responses(operation),
     });
@@ -188,13 +190,12 @@ fn describe(operation: &Operation) -> Value {
     out
 }
 
-fn operation_id(operation: &Operation) -> String {
-    let path: String = operation
-        .path
+fn operation_id(method: &str, path: &str) -> String {
+    let path: String = path
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    format!("{}{}", operation.method, path.trim_end_matches('_'))
+    format!("{method}{}", path.trim_end_matches('_'))
 }
 
 fn responses(operation: &Operation) -> Value {
@@ -211,10 +212,11 @@ fn responses(operation: &Operation) -> Value {
             Reply::Sse => json!({ "text/event-stream": { "schema": { "type": "string" } } }),
             Reply::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
         };
-        out.insert(
-            status.to_string(),
-            json!({ "description": description, "content": content }),
-        );
+        let mut response = json!({ "description": description, "content": content });
+        if let Some(links) = links::links(operation.method, operation.path) {
+            response["links"] = links;
+        }
+        out.insert(status.to_string(), response);
     }
     for &status in operation.errors {
         out.insert(status.to_string(), problem(status));
