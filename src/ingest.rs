@@ -3,6 +3,7 @@
 //! resource, decide on the series stream, append.
 
 use crate::http::error::ApiError;
+use crate::http::extract::parse_json;
 use crate::http::AppState;
 use projections::decide::{decide_alert, AlertCommand, ResourceCheck, SeriesState, Trigger};
 use projections::ids::{ChannelId, DedupKey, IdError, SeriesId, ServiceName, SyncId};
@@ -48,12 +49,53 @@ pub struct Triggered {
     pub position: Position,
 }
 
-/// Validates and runs a trigger.
-pub async fn trigger(
-    state: &AppState,
-    request: TriggerRequest,
-    metadata: Metadata,
-) -> Result<Triggered, ApiError> {
+/// Most characters in a trigger's `summary`.
+pub const MAX_SUMMARY_CHARS: usize = 1024;
+/// Most entries in a trigger's `details`.
+pub const MAX_DETAILS: usize = 64;
+/// Most characters in a `details` key (at least one).
+pub const MAX_DETAIL_KEY_CHARS: usize = 128;
+/// Most characters in a `details` value.
+pub const MAX_DETAIL_VALUE_CHARS: usize = 4096;
+/// Most channels a trigger may name.
+pub const MAX_CHANNELS: usize = 16;
+/// Most escalation steps a trigger may give.
+pub const MAX_ESCALATION_STEPS: usize = 16;
+
+/// A trigger that passed every check that needs no store or views: the ids parsed,
+/// the texts within their limits. Only the resource lookup, the service's route and
+/// the decision on the series remain (see [`trigger_valid`]).
+#[derive(Debug, Clone)]
+pub struct ValidTrigger {
+    /// The service.
+    pub service: ServiceName,
+    /// The given dedup key, or a fresh UUID (every such trigger opens a new alert).
+    pub dedup_key: DedupKey,
+    /// Non-blank, at most [`MAX_SUMMARY_CHARS`] characters.
+    pub summary: String,
+    /// The severity.
+    pub severity: Severity,
+    /// Within [`MAX_DETAILS`], [`MAX_DETAIL_KEY_CHARS`] and [`MAX_DETAIL_VALUE_CHARS`].
+    pub details: BTreeMap<String, String>,
+    /// The resource named, not yet looked up.
+    pub resource: Option<SyncId>,
+    /// At most [`MAX_CHANNELS`].
+    pub channels: Vec<ChannelId>,
+    /// At most [`MAX_ESCALATION_STEPS`].
+    pub escalation_secs: Vec<u32>,
+}
+
+/// What `POST /v1/alerts` does with its body before it touches the store or the
+/// views: [`parse_json`] (which its `ValidJson` extractor runs once the content type
+/// is JSON) and [`validate`] (which [`trigger`] runs). Pure and synchronous; the
+/// fuzz target `ingest_native` feeds it arbitrary bytes.
+pub fn parse_trigger(bytes: &[u8]) -> Result<ValidTrigger, ApiError> {
+    validate(parse_json(bytes)?)
+}
+
+/// Checks a trigger request (any origin) field by field, in a fixed order, naming
+/// the first field at fault. A missing dedup key becomes a fresh UUID.
+pub fn validate(request: TriggerRequest) -> Result<ValidTrigger, ApiError> {
     let service = parse_id("service", ServiceName::parse(&request.service))?;
     let dedup_key = match &request.dedup_key {
         Some(raw) => parse_id("dedup_key", DedupKey::parse(raw))?,
@@ -62,7 +104,7 @@ pub async fn trigger(
             DedupKey::parse(&uuid::Uuid::new_v4().to_string()),
         )?,
     };
-    let summary = bounded_text("summary", &request.summary, 1024)?;
+    let summary = bounded_text("summary", &request.summary, MAX_SUMMARY_CHARS)?;
     let severity = Severity::parse(&request.severity)
         .ok_or_else(|| ApiError::field("severity", "must be critical, error, warning or info"))?;
     let details = validate_details(request.details)?;
@@ -72,20 +114,62 @@ pub async fn trigger(
         .enumerate()
         .map(|(i, raw)| parse_id(&format!("channels[{i}]"), ChannelId::parse(raw)))
         .collect::<Result<Vec<_>, _>>()?;
-    if channels.len() > 16 {
+    if channels.len() > MAX_CHANNELS {
         return Err(ApiError::field("channels", "at most 16 channels"));
     }
-    if request.escalation_secs.len() > 16 {
+    if request.escalation_secs.len() > MAX_ESCALATION_STEPS {
         return Err(ApiError::field("escalation_secs", "at most 16 steps"));
     }
     let resource = match &request.resource {
         None => None,
-        Some(raw) => Some(resource_check(state, parse_id("resource", SyncId::parse(raw))?).await?),
+        Some(raw) => Some(parse_id("resource", SyncId::parse(raw))?),
+    };
+    Ok(ValidTrigger {
+        service,
+        dedup_key,
+        summary,
+        severity,
+        details,
+        resource,
+        channels,
+        escalation_secs: request.escalation_secs,
+    })
+}
+
+/// Validates and runs a trigger.
+pub async fn trigger(
+    state: &AppState,
+    request: TriggerRequest,
+    metadata: Metadata,
+) -> Result<Triggered, ApiError> {
+    trigger_valid(state, validate(request)?, metadata).await
+}
+
+/// Runs a validated trigger: looks its resource up, adds the service's route, decides
+/// on the series stream and appends.
+pub async fn trigger_valid(
+    state: &AppState,
+    valid: ValidTrigger,
+    metadata: Metadata,
+) -> Result<Triggered, ApiError> {
+    let ValidTrigger {
+        service,
+        dedup_key,
+        summary,
+        severity,
+        details,
+        resource,
+        channels,
+        escalation_secs,
+    } = valid;
+    let resource = match resource {
+        None => None,
+        Some(sync_id) => Some(resource_check(state, sync_id).await?),
     };
     let series = SeriesId::of(&service, &dedup_key);
     // The service's route may have been set by the caller's previous request.
     state.wait_for_mark(&state.marks.routing).await?;
-    let routed = route_of(state, &service, channels, request.escalation_secs);
+    let routed = route_of(state, &service, channels, escalation_secs);
     let command = AlertCommand::Trigger(Trigger {
         service,
         dedup_key,
@@ -229,17 +313,17 @@ pub fn bounded_text(field: &str, raw: &str, max: usize) -> Result<String, ApiErr
 fn validate_details(
     details: BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
-    if details.len() > 64 {
+    if details.len() > MAX_DETAILS {
         return Err(ApiError::field("details", "at most 64 entries"));
     }
     for (key, value) in &details {
-        if key.is_empty() || key.chars().count() > 128 {
+        if key.is_empty() || key.chars().count() > MAX_DETAIL_KEY_CHARS {
             return Err(ApiError::field(
                 "details",
                 "keys must be 1 to 128 characters",
             ));
         }
-        if value.chars().count() > 4096 {
+        if value.chars().count() > MAX_DETAIL_VALUE_CHARS {
             return Err(ApiError::field(
                 format!("details.{key}"),
                 "must be at most 4096 characters",

@@ -63,7 +63,7 @@ pub enum SnapshotRejected {
 
 /// A decoded snapshot header and body.
 pub struct Snapshot {
-    /// The file it came from.
+    /// The file it came from (empty when decoded from bytes by [`decode`]).
     pub path: PathBuf,
     /// Position the views reflect.
     pub position: Position,
@@ -97,14 +97,7 @@ impl SnapshotDir {
     /// Writes a snapshot of views at `position` (whose event has `hash`), given their
     /// encoded `body` (see [`encode`]), and removes all but the newest `keep` files.
     pub fn write(&self, position: Position, hash: Hash, body: &[u8]) -> std::io::Result<PathBuf> {
-        let mut file_bytes = Vec::with_capacity(HEADER_LEN + body.len());
-        file_bytes.extend_from_slice(MAGIC);
-        file_bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        file_bytes.extend_from_slice(&position.to_le_bytes());
-        file_bytes.extend_from_slice(&hash.0);
-        file_bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        file_bytes.extend_from_slice(&Sha256::digest(body));
-        file_bytes.extend_from_slice(body);
+        let file_bytes = encode_file(position, hash, body);
         fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(file_name(position));
         let temporary = path.with_extension("snap.tmp");
@@ -133,7 +126,9 @@ impl SnapshotDir {
     /// Reads and checks one file (checksum and format only).
     pub fn read(path: &Path) -> Result<Snapshot, SnapshotRejected> {
         let bytes = fs::read(path).map_err(|err| SnapshotRejected::Corrupt(err.to_string()))?;
-        decode(path, &bytes)
+        let mut snapshot = decode(&bytes)?;
+        snapshot.path = path.to_owned();
+        Ok(snapshot)
     }
 
     /// The newest snapshot at or below `at_most` that `store` confirms (the log has
@@ -196,6 +191,20 @@ pub fn encode(views: &Views) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec(views)
 }
 
+/// The bytes of a snapshot file of views at `position` (whose event has `hash`), given
+/// their encoded `body`: the header laid out above, then the body.
+pub fn encode_file(position: Position, hash: Hash, body: &[u8]) -> Vec<u8> {
+    let mut file_bytes = Vec::with_capacity(HEADER_LEN + body.len());
+    file_bytes.extend_from_slice(MAGIC);
+    file_bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    file_bytes.extend_from_slice(&position.to_le_bytes());
+    file_bytes.extend_from_slice(&hash.0);
+    file_bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    file_bytes.extend_from_slice(&Sha256::digest(body));
+    file_bytes.extend_from_slice(body);
+    file_bytes
+}
+
 fn file_name(position: Position) -> String {
     format!("views-{position:020}.snap")
 }
@@ -208,7 +217,10 @@ fn parse_name(path: &Path) -> Option<Position> {
         .ok()
 }
 
-fn decode(path: &Path, bytes: &[u8]) -> Result<Snapshot, SnapshotRejected> {
+/// Decodes and checks the bytes of a snapshot file (header, checksum, format, body),
+/// as [`SnapshotDir::read`] does after reading the file; `path` is left empty. Pure;
+/// the fuzz target `snapshot_decoder` feeds it arbitrary bytes.
+pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotRejected> {
     let corrupt = |what: &str| SnapshotRejected::Corrupt(what.to_owned());
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return Err(corrupt(
@@ -232,17 +244,22 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<Snapshot, SnapshotRejected> {
     if Sha256::digest(body)[..] != bytes[60..92] {
         return Err(corrupt("checksum mismatch"));
     }
-    let views: Views = serde_json::from_slice(body)
-        .map_err(|err| SnapshotRejected::Corrupt(format!("body does not decode: {err}")))?;
+    let views = decode_views(body)?;
     if views.position != position {
         return Err(corrupt("body position differs from the header"));
     }
     Ok(Snapshot {
-        path: path.to_owned(),
+        path: PathBuf::new(),
         position,
         hash: Hash(hash),
         views,
     })
+}
+
+/// Decodes a snapshot body (the views as JSON) whose checksum already matched.
+pub fn decode_views(body: &[u8]) -> Result<Views, SnapshotRejected> {
+    serde_json::from_slice(body)
+        .map_err(|err| SnapshotRejected::Corrupt(format!("body does not decode: {err}")))
 }
 
 /// The log's chain hash at `position`, if the log reaches it.
@@ -255,4 +272,44 @@ pub async fn hash_at(
         .first()
         .filter(|event| event.position == position)
         .map(|event| event.hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_from_the_writer_decodes_to_the_same_views() {
+        let views = Views {
+            position: 7,
+            ..Views::default()
+        };
+        let body = encode(&views).unwrap();
+        let snapshot = decode(&encode_file(7, Hash([3; 32]), &body)).unwrap();
+        assert_eq!(snapshot.views, views);
+        assert_eq!((snapshot.position, snapshot.hash), (7, Hash([3; 32])));
+    }
+
+    #[test]
+    fn a_changed_body_byte_is_refused_as_a_checksum_mismatch() {
+        let body = encode(&Views::default()).unwrap();
+        let mut file = encode_file(0, Hash::GENESIS, &body);
+        *file.last_mut().unwrap() ^= 1;
+        let refused = decode(&file).err().unwrap();
+        assert_eq!(
+            refused,
+            SnapshotRejected::Corrupt("checksum mismatch".into())
+        );
+    }
+
+    #[test]
+    fn a_truncated_header_is_refused_not_a_panic() {
+        let file = encode_file(0, Hash::GENESIS, b"{}");
+        for len in [0, 7, 8, 91] {
+            assert!(matches!(
+                decode(&file[..len]),
+                Err(SnapshotRejected::Corrupt(_))
+            ));
+        }
+    }
 }

@@ -8,10 +8,10 @@
 
 use super::{act_on_open, digest_key, summary_line, Details, OpenAction};
 use crate::http::error::ApiError;
-use crate::http::extract::ValidJson;
+use crate::http::extract::{parse_json, ValidJson};
 use crate::http::reads::position_header;
 use crate::http::{AppState, WriterAuth};
-use crate::ingest::{self, TriggerRequest};
+use crate::ingest::{self, TriggerRequest, ValidTrigger};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -110,18 +110,36 @@ pub struct Answer {
 }
 
 /// One validated alert, ready to run.
-enum Planned {
+#[derive(Debug)]
+pub enum Planned {
+    /// A firing alert: trigger.
     Fire {
+        /// The alert's `fingerprint`, when it had one.
         fingerprint: Option<String>,
-        request: TriggerRequest,
+        /// The trigger, validated as the native API validates it.
+        trigger: ValidTrigger,
+        /// The service it is recorded under.
         service: ServiceName,
+        /// Its dedup key.
         dedup_key: DedupKey,
     },
+    /// A resolved alert: resolve the open alert of (service, dedup key), if any.
     Resolve {
+        /// The alert's `fingerprint`, when it had one.
         fingerprint: Option<String>,
+        /// The service.
         service: ServiceName,
+        /// The dedup key.
         dedup_key: DedupKey,
     },
+}
+
+/// What the route does with a body before it touches the store: [`parse_json`]
+/// (which its `ValidJson` extractor runs once the content type is JSON) and
+/// [`plan`] (which the handler runs). Pure and synchronous; the fuzz target
+/// `ingest_alertmanager` feeds it arbitrary bytes.
+pub fn parse_request(bytes: &[u8]) -> Result<Vec<Planned>, ApiError> {
+    plan(&parse_json(bytes)?)
 }
 
 /// `POST /v1/integrations/alertmanager`.
@@ -156,11 +174,11 @@ async fn run(
     match item {
         Planned::Fire {
             fingerprint,
-            request,
+            trigger,
             service,
             dedup_key,
         } => {
-            let triggered = ingest::trigger(state, request, metadata).await?;
+            let triggered = ingest::trigger_valid(state, trigger, metadata).await?;
             Ok(AlertOutcome {
                 fingerprint,
                 service,
@@ -197,8 +215,10 @@ async fn run(
     }
 }
 
-/// Validates the whole notification and maps every alert, writing nothing.
-fn plan(notification: &Notification) -> Result<Vec<Planned>, ApiError> {
+/// Validates the whole notification and maps every alert, writing nothing: every
+/// firing alert's trigger is validated here, so one invalid alert fails the whole
+/// notification before any alert of it is written.
+pub fn plan(notification: &Notification) -> Result<Vec<Planned>, ApiError> {
     if notification.version != "4" {
         return Err(ApiError::field("version", "must be \"4\""));
     }
@@ -258,7 +278,7 @@ fn plan_alert(
                     "needs an annotation summary or description, or a label alertname",
                 )
             })?;
-            let request = TriggerRequest {
+            let trigger = ingest::validate(TriggerRequest {
                 service: service.as_str().to_owned(),
                 dedup_key: Some(dedup_key.as_str().to_owned()),
                 summary,
@@ -267,10 +287,10 @@ fn plan_alert(
                 resource: None,
                 channels: Vec::new(),
                 escalation_secs: Vec::new(),
-            };
+            })?;
             Ok(Planned::Fire {
                 fingerprint,
-                request,
+                trigger,
                 service,
                 dedup_key,
             })

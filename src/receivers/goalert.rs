@@ -8,13 +8,13 @@
 //! `Accept: application/json` a 200 `{"AlertID","ServiceID","IsNew"}`. Errors are
 //! problem documents (GoAlert clients look only at the status).
 
-use super::keys::Integration;
+use super::keys::{Integration, IntegrationKeys};
 use super::{act_on_open, digest_key, key_metadata, summary_line, Details, OpenAction};
 use crate::http::error::ApiError;
 use crate::http::extract::{decode, parse_json};
 use crate::http::reads::position_header;
 use crate::http::AppState;
-use crate::ingest::{self, TriggerRequest};
+use crate::ingest::{self, TriggerRequest, ValidTrigger};
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -99,6 +99,26 @@ impl Params {
     }
 }
 
+/// What a validated call does.
+#[derive(Debug)]
+pub enum Planned {
+    /// `action=close`: resolve the open alert of the dedup key, if any.
+    Close,
+    /// Trigger (validated as the native API validates a trigger).
+    Trigger(ValidTrigger),
+}
+
+/// A validated call: everything the route decides before it touches the store.
+#[derive(Debug)]
+pub struct PlannedCall {
+    /// The token's service.
+    pub service: ServiceName,
+    /// The given `dedup`, or one derived from summary and details.
+    pub dedup_key: DedupKey,
+    /// What to do.
+    pub planned: Planned,
+}
+
 /// `POST /api/v2/generic/incoming`.
 #[tracing::instrument(skip_all)]
 pub async fn incoming(
@@ -106,44 +126,53 @@ pub async fn incoming(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let query = Params::from_pairs(parts.uri.query().unwrap_or(""), "query");
     let bytes = to_bytes(body, crate::http::body_limit())
         .await
         .map_err(|_| ApiError::PayloadTooLarge {
             limit: crate::http::body_limit(),
         })?;
-    let body = parse_body(&parts.headers, &bytes);
-    // Authenticate before reporting anything else about the request, so the token is
-    // found even in parameters that fail validation.
-    let token = [
-        body_token(&bytes),
-        pair_token(parts.uri.query().unwrap_or("")),
-        bearer(&parts.headers).map(str::to_owned),
-    ]
-    .into_iter()
-    .flatten()
-    .next()
-    .ok_or(ApiError::Unauthorized)?;
-    let service = state
-        .integrations
-        .lookup(Integration::GoAlert, &token)
-        .cloned()
-        .ok_or(ApiError::Unauthorized)?;
-    let params = query?.overridden_by(body?);
+    let query = parts.uri.query().unwrap_or("");
+    let call = parse_request(&parts.headers, query, &bytes, &state.integrations)?;
     let wants_json = parts
         .headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    run(&state, service, params, wants_json).await
+    run(&state, call, wants_json).await
 }
 
-async fn run(
-    state: &AppState,
-    service: ServiceName,
-    params: Params,
-    wants_json: bool,
-) -> Result<Response, ApiError> {
+/// Parses the raw `query` string and the body (JSON, a form, or empty, as `headers`
+/// declare), authenticates (`keys` maps the token to its service) and validates the
+/// call, exactly as the route does before it touches the store. Pure and
+/// synchronous; the fuzz target `ingest_goalert` feeds it arbitrary input.
+pub fn parse_request(
+    headers: &HeaderMap,
+    query: &str,
+    bytes: &[u8],
+    keys: &IntegrationKeys,
+) -> Result<PlannedCall, ApiError> {
+    let query_params = Params::from_pairs(query, "query");
+    let body = parse_body(headers, bytes);
+    // Authenticate before reporting anything else about the request, so the token is
+    // found even in parameters that fail validation.
+    let token = [
+        body_token(bytes),
+        pair_token(query),
+        bearer(headers).map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .ok_or(ApiError::Unauthorized)?;
+    let service = keys
+        .lookup(Integration::GoAlert, &token)
+        .cloned()
+        .ok_or(ApiError::Unauthorized)?;
+    plan(service, query_params?.overridden_by(body?))
+}
+
+/// Maps the merged parameters onto a close or a validated trigger.
+fn plan(service: ServiceName, params: Params) -> Result<PlannedCall, ApiError> {
     let close = match params.action.as_deref().map(str::trim) {
         None | Some("") => false,
         Some("close") => true,
@@ -160,11 +189,12 @@ async fn run(
         }
         None => return Err(ApiError::field("summary", "must not be empty")),
     };
-    let metadata = key_metadata(Integration::GoAlert, &service);
     if close {
-        let action = OpenAction::Resolve(ResolvedBy::Source);
-        let acted = act_on_open(state, &service, &dedup_key, action, metadata).await?;
-        return Ok((StatusCode::NO_CONTENT, position_header(acted.position)).into_response());
+        return Ok(PlannedCall {
+            service,
+            dedup_key,
+            planned: Planned::Close,
+        });
     }
     let summary =
         summary_line(summary).ok_or_else(|| ApiError::field("summary", "must not be empty"))?;
@@ -173,7 +203,7 @@ async fn run(
     for (key, value) in &params.meta {
         entries.add(format!("meta.{key}"), value);
     }
-    let request = TriggerRequest {
+    let trigger = ingest::validate(TriggerRequest {
         service: service.as_str().to_owned(),
         dedup_key: Some(dedup_key.as_str().to_owned()),
         summary,
@@ -182,8 +212,30 @@ async fn run(
         resource: None,
         channels: Vec::new(),
         escalation_secs: Vec::new(),
+    })?;
+    Ok(PlannedCall {
+        service,
+        dedup_key,
+        planned: Planned::Trigger(trigger),
+    })
+}
+
+async fn run(state: &AppState, call: PlannedCall, wants_json: bool) -> Result<Response, ApiError> {
+    let PlannedCall {
+        service,
+        dedup_key,
+        planned,
+    } = call;
+    let metadata = key_metadata(Integration::GoAlert, &service);
+    let trigger = match planned {
+        Planned::Close => {
+            let action = OpenAction::Resolve(ResolvedBy::Source);
+            let acted = act_on_open(state, &service, &dedup_key, action, metadata).await?;
+            return Ok((StatusCode::NO_CONTENT, position_header(acted.position)).into_response());
+        }
+        Planned::Trigger(trigger) => trigger,
     };
-    let triggered = ingest::trigger(state, request, metadata).await?;
+    let triggered = ingest::trigger_valid(state, trigger, metadata).await?;
     let headers = position_header(triggered.position);
     if !wants_json {
         return Ok((StatusCode::NO_CONTENT, headers).into_response());
@@ -311,6 +363,36 @@ mod tests {
     fn an_unknown_parameter_is_named() {
         let err = Params::from_pairs("summary=x&sevrity=high", "form").unwrap_err();
         assert!(matches!(err, ApiError::Validation { ref field, .. } if field == "form.sevrity"));
+    }
+
+    fn keys() -> IntegrationKeys {
+        IntegrationKeys::parse("goalert goalert-token-0123456789 checkout\n").unwrap()
+    }
+
+    #[test]
+    fn a_form_call_with_a_bearer_token_plans_a_critical_trigger() {
+        let mut headers = HeaderMap::new();
+        let form = "application/x-www-form-urlencoded";
+        headers.insert(header::CONTENT_TYPE, form.parse().unwrap());
+        let bearer = "Bearer goalert-token-0123456789";
+        headers.insert(header::AUTHORIZATION, bearer.parse().unwrap());
+        let call = parse_request(&headers, "dedup=d1", b"summary=disk+full", &keys()).unwrap();
+        assert_eq!(call.service.as_str(), "checkout");
+        assert_eq!(call.dedup_key.as_str(), "d1");
+        let Planned::Trigger(trigger) = call.planned else {
+            panic!("no action plans a trigger");
+        };
+        assert_eq!(
+            (trigger.summary.as_str(), trigger.severity),
+            ("disk full", Severity::Critical)
+        );
+    }
+
+    #[test]
+    fn a_call_without_a_known_token_is_unauthorized_whatever_else_is_wrong() {
+        let headers = HeaderMap::new();
+        let err = parse_request(&headers, "bogus=1&token=nope", b"", &keys()).unwrap_err();
+        assert!(matches!(err, ApiError::Unauthorized));
     }
 
     #[test]

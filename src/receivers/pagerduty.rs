@@ -9,11 +9,11 @@
 //! one deliberate exception to problem+json (see `docs/receivers.md`): a problem
 //! document's integer `status` would break clients that decode PagerDuty's string.
 
-use super::keys::Integration;
+use super::keys::{Integration, IntegrationKeys};
 use super::{act_on_open, key_metadata, Details, OpenAction};
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::ingest::{self, TriggerRequest};
+use crate::ingest::{self, TriggerRequest, ValidTrigger};
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -88,10 +88,58 @@ impl From<ApiError> for PdError {
     }
 }
 
-/// A validated event.
-enum Planned {
+/// A mapped event, its trigger not yet validated.
+enum Draft {
     Trigger(TriggerRequest),
     Act(OpenAction),
+}
+
+/// What a validated event does.
+#[derive(Debug)]
+pub enum Planned {
+    /// Trigger (validated as the native API validates a trigger).
+    Trigger(ValidTrigger),
+    /// Acknowledge or resolve the open alert of the event's dedup key.
+    Act(OpenAction),
+}
+
+/// A validated event: everything `POST /v2/enqueue` decides before it touches the
+/// store.
+#[derive(Debug)]
+pub struct PlannedEvent {
+    /// The routing key's service.
+    pub service: ServiceName,
+    /// The dedup key the answer returns (given, or generated for a trigger).
+    pub dedup_key: DedupKey,
+    /// What to do.
+    pub planned: Planned,
+}
+
+/// Parses, authorises (`keys` maps the routing key to its service) and validates an
+/// event body, exactly as the route does before it touches the store. Pure and
+/// synchronous; the fuzz target `ingest_pagerduty` feeds it arbitrary bytes.
+pub fn parse_event(bytes: &[u8], keys: &IntegrationKeys) -> Result<PlannedEvent, PdError> {
+    let body: Value = serde_json::from_slice(bytes)
+        .map_err(|err| PdError::invalid(vec![format!("body is not valid JSON: {err}")]))?;
+    let Value::Object(event) = body else {
+        return Err(PdError::invalid(vec!["body must be a JSON object".into()]));
+    };
+    let service = authorize(keys, &event)?;
+    let mut errors = Vec::new();
+    let planned = plan(&event, &service, &mut errors);
+    let (planned, dedup_key) = match planned {
+        Some(planned) if errors.is_empty() => planned,
+        _ => return Err(PdError::invalid(errors)),
+    };
+    let planned = match planned {
+        Draft::Trigger(request) => Planned::Trigger(ingest::validate(request)?),
+        Draft::Act(action) => Planned::Act(action),
+    };
+    Ok(PlannedEvent {
+        service,
+        dedup_key,
+        planned,
+    })
 }
 
 /// `POST /v2/enqueue`.
@@ -113,23 +161,18 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, PdError>
             message: "Event object is too large",
             errors: vec![format!("the body must be at most {limit} bytes")],
         })?;
-    let body: Value = serde_json::from_slice(&bytes)
-        .map_err(|err| PdError::invalid(vec![format!("body is not valid JSON: {err}")]))?;
-    let Value::Object(event) = body else {
-        return Err(PdError::invalid(vec!["body must be a JSON object".into()]));
-    };
-    let service = authorize(state, &event)?;
-    let mut errors = Vec::new();
-    let planned = plan(&event, &service, &mut errors);
-    let (planned, dedup_key) = match planned {
-        Some(planned) if errors.is_empty() => planned,
-        _ => return Err(PdError::invalid(errors)),
-    };
+    let PlannedEvent {
+        service,
+        dedup_key,
+        planned,
+    } = parse_event(&bytes, &state.integrations)?;
     let metadata = key_metadata(Integration::PagerDuty, &service);
     let position = match planned {
-        Planned::Trigger(request) => {
+        Planned::Trigger(trigger) => {
             tracing::Span::current().record("action", "trigger");
-            ingest::trigger(state, request, metadata).await?.position
+            ingest::trigger_valid(state, trigger, metadata)
+                .await?
+                .position
         }
         Planned::Act(action) => {
             tracing::Span::current().record("action", format!("{action:?}"));
@@ -142,7 +185,7 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, PdError>
 }
 
 /// The service of the body's routing key; PagerDuty answers an unknown key with 400.
-fn authorize(state: &AppState, event: &Map<String, Value>) -> Result<ServiceName, PdError> {
+fn authorize(keys: &IntegrationKeys, event: &Map<String, Value>) -> Result<ServiceName, PdError> {
     let key = match event.get("routing_key") {
         Some(Value::String(key)) if !key.trim().is_empty() => key,
         _ => {
@@ -150,9 +193,7 @@ fn authorize(state: &AppState, event: &Map<String, Value>) -> Result<ServiceName
             return Err(PdError::invalid(vec![missing]));
         }
     };
-    state
-        .integrations
-        .lookup(Integration::PagerDuty, key)
+    keys.lookup(Integration::PagerDuty, key)
         .cloned()
         .ok_or_else(|| PdError::invalid(vec!["Invalid routing key".into()]))
 }
@@ -163,7 +204,7 @@ fn plan(
     event: &Map<String, Value>,
     service: &ServiceName,
     errors: &mut Vec<String>,
-) -> Option<(Planned, DedupKey)> {
+) -> Option<(Draft, DedupKey)> {
     let action = field(event, "event_action", "event_action", errors);
     let given = field(event, "dedup_key", "dedup_key", errors);
     let given_key = given.as_deref().and_then(|raw| {
@@ -179,7 +220,7 @@ fn plan(
                 None => Some(generated_key()),
             };
             let request = trigger_request(event, service, key.as_ref(), errors)?;
-            Some((Planned::Trigger(request), key?))
+            Some((Draft::Trigger(request), key?))
         }
         Some(verb @ ("acknowledge" | "resolve")) => {
             if given.is_none() {
@@ -189,7 +230,7 @@ fn plan(
                 "acknowledge" => OpenAction::Acknowledge,
                 _ => OpenAction::Resolve(ResolvedBy::Source),
             };
-            Some((Planned::Act(action), given_key?))
+            Some((Draft::Act(action), given_key?))
         }
         Some(_) => {
             errors.push("'event_action' must be trigger, acknowledge or resolve".into());
@@ -383,4 +424,33 @@ pub fn error_schema() -> Value {
             "errors": { "type": "array", "items": { "type": "string" } }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> IntegrationKeys {
+        IntegrationKeys::parse("pagerduty routing-key-0123456789 payments\n").unwrap()
+    }
+
+    #[test]
+    fn a_valid_trigger_is_planned_with_the_dedup_key_it_answers() {
+        let body = br#"{"routing_key":"routing-key-0123456789","event_action":"trigger","dedup_key":"srv01/HTTP","payload":{"summary":"down","source":"srv01","severity":"error"}}"#;
+        let event = parse_event(body, &keys()).unwrap();
+        assert_eq!(event.service.as_str(), "payments");
+        assert_eq!(event.dedup_key.as_str(), "srv01/HTTP");
+        let Planned::Trigger(trigger) = event.planned else {
+            panic!("a trigger event plans a trigger");
+        };
+        assert_eq!(trigger.summary, "down");
+        assert_eq!(trigger.details["source"], "srv01");
+    }
+
+    #[test]
+    fn an_unknown_routing_key_is_refused_before_the_fields_are_checked() {
+        let body = br#"{"routing_key":"not-a-configured-key","event_action":"bogus"}"#;
+        let refused = parse_event(body, &keys()).unwrap_err();
+        assert_eq!(refused.errors, vec!["Invalid routing key".to_owned()]);
+    }
 }
