@@ -183,19 +183,25 @@ async fn a_stream_reads_forward_and_backward_and_all_pages_through_the_whole_log
 }
 
 #[tokio::test]
-async fn a_read_waiting_for_a_future_position_answers_503_with_retry_after() {
-    let app = spawn_app_with(|config| config.read_wait = Duration::from_millis(200)).await;
-    app.trigger(&trigger_body("far", "future", "info"))
+async fn a_read_for_a_position_beyond_the_head_is_refused_at_once_naming_the_parameter() {
+    // Long enough that a wait would show: a position no write has cannot be waited for.
+    let app = spawn_app_with(|config| config.read_wait = Duration::from_secs(5)).await;
+    let head = app
+        .trigger(&trigger_body("far", "future", "info"))
         .await
-        .expect(201);
+        .expect(201)
+        .position();
 
     let started = Instant::now();
     let reply = app
-        .list_alerts("min_position=1000000")
+        .list_alerts(&format!("min_position={}", head + 1))
         .await
-        .expect_problem(503, "not-caught-up");
-    assert!(started.elapsed() >= Duration::from_millis(200));
-    assert!(reply.header("retry-after").is_some(), "{reply:?}");
+        .expect_problem(422, "validation");
+    assert!(started.elapsed() < Duration::from_secs(2), "it did not wait");
+    assert_eq!(reply.body["field"], "query.min_position", "{reply:?}");
+    app.list_alerts(&format!("min_position={head}"))
+        .await
+        .expect(200);
 }
 
 #[tokio::test]
