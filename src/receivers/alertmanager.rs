@@ -325,11 +325,18 @@ fn labels_key(labels: &BTreeMap<String, String>) -> String {
     format!("labels:{}", digest_key(&parts))
 }
 
+/// The first of annotation `summary`, annotation `description` and label `alertname`
+/// that gives a summary line that is not blank once control characters are blanked
+/// (a summary of only control characters would fail the trigger's validation).
 fn summary_of(alert: &WebhookAlert) -> Option<String> {
-    let annotation = |name: &str| alert.annotations.get(name).and_then(|v| summary_line(v));
-    annotation("summary")
-        .or_else(|| annotation("description"))
-        .or_else(|| alert.labels.get("alertname").and_then(|v| summary_line(v)))
+    let line = |value: Option<&String>| {
+        value
+            .and_then(|v| summary_line(v))
+            .filter(|line| !line.trim().is_empty())
+    };
+    line(alert.annotations.get("summary"))
+        .or_else(|| line(alert.annotations.get("description")))
+        .or_else(|| line(alert.labels.get("alertname")))
 }
 
 /// The `severity` label mapped onto the ledger's four severities; unknown → warning.
@@ -453,6 +460,18 @@ mod tests {
             );
         }
         assert_eq!(severity_of(&labels(&[])), Severity::Warning);
+    }
+
+    #[test]
+    fn a_summary_of_control_characters_falls_back_to_the_description() {
+        let body = br#"{"version":"4","groupKey":"g","status":"firing","receiver":"storage",
+            "alerts":[{"status":"firing","labels":{"alertname":"DiskFull"},
+            "annotations":{"summary":"\u0001\u0002","description":"Disk 95% full"}}]}"#;
+        let planned = parse_request(body).unwrap();
+        let [Planned::Fire { trigger, .. }] = planned.as_slice() else {
+            panic!("one firing alert plans one trigger");
+        };
+        assert_eq!(trigger.summary, "Disk 95% full");
     }
 
     #[test]
