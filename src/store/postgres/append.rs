@@ -14,6 +14,11 @@
 //! 4. One multi-row `INSERT`, `pg_notify` with the new head, `COMMIT`. Nobody is
 //!    acknowledged before the commit returns.
 //!
+//! Steps 1–2 go to the server as one pipelined flight (`BEGIN`, the lock, the three
+//! reads), and step 4 as a second one, all with statements prepared once per
+//! connection: two round trips per batch plus the commit's WAL flush. The server runs
+//! pipelined statements one after another, so the reads still start after the lock.
+//!
 //! The unique constraints stay the last word: if an insert still violates one (a
 //! writer that bypassed the lock), the batch is rolled back and its requests are
 //! retried one at a time, and a violation on `(stream, stream_version)` becomes a
@@ -30,7 +35,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::{Client, GenericClient, Statement};
 use uuid::Uuid;
 
 /// The advisory lock key that serialises position assignment ("alertldg").
@@ -61,7 +66,7 @@ pub(super) async fn run(
     head: watch::Sender<Position>,
     counters: Arc<Counters>,
 ) {
-    let mut client: Option<Client> = None;
+    let mut client: Option<Connected> = None;
     while let Some(command) = commands.recv().await {
         let first = match command {
             Command::Append(request) => request,
@@ -116,21 +121,79 @@ pub(super) fn advance(current: &mut Position, position: Position) -> bool {
     }
 }
 
-async fn ensure_connected<'c>(
-    client: &'c mut Option<Client>,
-    options: &PostgresOptions,
-) -> Result<&'c mut Client, StoreError> {
-    if client.as_ref().is_none_or(Client::is_closed) {
-        *client = Some(connect(&options.config).await?);
-    }
-    Ok(client.as_mut().expect("just connected"))
+/// The writer's connection and its prepared statements.
+struct Connected {
+    client: Client,
+    statements: Statements,
 }
+
+/// Every statement a batch runs, prepared once per connection (a statement sent as
+/// text costs a second round trip to prepare it, every time).
+struct Statements {
+    begin: Statement,
+    lock: Statement,
+    head: Statement,
+    versions: Statement,
+    stored: Statement,
+    insert: Statement,
+    notify: Statement,
+    commit: Statement,
+}
+
+async fn ensure_connected<'c>(
+    connected: &'c mut Option<Connected>,
+    options: &PostgresOptions,
+) -> Result<&'c mut Connected, StoreError> {
+    if connected.as_ref().is_none_or(|c| c.client.is_closed()) {
+        *connected = None;
+        let client = connect(&options.config).await?;
+        let prepare = |sql: &'static str| client.prepare(sql);
+        let (begin, lock, head, versions, stored, insert, notify, commit) = tokio::try_join!(
+            prepare("BEGIN"),
+            prepare("SELECT pg_advisory_xact_lock($1)"),
+            prepare(HEAD_SQL),
+            prepare(VERSIONS_SQL),
+            prepare(STORED_SQL),
+            prepare(INSERT_SQL),
+            prepare("SELECT pg_notify($1, $2)"),
+            prepare("COMMIT"),
+        )
+        .map_err(pg_error)?;
+        let statements = Statements {
+            begin,
+            lock,
+            head,
+            versions,
+            stored,
+            insert,
+            notify,
+            commit,
+        };
+        *connected = Some(Connected { client, statements });
+    }
+    Ok(connected.as_mut().expect("just connected"))
+}
+
+/// The last version of each of `$1`'s streams (NULL for a new stream).
+const VERSIONS_SQL: &str = "SELECT s, (SELECT stream_version FROM events WHERE stream = s
+                        ORDER BY stream_version DESC LIMIT 1)
+             FROM unnest($1::text[]) AS s";
+
+/// Where the event ids of `$1` are stored already.
+const STORED_SQL: &str = "SELECT event_id, position, stream, stream_version FROM events
+             WHERE event_id = ANY($1)";
+
+/// One multi-row insert from column arrays.
+pub(super) const INSERT_SQL: &str = "INSERT INTO events
+             (position, stream, stream_version, event_id, body, prev_hash, hash, recorded_at)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[],
+                              $5::bytea[], $6::bytea[], $7::bytea[], $8::timestamptz[])";
 
 type Outcome = Result<AppendResult, StoreError>;
 
 /// Writes the batch; on a unique violation, retries its requests one by one.
 async fn write_or_split(
-    client: &mut Client,
+    client: &mut Connected,
     batch: &[AppendRequest],
     options: &PostgresOptions,
 ) -> Vec<Outcome> {
@@ -142,13 +205,13 @@ async fn write_or_split(
                 let one = std::slice::from_ref(request);
                 results.push(match write_batch(client, one, options).await {
                     Ok(mut result) => result.remove(0),
-                    Err(err) => Err(refusal(client, request, err).await),
+                    Err(err) => Err(refusal(&client.client, request, err).await),
                 });
             }
             results
         }
         Err(err) => {
-            let err = refusal(client, &batch[0], err).await;
+            let err = refusal(&client.client, &batch[0], err).await;
             batch.iter().map(|_| Err(err.clone())).collect()
         }
     }
@@ -222,34 +285,65 @@ pub(super) struct Rows {
 }
 
 async fn write_batch(
-    client: &mut Client,
+    connected: &mut Connected,
     batch: &[AppendRequest],
     options: &PostgresOptions,
 ) -> Result<Vec<Outcome>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let mut state = read_under_lock(&tx, batch).await?;
+    let Connected { client, statements } = connected;
+    let mut state = match read_under_lock(client, statements, batch).await {
+        Ok(state) => state,
+        Err(err) => {
+            // End whatever the failed flight left open; the error is what matters.
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(err);
+        }
+    };
     let results: Vec<Outcome> = batch
         .iter()
         .map(|request| decide(&mut state, request))
         .collect();
-    if !state.rows.position.is_empty() {
-        insert(&tx, &state.rows).await?;
-        let head = state.head.position.to_string();
-        tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &head])
-            .await?;
-        if let Some(delay) = options.commit_delay {
-            tokio::time::sleep(delay).await;
-        }
+    if state.rows.position.is_empty() {
+        client.execute(&statements.commit, &[]).await?;
+        return Ok(results);
     }
-    tx.commit().await?;
+    let head = state.head.position.to_string();
+    let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&NOTIFY_CHANNEL, &head];
+    let rows = &state.rows;
+    if let Some(delay) = options.commit_delay {
+        // Tests only: hold the lock (and the uncommitted rows) before committing.
+        let written = futures_util::future::try_join(
+            insert(&*client, &statements.insert, rows),
+            client.execute(&statements.notify, &notify_params),
+        )
+        .await;
+        if let Err(err) = written {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(err);
+        }
+        tokio::time::sleep(delay).await;
+        client.execute(&statements.commit, &[]).await?;
+        return Ok(results);
+    }
+    // One flight: if the insert fails, the notify fails with it and COMMIT ends the
+    // aborted transaction as a rollback; the insert's error is the answer.
+    let (inserted, notified, committed) = tokio::join!(
+        insert(&*client, &statements.insert, rows),
+        client.execute(&statements.notify, &notify_params),
+        client.execute(&statements.commit, &[]),
+    );
+    inserted?;
+    notified?;
+    committed?;
     Ok(results)
 }
 
-/// Takes the append lock, then reads the head, the streams' versions and the stored
-/// ids. The reads are separate statements after the lock (pipelined, but executed in
-/// order), so their snapshot is taken after the lock was granted.
+/// Opens the transaction, takes the append lock, then reads the head, the streams'
+/// versions and the stored ids: one pipelined flight. The reads are separate
+/// statements after the lock (executed in order), so their snapshot is taken after
+/// the lock was granted.
 async fn read_under_lock(
-    tx: &Transaction<'_>,
+    client: &Client,
+    statements: &Statements,
     batch: &[AppendRequest],
 ) -> Result<State, tokio_postgres::Error> {
     let streams: Vec<&str> = batch
@@ -262,20 +356,12 @@ async fn read_under_lock(
         .iter()
         .flat_map(|r| r.events.iter().map(|e| e.event_id))
         .collect();
-    let (_, head, versions, stored) = futures_util::future::try_join4(
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]),
-        tx.query_opt(HEAD_SQL, &[]),
-        tx.query(
-            "SELECT s, (SELECT stream_version FROM events WHERE stream = s
-                        ORDER BY stream_version DESC LIMIT 1)
-             FROM unnest($1::text[]) AS s",
-            &[&streams],
-        ),
-        tx.query(
-            "SELECT event_id, position, stream, stream_version FROM events
-             WHERE event_id = ANY($1)",
-            &[&ids],
-        ),
+    let (_, _, head, versions, stored) = futures_util::future::try_join5(
+        client.execute(&statements.begin, &[]),
+        client.execute(&statements.lock, &[&APPEND_LOCK]),
+        client.query_opt(&statements.head, &[]),
+        client.query(&statements.versions, &[&streams]),
+        client.query(&statements.stored, &[&ids]),
     )
     .await?;
     let head = match head.as_ref().map(decode_head) {
@@ -435,25 +521,30 @@ impl Rows {
     }
 }
 
-pub(super) async fn insert(
-    tx: &Transaction<'_>,
+/// Inserts `rows` with `statement` ([`INSERT_SQL`], prepared on `client`'s
+/// connection); `sql` text works too (the import's one-off transaction).
+pub(super) async fn insert<C, T>(
+    client: &C,
+    statement: &T,
     rows: &Rows,
-) -> Result<u64, tokio_postgres::Error> {
-    tx.execute(
-        "INSERT INTO events
-             (position, stream, stream_version, event_id, body, prev_hash, hash, recorded_at)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[],
-                              $5::bytea[], $6::bytea[], $7::bytea[], $8::timestamptz[])",
-        &[
-            &rows.position,
-            &rows.stream,
-            &rows.stream_version,
-            &rows.event_id,
-            &rows.body,
-            &rows.prev_hash,
-            &rows.hash,
-            &rows.recorded_at,
-        ],
-    )
-    .await
+) -> Result<u64, tokio_postgres::Error>
+where
+    C: GenericClient + Sync,
+    T: tokio_postgres::ToStatement + Sync + Send + ?Sized,
+{
+    client
+        .execute(
+            statement,
+            &[
+                &rows.position,
+                &rows.stream,
+                &rows.stream_version,
+                &rows.event_id,
+                &rows.body,
+                &rows.prev_hash,
+                &rows.hash,
+                &rows.recorded_at,
+            ],
+        )
+        .await
 }

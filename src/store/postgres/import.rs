@@ -8,7 +8,7 @@
 //! stream's versions; the first one that does not stops the import and nothing of the
 //! call is written.
 
-use super::append::{insert, Rows, APPEND_LOCK};
+use super::append::{insert, Rows, APPEND_LOCK, INSERT_SQL};
 use super::read::{decode_head, HEAD_SQL};
 use super::{connect, pg_error, to_pg, PostgresStore, NOTIFY_CHANNEL};
 use crate::codec::{self, BodyRef};
@@ -112,7 +112,7 @@ impl PostgresStore {
             };
         }
         if !rows.position.is_empty() {
-            insert(&tx, &rows).await.map_err(pg_error)?;
+            insert(&tx, INSERT_SQL, &rows).await.map_err(pg_error)?;
             let position = head.position.to_string();
             tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &position])
                 .await
