@@ -290,8 +290,8 @@ fn read_until_closed(mut stream: TcpStream) -> (String, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_and_slow_headers_are_cut_off_and_the_server_keeps_serving() {
     let app = spawn_app_with(|config| {
-        config.timeouts.header_read = Duration::from_secs(1);
-        config.timeouts.body_read = Duration::from_secs(1);
+        config.timeouts.header_read = Duration::from_secs(3);
+        config.timeouts.body_read = Duration::from_secs(3);
     })
     .await;
     let head = app.head_position().await;
@@ -311,12 +311,12 @@ async fn slow_bodies_and_slow_headers_are_cut_off_and_the_server_keeps_serving()
         let headers: Vec<_> = headers.into_iter().map(read_until_closed).collect();
         (bodies, headers)
     });
-    // Meanwhile everyone else is served.
+    // Meanwhile everyone else is served, well before the slow clients' timeouts.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     app.get("/v1/alerts").await.expect(200);
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_millis(1500),
         "a normal request waited {:?} behind slow clients",
         started.elapsed()
     );
@@ -325,7 +325,7 @@ async fn slow_bodies_and_slow_headers_are_cut_off_and_the_server_keeps_serving()
         assert!(answer.starts_with("HTTP/1.1 408"), "slow body: {answer}");
         assert!(answer.contains("application/problem+json"), "{answer}");
         assert!(
-            *took < Duration::from_secs(5),
+            *took < Duration::from_secs(8),
             "slow body held for {took:?}"
         );
     }
@@ -335,7 +335,7 @@ async fn slow_bodies_and_slow_headers_are_cut_off_and_the_server_keeps_serving()
             "slow headers: {answer}"
         );
         assert!(
-            *took < Duration::from_secs(5),
+            *took < Duration::from_secs(8),
             "slow headers held for {took:?}"
         );
     }
