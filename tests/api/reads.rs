@@ -197,7 +197,10 @@ async fn a_read_for_a_position_beyond_the_head_is_refused_at_once_naming_the_par
         .list_alerts(&format!("min_position={}", head + 1))
         .await
         .expect_problem(422, "validation");
-    assert!(started.elapsed() < Duration::from_secs(2), "it did not wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it did not wait"
+    );
     assert_eq!(reply.body["field"], "query.min_position", "{reply:?}");
     app.list_alerts(&format!("min_position={head}"))
         .await
