@@ -28,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
 fn survives_the_writer(views: &Views, hash: Hash) {
     let body = encode(views).expect("decoded views encode");
     let again = decode(&encode_file(views.position, hash, &body)).expect("written views decode");
-    assert!(again.views == *views, "views changed through encode and decode");
+    assert!(
+        again.views == *views,
+        "views changed through encode and decode"
+    );
     assert_eq!(again.hash, hash);
 }

@@ -21,9 +21,8 @@ pub const GOALERT_TOKEN: &str = "fuzz-goalert-token-0123456789";
 pub fn keys() -> &'static IntegrationKeys {
     static KEYS: OnceLock<IntegrationKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let text = format!(
-            "pagerduty {PAGERDUTY_KEY} payments-api\ngoalert {GOALERT_TOKEN} checkout\n"
-        );
+        let text =
+            format!("pagerduty {PAGERDUTY_KEY} payments-api\ngoalert {GOALERT_TOKEN} checkout\n");
         IntegrationKeys::parse(&text).expect("the fuzz keys file is valid")
     })
 }
