@@ -29,7 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bump when the shape of `Views` changes: older snapshots are then replayed over.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"ALSNAP\0\n";
 const HEADER_LEN: usize = 92;
 

@@ -226,13 +226,14 @@ impl Dispatcher {
         let instant = Instant::now();
         let in_flight: std::collections::HashSet<MessageId> = busy.values().copied().collect();
         let mut next_wake = IDLE_RESCAN;
-        let mut due = self.inner.state.views.read(|views| {
+        let due = self.inner.state.views.read(|views| {
             let mut due = Vec::new();
-            for m in views.messages.messages.values() {
-                if in_flight.contains(&m.id) {
+            // Oldest first; delivered and abandoned messages are not in the index.
+            for (_, id) in &views.messages.unfinished {
+                let Some(m) = views.messages.messages.get(id) else {
                     continue;
-                }
-                if matches!(m.state, DeliveryState::Delivered | DeliveryState::Abandoned) {
+                };
+                if in_flight.contains(&m.id) {
                     continue;
                 }
                 if let Some((position, until)) = paused.get(&m.id) {
@@ -244,14 +245,13 @@ impl Dispatcher {
                 let (at, action) = self.due_at(views, m, now);
                 match (at - now).to_std() {
                     Ok(wait) if !wait.is_zero() => next_wake = next_wake.min(wait),
-                    _ => due.push((m.queued_at, m.id, m.last_position, action)),
+                    _ => due.push((m.id, m.last_position, action)),
                 }
             }
             due
         });
-        due.sort_by_key(|(queued_at, id, _, _)| (*queued_at, *id));
         Plan {
-            due: due.into_iter().map(|(_, id, p, a)| (id, p, a)).collect(),
+            due,
             // A little past the due time, so the wall clock has passed it on waking.
             next_wake: next_wake + Duration::from_millis(2),
         }

@@ -7,7 +7,7 @@ use crate::ids::{AlertId, ChannelId, MessageId};
 use crate::{Event, EventRef, MessageKind, Position, RecordedEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a message is in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -78,6 +78,9 @@ pub struct MessageView {
 pub struct MessagesView {
     /// By id.
     pub messages: BTreeMap<MessageId, MessageView>,
+    /// The messages not yet delivered or abandoned, oldest first: what a dispatcher
+    /// looks at, without walking every message ever sent.
+    pub unfinished: BTreeSet<(DateTime<Utc>, MessageId)>,
 }
 
 impl MessagesView {
@@ -103,6 +106,7 @@ impl MessagesView {
                         message_id: *message_id,
                     });
                 }
+                self.unfinished.insert((e.recorded_at, *message_id));
                 self.messages.insert(
                     *message_id,
                     MessageView {
@@ -221,6 +225,12 @@ impl MessagesView {
         change(message);
         message.updated_at = e.recorded_at;
         message.last_position = e.position;
+        if matches!(
+            message.state,
+            MessageState::Delivered | MessageState::Abandoned
+        ) {
+            self.unfinished.remove(&(message.queued_at, message_id));
+        }
         Ok(())
     }
 }

@@ -65,6 +65,19 @@ fn replay_equals_incremental(world: &World) -> Check {
     Ok(())
 }
 
+/// The dispatcher's index lists exactly the messages not yet delivered or abandoned.
+fn unfinished_index_matches_message_states(world: &World) -> Check {
+    let messages = &world.views.messages;
+    let expected: BTreeSet<_> = messages
+        .messages
+        .values()
+        .filter(|m| !matches!(m.state, DeliveryState::Delivered | DeliveryState::Abandoned))
+        .map(|m| (m.queued_at, m.id))
+        .collect();
+    prop_assert_eq!(&messages.unfinished, &expected);
+    Ok(())
+}
+
 fn messages_name_causes_that_precede_them(world: &World) -> Check {
     let by_ref = index(&world.log);
     let mut queued = BTreeSet::new();
@@ -511,6 +524,7 @@ proptest! {
         check("no active alarm on a deleted resource", deleted_resources_own_no_active_alarm, &world)?;
         check("tasks and host states come from events", tasks_and_host_states_come_from_events, &world)?;
         check("status changes are caused by events", status_changes_are_caused_by_events, &world)?;
+        check("the unfinished-message index matches the states", unfinished_index_matches_message_states, &world)?;
     }
 
     #[test]
