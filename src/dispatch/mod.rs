@@ -45,6 +45,13 @@ const IDLE_RESCAN: Duration = Duration::from_secs(30);
 /// How long a message whose task made no progress (someone else holds it, or the
 /// store refused) is left alone unless its row in the view changes.
 const NO_PROGRESS_PAUSE: Duration = Duration::from_secs(5);
+
+/// Most unfinished messages one plan looks at. Planning runs on every applied event,
+/// so its cost must not grow with the backlog: past this many (oldest first) it stops
+/// and plans again soon ([`RESCAN_SOON`]).
+const PLAN_SCAN_LIMIT: usize = 1024;
+/// When a plan stopped at [`PLAN_SCAN_LIMIT`], the longest wait before the next one.
+const RESCAN_SOON: Duration = Duration::from_millis(50);
 /// How long shutdown waits for deliveries in flight beyond one attempt's timeout.
 const DRAIN_MARGIN: Duration = Duration::from_secs(5);
 
@@ -175,7 +182,8 @@ impl Dispatcher {
         let mut paused: HashMap<MessageId, (Position, Instant)> = HashMap::new();
         loop {
             let seen = self.inner.state.views.applied();
-            let plan = self.plan(&busy, &paused);
+            let free = config.concurrency.saturating_sub(in_flight.len());
+            let plan = self.plan(&busy, &paused, free);
             for (id, position, action) in plan.due {
                 if in_flight.len() >= config.concurrency {
                     break;
@@ -216,12 +224,22 @@ impl Dispatcher {
         tracing::info!("dispatcher stopped");
     }
 
-    /// Reads the views: the due messages (oldest first) and the time to the next one.
+    /// Reads the views: up to `free` due messages (oldest first) and the time to the
+    /// next one. With no free slot there is nothing to plan: the next delivery to finish
+    /// wakes the loop. The cost is bounded by the slots, the paused messages and
+    /// [`PLAN_SCAN_LIMIT`], not by the backlog.
     fn plan(
         &self,
         busy: &HashMap<tokio::task::Id, MessageId>,
         paused: &HashMap<MessageId, (Position, Instant)>,
+        free: usize,
     ) -> Plan {
+        if free == 0 {
+            return Plan {
+                due: Vec::new(),
+                next_wake: IDLE_RESCAN,
+            };
+        }
         let now = Utc::now();
         let instant = Instant::now();
         let in_flight: std::collections::HashSet<MessageId> = busy.values().copied().collect();
@@ -229,7 +247,14 @@ impl Dispatcher {
         let due = self.inner.state.views.read(|views| {
             let mut due = Vec::new();
             // Oldest first; delivered and abandoned messages are not in the index.
-            for (_, id) in &views.messages.unfinished {
+            for (scanned, (_, id)) in views.messages.unfinished.iter().enumerate() {
+                if due.len() >= free {
+                    break;
+                }
+                if scanned >= PLAN_SCAN_LIMIT {
+                    next_wake = next_wake.min(RESCAN_SOON);
+                    break;
+                }
                 let Some(m) = views.messages.messages.get(id) else {
                     continue;
                 };
