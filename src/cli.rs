@@ -114,7 +114,8 @@ struct SnapshotArgs {
     /// Directory of view snapshots (default: `<data-dir>/snapshots`).
     #[arg(long, env = "ALERT_LEDGER_SNAPSHOT_DIR")]
     snapshot_dir: Option<PathBuf>,
-    /// Write a snapshot after this many events.
+    /// Write a snapshot after this many events (or half the last snapshot's position,
+    /// if that is more).
     #[arg(
         long,
         env = "ALERT_LEDGER_SNAPSHOT_EVERY_EVENTS",

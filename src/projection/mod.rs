@@ -152,13 +152,8 @@ impl ViewsHandle {
         dir: &SnapshotDir,
     ) -> anyhow::Result<Position> {
         let handle = self.clone();
-        // Copy under the lock, encode outside it: encoding takes seconds on a large log
-        // and the follower (and every write waiting to read its own result) would wait
-        // that long; a copy takes a fraction of it. Found by the soak: at 1.5M events the
-        // encode held the views ~10 s and triggers timed out with 503.
         let (position, body) = tokio::task::spawn_blocking(move || {
-            let views = handle.read(Views::clone);
-            snapshot::encode(&views).map(|body| (views.position, body))
+            handle.read(|views| snapshot::encode(views).map(|body| (views.position, body)))
         })
         .await??;
         let hash = match position {
@@ -292,7 +287,13 @@ async fn maybe_snapshot(
     last: &mut (Position, Instant),
 ) {
     let applied = views.applied();
-    let due = applied.saturating_sub(last.0) >= policy.every_events
+    // A snapshot holds the views' read lock while it encodes them, which takes longer
+    // as the views grow (seconds past a million events: the follower waits, and so do
+    // writes that read their own result). So the event interval grows with the log:
+    // at least `every_events`, and at least half the position of the last snapshot,
+    // which keeps the total encoding work proportional to the log, not quadratic.
+    let interval = policy.every_events.max(last.0 / 2);
+    let due = applied.saturating_sub(last.0) >= interval
         || (applied > last.0 && last.1.elapsed() >= policy.every);
     if !due {
         return;
