@@ -201,6 +201,9 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
         )
         .await;
         errors += result.errors;
+        if let Some(error) = result.first_error.as_deref() {
+            eprintln!("  errors in this window, e.g. {error}");
+        }
         first_error = first_error.or(result.first_error);
         let window = Window {
             at_secs: started.elapsed().as_secs_f64(),
