@@ -194,11 +194,14 @@ pub async fn trigger_valid(
         .append
         .ok_or_else(|| ApiError::Internal("a trigger decided to write nothing".into()))?;
     match outcome.events.first() {
-        Some(Event::AlertTriggered { alert_id, .. }) => Ok(Triggered {
-            alert_id: *alert_id,
-            deduplicated: false,
-            position: append.last_position,
-        }),
+        Some(Event::AlertTriggered { alert_id, .. }) => {
+            state.recent_alerts.opened(*alert_id, &stream);
+            Ok(Triggered {
+                alert_id: *alert_id,
+                deduplicated: false,
+                position: append.last_position,
+            })
+        }
         Some(Event::TriggerRepeated { alert_id, .. }) => Ok(Triggered {
             alert_id: *alert_id,
             deduplicated: true,

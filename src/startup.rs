@@ -98,6 +98,7 @@ impl Application {
             dispatch: crate::dispatch::DispatchStatus::default(),
             snapshots: Some(snapshots.clone()),
             marks: Arc::new(http::WriteMarks::default()),
+            recent_alerts: Arc::new(http::RecentAlerts::new(65_536)),
             data_dir: matches!(config.store, StoreLocation::Embedded)
                 .then(|| config.data_dir.clone()),
         };

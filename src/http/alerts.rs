@@ -164,10 +164,14 @@ async fn run(
     command: AlertCommand,
 ) -> Result<Response, ApiError> {
     state.wait_for_mark(&state.marks.syncs).await?;
+    // An alert's stream never changes: this instance's own recent triggers first,
+    // without touching the views.
     let lookup = || {
-        state
-            .views
-            .read(|views| views.alerts.alerts.get(&alert_id).map(|a| a.stream.clone()))
+        state.recent_alerts.stream_of(&alert_id).or_else(|| {
+            state
+                .views
+                .read(|views| views.alerts.alerts.get(&alert_id).map(|a| a.stream.clone()))
+        })
     };
     // An alert the views do not know yet may have been triggered a moment ago.
     let stream = match lookup() {
