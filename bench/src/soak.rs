@@ -246,8 +246,17 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
         .status()
         .await?;
     anyhow::ensure!(stopped.success(), "kill -TERM failed");
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await??;
+    // Shutdown writes a final snapshot: on a log of millions of events that alone
+    // takes tens of seconds.
+    let stopping = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(600), child.wait())
+        .await
+        .map_err(|_| anyhow::anyhow!("the service did not exit within 600 s of SIGTERM"))??;
     anyhow::ensure!(status.success(), "the service exited with {status}");
+    eprintln!(
+        "soak: the service stopped {:.1} s after SIGTERM (final snapshot included)",
+        stopping.elapsed().as_secs_f64()
+    );
     let fresh = inproc::run_probe(&data_dir).await?;
     let report = SoakReport {
         seconds,
