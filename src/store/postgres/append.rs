@@ -175,7 +175,8 @@ async fn ensure_connected<'c>(
 }
 
 /// The last version of each of `$1`'s streams (NULL for a new stream).
-const VERSIONS_SQL: &str = "SELECT s, (SELECT stream_version FROM events WHERE stream = s
+pub(super) const VERSIONS_SQL: &str =
+    "SELECT s, (SELECT stream_version FROM events WHERE stream = s
                         ORDER BY stream_version DESC LIMIT 1)
              FROM unnest($1::text[]) AS s";
 
@@ -460,9 +461,8 @@ fn stage(state: &mut State, request: &AppendRequest, current: Option<StreamVersi
     let mut staged = Rows::default();
     for event in &request.events {
         let position = head.position + 1;
-        let mut body = Vec::with_capacity(512);
-        codec::encode_body(
-            &mut body,
+        let hash = staged.push(
+            head.hash,
             &BodyRef {
                 event_id: event.event_id,
                 stream: &request.stream,
@@ -475,15 +475,6 @@ fn stage(state: &mut State, request: &AppendRequest, current: Option<StreamVersi
                 event: &event.event,
             },
         )?;
-        let hash = codec::chain_hash(&head.hash, &body);
-        staged.position.push(to_pg(position));
-        staged.stream.push(request.stream.clone());
-        staged.stream_version.push(to_pg(version));
-        staged.event_id.push(event.event_id);
-        staged.body.push(body);
-        staged.prev_hash.push(head.hash.0.to_vec());
-        staged.hash.push(hash.0.to_vec());
-        staged.recorded_at.push(state.recorded_at);
         head = Head { position, hash };
         version += 1;
     }
@@ -509,6 +500,28 @@ fn stage(state: &mut State, request: &AppendRequest, current: Option<StreamVersi
 }
 
 impl Rows {
+    /// Encodes one event's body, chains it to `prev` and stages its row; returns its
+    /// chain hash. Appends and imports build rows the same way, so their bodies and
+    /// hashes are the same bytes.
+    pub(super) fn push(
+        &mut self,
+        prev: projections::Hash,
+        fields: &BodyRef<'_>,
+    ) -> Result<projections::Hash, StoreError> {
+        let mut body = Vec::with_capacity(512);
+        codec::encode_body(&mut body, fields)?;
+        let hash = codec::chain_hash(&prev, &body);
+        self.position.push(to_pg(fields.position));
+        self.stream.push(fields.stream.to_owned());
+        self.stream_version.push(to_pg(fields.stream_version));
+        self.event_id.push(fields.event_id);
+        self.body.push(body);
+        self.prev_hash.push(prev.0.to_vec());
+        self.hash.push(hash.0.to_vec());
+        self.recorded_at.push(fields.recorded_at);
+        Ok(hash)
+    }
+
     fn extend(&mut self, other: Rows) {
         self.position.extend(other.position);
         self.stream.extend(other.stream);

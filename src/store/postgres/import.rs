@@ -8,10 +8,10 @@
 //! stream's versions; the first one that does not stops the import and nothing of the
 //! call is written.
 
-use super::append::{insert, Rows, APPEND_LOCK, INSERT_SQL};
+use super::append::{insert, Rows, APPEND_LOCK, INSERT_SQL, VERSIONS_SQL};
 use super::read::{decode_head, HEAD_SQL};
-use super::{connect, pg_error, to_pg, PostgresStore, NOTIFY_CHANNEL};
-use crate::codec::{self, BodyRef};
+use super::{connect, pg_error, PostgresStore, NOTIFY_CHANNEL};
+use crate::codec::BodyRef;
 use crate::store::{Head, StoreError};
 use projections::{Hash, Position, RecordedEvent, StreamVersion};
 use std::collections::{HashMap, HashSet};
@@ -40,12 +40,7 @@ impl PostgresStore {
             .into_iter()
             .collect();
         let mut versions: HashMap<String, Option<StreamVersion>> = tx
-            .query(
-                "SELECT s, (SELECT stream_version FROM events WHERE stream = s
-                            ORDER BY stream_version DESC LIMIT 1)
-                 FROM unnest($1::text[]) AS s",
-                &[&streams],
-            )
+            .query(VERSIONS_SQL, &[&streams])
             .await
             .map_err(pg_error)?
             .iter()
@@ -74,9 +69,10 @@ impl PostgresStore {
                     event.stream, event.stream_version
                 )));
             }
-            let mut body = Vec::with_capacity(512);
-            codec::encode_body(
-                &mut body,
+            // Staged before it is compared: a mismatch returns before the commit, so
+            // nothing of this call is written.
+            let hash = rows.push(
+                head.hash,
                 &BodyRef {
                     event_id: event.event_id,
                     stream: &event.stream,
@@ -89,7 +85,6 @@ impl PostgresStore {
                     event: &event.event,
                 },
             )?;
-            let hash = codec::chain_hash(&head.hash, &body);
             if hash != event.hash {
                 return Err(refuse(format!(
                     "chain hash {} where the export says {}",
@@ -97,14 +92,6 @@ impl PostgresStore {
                     event.hash.to_hex()
                 )));
             }
-            rows.position.push(to_pg(event.position));
-            rows.stream.push(event.stream.clone());
-            rows.stream_version.push(to_pg(event.stream_version));
-            rows.event_id.push(event.event_id);
-            rows.body.push(body);
-            rows.prev_hash.push(head.hash.0.to_vec());
-            rows.hash.push(hash.0.to_vec());
-            rows.recorded_at.push(event.recorded_at);
             versions.insert(event.stream.clone(), Some(event.stream_version));
             head = Head {
                 position: event.position,
