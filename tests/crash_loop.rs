@@ -97,27 +97,16 @@ struct Server {
     log: PathBuf,
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_alert-ledger"));
-    for (var, _) in std::env::vars() {
-        if var.starts_with("ALERT_LEDGER_") || var == "RUST_LOG" {
-            command.env_remove(var);
-        }
-    }
-    command.env("RUST_LOG", "warn");
-    command
-}
+#[path = "support/binary.rs"]
+mod support_binary;
+use support_binary::{binary, free_port};
 
 impl Server {
     fn spawn(data_dir: &Path, snapshot_dir: &Path, run: usize) -> Server {
         let port = free_port();
         let log = data_dir.join(format!("server-{run}.log"));
         let child = binary()
+            .env("RUST_LOG", "warn")
             .args(["serve", "--data-dir"])
             .arg(data_dir.join("log"))
             .arg("--snapshot-dir")
@@ -492,6 +481,7 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
 
     // The chain verifies.
     let verify = binary()
+        .env("RUST_LOG", "warn")
         .args(["verify", "--data-dir"])
         .arg(dir.path().join("log"))
         .output()

@@ -98,22 +98,16 @@ struct Instance {
     _data_dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+#[path = "support/binary.rs"]
+mod support_binary;
+use support_binary::{binary, free_port};
 
 impl Instance {
     fn spawn(name: &'static str, store: &str) -> Instance {
         let data_dir = tempfile::tempdir().unwrap();
         let log = data_dir.path().join("stderr.log");
         let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_alert-ledger"));
-        for (var, _) in std::env::vars() {
-            if var.starts_with("ALERT_LEDGER_") || var == "RUST_LOG" {
-                command.env_remove(var);
-            }
-        }
+        let mut command = binary();
         command
             .env("RUST_LOG", "warn")
             .args(["serve", "--store", store])

@@ -4,20 +4,9 @@
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_alert-ledger"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("ALERT_LEDGER_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+#[path = "../support/binary.rs"]
+mod support_binary;
+use support_binary::{binary, free_port};
 
 /// Waits up to `deadline` for `child` to exit; kills it and fails the test otherwise.
 fn wait_with_deadline(child: &mut Child, deadline: Duration, what: &str) -> ExitStatus {

@@ -19,3 +19,5 @@ use api_support::helpers;
 
 mod faults;
 mod security;
+#[path = "../support/binary.rs"]
+mod support_binary;

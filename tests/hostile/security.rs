@@ -10,6 +10,7 @@ use crate::helpers::{
     assert_problem_shape, inline_tokens, spawn_app, spawn_app_with, trigger_body, Reply,
     ADMIN_TOKEN, READER_TOKEN, WRITER_TOKEN, WRONG_TOKEN,
 };
+use crate::support_binary::{binary, free_port};
 use reqwest::Method;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -40,20 +41,10 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_tokens_never_reach_logs_answers_or_the_event_log() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let stderr_path = dir.path().join("stderr.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_alert-ledger"));
-    for (var, _) in std::env::vars() {
-        if var.starts_with("ALERT_LEDGER_") || var == "RUST_LOG" {
-            command.env_remove(var);
-        }
-    }
     // Debug logging: the access log and every request's details are written.
-    let mut child = command
+    let mut child = binary()
         .env("RUST_LOG", "debug")
         .env("ALERT_LEDGER_TOKENS", inline_tokens())
         .args(["--log-format", "json", "serve", "--segment-size-mib", "4"])
