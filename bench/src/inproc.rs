@@ -140,7 +140,12 @@ pub struct Probe {
 
 /// `VmRSS` of this process in KiB.
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_kib_of("self")
+}
+
+/// Resident memory of process `pid` (`self` for this one) in KiB, 0 when unknown.
+pub fn rss_kib_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status

@@ -72,18 +72,7 @@ pub async fn serve_child(data_dir: &Path, port: u16) -> anyhow::Result<()> {
 }
 
 fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    inproc::rss_kib_of(&pid.to_string()) as f64 / 1024.0
 }
 
 async fn head(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
