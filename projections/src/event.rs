@@ -6,7 +6,7 @@ use crate::ids::{
     AlertId, ChannelId, DedupKey, HostName, MessageId, PolicyId, RuleId, ServiceName, SyncId,
     TaskId, TimerId,
 };
-use crate::EventRef;
+use crate::{EventRef, Position};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -335,6 +335,28 @@ pub enum Event {
         /// The rule.
         rule_id: RuleId,
     },
+    /// The operator started the service with `--recovery accept-data-loss` on a log
+    /// that lacked acknowledged events, or disagreed with a witness of what was
+    /// acknowledged (stream `ledger`). Appended by the service itself, first thing
+    /// after the cut, so the loss stays on the record and `verify` reports it.
+    DataLossRecorded {
+        /// The first position that no longer holds what was acknowledged there: new
+        /// events take positions from here on.
+        first_lost_position: Position,
+        /// The last position the witness records as acknowledged (0 if none).
+        witness_position: Position,
+        /// Which witness disagreed with the log (the durable-end checkpoint, a views
+        /// snapshot), by name.
+        witness: String,
+        /// What recovery found: the damage, with segment, byte offset and check.
+        detail: String,
+        /// Files under the data directory that hold the bytes cut from the log.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        moved_aside: Vec<String>,
+        /// How many bytes were cut.
+        #[serde(default)]
+        cut_bytes: u64,
+    },
     /// A self-healing task was created (stream `task-<id>`).
     TaskCreated {
         /// The task.
@@ -411,6 +433,7 @@ impl Event {
             Event::EscalationPolicySet { .. } => "escalation_policy_set",
             Event::TaskRuleSet { .. } => "task_rule_set",
             Event::TaskRuleRemoved { .. } => "task_rule_removed",
+            Event::DataLossRecorded { .. } => "data_loss_recorded",
         }
     }
 
@@ -444,7 +467,8 @@ impl Event {
             | Event::ServiceRouteSet { .. }
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
-            | Event::TaskRuleRemoved { .. } => None,
+            | Event::TaskRuleRemoved { .. }
+            | Event::DataLossRecorded { .. } => None,
         }
     }
 
@@ -456,7 +480,7 @@ impl Event {
     }
 
     /// Every event type this build understands, with its current version.
-    pub const TYPES: [(&'static str, u16); 28] = [
+    pub const TYPES: [(&'static str, u16); 29] = [
         ("alert_triggered", 2),
         ("trigger_repeated", 1),
         ("alert_acknowledged", 1),
@@ -485,6 +509,7 @@ impl Event {
         ("escalation_policy_set", 1),
         ("task_rule_set", 1),
         ("task_rule_removed", 1),
+        ("data_loss_recorded", 1),
     ];
 }
 

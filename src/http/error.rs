@@ -197,7 +197,9 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable
             }
             StoreError::Closed => ApiError::Unavailable,
-            other @ (StoreError::Corrupt { .. } | StoreError::Decode { .. }) => {
+            other @ (StoreError::Corrupt { .. }
+            | StoreError::Decode { .. }
+            | StoreError::AcknowledgedLoss { .. }) => {
                 ApiError::Internal(other.to_string())
             }
         }

@@ -122,6 +122,20 @@ pub enum StoreError {
         /// What check failed.
         reason: String,
     },
+    /// Events that were acknowledged are damaged or missing, or the log is not the one
+    /// a witness of it (the durable-end checkpoint, a views snapshot) was written for.
+    /// Nothing was changed on disk.
+    ///
+    /// ### Handling
+    /// Never retried. Restore the data directory from a backup, or start once with
+    /// `--recovery accept-data-loss` (docs/operations.md, "Damage and recovery").
+    #[error("acknowledged events lost from position {position}: {detail}. Restore the data directory from a backup, or start once with --recovery accept-data-loss to continue from position {position} (cut bytes are kept under cut/ and the loss is recorded in the log)")]
+    AcknowledgedLoss {
+        /// The first position that does not hold what was acknowledged there.
+        position: Position,
+        /// What disagreed: the damage or the witness, with segment and byte offset.
+        detail: String,
+    },
     /// A stored record could not be decoded into a known event (e.g. an event type this
     /// build does not know). Never skipped silently.
     #[error("cannot decode event at position {position}: {reason}")]
@@ -140,6 +154,50 @@ impl StoreError {
     /// Wraps an IO error as `Unavailable`, keeping its text for the log.
     pub fn io(context: &str, err: std::io::Error) -> StoreError {
         StoreError::Unavailable(format!("{context}: {err}").into())
+    }
+}
+
+/// Acknowledged events that an operator chose to give up (`--recovery
+/// accept-data-loss`). Recorded in the log as a `data_loss_recorded` event on the
+/// `ledger` stream before anything else is served, so the loss stays on the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataLoss {
+    /// The first position that no longer holds what was acknowledged there.
+    pub first_lost_position: Position,
+    /// The last position the witness records as acknowledged (0 if none).
+    pub witness_position: Position,
+    /// Which witness disagreed, by name.
+    pub witness: String,
+    /// What recovery found.
+    pub detail: String,
+    /// Files under the data directory that hold the cut bytes.
+    pub moved_aside: Vec<String>,
+    /// How many bytes were cut.
+    pub cut_bytes: u64,
+}
+
+impl DataLoss {
+    /// The stream that records losses.
+    pub const STREAM: &'static str = "ledger";
+
+    /// The event that records this loss.
+    pub fn to_event(&self) -> NewEvent {
+        NewEvent {
+            event_id: Uuid::new_v4(),
+            event: Event::DataLossRecorded {
+                first_lost_position: self.first_lost_position,
+                witness_position: self.witness_position,
+                witness: self.witness.clone(),
+                detail: self.detail.clone(),
+                moved_aside: self.moved_aside.clone(),
+                cut_bytes: self.cut_bytes,
+            },
+            metadata: Metadata {
+                actor: Some("alert-ledger recovery".into()),
+                source: Some("recovery".into()),
+                ..Metadata::default()
+            },
+        }
     }
 }
 
@@ -186,6 +244,14 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// A watch that changes whenever the durable head position moves.
     fn watch_head(&self) -> watch::Receiver<Position>;
+
+    /// The stored records themselves (bodies and chain hashes, never re-encoded), for
+    /// [`crate::verify`], from a backend that keeps them outside a data directory
+    /// (PostgreSQL). `None` by default: the embedded log is verified from its segment
+    /// files, and KurrentDB's records are not read this way yet.
+    fn raw_log(&self) -> BoxFuture<'_, Result<Option<Box<dyn crate::verify::RawLog>>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
 
     /// Flushes and stops accepting appends; later calls fail with `Closed`.
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;

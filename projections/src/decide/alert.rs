@@ -136,7 +136,8 @@ impl SeriesState {
             | Event::ServiceRouteSet { .. }
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
-            | Event::TaskRuleRemoved { .. } => {}
+            | Event::TaskRuleRemoved { .. }
+            | Event::DataLossRecorded { .. } => {}
         }
     }
 

@@ -63,7 +63,8 @@ impl MessageState {
             | Event::ServiceRouteSet { .. }
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
-            | Event::TaskRuleRemoved { .. } => {}
+            | Event::TaskRuleRemoved { .. }
+            | Event::DataLossRecorded { .. } => {}
         }
     }
 }

@@ -133,7 +133,8 @@ impl AlarmsView {
             | Event::ServiceRouteSet { .. }
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
-            | Event::TaskRuleRemoved { .. } => {}
+            | Event::TaskRuleRemoved { .. }
+            | Event::DataLossRecorded { .. } => {}
         }
         Ok(())
     }

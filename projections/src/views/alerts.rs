@@ -331,7 +331,8 @@ impl AlertsView {
             | Event::ServiceRouteSet { .. }
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
-            | Event::TaskRuleRemoved { .. } => Ok(()),
+            | Event::TaskRuleRemoved { .. }
+            | Event::DataLossRecorded { .. } => Ok(()),
         }
     }
 

@@ -196,7 +196,8 @@ impl MessagesView {
             | Event::ServiceRouteSet { .. }
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
-            | Event::TaskRuleRemoved { .. } => Ok(()),
+            | Event::TaskRuleRemoved { .. }
+            | Event::DataLossRecorded { .. } => Ok(()),
         }
     }
 

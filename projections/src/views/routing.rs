@@ -164,7 +164,8 @@ impl RoutingView {
                     return Err(invalid(e, format!("unknown task rule {rule_id} removed")));
                 }
             }
-            Event::AlertTriggered { .. }
+            Event::DataLossRecorded { .. }
+            | Event::AlertTriggered { .. }
             | Event::TriggerRepeated { .. }
             | Event::AlertAcknowledged { .. }
             | Event::AlertEscalated { .. }

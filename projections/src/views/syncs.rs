@@ -98,7 +98,8 @@ impl SyncsView {
             | Event::ServiceRouteSet { .. }
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
-            | Event::TaskRuleRemoved { .. } => Ok(()),
+            | Event::TaskRuleRemoved { .. }
+            | Event::DataLossRecorded { .. } => Ok(()),
         }
     }
 }

@@ -182,7 +182,8 @@ impl TasksView {
             | Event::ServiceRouteSet { .. }
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
-            | Event::TaskRuleRemoved { .. } => Ok(()),
+            | Event::TaskRuleRemoved { .. }
+            | Event::DataLossRecorded { .. } => Ok(()),
         }
     }
 

@@ -53,6 +53,7 @@ fn variant(event: &Event) -> usize {
         Event::EscalationPolicySet { .. } => 25,
         Event::TaskRuleSet { .. } => 26,
         Event::TaskRuleRemoved { .. } => 27,
+        Event::DataLossRecorded { .. } => 28,
     }
 }
 
@@ -211,6 +212,14 @@ fn samples() -> Vec<Event> {
         },
         Event::TaskRuleRemoved {
             rule_id: RuleId::parse("restart-on-critical").unwrap(),
+        },
+        Event::DataLossRecorded {
+            first_lost_position: 100,
+            witness_position: 200,
+            witness: "durable-end checkpoint".into(),
+            detail: "checksum mismatch in 0000000001.seg at byte 4096".into(),
+            moved_aside: vec!["cut/0000000001.seg@4096.bin".into()],
+            cut_bytes: 2048,
         },
     ]
 }

@@ -230,6 +230,104 @@ pub fn find_valid_frame(buf: &[u8]) -> Option<usize> {
     None
 }
 
+/// The first bytes of a durable-end witness slot.
+pub const WITNESS_MAGIC: [u8; 8] = *b"ALDGRWIT";
+
+/// Size of one witness slot; the witness file holds two, so a torn write of one slot
+/// leaves the other whole.
+pub const WITNESS_SLOT_LEN: usize = 512;
+
+/// The bytes of a witness slot that carry data (the rest of the slot is zero).
+const WITNESS_DATA_LEN: usize = 88;
+
+/// The witness of the log's durable end, kept in the file `durable-end.chk` beside the
+/// segments: written and synced after every batch's `fdatasync` and before any append
+/// of the batch is acknowledged, so every acknowledged event lies at or before it.
+/// Recovery compares the log with it to tell an unacknowledged torn write (after the
+/// witness: cut) from damage to acknowledged events (at or before it: refused).
+///
+/// The file is two slots of [`WITNESS_SLOT_LEN`] bytes; writes alternate between them
+/// and the valid slot with the higher `sequence` wins. Each slot:
+///
+/// ```text
+/// offset size field
+///  0     8    magic "ALDGRWIT"
+///  8     4    format version (u32 LE), 1
+/// 12     4    CRC32C of bytes 0..12 followed by 16..88
+/// 16     8    write sequence (u64 LE), one more than the other slot's
+/// 24     8    position of the last durable event (u64 LE), 0 for an empty log
+/// 32     8    segment sequence holding that event (u64 LE)
+/// 40     8    byte offset just past that event's frame in that segment (u64 LE)
+/// 48    32    chain hash of that event (zeros for an empty log)
+/// 80     8    reserved, zero
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Witness {
+    /// Which write this was: the newer of two valid slots wins.
+    pub sequence: u64,
+    /// The last durable (acknowledged or about to be) position.
+    pub position: projections::Position,
+    /// The segment holding it.
+    pub segment: u64,
+    /// The byte offset just past its frame in that segment.
+    pub end_offset: u64,
+    /// Its chain hash.
+    pub hash: Hash,
+}
+
+impl Witness {
+    /// The slot bytes of this witness.
+    pub fn encode(&self) -> [u8; WITNESS_SLOT_LEN] {
+        let mut out = [0u8; WITNESS_SLOT_LEN];
+        out[0..8].copy_from_slice(&WITNESS_MAGIC);
+        out[8..12].copy_from_slice(&1u32.to_le_bytes());
+        out[16..24].copy_from_slice(&self.sequence.to_le_bytes());
+        out[24..32].copy_from_slice(&self.position.to_le_bytes());
+        out[32..40].copy_from_slice(&self.segment.to_le_bytes());
+        out[40..48].copy_from_slice(&self.end_offset.to_le_bytes());
+        out[48..80].copy_from_slice(&self.hash.0);
+        let crc = witness_crc(&out);
+        out[12..16].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads one slot; `None` when it is empty, torn or damaged.
+    pub fn decode(slot: &[u8]) -> Option<Witness> {
+        let slot = slot.get(..WITNESS_DATA_LEN)?;
+        if slot[0..8] != WITNESS_MAGIC
+            || read_u32(slot, 8) != 1
+            || read_u32(slot, 12) != witness_crc(slot)
+        {
+            return None;
+        }
+        Some(Witness {
+            sequence: read_u64(slot, 16),
+            position: read_u64(slot, 24),
+            segment: read_u64(slot, 32),
+            end_offset: read_u64(slot, 40),
+            hash: Hash(read_hash(slot, 48)),
+        })
+    }
+
+    /// The newest valid slot of a witness file's bytes.
+    pub fn newest(file: &[u8]) -> Option<Witness> {
+        let slot = |i: usize| file.get(i * WITNESS_SLOT_LEN..).and_then(Witness::decode);
+        match (slot(0), slot(1)) {
+            (Some(a), Some(b)) => Some(if a.sequence >= b.sequence { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The byte offset of the slot this witness is written to.
+    pub fn slot_offset(&self) -> u64 {
+        (self.sequence % 2) * WITNESS_SLOT_LEN as u64
+    }
+}
+
+fn witness_crc(slot: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&slot[0..12]), &slot[16..WITNESS_DATA_LEN])
+}
+
 fn read_u32(buf: &[u8], at: usize) -> u32 {
     let mut bytes = [0u8; 4];
     bytes.copy_from_slice(&buf[at..at + 4]);

@@ -5,7 +5,10 @@
 //!   that knows it).
 //! - `segment`: segment file naming, preallocation and whole-file reads.
 //! - `index`: the in-memory stream/position indexes and the idempotency window.
-//! - `recovery`: opening a log, torn-tail truncation under a [`RecoveryMode`].
+//! - `witness`: the durable-end witness file, written after every batch's sync and
+//!   before its acknowledgement; recovery judges damage against it.
+//! - `recovery`: opening a log; an unacknowledged torn write is moved aside, damage to
+//!   acknowledged events refused, under a [`RecoveryMode`].
 //! - `writer`: the single writer thread with group commit (one write + one
 //!   `fdatasync` per batch; nothing acknowledged before its batch is durable).
 //! - `reader`: positional reads of `$all` and of one stream.
@@ -21,6 +24,7 @@ mod lock;
 mod reader;
 mod recovery;
 mod segment;
+mod witness;
 mod writer;
 
 use super::{AppendResult, Direction, EventStore, ExpectedVersion, Head, NewEvent, StoreError};
@@ -35,21 +39,27 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 use writer::{AppendRequest, Command};
 
+pub use recovery::CUT_DIR;
 pub use segment::{parse_segment_name, segment_path};
+pub use witness::WITNESS_FILE;
 
-/// What to do with a damaged log on open.
+/// What to do with a damaged log on open. Every mode refuses to lose an acknowledged
+/// event silently; they differ in what they do about it (see `recovery`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
-    /// Zero a torn record (or an incomplete append) at the tail of the last segment,
-    /// with a warning naming the byte offset; any other damage fails the open.
+    /// Move aside a torn write that was never acknowledged (after the durable-end
+    /// witness, at the end of the last segment), with a warning naming the byte offset
+    /// and the file the bytes were moved to; any damage to acknowledged events, or a log
+    /// shorter than its witness, fails the open and changes nothing.
     #[default]
     TolerateTornTail,
-    /// Any damage, even a torn tail, fails the open; nothing is changed on disk.
+    /// Any damage, even an unacknowledged torn write, fails the open; nothing is changed
+    /// on disk.
     Strict,
-    /// Cut the log at the first damaged record wherever it is: the rest of that segment
-    /// is zeroed and later segments are renamed to `*.seg.quarantined` (never deleted).
-    /// Loses acknowledged events; for an operator who has a backup or accepts the loss.
-    TruncateAfterCorruption,
+    /// The operator accepts losing acknowledged events: cut the log at the first damaged
+    /// (or missing) position, move everything after it into `<data-dir>/cut/` (never
+    /// deleted), and record the loss as a `data_loss_recorded` event before serving.
+    AcceptDataLoss,
 }
 
 impl std::str::FromStr for RecoveryMode {
@@ -59,9 +69,9 @@ impl std::str::FromStr for RecoveryMode {
         match raw {
             "tolerate-torn-tail" => Ok(RecoveryMode::TolerateTornTail),
             "strict" => Ok(RecoveryMode::Strict),
-            "truncate-after-corruption" => Ok(RecoveryMode::TruncateAfterCorruption),
+            "accept-data-loss" => Ok(RecoveryMode::AcceptDataLoss),
             other => Err(format!(
-                "unknown recovery mode `{other}` (tolerate-torn-tail, strict, truncate-after-corruption)"
+                "unknown recovery mode `{other}` (tolerate-torn-tail, strict, accept-data-loss)"
             )),
         }
     }
@@ -168,26 +178,27 @@ impl EmbeddedStore {
     /// `spawn_blocking`.
     pub fn open(options: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
         let lock = lock::DirLock::acquire(&options.data_dir)?;
-        let recovered = recovery::recover(&options)?;
+        let mut recovered = recovery::recover(&options)?;
         let head_position = recovered.index.head.position;
         let (head_tx, head_rx) = watch::channel(head_position);
+        let index = std::mem::take(&mut recovered.index);
         let (commands_tx, commands_rx) = mpsc::channel(options.queue_capacity.max(1));
         let shared = Arc::new(Shared {
-            index: RwLock::new(recovered.index),
+            index: RwLock::new(index),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
             lock: std::sync::Mutex::new(Some(lock)),
         });
         let data_dir = options.data_dir.clone();
-        writer::spawn(
-            options,
-            shared.clone(),
-            recovered.ids,
-            recovered.write_offset,
-            recovered.dirty_end,
-            head_tx,
-            commands_rx,
-        )?;
+        let start = writer::Start {
+            ids: recovered.ids,
+            write_offset: recovered.write_offset,
+            dirty_end: recovered.dirty_end,
+            witness: recovered.witness,
+            witness_stale: recovered.witness_stale,
+            losses: recovered.losses,
+        };
+        writer::spawn(options, shared.clone(), start, head_tx, commands_rx)?;
         tracing::info!(data_dir = %data_dir.display(), head = head_position, "embedded store open");
         Ok(EmbeddedStore {
             shared,

@@ -1,26 +1,42 @@
-//! Opening a log: scan every segment, check frames, positions, stream versions and hash
-//! links, rebuild the indexes, and deal with a damaged tail under the [`RecoveryMode`].
+//! Opening a log: scan every segment (frames, positions, stream versions, chain hashes),
+//! rebuild the indexes, and judge any damage against the durable-end witness
+//! (`witness`) under the [`RecoveryMode`].
 //!
-//! A bad frame (torn, checksum mismatch, broken link, gap) in the **last** segment with
-//! no valid frame anywhere after it is a torn tail: an unacknowledged write cut short by
-//! a crash. It is zeroed (with a warning naming the byte offset) unless the mode is
-//! `Strict`. Records after the last record flagged "last of append" belong to an append
-//! that never completed and are rolled back the same way. Anything else is a hard
-//! [`StoreError::Corrupt`] naming segment, offset and position.
+//! What may be cut is decided by the witness, not guessed from the bytes. The writer
+//! records the end of every batch in the witness, synced, before acknowledging any of
+//! it, so:
+//! - damage **after** the witnessed position, in the last segment, is a write that was
+//!   never acknowledged (a torn write): it is moved aside into `cut/` and cleared, with a
+//!   warning (refused under `Strict`);
+//! - damage **at or before** it, a log that ends before it, or a log whose hash at the
+//!   witnessed position differs, is [`StoreError::AcknowledgedLoss`] naming the position;
+//!   nothing on disk changes. `AcceptDataLoss` cuts there instead (moving everything
+//!   after aside) and hands back a [`DataLoss`] that the store records in the log.
+//!
+//! A log without a witness file (written by an older version) opens as before when it
+//! scans clean, and gets a witness; with any damage it is refused, since a torn write
+//! cannot then be told from lost acknowledged events.
+//!
+//! # Layout
+//! - `scan`: frame, chain and stream checks; index building.
+//! - `cut`: moving bytes and segments aside into `cut/`.
 
-use super::format::{
-    decode_frame, find_valid_frame, Frame, Record, SegmentHeader, SEGMENT_HEADER_LEN,
-};
-use super::index::{IdEntry, IdIndex, Index, SegmentIndex};
+mod cut;
+mod scan;
+
+use super::format::Witness;
+use super::index::{IdIndex, Index};
 use super::segment::{create_segment, display_name, list_segments, read_whole};
+use super::witness::{self, Found, WitnessFile, WITNESS_FILE};
 use super::{EmbeddedOptions, RecoveryMode};
-use crate::codec::{decode_index_fields, IndexFields};
-use crate::io::{write_all_at, FileSystem, LogFile};
-use crate::store::StoreError;
-use projections::{Hash, Position};
-use std::path::{Path, PathBuf};
+use crate::io::LogFile;
+use crate::store::{DataLoss, StoreError};
+use projections::Position;
+use scan::{scan_segment, Damage, Scan};
+use std::path::PathBuf;
 use std::sync::Arc;
-use uuid::Uuid;
+
+pub use cut::CUT_DIR;
 
 /// What the writer continues from.
 pub struct Recovered {
@@ -32,28 +48,40 @@ pub struct Recovered {
     pub write_offset: u64,
     /// End of possibly non-zero bytes after `write_offset` (zeroed by the next write).
     pub dirty_end: u64,
+    /// The durable-end witness, for the writer to keep current.
+    pub witness: WitnessFile,
+    /// Whether the witness must be written before anything else (it was missing).
+    pub witness_stale: bool,
+    /// Acknowledged events given up under `AcceptDataLoss`, to record in the log.
+    pub losses: Vec<DataLoss>,
 }
 
-struct Pending {
-    event_id: Uuid,
-    stream: String,
-    offset: u64,
+/// The segment where the scan stopped, and why.
+struct Damaged {
+    /// Index into the segment list.
+    at: usize,
+    /// The segment's file name, for messages.
+    segment: String,
+    file: Arc<dyn LogFile>,
+    buf: Vec<u8>,
+    damage: Damage,
 }
 
-struct Scan {
-    index: Index,
-    ids: IdIndex,
-    dirty_end: u64,
-}
-
-/// Where and why a segment stopped being valid.
-struct Damage {
-    /// A damaged segment header: never repaired by truncation.
-    in_header: bool,
-    offset: u64,
-    truncate_from: u64,
-    position: Position,
-    reason: String,
+/// What recovery does with what it found.
+enum Verdict {
+    /// Serve the log as scanned.
+    Intact,
+    /// Move aside an unacknowledged torn write at the end of the last segment.
+    CutTornWrite,
+    /// Acknowledged events are damaged or missing from `position` on: `detail` says how.
+    Lost {
+        position: Position,
+        detail: String,
+        witness: Witness,
+    },
+    /// No witness can vouch for what was acknowledged (missing or damaged) and the log
+    /// is damaged, or the witness itself is damaged.
+    Unwitnessed { position: Position, detail: String },
 }
 
 /// Opens (or creates) the log in `options.data_dir`.
@@ -68,56 +96,77 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
             .map_err(|e| StoreError::io("create first segment", e))?;
         segments.push((1, path));
     }
+    let (witness, found) = witness::open(fs, dir)?;
+    let witnessed = match found {
+        Found::Valid(w) => Some(w),
+        Found::Missing | Found::Damaged => None,
+    };
     let mut scan = Scan {
         index: Index::default(),
         ids: IdIndex::new(options.idempotency_window),
         dirty_end: 0,
+        witness_position: witnessed.map(|w| w.position),
+        witnessed_hash: None,
     };
-    let count = segments.len();
+    let mut damaged = None;
     for (i, (sequence, path)) in segments.iter().enumerate() {
-        let is_last = i + 1 == count;
         let file = fs
             .open(path, false)
             .map_err(|e| StoreError::io("open segment", e))?;
         let buf = read_whole(file.as_ref()).map_err(|e| StoreError::io("read segment", e))?;
-        let damage = scan_segment(&mut scan, *sequence, path, file.clone(), &buf);
-        let Some(damage) = damage else { continue };
-        let torn = is_last && tail_is_torn(&buf, damage.offset);
-        let repair = !damage.in_header
-            && match options.recovery {
-                RecoveryMode::TolerateTornTail => torn,
-                RecoveryMode::Strict => false,
-                RecoveryMode::TruncateAfterCorruption => true,
-            };
-        if !repair {
-            return Err(StoreError::Corrupt {
+        if let Some(damage) = scan_segment(&mut scan, *sequence, path, file.clone(), &buf) {
+            damaged = Some(Damaged {
+                at: i,
                 segment: display_name(path),
-                offset: damage.offset,
-                position: damage.position,
-                reason: damage.reason,
+                file,
+                buf,
+                damage,
+            });
+            break;
+        }
+    }
+    let verdict = judge(&scan, damaged.as_ref(), found, segments.len());
+    let mut losses = Vec::new();
+    match verdict {
+        Verdict::Intact => {}
+        Verdict::CutTornWrite if options.recovery != RecoveryMode::Strict => {
+            let damaged = damaged.as_ref().expect("a torn write is damage");
+            cut_torn_write(options, &mut scan, damaged, &segments)?;
+        }
+        Verdict::CutTornWrite => {
+            let damaged = damaged.as_ref().expect("a torn write is damage");
+            return Err(corrupt(&segments[damaged.at].1, &damaged.damage));
+        }
+        Verdict::Lost {
+            detail, witness, ..
+        } if options.recovery == RecoveryMode::AcceptDataLoss => {
+            let loss = accept_loss(options, &mut scan, damaged.as_ref(), &segments, detail)?;
+            losses.push(DataLoss {
+                witness_position: witness.position,
+                ..loss
             });
         }
-        if torn {
-            tracing::warn!(
-                segment = %display_name(path),
-                offset = damage.truncate_from,
-                reason = %damage.reason,
-                "truncating torn tail of the log at byte {}",
-                damage.truncate_from
-            );
-        } else {
-            tracing::error!(
-                segment = %display_name(path),
-                offset = damage.truncate_from,
-                position = damage.position,
-                reason = %damage.reason,
-                "recovery mode truncate-after-corruption: discarding the log from here on"
-            );
-            quarantine(fs, &segments[i + 1..])?;
+        Verdict::Unwitnessed { detail, .. } if options.recovery == RecoveryMode::AcceptDataLoss => {
+            losses.push(accept_loss(
+                options,
+                &mut scan,
+                damaged.as_ref(),
+                &segments,
+                detail,
+            )?);
         }
-        zero_tail(file.as_ref(), &buf, damage.truncate_from)?;
-        scan.dirty_end = damage.truncate_from;
-        break;
+        Verdict::Lost {
+            position, detail, ..
+        }
+        | Verdict::Unwitnessed { position, detail } => {
+            return Err(StoreError::AcknowledgedLoss { position, detail });
+        }
+    }
+    if found == Found::Missing && scan.index.head.position > 0 && losses.is_empty() {
+        tracing::warn!(
+            head = scan.index.head.position,
+            "no durable-end witness ({WITNESS_FILE}): the log was written by an older version or the file was removed; writing one at the current head"
+        );
     }
     let write_offset = scan.index.segments.last().map_or(0, |s| s.end);
     Ok(Recovered {
@@ -125,180 +174,187 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
         write_offset,
         index: scan.index,
         ids: scan.ids,
+        witness,
+        witness_stale: witnessed.is_none(),
+        losses,
     })
 }
 
-/// Scans one segment into `scan`, committing whole appends only. Returns the damage
-/// that stopped it, if any.
-fn scan_segment(
-    scan: &mut Scan,
-    sequence: u64,
-    path: &Path,
-    file: Arc<dyn LogFile>,
-    buf: &[u8],
-) -> Option<Damage> {
-    let first_position = scan.index.head.position + 1;
-    scan.index.segments.push(SegmentIndex {
-        sequence,
-        path: path.to_path_buf(),
-        file,
-        first_position,
-        offsets: Vec::new(),
-        end: SEGMENT_HEADER_LEN as u64,
-    });
-    let damage_at = |offset: u64, position: Position, reason: String| Damage {
-        in_header: offset == 0,
-        offset,
-        truncate_from: offset,
-        position,
-        reason,
-    };
-    match SegmentHeader::decode(buf) {
-        Ok(header) if header.sequence == sequence => {}
-        Ok(_) => return Some(damage_at(0, first_position, "sequence mismatch".into())),
-        Err(err) => return Some(damage_at(0, first_position, err.to_string())),
-    }
-    let mut offset = SEGMENT_HEADER_LEN;
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut link = scan.index.head.hash;
-    let mut damage = loop {
-        let position = scan.index.head.position + 1 + pending.len() as u64;
-        let record = match decode_frame(&buf[offset..]) {
-            Ok(Frame::End) => break None,
-            Ok(Frame::Record(record)) => record,
-            Err(err) => break Some(damage_at(offset as u64, position, err.to_string())),
-        };
-        let stream = pending.first().map(|p| p.stream.as_str());
-        let checked = check_record(&scan.index, &record, link, position, stream, pending.len());
-        let fields = match checked {
-            Ok(fields) => fields,
-            Err(reason) => break Some(damage_at(offset as u64, position, reason)),
-        };
-        pending.push(Pending {
-            event_id: fields.event_id,
-            stream: fields.stream.into_owned(),
-            offset: offset as u64,
-        });
-        link = record.hash;
-        offset += record.frame_len();
-        if record.last_of_append {
-            commit(scan, std::mem::take(&mut pending), link, offset as u64);
-        }
-    };
-    let position = scan.index.head.position + 1;
-    if damage.is_none() && !pending.is_empty() {
-        damage = Some(damage_at(
-            offset as u64,
-            position + pending.len() as u64,
-            "append not completed".into(),
-        ));
-    }
-    if damage.is_none() {
-        if let Some(rel) = find_valid_frame(&buf[offset..]) {
-            damage = Some(damage_at(
-                offset as u64,
-                position,
-                format!(
-                    "end-of-data marker followed by a valid record at byte {}",
-                    offset + rel
+/// Compares what the scan found with the witness.
+fn judge(scan: &Scan, damaged: Option<&Damaged>, found: Found, segments: usize) -> Verdict {
+    let head = scan.index.head.position;
+    let witness = match found {
+        Found::Valid(witness) => witness,
+        Found::Damaged => {
+            return Verdict::Unwitnessed {
+                position: head + 1,
+                detail: format!(
+                    "the durable-end witness {WITNESS_FILE} is damaged (neither slot passes its checksum), so whether acknowledged events after position {head} are missing cannot be told"
                 ),
-            ));
+            }
+        }
+        Found::Missing => {
+            return match damaged {
+                None => Verdict::Intact,
+                Some(d) => Verdict::Unwitnessed {
+                    position: head + 1,
+                    detail: format!(
+                        "{}; there is no durable-end witness ({WITNESS_FILE}) to tell a torn write from acknowledged events",
+                        describe(d)
+                    ),
+                },
+            }
+        }
+    };
+    let lost = |position, detail| Verdict::Lost {
+        position,
+        detail,
+        witness,
+    };
+    match damaged {
+        Some(d) if head < witness.position => lost(
+            head + 1,
+            format!(
+                "{}, but the durable-end witness records position {} as acknowledged",
+                describe(d),
+                witness.position
+            ),
+        ),
+        Some(d) if d.at + 1 < segments || d.damage.in_header => lost(
+            head + 1,
+            format!("{} (not at the end of the log)", describe(d)),
+        ),
+        Some(_) => Verdict::CutTornWrite,
+        None if head < witness.position => lost(
+            head + 1,
+            format!(
+                "the log ends at position {head}, but the durable-end witness records position {} as acknowledged",
+                witness.position
+            ),
+        ),
+        None if witness.position > 0 && scan.witnessed_hash != Some(witness.hash) => lost(
+            witness.position,
+            format!(
+                "the log's chain hash at position {} differs from the durable-end witness: the log was rewritten or is not the one the witness was written for",
+                witness.position
+            ),
+        ),
+        None => Verdict::Intact,
+    }
+}
+
+fn describe(d: &Damaged) -> String {
+    format!(
+        "{} in {} at byte {} (position {})",
+        d.damage.reason, d.segment, d.damage.offset, d.damage.position
+    )
+}
+
+fn corrupt(path: &std::path::Path, damage: &Damage) -> StoreError {
+    StoreError::Corrupt {
+        segment: display_name(path),
+        offset: damage.offset,
+        position: damage.position,
+        reason: damage.reason.clone(),
+    }
+}
+
+/// Moves an unacknowledged torn write aside and clears it from the last segment.
+fn cut_torn_write(
+    options: &EmbeddedOptions,
+    scan: &mut Scan,
+    damaged: &Damaged,
+    segments: &[(u64, PathBuf)],
+) -> Result<(), StoreError> {
+    let path = &segments[damaged.at].1;
+    let from = damaged.damage.truncate_from;
+    let moved = cut::move_tail_aside(
+        options.fs.as_ref(),
+        &options.data_dir,
+        path,
+        damaged.file.as_ref(),
+        &damaged.buf,
+        from,
+    )?;
+    let (file, bytes) = moved.unwrap_or_default();
+    tracing::warn!(
+        segment = %display_name(path),
+        offset = from,
+        position = scan.index.head.position + 1,
+        reason = %damaged.damage.reason,
+        moved_to = %file,
+        bytes,
+        "cut a torn write that was never acknowledged (after the durable-end witness); its bytes are kept in {file}"
+    );
+    scan.dirty_end = from;
+    Ok(())
+}
+
+/// Cuts the log at the damage (or at its end), moving everything after aside, for an
+/// operator who accepted the loss.
+fn accept_loss(
+    options: &EmbeddedOptions,
+    scan: &mut Scan,
+    damaged: Option<&Damaged>,
+    segments: &[(u64, PathBuf)],
+    detail: String,
+) -> Result<DataLoss, StoreError> {
+    let fs = options.fs.as_ref();
+    let mut moved_aside = Vec::new();
+    let mut cut_bytes = 0;
+    if let Some(damaged) = damaged {
+        let (path, later) = (&segments[damaged.at].1, &segments[damaged.at + 1..]);
+        for (_, segment) in later {
+            cut_bytes += std::fs::metadata(segment).map_or(0, |m| m.len());
+        }
+        if damaged.damage.in_header {
+            cut_bytes += damaged.buf.len() as u64;
+            moved_aside.extend(cut::move_segments_aside(
+                fs,
+                &options.data_dir,
+                &segments[damaged.at..],
+            )?);
+            scan.index.segments.pop();
+            if scan.index.segments.is_empty() {
+                return Err(StoreError::Corrupt {
+                    segment: display_name(path),
+                    offset: 0,
+                    position: 1,
+                    reason: "the first segment's header is damaged; nothing is left to serve"
+                        .into(),
+                });
+            }
+        } else {
+            let from = damaged.damage.truncate_from;
+            if let Some((file, bytes)) = cut::move_tail_aside(
+                fs,
+                &options.data_dir,
+                path,
+                damaged.file.as_ref(),
+                &damaged.buf,
+                from,
+            )? {
+                moved_aside.push(file);
+                cut_bytes += bytes;
+            }
+            moved_aside.extend(cut::move_segments_aside(fs, &options.data_dir, later)?);
+            scan.dirty_end = from;
         }
     }
-    if let Some(damage) = &mut damage {
-        damage.truncate_from = pending.first().map_or(damage.offset, |p| p.offset);
-    } else {
-        let tail = &buf[offset..];
-        scan.dirty_end = offset as u64
-            + tail
-                .iter()
-                .rposition(|b| *b != 0)
-                .map_or(0, |i| i as u64 + 1);
-    }
-    damage
-}
-
-/// Checks one record against the chain and the stream so far.
-fn check_record<'b>(
-    index: &Index,
-    record: &Record<'b>,
-    link: Hash,
-    position: Position,
-    pending_stream: Option<&str>,
-    pending_count: usize,
-) -> Result<IndexFields<'b>, String> {
-    if record.prev_hash != link {
-        return Err("hash chain broken: prev_hash does not match the previous record".into());
-    }
-    let fields = decode_index_fields(record.body).map_err(|e| format!("body unreadable: {e}"))?;
-    if fields.position != position {
-        return Err(format!(
-            "position gap: record claims position {}",
-            fields.position
-        ));
-    }
-    if pending_stream.is_some_and(|stream| stream != fields.stream) {
-        return Err("one append spans two streams".into());
-    }
-    let expected_version =
-        index.stream_version(&fields.stream).map_or(0, |v| v + 1) + pending_count as u64;
-    if fields.stream_version != expected_version {
-        return Err(format!(
-            "stream {} version {} where {} was expected",
-            fields.stream, fields.stream_version, expected_version
-        ));
-    }
-    Ok(fields)
-}
-
-fn commit(scan: &mut Scan, records: Vec<Pending>, hash: Hash, end: u64) {
-    for record in records {
-        let position = scan.index.head.position + 1;
-        let stream_version = scan
-            .index
-            .stream_version(&record.stream)
-            .map_or(0, |v| v + 1);
-        scan.index
-            .push(&record.stream, position, record.offset as u32);
-        scan.index.head.position = position;
-        scan.ids.insert(
-            record.event_id,
-            IdEntry {
-                position,
-                stream_version,
-            },
-        );
-    }
-    scan.index.head.hash = hash;
-    if let Some(segment) = scan.index.segments.last_mut() {
-        segment.end = end;
-    }
-}
-
-/// A damaged spot is a torn tail when no valid frame starts anywhere after it.
-fn tail_is_torn(buf: &[u8], damaged_at: u64) -> bool {
-    let after = (damaged_at as usize + 1).min(buf.len());
-    find_valid_frame(&buf[after..]).is_none()
-}
-
-/// Overwrites every non-zero byte from `from` to the end of the segment with zeros.
-fn zero_tail(file: &dyn LogFile, buf: &[u8], from: u64) -> Result<(), StoreError> {
-    let tail = &buf[from as usize..];
-    let Some(last_nonzero) = tail.iter().rposition(|b| *b != 0) else {
-        return Ok(());
+    let loss = DataLoss {
+        first_lost_position: scan.index.head.position + 1,
+        witness_position: 0,
+        witness: "durable-end checkpoint".into(),
+        detail,
+        moved_aside,
+        cut_bytes,
     };
-    let zeros = vec![0u8; last_nonzero + 1];
-    write_all_at(file, &zeros, from).map_err(|e| StoreError::io("truncate torn tail", e))?;
-    file.sync_data()
-        .map_err(|e| StoreError::io("sync truncated tail", e))
-}
-
-/// Renames segments after a truncation point out of the log (never deletes them).
-fn quarantine(fs: &dyn FileSystem, later: &[(u64, PathBuf)]) -> Result<(), StoreError> {
-    for (_, path) in later {
-        let target = path.with_extension("seg.quarantined");
-        fs.rename(path, &target)
-            .map_err(|e| StoreError::io("quarantine segment", e))?;
-    }
-    Ok(())
+    tracing::error!(
+        first_lost_position = loss.first_lost_position,
+        detail = %loss.detail,
+        moved_aside = ?loss.moved_aside,
+        "recovery accept-data-loss: continuing from position {}; the loss is recorded in the log",
+        loss.first_lost_position
+    );
+    Ok(loss)
 }

@@ -4,19 +4,23 @@
 //! It runs on its own thread (file IO blocks). Each round takes the first queued
 //! request, drains whatever else is queued (up to `max_batch_bytes`), encodes every
 //! accepted append into one buffer, and makes it durable with one positional write and
-//! one `fdatasync` (group commit). Only then are the index, the head watch and the
-//! replies updated. If the write or the sync fails, every append of the batch is
-//! refused with `Unavailable`, nothing advances, and the next batch is written at the
-//! same offset, zero-padded over whatever the failed batch may have left.
+//! one `fdatasync` (group commit), then records the batch's end in the durable-end
+//! witness (a small overwrite and sync of another file). Only then are the index, the
+//! head watch and the replies updated, so every acknowledged event lies at or before
+//! the witness and recovery can tell damage to it from a torn write. If the write or
+//! either sync fails, every append of the batch is refused with `Unavailable`, nothing
+//! advances, and the next batch is written at the same offset, zero-padded over
+//! whatever the failed batch may have left.
 
 use super::batch::{check, Batch, Check, Reply, Staged};
 use super::format::{Record, MAX_BODY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::index::{IdEntry, IdIndex, SegmentIndex};
 use super::segment::{create_segment, install_segment, prepare_segment, PreparedSegment};
+use super::witness::WitnessFile;
 use super::{EmbeddedOptions, Shared};
 use crate::codec::{chain_hash, encode_body, BodyRef};
 use crate::io::{write_all_at, LogFile};
-use crate::store::{AppendResult, ExpectedVersion, Head, NewEvent, StoreError};
+use crate::store::{AppendResult, DataLoss, ExpectedVersion, Head, NewEvent, StoreError};
 use projections::{Position, StreamVersion};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,19 +55,36 @@ struct Writer {
     dirty_end: u64,
     head: Head,
     head_tx: watch::Sender<Position>,
+    /// Where the last durable batch ends, synced before any of it is acknowledged.
+    witness: WitnessFile,
     body: Vec<u8>,
     /// The next segment, being zero-filled on a helper thread once the current one is
     /// half full, so a rollover does not stall appends behind a 64 MiB write.
     next_segment: Option<std::thread::JoinHandle<std::io::Result<PreparedSegment>>>,
 }
 
-/// Starts the writer thread.
+/// What recovery hands the writer.
+pub(super) struct Start {
+    /// Recent event ids.
+    pub ids: IdIndex,
+    /// Where the next record goes in the last segment.
+    pub write_offset: u64,
+    /// End of possibly non-zero bytes after `write_offset`.
+    pub dirty_end: u64,
+    /// The durable-end witness.
+    pub witness: WitnessFile,
+    /// The witness was missing: write it before anything else.
+    pub witness_stale: bool,
+    /// Losses the operator accepted, recorded in the log before the writer serves.
+    pub losses: Vec<DataLoss>,
+}
+
+/// Records accepted losses and a missing witness (on the calling thread, so the open
+/// returns only once they are durable), then starts the writer thread.
 pub(super) fn spawn(
     options: EmbeddedOptions,
     shared: Arc<Shared>,
-    ids: IdIndex,
-    write_offset: u64,
-    dirty_end: u64,
+    start: Start,
     head_tx: watch::Sender<Position>,
     commands: mpsc::Receiver<Command>,
 ) -> Result<(), StoreError> {
@@ -75,19 +96,26 @@ pub(super) fn spawn(
             .ok_or_else(|| StoreError::Unavailable("log has no segment".into()))?;
         (last.file.clone(), last.sequence, index.head)
     };
-    let writer = Writer {
+    let mut writer = Writer {
         options,
         shared,
-        ids,
+        ids: start.ids,
         file,
         sequence,
-        write_offset,
-        dirty_end,
+        write_offset: start.write_offset,
+        dirty_end: start.dirty_end,
         head,
         head_tx,
+        witness: start.witness,
         body: Vec::with_capacity(1024),
         next_segment: None,
     };
+    if start.witness_stale && start.losses.is_empty() {
+        writer.record_witness(writer.write_offset)?;
+    }
+    for loss in start.losses {
+        writer.record_loss(&loss)?;
+    }
     std::thread::Builder::new()
         .name("alert-ledger-writer".into())
         .spawn(move || writer.run(commands))
@@ -96,6 +124,44 @@ pub(super) fn spawn(
 }
 
 impl Writer {
+    /// Appends the event that records `loss`, as one batch of its own.
+    fn record_loss(&mut self, loss: &DataLoss) -> Result<(), StoreError> {
+        let (reply, mut response) = oneshot::channel();
+        let request = AppendRequest {
+            stream: DataLoss::STREAM.into(),
+            expected: ExpectedVersion::Any,
+            events: vec![loss.to_event()],
+            recorded_at: None,
+            reply,
+        };
+        let mut batch = Batch::new(self.head);
+        if let Some(request) = self.stage(&mut batch, request) {
+            self.commit(batch);
+            let mut batch = Batch::new(self.head);
+            let _ = self.stage(&mut batch, request);
+            self.commit(batch);
+        } else {
+            self.commit(batch);
+        }
+        let result = response
+            .try_recv()
+            .map_err(|_| StoreError::Unavailable("the loss record was not written".into()))??;
+        tracing::error!(
+            position = result.first_position,
+            first_lost_position = loss.first_lost_position,
+            "data loss recorded in the log (stream {})",
+            DataLoss::STREAM
+        );
+        Ok(())
+    }
+
+    /// Records in the witness that the log is durable up to the head, ending at `end`.
+    fn record_witness(&mut self, end: u64) -> Result<(), StoreError> {
+        self.witness
+            .record(self.head.position, self.sequence, end, self.head.hash)
+            .map_err(|e| StoreError::io("record the durable end", e))
+    }
+
     fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut carried: Option<AppendRequest> = None;
         loop {
@@ -383,14 +449,20 @@ impl Writer {
             .bytes
             .resize((padded_end - self.write_offset) as usize, 0);
         let durable = write_all_at(self.file.as_ref(), &batch.bytes, self.write_offset)
-            .and_then(|()| self.file.sync_data());
+            .and_then(|()| self.file.sync_data())
+            .and_then(|()| {
+                let end = self.write_offset + written;
+                let (head, hash) = (batch.head.position, batch.head.hash);
+                self.witness.record(head, self.sequence, end, hash)
+            });
         let shared = self.shared.clone();
         let counters = &shared.counters;
         if let Err(err) = durable {
             self.dirty_end = padded_end;
             counters.failed_batches.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %err, offset = self.write_offset, "batch write failed; refusing its appends");
-            let reason: Arc<str> = format!("write or fdatasync failed: {err}").into();
+            tracing::error!(error = %err, offset = self.write_offset, "batch write, fdatasync or durable-end record failed; refusing its appends");
+            let reason: Arc<str> =
+                format!("write, fdatasync or durable-end record failed: {err}").into();
             for (reply, _) in batch.replies {
                 let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
             }

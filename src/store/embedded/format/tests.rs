@@ -73,3 +73,42 @@ fn a_segment_header_round_trips_and_rejects_damage() {
     bytes[20] ^= 1;
     assert!(SegmentHeader::decode(&bytes).is_err());
 }
+
+fn witness(sequence: u64, position: u64) -> Witness {
+    Witness {
+        sequence,
+        position,
+        segment: 3,
+        end_offset: 4096,
+        hash: Hash([9; 32]),
+    }
+}
+
+#[test]
+fn a_witness_round_trips_through_its_slot() {
+    let w = witness(7, 200);
+    assert_eq!(Witness::decode(&w.encode()), Some(w));
+}
+
+#[test]
+fn a_witness_slot_with_any_flipped_data_byte_is_refused() {
+    let bytes = witness(7, 200).encode();
+    for i in 0..WITNESS_DATA_LEN {
+        let mut damaged = bytes;
+        damaged[i] ^= 0x10;
+        assert_eq!(Witness::decode(&damaged), None, "byte {i}");
+    }
+}
+
+#[test]
+fn the_newer_valid_slot_wins_and_a_torn_slot_falls_back_to_the_other() {
+    let older = witness(4, 100);
+    let newer = witness(5, 150);
+    let mut file = vec![0u8; 2 * WITNESS_SLOT_LEN];
+    file[older.slot_offset() as usize..][..WITNESS_SLOT_LEN].copy_from_slice(&older.encode());
+    file[newer.slot_offset() as usize..][..WITNESS_SLOT_LEN].copy_from_slice(&newer.encode());
+    assert_eq!(Witness::newest(&file), Some(newer));
+    file[newer.slot_offset() as usize + 30] ^= 1;
+    assert_eq!(Witness::newest(&file), Some(older));
+    assert_eq!(Witness::newest(&[0u8; 2 * WITNESS_SLOT_LEN]), None);
+}
