@@ -1,11 +1,12 @@
 //! A PostgreSQL database of its own for one test: created on the server named by
-//! `ALERT_LEDGER_TEST_PG` and dropped (with `FORCE`) when the value is dropped. When the
-//! variable is unset, `create` says plainly that the test was skipped.
+//! `ALERT_LEDGER_TEST_PG` and dropped (with `FORCE`) when the value is dropped.
+//!
+//! Every test that uses it is marked `#[ignore = "needs ALERT_LEDGER_TEST_PG"]`, so a
+//! plain `cargo test` reports it as ignored, not passed; `cargo test -- --ignored`
+//! runs it, and then a missing variable or an unreachable server fails it.
 //!
 //! Shared by the PostgreSQL conformance suite and the two-instance test through
 //! `#[path]`, so both create and drop databases the same way.
-
-use std::io::Write;
 
 /// The variable naming the PostgreSQL server the tests may create databases on.
 pub const SERVER_VAR: &str = "ALERT_LEDGER_TEST_PG";
@@ -20,18 +21,24 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates `alert_ledger_test_<random>`, or prints "SKIPPED" to stderr and returns
-    /// `None` when `ALERT_LEDGER_TEST_PG` is unset.
-    pub async fn create() -> Option<TestDatabase> {
-        let Ok(server) = std::env::var(SERVER_VAR) else {
-            // Straight to stderr, not `eprintln!`: the test harness would swallow that.
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {SERVER_VAR} not set");
-            return None;
-        };
+    /// Creates `alert_ledger_test_<random>` on the server named by
+    /// `ALERT_LEDGER_TEST_PG`.
+    ///
+    /// # Panics
+    /// When the variable is unset (the test was run explicitly, with `--ignored`,
+    /// without a server) or the server refuses the connection or the `CREATE DATABASE`.
+    pub async fn create() -> TestDatabase {
+        let server = std::env::var(SERVER_VAR).unwrap_or_else(|_| {
+            panic!(
+                "{SERVER_VAR} is not set: this test needs a PostgreSQL server, e.g. \
+                 {SERVER_VAR}=postgres://postgres@127.0.0.1:5432/postgres \
+                 (without one, leave it ignored: plain `cargo test` does not run it)"
+            )
+        });
         let name = format!("alert_ledger_test_{}", uuid::Uuid::new_v4().simple());
         admin(&server, &format!("CREATE DATABASE {name}")).await;
         let url = database_url(&server, &name);
-        Some(TestDatabase { server, name, url })
+        TestDatabase { server, name, url }
     }
 }
 
