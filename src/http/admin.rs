@@ -7,7 +7,7 @@ use super::{AdminAuth, AppState};
 use crate::projection::rebuild::{self, ProjectionName, RebuildStatus};
 use crate::projection::SnapshotInfo;
 use crate::store::Head;
-use crate::verify::{verify_up_to, VerifyFailure};
+use crate::verify::{verify_raw_log, verify_segments, Target, VerifyFailure, VerifyReport};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -135,41 +135,55 @@ pub struct VerifyFailureBody {
     pub reason: String,
 }
 
-/// `POST /v1/ledger/verify`: walks the log's CRCs and hash chain up to the current head
-/// or, with a digest body, up to the digest's position, which must still hash to the
-/// digest. 200 with `ok: false` and the first bad position when the log is damaged.
+/// `POST /v1/ledger/verify`: walks the log's hash chain (and, on the embedded store,
+/// every record's CRC) up to the current head or, with a digest body, up to the
+/// digest's position, which must still hash to the digest. The same checks on every
+/// backend that keeps a chain ([`crate::verify`]); 404 on one that does not
+/// (KurrentDB). 200 with `ok: false` and the first bad position when the log is damaged.
 pub async fn verify(
     AdminAuth(_): AdminAuth,
     State(state): State<AppState>,
     MaybeJson(body): MaybeJson<DigestBody>,
 ) -> Result<Response, ApiError> {
-    let Some(dir) = state.data_dir.clone() else {
-        return Err(ApiError::NotFound(
-            "verification of this backend's log is not available through the API".into(),
-        ));
-    };
     let head = state.store.head().await?;
     let target = match body {
         None => head,
-        Some(digest) => {
-            let hash = Hash::from_hex(&digest.head_hash)
-                .ok_or_else(|| ApiError::field("head_hash", "must be 64 hex characters"))?;
-            if digest.position == 0 || digest.position > head.position {
-                return Err(ApiError::field(
-                    "position",
-                    format!("must be between 1 and the log head {}", head.position),
-                ));
-            }
-            Head {
-                position: digest.position,
-                hash,
-            }
+        Some(digest) => digest_target(&digest, head)?,
+    };
+    let checked = match (state.data_dir.clone(), state.store.raw_log().await?) {
+        (Some(dir), _) => {
+            tokio::task::spawn_blocking(move || verify_segments(&dir, Target::UpTo(target), |_| {}))
+                .await
+                .map_err(|err| ApiError::Internal(format!("verify task: {err}")))?
+        }
+        (None, Some(log)) => verify_raw_log(log.as_ref(), Target::UpTo(target), |_| {}).await,
+        (None, None) => {
+            return Err(ApiError::NotFound(
+                "this backend keeps no hash chain to verify (KurrentDB)".into(),
+            ))
         }
     };
-    let checked = tokio::task::spawn_blocking(move || verify_up_to(&dir, target, |_| {}))
-        .await
-        .map_err(|err| ApiError::Internal(format!("verify task: {err}")))?;
-    let outcome = match checked {
+    Ok(Json(outcome(checked, target)).into_response())
+}
+
+/// The head a digest body names, which must lie within the log.
+fn digest_target(digest: &DigestBody, head: Head) -> Result<Head, ApiError> {
+    let hash = Hash::from_hex(&digest.head_hash)
+        .ok_or_else(|| ApiError::field("head_hash", "must be 64 hex characters"))?;
+    if digest.position == 0 || digest.position > head.position {
+        return Err(ApiError::field(
+            "position",
+            format!("must be between 1 and the log head {}", head.position),
+        ));
+    }
+    Ok(Head {
+        position: digest.position,
+        hash,
+    })
+}
+
+fn outcome(checked: Result<VerifyReport, VerifyFailure>, target: Head) -> VerifyOutcome {
+    match checked {
         Ok(report) => VerifyOutcome {
             ok: true,
             events_checked: report.events_checked,
@@ -184,13 +198,9 @@ pub async fn verify(
                 verified_to: target,
                 failure: Some(VerifyFailureBody {
                     position: failure.position(),
-                    reason: match &failure {
-                        VerifyFailure::Broken { reason, .. } => reason.clone(),
-                        VerifyFailure::Io(cause) => cause.clone(),
-                    },
+                    reason: failure.reason().to_owned(),
                 }),
             }
         }
-    };
-    Ok(Json(outcome).into_response())
+    }
 }

@@ -1,9 +1,43 @@
 //! Verification for auditors: the digest, `POST /v1/ledger/verify`, and
-//! `alert-ledger verify --digest` after the log was tampered with.
+//! `alert-ledger verify --digest` on an intact log and after it was tampered with;
+//! [`postgres`]: the same on a PostgreSQL ledger.
+
+mod postgres;
 
 use crate::helpers::{spawn_app_with, trigger_body};
 use serde_json::json;
 use std::path::Path;
+use std::process::Output;
+
+/// `alert-ledger verify` with `args`.
+fn ledger_verify(args: &[&std::ffi::OsStr]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_alert-ledger"))
+        .arg("verify")
+        .args(args)
+        .env_remove("ALERT_LEDGER_DATA_DIR")
+        .env_remove("ALERT_LEDGER_STORE")
+        .output()
+        .expect("verify runs")
+}
+
+/// Asserts a successful run that printed an `ok:` line (`ok_prefix`, the elapsed time,
+/// `ok_suffix`) and then exactly the `digest` line, if one is given.
+#[track_caller]
+fn assert_ok_lines(output: &Output, ok_prefix: &str, ok_suffix: &str, digest: Option<&str>) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(ok_prefix) && lines[0].ends_with(ok_suffix),
+        "{stdout}"
+    );
+    assert_eq!(lines.get(1).copied(), digest, "{stdout}");
+    assert_eq!(lines.len(), 1 + usize::from(digest.is_some()), "{stdout}");
+}
 
 fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -114,4 +148,65 @@ async fn editing_one_payload_byte_is_named_by_verify_and_refused_at_startup() {
         refused.err().expect("startup refuses a corrupt log")
     );
     assert!(message.contains(&tampered_at.to_string()), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_with_a_saved_digest_says_plainly_that_it_matched_and_names_a_forged_one() {
+    let app = spawn_app_with(|_| {}).await;
+    for i in 0..3 {
+        app.trigger(&trigger_body("db", &format!("k{i}"), "error"))
+            .await
+            .expect(201);
+    }
+    let digest = app.get("/v1/ledger/digest").await.expect(200);
+    let at = digest.body["position"].as_u64().unwrap();
+    let hash = digest.body["head_hash"].as_str().unwrap().to_owned();
+    app.trigger(&trigger_body("db", "later", "error"))
+        .await
+        .expect(201);
+    let last = app.get("/v1/ledger/digest").await.expect(200).body;
+    let head = last["position"].as_u64().unwrap();
+    let ok_suffix = format!(
+        "; head position {head} hash {}",
+        last["head_hash"].as_str().unwrap()
+    );
+    let dir = app.stop().await.data_dir;
+    let saved = dir.path().join("digest.json");
+    std::fs::write(&saved, digest.text.as_bytes()).unwrap();
+    let mut forged_body = digest.body.clone();
+    forged_body["head_hash"] = json!("ab".repeat(32));
+    let forged = dir.path().join("forged.json");
+    std::fs::write(&forged, forged_body.to_string()).unwrap();
+
+    let matched = ledger_verify(&[
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--digest".as_ref(),
+        saved.as_os_str(),
+    ]);
+    let ok_prefix = format!("ok: {head} events in 1 segments verified in ");
+    assert_ok_lines(
+        &matched,
+        &ok_prefix,
+        &ok_suffix,
+        Some(&format!("digest matched: position {at} hash {hash}")),
+    );
+
+    let without = ledger_verify(&["--data-dir".as_ref(), dir.path().as_os_str()]);
+    assert_ok_lines(&without, &ok_prefix, &ok_suffix, None);
+
+    let refused = ledger_verify(&[
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--digest".as_ref(),
+        forged.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(refused.stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("log broken at position {at} "))
+            && stderr.contains("differs from the digest"),
+        "{stderr}"
+    );
 }

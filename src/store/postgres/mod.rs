@@ -10,7 +10,9 @@
 //!   decoded through [`crate::codec::decode_body`].
 //! - `notify`: the head watch, from `LISTEN/NOTIFY` plus polling.
 //! - `import`: writes an export back at its original positions ([`PostgresStore::import`]).
-//! - `verify`: re-checks positions and the hash chain as stored ([`PostgresStore::verify`]).
+//! - `verify`: the table as stored (bodies, hashes, index columns) for
+//!   [`crate::verify`], which checks it exactly as it checks the embedded log's files
+//!   ([`PostgresStore::verify`], [`PostgresStore::open_raw_log`]).
 //!
 //! Event bodies and the chain (`hash = SHA-256(prev_hash || body)`) are byte for byte
 //! what the embedded backend stores.
@@ -149,8 +151,7 @@ impl PostgresStore {
     /// body decodes; the head it ends at, or `Corrupt` naming the first bad position.
     pub async fn verify(&self) -> Result<Head, StoreError> {
         self.check_open()?;
-        let client = connect(&self.shared.config).await?;
-        verify::verify(&client).await
+        verify::verify(&self.shared.config).await
     }
 
     fn check_open(&self) -> Result<(), StoreError> {
@@ -233,6 +234,13 @@ impl EventStore for PostgresStore {
 
     fn watch_head(&self) -> watch::Receiver<Position> {
         self.shared.head.clone()
+    }
+
+    fn raw_log(&self) -> BoxFuture<'_, Result<Option<Box<dyn crate::verify::RawLog>>, StoreError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            verify::raw_log(&self.shared.config).await.map(Some)
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {

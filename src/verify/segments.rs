@@ -1,0 +1,105 @@
+//! The embedded log's records, read straight from its segment files: each frame's CRC,
+//! the segment headers, completed appends and the end marker are checked here, and
+//! every record then goes through the shared [`Chain`].
+
+use super::chain::{Chain, Stored};
+use super::{Place, Target, VerifyFailure, VerifyReport};
+use crate::store::embedded::format::{
+    decode_frame, find_valid_frame, Frame, SegmentHeader, SEGMENT_HEADER_LEN,
+};
+use crate::store::embedded::parse_segment_name;
+use std::path::{Path, PathBuf};
+
+/// Verifies the log in `dir` against `target`.
+pub(super) fn verify(
+    dir: &Path,
+    target: Target,
+    progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyFailure> {
+    let mut chain = Chain::new(target, progress);
+    let mut read = 0;
+    for (sequence, path) in list(dir)? {
+        if chain.done() {
+            break;
+        }
+        read += 1;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| VerifyFailure::Io(format!("{}: {e}", path.display())))?;
+        let file = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        segment(&mut chain, sequence, &file, &bytes)?;
+    }
+    chain.finish(read)
+}
+
+fn segment<P: FnMut(u64)>(
+    chain: &mut Chain<P>,
+    sequence: u64,
+    file: &str,
+    bytes: &[u8],
+) -> Result<(), VerifyFailure> {
+    let broken = |position, offset: usize, reason: String| VerifyFailure::Broken {
+        position,
+        place: Place::Segment {
+            file: file.to_owned(),
+            offset: offset as u64,
+        },
+        reason,
+    };
+    match SegmentHeader::decode(bytes) {
+        Ok(header) if header.sequence == sequence => {}
+        Ok(_) => return Err(broken(chain.next_position(), 0, "sequence mismatch".into())),
+        Err(err) => return Err(broken(chain.next_position(), 0, err.to_string())),
+    }
+    let mut offset = SEGMENT_HEADER_LEN;
+    let mut open_append = false;
+    loop {
+        if chain.done() {
+            return Ok(());
+        }
+        let position = chain.next_position();
+        let record = match decode_frame(&bytes[offset..]) {
+            Ok(Frame::Record(record)) => record,
+            Ok(Frame::End) => break,
+            Err(err) => return Err(broken(position, offset, err.to_string())),
+        };
+        let stored = Stored {
+            filed_at: None,
+            prev_hash: record.prev_hash,
+            hash: record.hash,
+            body: record.body,
+            columns: None,
+        };
+        chain
+            .record(stored)
+            .map_err(|reason| broken(position, offset, reason))?;
+        open_append = !record.last_of_append;
+        offset += record.frame_len();
+    }
+    if open_append {
+        let reason = "append not completed (its last record is missing)".to_owned();
+        return Err(broken(chain.next_position(), offset, reason));
+    }
+    if let Some(rel) = find_valid_frame(&bytes[offset..]) {
+        let reason = format!("valid record at byte {} after the end marker", offset + rel);
+        return Err(broken(chain.next_position(), offset, reason));
+    }
+    Ok(())
+}
+
+fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, VerifyFailure> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| VerifyFailure::Io(format!("{}: {e}", dir.display())))?;
+    let mut segments = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| VerifyFailure::Io(format!("{}: {e}", dir.display())))?
+            .path();
+        if let Some(sequence) = parse_segment_name(&path) {
+            segments.push((sequence, path));
+        }
+    }
+    segments.sort();
+    Ok(segments)
+}
