@@ -3,16 +3,21 @@
 //! Cases: 1, 16 and 256 concurrent single-event appenders (~300-byte events), 16
 //! callers appending 100 events per call, and sequential `$all` reads. Beside
 //! criterion's timing each case prints events/s, events per fsync and fsyncs/s from
-//! the store's counters. Runs in well under 3 minutes:
+//! the store's counters. The single-event and 100-event cases also run beside a peer
+//! whose durable-end witness writes are skipped (`ProbedFileSystem`), so the witness's
+//! cost is a ratio measured in the same run. Runs in about 3 minutes:
 //! `cargo bench --bench append` (set `ALERT_LEDGER_BENCH_DIR` to pick the disk).
 
-use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore, StoreStats};
+use alert_ledger::io::probe::{Probe, ProbedFileSystem};
+use alert_ledger::io::RealFileSystem;
+use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore, StoreStats, WITNESS_FILE};
 use alert_ledger::store::{EventStore, ExpectedVersion, NewEvent};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use projections::ids::AlertId;
 use projections::{Event, Metadata};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
@@ -39,13 +44,20 @@ fn event() -> NewEvent {
     }
 }
 
-fn fresh_store() -> (TempDir, EmbeddedStore) {
+/// A store in a fresh directory; without `witness`, its witness writes are skipped
+/// (the peer that shows what the durable-end witness costs).
+fn fresh_store(witness: bool) -> (TempDir, EmbeddedStore) {
     let dir = match std::env::var_os("ALERT_LEDGER_BENCH_DIR") {
         Some(base) => tempfile::tempdir_in(base),
         None => tempfile::tempdir(),
     }
     .expect("bench dir");
-    let store = EmbeddedStore::open(EmbeddedOptions::new(dir.path())).expect("open");
+    let mut options = EmbeddedOptions::new(dir.path());
+    if !witness {
+        let real = Arc::new(RealFileSystem);
+        options.fs = Arc::new(ProbedFileSystem::new(real, WITNESS_FILE, Probe::SkipWrites));
+    }
+    let store = EmbeddedStore::open(options).expect("open");
     (dir, store)
 }
 
@@ -101,11 +113,15 @@ fn append_case(
     c: &mut Criterion,
     rt: &Runtime,
     name: &str,
-    appenders: usize,
-    calls: usize,
-    per_call: usize,
+    (appenders, calls, per_call): (usize, usize, usize),
+    witness: bool,
 ) {
-    let (_dir, store) = fresh_store();
+    let (_dir, store) = fresh_store(witness);
+    let name = &if witness {
+        name.to_owned()
+    } else {
+        format!("{name} (peer: witness writes skipped)")
+    };
     let tally = RefCell::new(Tally::default());
     let mut group = c.benchmark_group("append");
     group.throughput(Throughput::Elements((appenders * calls * per_call) as u64));
@@ -132,17 +148,24 @@ fn appends(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    append_case(c, &rt, "1 appender x 1 event", 1, 100, 1);
-    append_case(c, &rt, "16 appenders x 1 event", 16, 100, 1);
-    append_case(c, &rt, "256 appenders x 1 event", 256, 20, 1);
-    append_case(c, &rt, "16 callers x 100 events", 16, 10, 100);
+    for (name, shape, peer) in [
+        ("1 appender x 1 event", (1, 100, 1), true),
+        ("16 appenders x 1 event", (16, 100, 1), true),
+        ("256 appenders x 1 event", (256, 20, 1), false),
+        ("16 callers x 100 events", (16, 10, 100), true),
+    ] {
+        append_case(c, &rt, name, shape, true);
+        if peer {
+            append_case(c, &rt, name, shape, false);
+        }
+    }
     read_all_case(c, &rt);
 }
 
 fn read_all_case(c: &mut Criterion, rt: &Runtime) {
     const EVENTS: usize = 200_000;
     const PAGE: usize = 10_000;
-    let (_dir, store) = fresh_store();
+    let (_dir, store) = fresh_store(true);
     rt.block_on(run_appenders(&store, 20, EVENTS / 20 / 500, 500));
     let mut group = c.benchmark_group("read");
     group.throughput(Throughput::Elements(EVENTS as u64));

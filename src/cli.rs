@@ -56,8 +56,11 @@ struct StoreArgs {
     /// `embedded` (default) or a server URL.
     #[arg(long, env = "ALERT_LEDGER_STORE")]
     store: Option<String>,
-    /// What to do with a damaged embedded log: tolerate-torn-tail, strict,
-    /// truncate-after-corruption.
+    /// What to do with a damaged log. tolerate-torn-tail: move aside only a torn write
+    /// that was never acknowledged, refuse to start on anything else; strict: refuse
+    /// any damage; accept-data-loss: cut the log where acknowledged events are damaged
+    /// or missing (or a snapshot disagrees with it), keep the cut bytes under cut/, and
+    /// record the loss in the log.
     #[arg(
         long,
         env = "ALERT_LEDGER_RECOVERY",

@@ -7,6 +7,9 @@
 //! - [`FaultyFileSystem`] wraps another file system and injects faults on demand: a
 //!   failed `fdatasync`, a short write followed by an error, or a full disk (`ENOSPC`).
 //!   Service-level tests can hold a [`FaultInjector`] and flip faults while a store runs.
+//! - [`probe`]: writes to one file delayed or skipped (crash test, benchmarks).
+
+pub mod probe;
 
 use std::io;
 use std::os::unix::fs::FileExt;

@@ -64,9 +64,10 @@ impl Application {
         .await?;
         let snapshots = SnapshotDir::new(config.snapshot_dir(), SNAPSHOTS_KEPT);
         let started = Instant::now();
-        let views = projection::load_snapshot(store.as_ref(), &snapshots)
+        let accept_loss = config.recovery == crate::store::embedded::RecoveryMode::AcceptDataLoss;
+        let views = projection::load_snapshot(store.as_ref(), &snapshots, accept_loss)
             .await
-            .context("cannot read snapshots")?;
+            .context("cannot start from the views snapshots")?;
         let replayed = projection::catch_up(store.as_ref(), &views)
             .await
             .context("cannot replay the log into the views")?;

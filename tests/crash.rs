@@ -6,8 +6,16 @@
 //! the acknowledged event ids to a side file. The parent kills it at a random moment,
 //! reopens the log, and checks that every acknowledged event is there, that the chain
 //! verifies, and that appends continue.
+//!
+//! The child's file system holds every write of the durable-end witness back for a
+//! while, so many kills land between a batch's data `fdatasync` and its witness
+//! update: the parent counts those (the log's head is past the witness) and requires
+//! some, so recovery is exercised on exactly that state.
 
-use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use alert_ledger::io::probe::{Probe, ProbedFileSystem};
+use alert_ledger::io::RealFileSystem;
+use alert_ledger::store::embedded::format::Witness;
+use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore, WITNESS_FILE};
 use alert_ledger::store::{EventStore, ExpectedVersion, NewEvent};
 use alert_ledger::verify::verify_data_dir;
 use projections::ids::AlertId;
@@ -16,6 +24,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -23,11 +32,19 @@ const CHILD_ENV: &str = "ALERT_LEDGER_CRASH_CHILD";
 const CHILD_TEST: &str = "crash_child_appends_until_killed";
 const KILL_CYCLES: usize = 24;
 const WRITER_TASKS: usize = 4;
+/// How long the child holds back each witness write (the window a kill should hit).
+const WITNESS_DELAY: Duration = Duration::from_millis(10);
 
 fn options(root: &Path) -> EmbeddedOptions {
     let mut options = EmbeddedOptions::new(root.join("log"));
     options.segment_size = 4 * 1024 * 1024;
     options
+}
+
+/// The position the witness records, read from outside the store.
+fn witnessed_position(root: &Path) -> u64 {
+    let bytes = std::fs::read(root.join("log").join(WITNESS_FILE)).expect("read witness");
+    Witness::newest(&bytes).expect("a valid witness").position
 }
 
 fn event(label: &str) -> NewEvent {
@@ -56,7 +73,14 @@ fn crash_child_appends_until_killed() {
         panic!("run only as the crash test's child ({CHILD_ENV} unset)");
     };
     runtime().block_on(async move {
-        let store = EmbeddedStore::open(options(&root)).expect("child opens the log");
+        let mut options = options(&root);
+        let delayed = Probe::DelayWrites(WITNESS_DELAY);
+        options.fs = Arc::new(ProbedFileSystem::new(
+            Arc::new(RealFileSystem),
+            WITNESS_FILE,
+            delayed,
+        ));
+        let store = EmbeddedStore::open(options).expect("child opens the log");
         let tasks: Vec<_> = (0..WRITER_TASKS)
             .map(|task| {
                 let store = store.clone();
@@ -110,8 +134,10 @@ fn random_delay() -> Duration {
     Duration::from_millis(50 + (Uuid::new_v4().as_u128() % 251) as u64)
 }
 
-/// Reopens the log, checks acknowledged ids are stored, appends once, closes.
-async fn check_after_crash(root: &Path, cycle: usize) -> usize {
+/// Reopens the log, checks acknowledged ids are stored, appends once, closes. Returns
+/// the acknowledged count and whether the kill left a durable batch not yet witnessed.
+async fn check_after_crash(root: &Path, cycle: usize) -> (usize, bool) {
+    let witnessed = witnessed_position(root);
     let store = EmbeddedStore::open(options(root)).expect("the log reopens after SIGKILL");
     let mut stored = HashSet::new();
     let mut from = 1;
@@ -128,13 +154,17 @@ async fn check_after_crash(root: &Path, cycle: usize) -> usize {
         "cycle {cycle}: acknowledged events lost: {missing:?}"
     );
     let head = store.head().await.expect("head");
+    assert!(
+        head.position >= witnessed,
+        "cycle {cycle}: below the witness"
+    );
     let next = store
         .append("alert-parent", ExpectedVersion::Any, vec![event("parent")])
         .await
         .expect("appends continue after recovery");
     assert_eq!(next.first_position, head.position + 1);
     store.close().await.expect("close");
-    acked.len()
+    (acked.len(), head.position > witnessed)
 }
 
 #[test]
@@ -144,6 +174,7 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
     let exe = std::env::current_exe().expect("test binary path");
     let rt = runtime();
     let mut acknowledged = 0;
+    let mut between_sync_and_witness = 0;
     for cycle in 0..KILL_CYCLES {
         let mut child = Command::new(&exe)
             .args(["--ignored", "--exact", CHILD_TEST, "--test-threads=1"])
@@ -160,13 +191,21 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
             !status.success(),
             "cycle {cycle}: the child must die by the signal"
         );
-        acknowledged = rt.block_on(check_after_crash(root, cycle));
+        let (acked, unwitnessed) = rt.block_on(check_after_crash(root, cycle));
+        acknowledged = acked;
+        between_sync_and_witness += usize::from(unwitnessed);
         if cycle % 8 == 7 || cycle + 1 == KILL_CYCLES {
             let report = verify_data_dir(&root.join("log"), |_| {}).expect("the chain verifies");
             assert!(report.events_checked as usize >= acknowledged);
         }
     }
-    eprintln!("{KILL_CYCLES} kills, {acknowledged} acknowledged events, all recovered");
+    eprintln!(
+        "{KILL_CYCLES} kills ({between_sync_and_witness} between a data sync and its witness), {acknowledged} acknowledged events, all recovered"
+    );
+    assert!(
+        between_sync_and_witness > 0,
+        "no kill landed between a data sync and its witness update: the window went untested"
+    );
     assert!(
         acknowledged >= KILL_CYCLES,
         "children acknowledged only {acknowledged} events: the test exercised nothing"

@@ -91,6 +91,20 @@ impl Acked {
 // ---------------------------------------------------------------------------
 // The server process
 
+/// The service's `--snapshot-every-events` in this test.
+const SNAPSHOT_EVERY_EVENTS: u64 = 400;
+
+fn snapshot_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "snap"))
+            })
+            .count()
+    })
+}
+
 struct Server {
     child: Child,
     base: String,
@@ -112,7 +126,8 @@ impl Server {
             .arg("--snapshot-dir")
             .arg(snapshot_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--segment-size-mib", "4", "--snapshot-every-events", "400"])
+            .args(["--segment-size-mib", "4", "--snapshot-every-events"])
+            .arg(SNAPSHOT_EVERY_EVENTS.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -388,6 +403,9 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
         "too little load to prove anything: {} acknowledged writes",
         acked.len()
     );
+    // Written while the service never once shut down cleanly (startup must not grow
+    // with the log in a crash loop).
+    let snapshots_from_crashed_runs = snapshot_count(&snapshots);
     let mut server = Server::spawn(dir.path(), &snapshots, cycles);
     slowest_ready = slowest_ready.max(server.wait_ready(&client).await);
 
@@ -493,7 +511,13 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
         String::from_utf8_lossy(&verify.stderr)
     );
 
-    let snapshot_files = std::fs::read_dir(&snapshots).map_or(0, |d| d.count());
+    if head_position >= 3 * SNAPSHOT_EVERY_EVENTS {
+        assert!(
+            snapshots_from_crashed_runs > 0,
+            "no views snapshot was written in {cycles} crashed runs over {head_position} events"
+        );
+    }
+    let snapshot_files = snapshot_count(&snapshots);
     eprintln!(
         "crash loop: {cycles} SIGKILL cycles, {} acknowledged writes ({} alerts, {} in the views), none lost; slowest /readyz {:?}; {snapshot_files} snapshot files; head {head_position}",
         acked.len(),

@@ -10,9 +10,13 @@
 //! # Layout
 //! - [`rebuild`]: online rebuild beside the live views, swapped in when caught up.
 //! - [`history`]: views as of a past position or time.
+//! - `load`: the snapshot to start from, checked as a witness of the log.
 
 pub mod history;
+mod load;
 pub mod rebuild;
+
+pub use load::load_snapshot;
 
 use crate::snapshot::{self, SnapshotDir};
 use crate::store::{EventStore, StoreError};
@@ -193,28 +197,6 @@ pub fn apply_all(views: &mut Views, events: &[RecordedEvent]) -> u64 {
     failed
 }
 
-/// Loads the newest snapshot the log confirms (reporting every refused file by name)
-/// and returns views to start from.
-pub async fn load_snapshot(
-    store: &dyn EventStore,
-    dir: &SnapshotDir,
-) -> Result<Arc<ViewsHandle>, StoreError> {
-    let (found, refused) = dir.newest_valid(store, Position::MAX).await?;
-    for (path, reason) in &refused {
-        tracing::warn!(file = %path.display(), %reason, "snapshot ignored; replaying instead");
-    }
-    let Some(snapshot) = found else {
-        if !refused.is_empty() {
-            tracing::warn!("no usable snapshot: replaying the whole log");
-        }
-        return Ok(ViewsHandle::new(Views::default()));
-    };
-    tracing::info!(file = %snapshot.path.display(), position = snapshot.position, "snapshot loaded");
-    let handle = ViewsHandle::new(snapshot.views);
-    handle.record_snapshot(snapshot.position, Some(snapshot.path), None);
-    Ok(handle)
-}
-
 /// Replays the log from the views' position to the current head.
 /// Returns the number of events applied.
 pub async fn catch_up(store: &dyn EventStore, views: &ViewsHandle) -> Result<u64, StoreError> {
@@ -242,7 +224,14 @@ pub async fn run(
     views.following.store(true, Ordering::Relaxed);
     tokio::pin!(shutdown);
     let mut head = store.watch_head();
-    let mut last_snapshot = (views.applied(), Instant::now());
+    // Counted from the last durable snapshot, not from where this process started: a
+    // service that is killed before it ever shuts down cleanly (a crash loop) still
+    // reaches a snapshot once the replayed tail is long enough, so its start time stops
+    // growing with the log.
+    let mut last_snapshot = (views.snapshot_info().position, Instant::now());
+    if let Some(policy) = &policy {
+        maybe_snapshot(&store, &views, policy, &mut last_snapshot).await;
+    }
     loop {
         let target = *head.borrow_and_update();
         if views.applied() < target {

@@ -1,7 +1,9 @@
 //! Startup from snapshots, and snapshots that must not be used.
 
-use crate::helpers::{spawn_app_in, spawn_app_with};
+use crate::helpers::{spawn_app_in, spawn_app_with, test_config};
 use crate::workload::{all_views, write_history};
+use alert_ledger::startup::Application;
+use alert_ledger::store::embedded::RecoveryMode;
 use std::path::{Path, PathBuf};
 
 fn snapshot_files(data_dir: &Path) -> Vec<PathBuf> {
@@ -98,16 +100,14 @@ async fn a_corrupt_and_a_deleted_snapshot_fall_back_to_views_equal_to_a_fresh_re
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_snapshot_from_another_or_longer_log_is_refused() {
+/// The short log's directory with the long log's snapshots in place of its own.
+async fn short_log_with_a_longer_logs_snapshots() -> (tempfile::TempDir, u64) {
     let long = spawn_app_with(|_| {}).await;
     write_history(&long, 6).await;
     let long_dir = long.stop().await.data_dir;
     let short = spawn_app_with(|_| {}).await;
     let head = write_history(&short, 2).await;
     let short_dir = short.stop().await.data_dir;
-    let expected = fresh_replay_views(short_dir.path(), head).await;
-    // Replace the short log's snapshots with the long log's.
     for file in snapshot_files(short_dir.path()) {
         std::fs::remove_file(file).unwrap();
     }
@@ -118,17 +118,75 @@ async fn a_snapshot_from_another_or_longer_log_is_refused() {
             .join(file.file_name().unwrap());
         std::fs::copy(&file, target).unwrap();
     }
-    let app = spawn_app_in(short_dir, |_| {}).await;
+    (short_dir, head)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_ahead_of_the_log_refuses_the_start_naming_it_and_the_position() {
+    let (dir, head) = short_log_with_a_longer_logs_snapshots().await;
+    let newest = snapshot_files(dir.path()).pop().expect("a snapshot");
+    let before = std::fs::read(dir.path().join("0000000001.seg")).unwrap();
+    let err = Application::build(test_config(dir.path()))
+        .await
+        .err()
+        .expect("a snapshot ahead of the log refuses the start");
+    let message = format!("{err:#}");
+    let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        message.contains(&name)
+            && message.contains(&format!("the log ends at position {head}"))
+            && message.contains(&format!("lost from position {}", head + 1))
+            && message.contains("--recovery accept-data-loss"),
+        "{message}"
+    );
+    assert!(newest.exists(), "nothing was moved");
+    assert_eq!(
+        std::fs::read(dir.path().join("0000000001.seg")).unwrap(),
+        before,
+        "nothing was written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_data_loss_sets_a_foreign_snapshot_aside_and_records_the_disagreement() {
+    let (dir, head) = short_log_with_a_longer_logs_snapshots().await;
+    let foreign = snapshot_files(dir.path()).len();
+    let app = spawn_app_in(dir, |config| config.recovery = RecoveryMode::AcceptDataLoss).await;
     let status = app.get("/v1/admin/projections").await.expect(200);
     assert_eq!(
         status.body["snapshot"]["position"], 0,
         "no foreign snapshot was used"
     );
-    assert_eq!(
-        all_views(&app, &format!("min_position={head}")).await,
-        expected
+    let ledger = app.get("/v1/streams/ledger").await.expect(200);
+    let recorded = ledger.body["events"].as_array().expect("events").clone();
+    assert!(
+        !recorded.is_empty() && recorded.len() <= foreign,
+        "{recorded:?}"
     );
-    app.stop().await;
+    for event in &recorded {
+        assert_eq!(event["event"]["type"], "data_loss_recorded", "{event}");
+        let witness = event["event"]["witness"].as_str().unwrap_or_default();
+        assert!(witness.starts_with("views snapshot views-"), "{event}");
+    }
+    let new_head = head + recorded.len() as u64;
+    let views = all_views(&app, &format!("min_position={new_head}")).await;
+    let dir = app.stop().await.data_dir;
+    assert_eq!(views, fresh_replay_views(dir.path(), new_head).await);
+    let refused = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".snap.refused")
+        })
+        .count();
+    assert_eq!(
+        refused,
+        recorded.len(),
+        "each refused snapshot is kept, set aside"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
