@@ -14,12 +14,16 @@
 //! - `binary`: the `alert-ledger` process: SIGTERM and exit codes.
 //! - `openapi`: the OpenAPI document and the Prometheus metrics.
 //! - `schemathesis_regressions`: server bugs found by fuzzing against the document.
+//! - `docs_walkthrough`: docs/api.md's walk-through, run and compared with the page.
+//! - `docs_routes`: docs/api.md's route table against the OpenAPI document.
 
 mod alerts;
 mod auth;
 mod bad_input;
 mod binary;
 mod dedup;
+mod docs_routes;
+mod docs_walkthrough;
 mod helpers;
 mod idempotency;
 mod lifecycle;
