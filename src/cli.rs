@@ -300,7 +300,9 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             digest.position, digest.hash
         );
     }
-    // Events the report lists one by one (recorded data losses) are printed here.
+    for loss in &report.losses {
+        println!("{loss}");
+    }
     Ok(())
 }
 

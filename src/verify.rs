@@ -13,8 +13,9 @@
 //! - [`chain`]: those checks, and what a digest or a head proves.
 //! - [`segments`]: the embedded log's records, read from its segment files, which
 //!   also checks what only files have: each frame's CRC, the segment headers, that
-//!   every segment ends on a completed append, and that nothing valid hides behind
-//!   an end-of-data marker.
+//!   every segment ends on a completed append, that nothing valid hides behind an
+//!   end-of-data marker, and that the log still reaches its durable-end witness with
+//!   the same hash there (a log cut short after the fact does not verify).
 //! - [`raw`]: a server backend's stored records (PostgreSQL's `events` table), read
 //!   page by page through [`RawLog`].
 
@@ -56,8 +57,40 @@ impl Target {
     }
 }
 
+/// A loss of acknowledged events recorded in the log (`data_loss_recorded`, written
+/// under `--recovery accept-data-loss`): verify lists every one it passes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordedLoss {
+    /// Where the record is.
+    pub position: Position,
+    /// The first position that lost what was acknowledged there.
+    pub first_lost_position: Position,
+    /// Which witness disagreed, and the position it recorded.
+    pub witness: String,
+    /// The witness's position.
+    pub witness_position: Position,
+    /// What recovery found.
+    pub detail: String,
+    /// Files under the data directory holding the cut bytes.
+    pub moved_aside: Vec<String>,
+}
+
+impl fmt::Display for RecordedLoss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "data loss recorded at position {}: first lost position {}; {} recorded position {}; {}",
+            self.position, self.first_lost_position, self.witness, self.witness_position, self.detail
+        )?;
+        if !self.moved_aside.is_empty() {
+            write!(f, "; cut bytes kept in {}", self.moved_aside.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// A log that verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
     /// Records checked.
     pub events_checked: u64,
@@ -67,6 +100,8 @@ pub struct VerifyReport {
     pub head: Head,
     /// The digest (or head) the log was proven to still hash to, when one was given.
     pub matched: Option<Head>,
+    /// Every recorded loss of acknowledged events, in log order.
+    pub losses: Vec<RecordedLoss>,
 }
 
 /// Why verification failed.

@@ -1,7 +1,7 @@
 //! The checks every stored record passes, whichever backend stores it, and what a
 //! digest or a head proves once the records are read.
 
-use super::{Place, RowColumns, Target, VerifyFailure, VerifyReport, PROGRESS_EVERY};
+use super::{Place, RecordedLoss, RowColumns, Target, VerifyFailure, VerifyReport, PROGRESS_EVERY};
 use crate::codec::{chain_hash, decode_body};
 use crate::store::Head;
 use projections::{Hash, Position};
@@ -28,6 +28,9 @@ pub(super) struct Chain<P> {
     progress: P,
     head: Head,
     stream_versions: HashMap<String, u64>,
+    /// The durable-end witness of an embedded log: the log must reach it, with its hash.
+    witness: Option<Head>,
+    losses: Vec<RecordedLoss>,
 }
 
 impl<P: FnMut(u64)> Chain<P> {
@@ -40,7 +43,16 @@ impl<P: FnMut(u64)> Chain<P> {
                 hash: Hash::GENESIS,
             },
             stream_versions: HashMap::new(),
+            witness: None,
+            losses: Vec::new(),
         }
+    }
+
+    /// Holds the walk to a durable-end witness too: the record at its position must
+    /// have its hash, and the log must not end before it.
+    pub(super) fn with_witness(mut self, witness: Option<Head>) -> Self {
+        self.witness = witness;
+        self
     }
 
     /// The position the next record must have.
@@ -90,10 +102,32 @@ impl<P: FnMut(u64)> Chain<P> {
                 ));
             }
         }
-        // Events the report lists one by one, beyond counting them (the data losses
-        // recorded on stream `ledger`), are picked out here: `event` is decoded and
-        // has passed every check. Carry them in `VerifyReport` for the CLI and the
-        // admin route to print.
+        if let Some(witness) = self.witness.filter(|w| w.position == position) {
+            if witness.hash != record.hash {
+                return Err(format!(
+                    "hash {} differs from the durable-end witness {}: the log was rewritten or is not the one the witness was written for",
+                    record.hash, witness.hash
+                ));
+            }
+        }
+        if let projections::Event::DataLossRecorded {
+            first_lost_position,
+            witness_position,
+            witness,
+            detail,
+            moved_aside,
+            ..
+        } = &event.event
+        {
+            self.losses.push(RecordedLoss {
+                position,
+                first_lost_position: *first_lost_position,
+                witness: witness.clone(),
+                witness_position: *witness_position,
+                detail: detail.clone(),
+                moved_aside: moved_aside.clone(),
+            });
+        }
         self.stream_versions
             .insert(event.stream, event.stream_version);
         self.head = Head {
@@ -134,11 +168,21 @@ impl<P: FnMut(u64)> Chain<P> {
             }
             _ => {}
         }
+        if let Some(witness) = self.witness.filter(|w| last < w.position) {
+            return Err(short(
+                last + 1,
+                format!(
+                    "the log ends at position {last}, but the durable-end witness records position {} as acknowledged",
+                    witness.position
+                ),
+            ));
+        }
         Ok(VerifyReport {
             events_checked: last,
             segments,
             head: self.head,
             matched: self.target.proves(),
+            losses: self.losses,
         })
     }
 }

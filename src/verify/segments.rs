@@ -5,9 +5,10 @@
 use super::chain::{Chain, Stored};
 use super::{Place, Target, VerifyFailure, VerifyReport};
 use crate::store::embedded::format::{
-    decode_frame, find_valid_frame, Frame, SegmentHeader, SEGMENT_HEADER_LEN,
+    decode_frame, find_valid_frame, Frame, SegmentHeader, Witness, SEGMENT_HEADER_LEN,
 };
-use crate::store::embedded::parse_segment_name;
+use crate::store::embedded::{parse_segment_name, WITNESS_FILE};
+use crate::store::Head;
 use std::path::{Path, PathBuf};
 
 /// Verifies the log in `dir` against `target`.
@@ -16,7 +17,13 @@ pub(super) fn verify(
     target: Target,
     progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyFailure> {
-    let mut chain = Chain::new(target, progress);
+    // A running service's witness moves ahead of the head the walk was given; only a
+    // log at rest is held to it.
+    let witness = match target {
+        Target::UpTo(_) => None,
+        Target::Whole | Target::Digest(_) => witness(dir)?,
+    };
+    let mut chain = Chain::new(target, progress).with_witness(witness);
     let mut read = 0;
     for (sequence, path) in list(dir)? {
         if chain.done() {
@@ -102,4 +109,26 @@ fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, VerifyFailure> {
     }
     segments.sort();
     Ok(segments)
+}
+
+/// The durable-end witness beside the segments: `None` when there is none (a log
+/// written before witnesses existed), a failure when it exists but is damaged.
+fn witness(dir: &Path) -> Result<Option<Head>, VerifyFailure> {
+    let path = dir.join(WITNESS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) if bytes.is_empty() => return Ok(None),
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(VerifyFailure::Io(format!("{}: {err}", path.display()))),
+    };
+    let witness = Witness::newest(&bytes).ok_or_else(|| {
+        VerifyFailure::Io(format!(
+            "the durable-end witness {} is damaged (neither slot passes its checksum)",
+            path.display()
+        ))
+    })?;
+    Ok(Some(Head {
+        position: witness.position,
+        hash: witness.hash,
+    }))
 }

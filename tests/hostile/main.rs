@@ -5,6 +5,8 @@
 //! docs/testing.md.
 //!
 //! # Layout
+//! - `damage`: every class of on-disk damage against `serve` with default flags, and
+//!   what `verify` says after.
 //! - `faults`: fsync failures, a full disk and a short write under the service.
 //! - `security`: tokens never leak; nested, non-UTF-8, oversized and slow requests are
 //!   bounded and leave the server up.
@@ -17,6 +19,7 @@ mod api_support {
 }
 use api_support::helpers;
 
+mod damage;
 mod faults;
 mod security;
 #[path = "../support/binary.rs"]
