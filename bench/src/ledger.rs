@@ -2,7 +2,7 @@
 //! code `alert-ledger serve` runs) on the embedded store in a temp dir, on a runtime
 //! of its own, and an HTTP client per worker.
 
-use crate::mix::{trigger_body, Op, Target};
+use crate::mix::{trigger_body, Op, Target, CHANNEL};
 use alert_ledger::config::ServeConfig;
 use alert_ledger::startup::Application;
 use alert_ledger::store::EventStore;
@@ -104,16 +104,27 @@ impl Drop for Server {
     }
 }
 
-/// The ledger over HTTP: one keep-alive connection per worker.
+/// The ledger over HTTP: one keep-alive connection per worker, and the webhook
+/// receiver of the channel the mix's triggers name.
 pub struct HttpLedger {
     base: String,
     clients: Vec<reqwest::Client>,
+    receiver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HttpLedger {
+    fn drop(&mut self) {
+        self.receiver.abort();
+    }
 }
 
 impl HttpLedger {
-    /// Clients for `workers` workers against `base`.
-    pub fn new(base: String, workers: usize) -> anyhow::Result<HttpLedger> {
-        let clients = (0..workers)
+    /// Clients for `workers` workers against `base`, once the channel the triggers
+    /// name exists: references must exist when they are written (ADR 0009). The
+    /// channel delivers to a receiver in this process that accepts every message
+    /// (204), as a healthy webhook receiver would.
+    pub async fn connect(base: String, workers: usize) -> anyhow::Result<HttpLedger> {
+        let clients: Vec<reqwest::Client> = (0..workers)
             .map(|_| {
                 reqwest::Client::builder()
                     .pool_max_idle_per_host(1)
@@ -121,7 +132,30 @@ impl HttpLedger {
                     .build()
             })
             .collect::<Result<_, _>>()?;
-        Ok(HttpLedger { base, clients })
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hook", listener.local_addr()?);
+        let accept_all =
+            axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
+        let receiver = tokio::spawn(async move {
+            let _ = axum::serve(listener, accept_all).await;
+        });
+        let channel = serde_json::json!({ "id": CHANNEL, "name": "bench on-call", "kind": "webhook", "url": url });
+        let created = clients[0]
+            .post(format!("{base}/v1/channels"))
+            .header("content-type", "application/json")
+            .body(channel.to_string())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            created.status().is_success(),
+            "creating channel {CHANNEL}: {}",
+            created.status()
+        );
+        Ok(HttpLedger {
+            base,
+            clients,
+            receiver,
+        })
     }
 
     async fn send(&self, worker: usize, op: &Op) -> anyhow::Result<String> {

@@ -171,7 +171,7 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
         .map(|count| tokio::spawn(subscribe(base.clone(), count.clone(), stop_rx.clone())))
         .collect();
 
-    let target = Arc::new(HttpLedger::new(base.clone(), settings.connections)?);
+    let target = Arc::new(HttpLedger::connect(base.clone(), settings.connections).await?);
     let workload = Workload::new(std::process::id() as u64);
     let started = Instant::now();
     let mut windows = Vec::new();

@@ -114,7 +114,7 @@ async fn ledger_level(
 ) -> anyhow::Result<mix::LoadResult> {
     if !settings.ledger_on_postgres {
         let server = Server::start()?;
-        let target: Arc<dyn Target> = Arc::new(HttpLedger::new(server.url(), level)?);
+        let target: Arc<dyn Target> = Arc::new(HttpLedger::connect(server.url(), level).await?);
         let result = mix::run(target, Workload::new(run), level, settings.http).await;
         drop(server);
         return Ok(result);
@@ -122,7 +122,7 @@ async fn ledger_level(
     let name = format!("alert_ledger_bench_store_{}_{run}", std::process::id());
     let url = crate::peer::empty_database(&settings.pg_url, &name).await?;
     let server = tokio::task::block_in_place(|| Server::start_on(Some(&url)))?;
-    let target: Arc<dyn Target> = Arc::new(HttpLedger::new(server.url(), level)?);
+    let target: Arc<dyn Target> = Arc::new(HttpLedger::connect(server.url(), level).await?);
     let result = mix::run(target, Workload::new(run), level, settings.http).await;
     tokio::task::block_in_place(|| drop(server));
     crate::peer::drop_database(&settings.pg_url, &name).await?;
