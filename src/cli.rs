@@ -461,7 +461,15 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     eprintln!();
     let head = store.head().await?;
     store.close().await?;
-    let imported = outcome?;
+    let imported = outcome.with_context(|| match &location {
+        StoreLocation::Embedded => {
+            format!(
+                "cannot import into data directory {}",
+                args.store.data_dir.display()
+            )
+        }
+        StoreLocation::Url(_) => "cannot import into the postgres database".to_owned(),
+    })?;
     println!(
         "imported {imported} events in {:.2}s; head position {} hash {}",
         started.elapsed().as_secs_f64(),

@@ -103,6 +103,15 @@ pub enum ImportError {
         /// The parser's message.
         reason: String,
     },
+    /// The target log already holds the positions the input starts with: it is not
+    /// the empty log (or the log's continuation) an import needs.
+    #[error("not empty: the log already holds positions 1 to {head} and the input starts at position {first}; import into an empty data directory or database, or export from position {next} on to continue this log", next = head + 1)]
+    NotEmpty {
+        /// The target log's head position.
+        head: Position,
+        /// The input's first position.
+        first: Position,
+    },
     /// Lines must continue the target log without a gap.
     #[error("line {line}: position {found} where {expected} was expected (import needs an export of the whole log, from position 1)")]
     Gap {
@@ -144,7 +153,8 @@ pub async fn import(
     input: impl std::io::BufRead,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ImportError> {
-    let mut expected = store.head().await?.position + 1;
+    let head = store.head().await?.position;
+    let mut expected = head + 1;
     let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
     let mut imported = 0;
     for (index, line) in input.lines().enumerate() {
@@ -158,6 +168,12 @@ pub async fn import(
                 line: line_number,
                 reason: err.to_string(),
             })?;
+        if expected == head + 1 && event.position <= head {
+            return Err(ImportError::NotEmpty {
+                head,
+                first: event.position,
+            });
+        }
         if event.position != expected {
             return Err(ImportError::Gap {
                 line: line_number,

@@ -124,6 +124,43 @@ async fn export_takes_a_range_and_a_category_and_import_refuses_a_gap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importing_into_a_data_dir_that_holds_a_log_says_it_is_not_empty_and_writes_nothing() {
+    let app = spawn_app_with(|_| {}).await;
+    let head = write_history(&app, 2).await;
+    let source = app.stop().await.data_dir;
+    let file = source.path().join("export.ndjson");
+    let exported = ledger(
+        &["export", "--output", file.to_str().unwrap()],
+        source.path(),
+    );
+    assert!(exported.status.success());
+    let before = head_line(&ledger(&["verify"], source.path()));
+
+    let refused = ledger(
+        &["import", "--input", file.to_str().unwrap()],
+        source.path(),
+    );
+
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let dir = source.path().display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "cannot import into data directory {dir}: not empty"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "already holds positions 1 to {head} and the input starts at position 1"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("was expected"), "{stderr}");
+    assert_eq!(head_line(&ledger(&["verify"], source.path())), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_cannot_open_a_log_the_service_has_open() {
     let app = spawn_app_with(|_| {}).await;
     write_history(&app, 1).await;

@@ -3,12 +3,18 @@
 use crate::helpers::{trigger_body, Api};
 use serde_json::{json, Value};
 
-/// Writes alerts (with channels and repeats), acks, resolves, notes, a resource and
-/// its deletion, and a task with results. Returns the head position afterwards.
+/// Writes a resource, two channels, alerts (with those channels and repeats), acks,
+/// resolves, notes, a task with results and the resource's deletion. Returns the head
+/// position afterwards.
 pub async fn write_history(api: &Api, rounds: usize) -> u64 {
     api.register_sync("db-cluster", "Primary database cluster")
         .await
         .expect(201);
+    for (id, kind) in [("oncall", "webhook"), ("slack", "slack")] {
+        let channel = json!({"id": id, "name": id, "kind": kind, "url": "http://127.0.0.1:9/hook"});
+        let created = api.post("/v1/channels", &channel).await;
+        assert!(created.status.is_success(), "{created:?}");
+    }
     for round in 0..rounds {
         let mut body = trigger_body("payments", &format!("key-{round}"), "critical");
         body["channels"] = json!(["oncall", "slack"]);
