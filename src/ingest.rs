@@ -221,7 +221,9 @@ struct Routed {
 
 /// The channels and escalation of a new alert: the service's route (its channels and
 /// policy) plus whatever the trigger itself named. A trigger's own `escalation_secs`
-/// replace the policy's steps.
+/// replace the policy's steps. A route or policy step recorded before repeated ids
+/// were refused may list a channel twice: it is taken once, so such configuration
+/// cannot make the trigger's decision refuse (only the trigger's own `channels` can).
 fn route_of(
     state: &AppState,
     service: &ServiceName,
@@ -242,7 +244,11 @@ fn route_of(
             Some(policy) if escalation_secs.is_empty() => Routed {
                 channels,
                 escalation_secs: policy.steps.iter().map(|s| s.delay_secs).collect(),
-                escalation_channels: policy.steps.iter().map(|s| s.channels.clone()).collect(),
+                escalation_channels: policy
+                    .steps
+                    .iter()
+                    .map(|s| once_each(&s.channels))
+                    .collect(),
                 escalation_repeat: policy.repeat,
             },
             _ => Routed {
@@ -253,6 +259,17 @@ fn route_of(
             },
         }
     })
+}
+
+/// `ids` without the entries that repeat an earlier one, in order.
+fn once_each(ids: &[ChannelId]) -> Vec<ChannelId> {
+    let mut unique: Vec<ChannelId> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !unique.contains(id) {
+            unique.push(id.clone());
+        }
+    }
+    unique
 }
 
 /// The series state as the views see it: an open alert whose resource the views show

@@ -146,7 +146,9 @@ fn rejection_status(rejection: &Rejection) -> StatusCode {
         | Rejection::UnknownHost { .. }
         | Rejection::UnknownChannel(_)
         | Rejection::UnknownTaskRule(_) => StatusCode::NOT_FOUND,
-        Rejection::UnknownResource(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Rejection::UnknownResource(_) | Rejection::RepeatedEntry { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Rejection::AlertAlreadyResolved(_)
         | Rejection::ResourceDeleted(_)
         | Rejection::TimerNotPending(_)
@@ -181,6 +183,7 @@ fn rejection_kind(rejection: &Rejection) -> &'static str {
         | Rejection::MessageClaimedElsewhere { .. }
         | Rejection::MessageNotClaimed(_) => "message-state",
         Rejection::ChannelWasRemoved(_) => "channel-removed",
+        Rejection::RepeatedEntry { .. } => "validation",
     }
 }
 
@@ -199,9 +202,7 @@ impl From<StoreError> for ApiError {
             StoreError::Closed => ApiError::Unavailable,
             other @ (StoreError::Corrupt { .. }
             | StoreError::Decode { .. }
-            | StoreError::AcknowledgedLoss { .. }) => {
-                ApiError::Internal(other.to_string())
-            }
+            | StoreError::AcknowledgedLoss { .. }) => ApiError::Internal(other.to_string()),
         }
     }
 }
@@ -241,6 +242,7 @@ impl IntoResponse for ApiError {
         let field = match &self {
             ApiError::Validation { field, .. } => Some(field.as_str()),
             ApiError::MalformedBody { field, .. } => field.as_deref(),
+            ApiError::Rejected(rejection) => rejection.field(),
             _ => None,
         };
         let body = Problem {

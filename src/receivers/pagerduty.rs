@@ -72,6 +72,9 @@ impl From<ApiError> for PdError {
             ApiError::Validation { field, message } => {
                 PdError::invalid(vec![format!("'{field}' {message}")])
             }
+            ApiError::Rejected(rejection) if rejection.field().is_some() => {
+                PdError::invalid(vec![rejection.to_string()])
+            }
             ApiError::Unavailable | ApiError::NotCaughtUp { .. } | ApiError::Conflict => {
                 PdError::unavailable(&err.to_string())
             }

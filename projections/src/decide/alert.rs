@@ -6,7 +6,7 @@
 //! the stream's expected version makes "at most one open alert per key" hold under
 //! concurrency on one instance or many.
 
-use super::Rejection;
+use super::{require_unique, Rejection};
 use crate::ids::{AlertId, ChannelId, DedupKey, SeriesId, ServiceName, SyncId, TimerId};
 use crate::{Event, EventRef, MessageKind, RecordedEvent, ResolvedBy, Severity, StreamVersion};
 use chrono::{DateTime, Duration, Utc};
@@ -291,6 +291,10 @@ pub fn decide_alert(state: &SeriesState, command: AlertCommand) -> Result<Vec<Ev
 }
 
 fn trigger_alert(state: &SeriesState, trigger: Trigger) -> Result<Vec<Event>, Rejection> {
+    require_unique("channels", &trigger.channels)?;
+    for (i, step) in trigger.escalation_channels.iter().enumerate() {
+        require_unique(&format!("escalation_channels[{i}]"), step)?;
+    }
     match trigger.resource {
         Some(ResourceCheck::Deleted(sync)) => return Err(Rejection::ResourceDeleted(sync)),
         Some(ResourceCheck::Unknown(sync)) => return Err(Rejection::UnknownResource(sync)),
@@ -385,7 +389,9 @@ fn escalate(
     events
 }
 
-/// Queues one message per channel, caused by the last event in `events`.
+/// Queues one message per channel, caused by the last event in `events`. A channel
+/// listed twice (by an alert recorded before triggers refused repeated channels) gets
+/// one message: a message's id is (cause, channel), so a second one could not fold.
 fn queue_messages(
     state: &SeriesState,
     events: &mut Vec<Event>,
@@ -396,7 +402,10 @@ fn queue_messages(
         stream: state.stream(),
         version: state.next_version() + events.len() as u64 - 1,
     };
-    for channel in &open.channels {
+    for (i, channel) in open.channels.iter().enumerate() {
+        if open.channels[..i].contains(channel) {
+            continue;
+        }
         events.push(Event::MessageQueued {
             message_id: crate::ids::MessageId::of(&cause, channel),
             alert_id: open.alert_id,

@@ -2,7 +2,7 @@
 //! policies and task rules. Each lives in its own stream (`channel-…`, `service-…`,
 //! `policy-…`, `taskrule-…`); the state is the routing view folded over that stream.
 
-use super::Rejection;
+use super::{require_unique, Rejection};
 use crate::ids::{ChannelId, PolicyId, RuleId, ServiceName};
 use crate::views::RoutingView;
 use crate::{
@@ -114,6 +114,7 @@ pub fn decide_config(state: &ConfigState, command: ConfigCommand) -> Result<Vec<
             channels,
             policy,
         } => {
+            require_unique("channels", &channels)?;
             let unchanged = view
                 .services
                 .get(&service)
@@ -134,6 +135,9 @@ pub fn decide_config(state: &ConfigState, command: ConfigCommand) -> Result<Vec<
             steps,
             repeat,
         } => {
+            for (i, step) in steps.iter().enumerate() {
+                require_unique(&format!("steps[{i}].channels"), &step.channels)?;
+            }
             let unchanged = view
                 .policies
                 .get(&policy_id)
@@ -155,6 +159,7 @@ pub fn decide_config(state: &ConfigState, command: ConfigCommand) -> Result<Vec<
             min_severity,
             template,
         } => {
+            require_unique("hosts", &template.hosts)?;
             let unchanged = view.rules.get(&rule_id).is_some_and(|r| {
                 r.service == service && r.min_severity == min_severity && r.template == template
             });

@@ -19,6 +19,8 @@ pub mod task;
 
 use crate::ids::{AlertId, ChannelId, HostName, MessageId, RuleId, SyncId, TaskId, TimerId};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::fmt::Display;
 
 pub use alert::{decide_alert, AlertCommand, ResourceCheck, SeriesState, Trigger};
 pub use config::{decide_config, ConfigCommand, ConfigState};
@@ -166,4 +168,48 @@ pub enum Rejection {
     /// HTTP 404.
     #[error("task rule {0} does not exist")]
     UnknownTaskRule(RuleId),
+    /// A list of ids names one id twice. Each entry becomes something keyed by its id
+    /// (a message, a host's run, a route or step entry), so a repeat would record two
+    /// things under one id, which the views refuse.
+    ///
+    /// ### Handling
+    /// HTTP 422 naming `field`.
+    #[error("{field} repeats {first} ({id}); list each id once")]
+    RepeatedEntry {
+        /// The entry that repeats an earlier one, as a path in the command (which
+        /// the native request bodies share): `channels[1]`, `steps[0].channels[2]`,
+        /// `hosts[3]`.
+        field: String,
+        /// The earlier entry it repeats.
+        first: String,
+        /// The repeated id.
+        id: String,
+    },
+}
+
+impl Rejection {
+    /// The field of the command at fault, when the rejection names one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Rejection::RepeatedEntry { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses a list of ids that names one id twice, naming the first entry that repeats
+/// an earlier one (`{field}[i]`). Every decision that records a list of ids calls it,
+/// so no origin (native API, receivers, scheduler) can record a repeat.
+pub fn require_unique<T: Ord + Display>(field: &str, ids: &[T]) -> Result<(), Rejection> {
+    let mut seen = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(first) = seen.insert(id, i) {
+            return Err(Rejection::RepeatedEntry {
+                field: format!("{field}[{i}]"),
+                first: format!("{field}[{first}]"),
+                id: id.to_string(),
+            });
+        }
+    }
+    Ok(())
 }

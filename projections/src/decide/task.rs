@@ -1,6 +1,6 @@
 //! Self-healing tasks: creation and each host's run.
 
-use super::Rejection;
+use super::{require_unique, Rejection};
 use crate::ids::{AlertId, HostName, TaskId};
 use crate::views::{HostState, TasksView};
 use crate::{Event, RecordedEvent, StreamVersion, TaskSpec};
@@ -77,6 +77,7 @@ pub fn decide_task(state: &TaskState, command: TaskCommand) -> Result<Vec<Event>
             spec,
             alert_id,
         } => {
+            require_unique("hosts", &spec.hosts)?;
             if state.view.tasks.contains_key(&task_id) {
                 return Err(Rejection::TaskAlreadyExists(task_id));
             }

@@ -1,8 +1,10 @@
 //! Random *valid* logs: abstract operations are turned into real commands against the
 //! current state, run through the real decisions, and whatever they decide is appended
 //! (rejected commands are skipped), exactly as the service would do it one command at
-//! a time. Views are applied incrementally as the log grows.
+//! a time. Views are applied incrementally as the log grows. The operations and
+//! their generator are in [`crate::scenario`].
 
+use crate::scenario::{with_repeat, Op, Repeat};
 use chrono::{DateTime, Duration, Utc};
 use projections::decide::{
     decide_alert, decide_config, decide_message, decide_sync, decide_task, AlertCommand,
@@ -16,7 +18,6 @@ use projections::ids::{
 use projections::views::{FoldError, Views};
 use projections::{streams, Event, Hash, Metadata, RecordedEvent, ResolvedBy, Severity, TaskSpec};
 use projections::{ChannelTarget, EscalationStep};
-use proptest::prelude::*;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -27,137 +28,6 @@ const CHANNELS: [&str; 3] = ["pager", "slack-ops", "email"];
 const HOSTS: [&str; 3] = ["web-1", "web-2", "db-1"];
 const INSTANCES: [&str; 2] = ["dispatcher-a", "dispatcher-b"];
 const DELAYS: [u32; 3] = [30, 120, 600];
-const TASKS: u8 = 4;
-
-/// One step of a random scenario; indices are taken modulo what exists.
-#[derive(Debug, Clone)]
-pub enum Op {
-    Trigger {
-        service: u8,
-        key: u8,
-        resource: Option<u8>,
-        /// The service read the resource before a deletion on another instance.
-        stale: bool,
-        channels: u8,
-        escalation: u8,
-        severity: u8,
-    },
-    Acknowledge(u8),
-    Resolve(u8, bool),
-    Escalate(u8),
-    Note(u8),
-    FireTimer {
-        timer: u8,
-        early: bool,
-    },
-    Tick(u16),
-    RegisterSync {
-        sync: u8,
-        name: u8,
-    },
-    DeleteSync(u8),
-    CreateTask {
-        task: u8,
-        hosts: u8,
-        alert: Option<u8>,
-    },
-    StartHost {
-        task: u8,
-        host: u8,
-    },
-    FinishHost {
-        task: u8,
-        host: u8,
-        exit_code: i8,
-    },
-    TimeOutHost {
-        task: u8,
-        host: u8,
-    },
-    CancelTask(u8),
-    /// `instance` 2 means "whoever holds the claim now".
-    Claim {
-        message: u8,
-        instance: u8,
-        lease: u16,
-    },
-    Attempt {
-        message: u8,
-        instance: u8,
-    },
-    Deliver {
-        message: u8,
-        instance: u8,
-    },
-    Fail {
-        message: u8,
-        instance: u8,
-        retry: bool,
-    },
-    Abandon(u8),
-    /// Channels, routes, policies and task rules; `kind` picks which command.
-    Config {
-        kind: u8,
-        a: u8,
-        b: u8,
-    },
-}
-
-/// A random operation, weighted towards the ones that open paths for the others.
-pub fn op() -> impl Strategy<Value = Op> {
-    let trigger = (
-        0u8..2,
-        0u8..3,
-        prop::option::of(0u8..3),
-        any::<bool>(),
-        0u8..4,
-        0u8..4,
-        0u8..4,
-    )
-        .prop_map(
-            |(service, key, resource, stale, channels, escalation, severity)| Op::Trigger {
-                service,
-                key,
-                resource,
-                stale,
-                channels,
-                escalation,
-                severity,
-            },
-        );
-    let n = || 0u8..16;
-    prop_oneof![
-        6 => trigger,
-        2 => n().prop_map(Op::Acknowledge),
-        2 => (n(), any::<bool>()).prop_map(|(a, s)| Op::Resolve(a, s)),
-        1 => n().prop_map(Op::Escalate),
-        1 => n().prop_map(Op::Note),
-        3 => (n(), prop::bool::weighted(0.2)).prop_map(|(timer, early)| Op::FireTimer { timer, early }),
-        2 => (1u16..900).prop_map(Op::Tick),
-        3 => (0u8..3, 0u8..2).prop_map(|(sync, name)| Op::RegisterSync { sync, name }),
-        1 => (0u8..3).prop_map(Op::DeleteSync),
-        2 => (0..TASKS, 0u8..8, prop::option::of(n()))
-            .prop_map(|(task, hosts, alert)| Op::CreateTask { task, hosts, alert }),
-        2 => (0..TASKS, 0u8..3).prop_map(|(task, host)| Op::StartHost { task, host }),
-        2 => (0..TASKS, 0u8..3, -2i8..3)
-            .prop_map(|(task, host, exit_code)| Op::FinishHost { task, host, exit_code }),
-        1 => (0..TASKS, 0u8..3).prop_map(|(task, host)| Op::TimeOutHost { task, host }),
-        1 => (0..TASKS).prop_map(Op::CancelTask),
-        4 => (n(), 0u8..3, 1u16..120)
-            .prop_map(|(message, instance, lease)| Op::Claim { message, instance, lease }),
-        3 => (n(), 0u8..3).prop_map(|(message, instance)| Op::Attempt { message, instance }),
-        2 => (n(), 0u8..3).prop_map(|(message, instance)| Op::Deliver { message, instance }),
-        2 => (n(), 0u8..3, any::<bool>())
-            .prop_map(|(message, instance, retry)| Op::Fail { message, instance, retry }),
-        1 => n().prop_map(Op::Abandon),
-        2 => (0u8..6, 0u8..3, 0u8..4).prop_map(|(kind, a, b)| Op::Config { kind, a, b }),
-    ]
-}
-
-/// A scenario of up to `max` operations.
-pub fn ops(max: usize) -> impl Strategy<Value = Vec<Op>> {
-    prop::collection::vec(op(), 1..max)
-}
 
 /// A log under construction with its incrementally applied views.
 pub struct World {
@@ -167,8 +37,8 @@ pub struct World {
     pub views: Views,
     /// Fold errors met while applying (must stay empty for valid logs).
     pub fold_errors: Vec<FoldError>,
-    /// Commands the decisions refused (skipped).
-    pub rejected: Vec<Rejection>,
+    /// Commands the decisions refused (skipped), with the stream they were for.
+    pub rejected: Vec<(String, Rejection)>,
     clock: DateTime<Utc>,
     streams: BTreeMap<String, Vec<usize>>,
     alerts: Vec<(AlertId, SeriesId)>,
@@ -229,14 +99,22 @@ impl World {
                 let sync_id = pick_sync(*sync);
                 self.sync(sync_id.clone(), SyncCommand::Delete { sync_id });
             }
-            Op::CreateTask { task, hosts, alert } => {
+            Op::CreateTask {
+                task,
+                hosts,
+                repeat,
+                alert,
+            } => {
                 let spec = TaskSpec {
                     script: "/opt/heal/restart.sh".into(),
                     args: vec![format!("--task={task}")],
-                    hosts: (0..3u8)
-                        .filter(|h| hosts & (1 << h) != 0)
-                        .map(pick_host)
-                        .collect(),
+                    hosts: with_repeat(
+                        (0..3u8)
+                            .filter(|h| hosts & (1 << h) != 0)
+                            .map(pick_host)
+                            .collect(),
+                        *repeat,
+                    ),
                     timeout_secs: 60,
                 };
                 let alert_id = alert.and_then(|a| self.pick_alert(a)).map(|(id, _)| id);
@@ -282,7 +160,7 @@ impl World {
             | Op::Deliver { .. }
             | Op::Fail { .. }
             | Op::Abandon(_) => self.message(op),
-            Op::Config { kind, a, b } => self.config(*kind, *a, *b),
+            Op::Config { kind, a, b, repeat } => self.config(*kind, *a, *b, *repeat),
         }
     }
 
@@ -293,7 +171,9 @@ impl World {
             resource,
             stale,
             channels,
+            repeat,
             escalation,
+            step_repeat,
             severity,
         } = op
         else {
@@ -315,12 +195,18 @@ impl World {
             severity: Severity::ALL[usize::from(*severity)],
             details: BTreeMap::from([("op".into(), "trigger".into())]),
             resource,
-            channels: CHANNELS[..usize::from(*channels)]
-                .iter()
-                .map(|c| ChannelId::parse(c).unwrap())
-                .collect(),
+            channels: with_repeat(
+                CHANNELS[..usize::from(*channels)]
+                    .iter()
+                    .map(|c| ChannelId::parse(c).unwrap())
+                    .collect(),
+                *repeat,
+            ),
             escalation_secs: DELAYS[..usize::from(*escalation)].to_vec(),
-            escalation_channels: vec![vec![ChannelId::parse(CHANNELS[2]).unwrap()]],
+            escalation_channels: vec![with_repeat(
+                vec![ChannelId::parse(CHANNELS[2]).unwrap()],
+                *step_repeat,
+            )],
             escalation_repeat: u32::from(*severity % 2),
             now: self.clock,
             service,
@@ -438,7 +324,7 @@ impl World {
         self.append(&stream, state.version, decided);
     }
 
-    fn config(&mut self, kind: u8, a: u8, b: u8) {
+    fn config(&mut self, kind: u8, a: u8, b: u8, repeat: Repeat) {
         let channel = ChannelId::parse(CHANNELS[usize::from(a) % CHANNELS.len()]).unwrap();
         let service = ServiceName::parse(SERVICES[usize::from(a) % SERVICES.len()]).unwrap();
         let policy = PolicyId::parse(["standard", "urgent"][usize::from(b) % 2]).unwrap();
@@ -469,7 +355,7 @@ impl World {
                 streams::service(&service),
                 ConfigCommand::SetRoute {
                     service,
-                    channels: vec![channel],
+                    channels: with_repeat(vec![channel], repeat),
                     policy: b.is_multiple_of(2).then_some(policy),
                 },
             ),
@@ -478,10 +364,17 @@ impl World {
                 ConfigCommand::SetPolicy {
                     policy_id: policy.clone(),
                     name: format!("policy {b}"),
-                    steps: vec![EscalationStep {
-                        delay_secs: DELAYS[usize::from(b) % DELAYS.len()],
-                        channels: vec![channel],
-                    }],
+                    // One or two steps; the repeat goes into the last one.
+                    steps: (0..=b % 2)
+                        .map(|step| EscalationStep {
+                            delay_secs: DELAYS[usize::from(b + step) % DELAYS.len()],
+                            channels: if step == b % 2 {
+                                with_repeat(vec![channel.clone()], repeat)
+                            } else {
+                                vec![channel.clone()]
+                            },
+                        })
+                        .collect(),
                     repeat: u32::from(b % 3),
                 },
             ),
@@ -494,7 +387,7 @@ impl World {
                     template: TaskSpec {
                         script: "restart.sh".into(),
                         args: vec![format!("{b}")],
-                        hosts: vec![pick_host(b)],
+                        hosts: with_repeat(vec![pick_host(b)], repeat),
                         timeout_secs: 30,
                     },
                 },
@@ -528,7 +421,7 @@ impl World {
     ) {
         let events = match decided {
             Ok(events) => events,
-            Err(rejection) => return self.rejected.push(rejection),
+            Err(rejection) => return self.rejected.push((stream.to_owned(), rejection)),
         };
         let indexes = self.streams.entry(stream.to_owned()).or_default();
         assert_eq!(

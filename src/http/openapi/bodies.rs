@@ -18,16 +18,19 @@ fn text(max: u32) -> Value {
     json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": "\\S" })
 }
 
-fn hosts(unique: bool) -> Value {
-    json!({ "type": "array", "minItems": 1, "maxItems": 256, "uniqueItems": unique, "items": host() })
+/// Hosts of a task or task rule: each at most once (a repeat is a 422 naming it).
+fn hosts() -> Value {
+    json!({ "type": "array", "minItems": 1, "maxItems": 256, "uniqueItems": true, "items": host() })
 }
 
 fn args() -> Value {
     json!({ "type": "array", "maxItems": 64, "items": { "type": "string", "maxLength": 4096 } })
 }
 
+/// Channels of a trigger, route or policy step: each at most once (a repeat is a 422
+/// naming it).
 fn channels() -> Value {
-    json!({ "type": "array", "maxItems": 16, "items": name() })
+    json!({ "type": "array", "maxItems": 16, "uniqueItems": true, "items": name() })
 }
 
 fn strict(required: &[&str], properties: Value) -> Value {
@@ -87,7 +90,7 @@ pub fn task() -> Value {
             "task_id": { "type": "string", "format": "uuid" },
             "script": text(65_536),
             "args": args(),
-            "hosts": hosts(true),
+            "hosts": hosts(),
             "timeout_secs": { "type": "integer", "minimum": 1, "maximum": 86_400 },
             "alert_id": { "type": "string", "format": "uuid" }
         }),
@@ -179,7 +182,7 @@ pub fn task_rule() -> Value {
             "min_severity": { "enum": ["critical", "error", "warning", "info"] },
             "script": text(65_536),
             "args": args(),
-            "hosts": hosts(false),
+            "hosts": hosts(),
             "timeout_secs": { "type": "integer", "minimum": 1, "maximum": 86_400 }
         }),
     )
