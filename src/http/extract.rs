@@ -25,8 +25,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     }
 }
 
-/// Parses `bytes` as `T`, naming the field where parsing failed.
+/// Parses a request body as `T`, naming the field where parsing failed. The body must
+/// be a JSON object: serde would otherwise fill a struct's fields by position from an
+/// array (`["svc","key","summary","critical"]` would be a trigger). Every JSON body
+/// of every route, native or receiver, goes through here.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    require_object(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -40,6 +44,33 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         detail: err.to_string(),
     })?;
     Ok(parsed)
+}
+
+/// Refuses a body whose JSON value is not an object, naming what it is. A body that
+/// starts with `{` (after JSON whitespace), or is empty, is left to the parser; any
+/// other body is not an object, so only that rare path parses it here to say what it is.
+pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if matches!(first, None | Some(b'{')) {
+        return Ok(());
+    }
+    use serde_json::Value;
+    let found = match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(_)) => return Ok(()),
+        Ok(Value::Array(_)) => "an array".to_owned(),
+        Ok(Value::String(_)) => "a string".to_owned(),
+        Ok(Value::Number(_)) => "a number".to_owned(),
+        Ok(Value::Bool(_)) => "a boolean".to_owned(),
+        Ok(Value::Null) => "null".to_owned(),
+        Err(err) => format!("invalid JSON ({err})"),
+    };
+    let detail = format!("the body must be a JSON object, not {found}");
+    Err(ApiError::MalformedBody {
+        field: None,
+        detail,
+    })
 }
 
 fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
