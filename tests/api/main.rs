@@ -8,6 +8,8 @@
 //! - `syncs_tasks`: resources that own alarms, and self-healing tasks.
 //! - `reads`: pagination, filters, raw streams, `$all`, `min_position`.
 //! - `bad_input`: every rejected request is a problem document and writes nothing.
+//! - `contract`: repeated ids in lists and bodies that are not JSON objects are
+//!   refused, naming the field, and write nothing.
 //! - `idempotency`: `Idempotency-Key` replays.
 //! - `auth`: every route against every role.
 //! - `lifecycle`: readiness, startup failures, graceful shutdown.
@@ -21,6 +23,7 @@ mod alerts;
 mod auth;
 mod bad_input;
 mod binary;
+mod contract;
 mod dedup;
 mod docs_routes;
 mod docs_walkthrough;

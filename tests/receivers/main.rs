@@ -11,6 +11,7 @@ mod api_support {
 use api_support::helpers;
 
 mod alertmanager;
+mod bodies;
 mod goalert;
 mod keys;
 mod pagerduty;
