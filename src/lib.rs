@@ -5,7 +5,8 @@
 //! - [`store`]: the `EventStore` trait, its backends and the `$all` subscription.
 //! - [`codec`]: the record body encoding shared by every backend.
 //! - [`io`]: the file-IO trait the embedded store writes through (real and fault-injecting).
-//! - [`verify`]: offline verification of an embedded log's CRCs and hash chain.
+//! - [`verify`]: verification of the hash chain on every backend that keeps one (the
+//!   embedded log's CRCs and durable-end witness too); lists recorded data losses.
 //! - [`projection`]: the live views, the task that keeps them following the log,
 //!   online rebuild and views as of the past.
 //! - [`snapshot`]: snapshot files of the views.
