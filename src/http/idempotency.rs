@@ -4,6 +4,10 @@
 //!
 //! The cache is in memory and bounded (oldest entries are evicted first); it does not
 //! survive a restart. ADR 0004 says why that is acceptable and what clients should do.
+//!
+//! The layer's own refusals (a bad or reused key, a body too large or too slow) are
+//! problem documents, except on `POST /v2/enqueue`, which answers only in PagerDuty's
+//! shapes (`docs/receivers.md`).
 
 use super::error::ApiError;
 use super::AppState;
@@ -81,8 +85,10 @@ pub async fn replay(State(state): State<AppState>, request: Request, next: Next)
     let Some(key) = request.headers().get(HEADER).cloned() else {
         return next.run(request).await;
     };
+    let pagerduty = request.uri().path() == crate::receivers::pagerduty::PATH;
     match replay_keyed(&state, key, request, next).await {
         Ok(response) => response,
+        Err(err) if pagerduty => crate::receivers::pagerduty::PdError::from(err).into_response(),
         Err(err) => err.into_response(),
     }
 }

@@ -203,7 +203,9 @@ pub fn describe_operation(path: &str, operation: &mut Value) {
             operation["responses"] = json!({
                 "202": { "description": "Event processed", "content": { "application/json": { "schema": pagerduty::accepted_schema() } } },
                 "400": { "description": "Invalid event or unknown routing key (PagerDuty's error shape, not problem+json)", "content": { "application/json": { "schema": pagerduty::error_schema() } } },
+                "408": { "description": "The body did not arrive in time (PagerDuty's error shape)", "content": { "application/json": { "schema": pagerduty::error_schema() } } },
                 "413": { "description": "Body too large (PagerDuty's error shape)", "content": { "application/json": { "schema": pagerduty::error_schema() } } },
+                "422": { "description": "Idempotency-Key already used for a different event (PagerDuty's error shape; a malformed key is a 400)", "content": { "application/json": { "schema": pagerduty::error_schema() } } },
                 "503": { "description": "Storage unavailable (PagerDuty's error shape); retry", "content": { "application/json": { "schema": pagerduty::error_schema() } } }
             });
         }

@@ -23,6 +23,9 @@ use projections::ids::{DedupKey, ServiceName};
 use projections::{Position, ResolvedBy, Severity};
 use serde_json::{json, Map, Value};
 
+/// The route's path.
+pub const PATH: &str = "/v2/enqueue";
+
 /// A PagerDuty-shaped error answer.
 #[derive(Debug)]
 pub struct PdError {
@@ -42,6 +45,15 @@ impl PdError {
         }
     }
 
+    fn too_large(limit: usize) -> PdError {
+        PdError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            kind: "invalid event",
+            message: "Event object is too large",
+            errors: vec![format!("the body must be at most {limit} bytes")],
+        }
+    }
+
     fn unavailable(detail: &str) -> PdError {
         PdError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -56,25 +68,43 @@ impl IntoResponse for PdError {
     fn into_response(self) -> Response {
         let body = json!({ "status": self.kind, "message": self.message, "errors": self.errors });
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            let headers = response.headers_mut();
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let headers = response.headers_mut();
+        match self.status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            StatusCode::REQUEST_TIMEOUT => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }
 }
 
-/// Maps a failure of the shared write path onto PagerDuty's shapes: validation → 400,
-/// transient → 503 (PagerDuty clients retry 5xx), anything else → 500 (logged).
+/// Maps a failure of the shared write path, or of the layers in front of the route
+/// (`Idempotency-Key`, body limits), onto PagerDuty's shapes: validation → 400, a
+/// reused `Idempotency-Key` → 422, too large → 413, too slow → 408, transient → 503
+/// (PagerDuty clients retry 5xx), anything else → 500 (logged).
 impl From<ApiError> for PdError {
     fn from(err: ApiError) -> PdError {
         match err {
             ApiError::Validation { field, message } => {
                 PdError::invalid(vec![format!("'{field}' {message}")])
             }
-            ApiError::Rejected(rejection) if rejection.field().is_some() => {
-                PdError::invalid(vec![rejection.to_string()])
-            }
+            ApiError::IdempotencyKeyReused => PdError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                kind: "invalid event",
+                message: "Idempotency-Key was already used for a different event",
+                errors: vec![err.to_string()],
+            },
+            ApiError::PayloadTooLarge { limit } => PdError::too_large(limit),
+            ApiError::RequestTimeout => PdError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                kind: "error",
+                message: "Event not received in time; retry",
+                errors: vec![err.to_string()],
+            },
             ApiError::Unavailable | ApiError::NotCaughtUp { .. } | ApiError::Conflict => {
                 PdError::unavailable(&err.to_string())
             }
@@ -156,14 +186,13 @@ pub async fn enqueue(State(state): State<AppState>, request: Request) -> Respons
 
 async fn handle(state: &AppState, request: Request) -> Result<Response, PdError> {
     let limit = crate::http::body_limit();
-    let bytes = to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| PdError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            kind: "invalid event",
-            message: "Event object is too large",
-            errors: vec![format!("the body must be at most {limit} bytes")],
-        })?;
+    let bytes = to_bytes(request.into_body(), limit).await.map_err(|err| {
+        if crate::http::serve::is_body_timeout(&err) {
+            PdError::from(ApiError::RequestTimeout)
+        } else {
+            PdError::too_large(limit)
+        }
+    })?;
     let PlannedEvent {
         service,
         dedup_key,

@@ -203,3 +203,57 @@ async fn an_invalid_event_lists_every_bad_field_in_pagerdutys_shape_and_writes_n
     assert_eq!(reply.body["status"], "invalid event");
     assert_eq!(app.head().await, head, "digest position unchanged");
 }
+
+async fn enqueue_keyed(app: &App, key: &str, body: &Value) -> crate::helpers::Reply {
+    let request = app
+        .anonymous()
+        .request(reqwest::Method::POST, "/v2/enqueue")
+        .header("idempotency-key", key)
+        .json(body);
+    crate::helpers::Reply::read(request.send().await.expect("the request is sent")).await
+}
+
+#[tokio::test]
+async fn idempotency_key_refusals_on_enqueue_answer_in_pagerdutys_shape_as_documented() {
+    let app = spawn().await;
+    let event = pd_fixture("pagerduty_trigger.json", PD_KEY);
+    let first = enqueue_keyed(&app, "pd-retry-1", &event).await.expect(202);
+    let head = app.head().await;
+    let again = enqueue_keyed(&app, "pd-retry-1", &event).await.expect(202);
+    assert_eq!(again.text, first.text, "a retry gets the first answer");
+
+    let mut other = event.clone();
+    other["payload"]["summary"] = "another event".into();
+    let reused = enqueue_keyed(&app, "pd-retry-1", &other).await.expect(422);
+    assert_eq!(reused.header("content-type"), Some("application/json"));
+    assert_eq!(reused.body["status"], "invalid event", "{reused:?}");
+    assert_eq!(
+        reused.body["message"],
+        "Idempotency-Key was already used for a different event"
+    );
+    assert_eq!(
+        reused.body["errors"],
+        json!(["Idempotency-Key was already used for a different request"])
+    );
+    let malformed = enqueue_keyed(&app, "key with spaces", &event)
+        .await
+        .expect(400);
+    assert_eq!(malformed.header("content-type"), Some("application/json"));
+    assert_eq!(malformed.body["status"], "invalid event");
+    let errors = malformed.body["errors"].to_string();
+    assert!(errors.contains("'header.Idempotency-Key'"), "{errors}");
+    assert_eq!(app.head().await, head, "the refusals wrote nothing");
+
+    let document = app.get("/openapi.json").await.expect(200).body;
+    let responses = &document["paths"]["/v2/enqueue"]["post"]["responses"];
+    for status in ["400", "408", "413", "422", "503"] {
+        let content = responses[status]["content"].as_object();
+        let media: Vec<&String> = content.map(|c| c.keys().collect()).unwrap_or_default();
+        assert_eq!(media, ["application/json"], "{status}: {responses}");
+        assert_eq!(
+            responses[status]["content"]["application/json"]["schema"]["required"],
+            json!(["status", "message", "errors"]),
+            "{status} is PagerDuty's error shape"
+        );
+    }
+}
