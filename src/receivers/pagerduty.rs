@@ -92,6 +92,9 @@ impl From<ApiError> for PdError {
             ApiError::Validation { field, message } => {
                 PdError::invalid(vec![format!("'{field}' {message}")])
             }
+            ApiError::Rejected(rejection) if rejection.field().is_some() => {
+                PdError::invalid(vec![rejection.to_string()])
+            }
             ApiError::IdempotencyKeyReused => PdError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 kind: "invalid event",
