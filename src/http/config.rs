@@ -13,8 +13,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use projections::decide::{decide_config, ConfigCommand, ConfigState};
-use projections::ids::{ChannelId, HostName, PolicyId, RuleId, ServiceName};
-use projections::{streams, ChannelTarget, EscalationStep, Severity, TaskSpec};
+use projections::ids::{ChannelId, PolicyId, RuleId, ServiceName};
+use projections::{streams, ChannelTarget, EscalationStep, Severity};
 use serde::Deserialize;
 
 /// Body of `POST /v1/channels`.
@@ -209,10 +209,10 @@ pub struct TaskRuleBody {
     pub min_severity: String,
     /// The script to run.
     pub script: String,
-    /// Its arguments.
+    /// Its arguments (up to 64, each at most 4,096 characters, as for `POST /v1/tasks`).
     #[serde(default)]
     pub args: Vec<String>,
-    /// Where to run it.
+    /// Where to run it (1 to 256 hosts).
     pub hosts: Vec<String>,
     /// Seconds each host may run (1 to 86,400).
     pub timeout_secs: u32,
@@ -229,35 +229,13 @@ pub async fn set_task_rule(
     let min_severity = Severity::parse(&body.min_severity).ok_or_else(|| {
         ApiError::field("min_severity", "must be critical, error, warning or info")
     })?;
-    let script = bounded_text("script", &body.script, 65_536)?;
-    if body.args.len() > 64 {
-        return Err(ApiError::field("args", "at most 64 arguments"));
-    }
-    if body.hosts.is_empty() || body.hosts.len() > 256 {
-        return Err(ApiError::field("hosts", "must list 1 to 256 hosts"));
-    }
-    let hosts = body
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| parse_id(&format!("hosts[{i}]"), HostName::parse(raw)))
-        .collect::<Result<Vec<_>, _>>()?;
-    if body.timeout_secs == 0 || body.timeout_secs > 86_400 {
-        return Err(ApiError::field(
-            "timeout_secs",
-            "must be between 1 and 86400",
-        ));
-    }
+    let template =
+        super::resources::task_spec(&body.script, &body.args, &body.hosts, body.timeout_secs)?;
     let command = ConfigCommand::SetTaskRule {
         rule_id: rule_id.clone(),
         service,
         min_severity,
-        template: TaskSpec {
-            script,
-            args: body.args,
-            hosts,
-            timeout_secs: body.timeout_secs,
-        },
+        template,
     };
     let stream = streams::task_rule(&rule_id);
     configure(

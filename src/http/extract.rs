@@ -31,12 +31,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
 /// of every route, native or receiver, goes through here.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     require_object(bytes)?;
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let bytes = super::json_rules::whole_numbers(bytes);
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let parsed: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
+        let detail = err.into_inner().to_string();
         ApiError::MalformedBody {
-            field: (path != ".").then_some(path),
-            detail: err.into_inner().to_string(),
+            field: super::json_rules::field_at(&path, &detail),
+            detail,
         }
     })?;
     deserializer.end().map_err(|err| ApiError::MalformedBody {

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`error`]: `ApiError`, rendered as `application/problem+json`.
 //! - [`extract`]: JSON bodies and query strings that name the bad field.
+//! - [`json_rules`]: whole-number floats as integers; missing fields named.
 //! - [`idempotency`]: `Idempotency-Key` replay of POST responses.
 //! - [`alerts`]: trigger, lifecycle commands, alert reads and history.
 //! - [`resources`]: syncs and tasks.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod json_rules;
 pub mod openapi;
 pub mod ops;
 pub mod reads;

@@ -182,27 +182,38 @@ pub async fn create_task(
 }
 
 fn validate_task(body: &TaskBody) -> Result<TaskSpec, ApiError> {
-    let script = bounded_text("script", &body.script, 65_536)?;
-    if body.args.len() > 64 {
+    task_spec(&body.script, &body.args, &body.hosts, body.timeout_secs)
+}
+
+/// What to run and where, checked field by field: the one rule for a task's spec,
+/// whether it comes with `POST /v1/tasks` or as a task rule's template
+/// (`POST /v1/task-rules`), so the two cannot drift apart.
+pub(super) fn task_spec(
+    script: &str,
+    args: &[String],
+    hosts: &[String],
+    timeout_secs: u32,
+) -> Result<TaskSpec, ApiError> {
+    let script = bounded_text("script", script, 65_536)?;
+    if args.len() > 64 {
         return Err(ApiError::field("args", "at most 64 arguments"));
     }
-    if let Some(i) = body.args.iter().position(|a| a.chars().count() > 4096) {
+    if let Some(i) = args.iter().position(|a| a.chars().count() > 4096) {
         return Err(ApiError::field(
             format!("args[{i}]"),
             "must be at most 4096 characters",
         ));
     }
-    if body.hosts.is_empty() || body.hosts.len() > 256 {
+    if hosts.is_empty() || hosts.len() > 256 {
         return Err(ApiError::field("hosts", "must list 1 to 256 hosts"));
     }
-    let hosts = body
-        .hosts
+    let hosts = hosts
         .iter()
         .enumerate()
         .map(|(i, raw)| parse_id(&format!("hosts[{i}]"), HostName::parse(raw)))
         .collect::<Result<Vec<_>, _>>()?;
     // A repeated host is refused by the decision (`hosts[i]`), for every origin.
-    if body.timeout_secs == 0 || body.timeout_secs > 86_400 {
+    if timeout_secs == 0 || timeout_secs > 86_400 {
         return Err(ApiError::field(
             "timeout_secs",
             "must be between 1 and 86400",
@@ -210,9 +221,9 @@ fn validate_task(body: &TaskBody) -> Result<TaskSpec, ApiError> {
     }
     Ok(TaskSpec {
         script,
-        args: body.args.clone(),
+        args: args.to_vec(),
         hosts,
-        timeout_secs: body.timeout_secs,
+        timeout_secs,
     })
 }
 

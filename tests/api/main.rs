@@ -16,9 +16,12 @@
 //! - `binary`: the `alert-ledger` process: SIGTERM and exit codes.
 //! - `openapi`: the OpenAPI document and the Prometheus metrics.
 //! - `schemathesis_regressions`: server bugs found by fuzzing against the document.
+//! - `agreement`: where the document and the server disagreed (task-rule argument
+//!   length, `as_of` with `min_position`, whole-number floats).
 //! - `docs_walkthrough`: docs/api.md's walk-through, run and compared with the page.
 //! - `docs_routes`: docs/api.md's route table against the OpenAPI document.
 
+mod agreement;
 mod alerts;
 mod auth;
 mod bad_input;

@@ -61,16 +61,18 @@ fn severity() -> Value {
     json!({ "enum": ["critical", "error", "warning", "info"] })
 }
 
-/// `min_position` and `as_of`: every read over the views takes them.
+/// `min_position` and `as_of`: every read over the views takes them, but not both at
+/// once (a past view has nothing to wait for): the server answers a 422 naming
+/// `query.as_of`, and both descriptions say so.
 const MIN_POSITION: Query = q(
     "min_position",
     position,
-    "Wait (at most --read-wait-ms) until the views reflect this position; 503 with Retry-After if they do not",
+    "Wait (at most --read-wait-ms) until the views reflect this position; 503 with Retry-After if they do not; a position after the head is a 422. Not with as_of: giving both is a 422 naming query.as_of",
 );
 const AS_OF: Query = q(
     "as_of",
     as_of,
-    "The views as they were at a log position or an RFC 3339 time (not after the head; not with min_position)",
+    "The views as they were at a log position or an RFC 3339 time (not after the head). Not with min_position: giving both is a 422 naming query.as_of",
 );
 
 /// Reads over the views.
