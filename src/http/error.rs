@@ -150,6 +150,7 @@ fn rejection_status(rejection: &Rejection) -> StatusCode {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         Rejection::AlertAlreadyResolved(_)
+        | Rejection::AlertResolvedByDeletion { .. }
         | Rejection::ResourceDeleted(_)
         | Rejection::TimerNotPending(_)
         | Rejection::TimerNotDue { .. }
@@ -173,7 +174,9 @@ fn rejection_kind(rejection: &Rejection) -> &'static str {
         | Rejection::UnknownChannel(_)
         | Rejection::UnknownTaskRule(_) => "not-found",
         Rejection::UnknownResource(_) => "unknown-resource",
-        Rejection::AlertAlreadyResolved(_) => "alert-resolved",
+        Rejection::AlertAlreadyResolved(_) | Rejection::AlertResolvedByDeletion { .. } => {
+            "alert-resolved"
+        }
         Rejection::ResourceDeleted(_) => "resource-deleted",
         Rejection::TimerNotPending(_) | Rejection::TimerNotDue { .. } => "timer-not-due",
         Rejection::SyncAlreadyRegistered(_) | Rejection::SyncWasDeleted(_) => "sync-exists",

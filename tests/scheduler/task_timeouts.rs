@@ -95,3 +95,44 @@ async fn a_host_is_timed_out_exactly_once_by_several_instances() {
         .await;
     service.stop().await;
 }
+
+#[tokio::test]
+async fn a_result_after_the_host_timed_out_is_refused_saying_it_timed_out_and_when() {
+    let service = support::start().await;
+    let clock = clock();
+    let mut scheduler = service.scheduler(&clock);
+    let id = create_task(&service, &["web-1"], 30).await;
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(scheduler.tick().await.unwrap().hosts_timed_out, 1);
+    let task = service.task(&id).await;
+    assert_eq!(host_state(&task, "web-1"), "timed_out");
+    let timed_out_at = task["hosts"]["web-1"]["finished_at"]
+        .as_str()
+        .expect("when it timed out")
+        .to_owned();
+    let head = service.api.head_position().await;
+
+    let late = service
+        .api
+        .post(
+            &format!("/v1/tasks/{id}/hosts/web-1/result"),
+            &json!({ "exit_code": 0, "output_tail": "restarted, late" }),
+        )
+        .await
+        .expect_problem(409, "host-finished");
+
+    let detail = late.body["detail"].as_str().expect("a detail");
+    let at = chrono::DateTime::parse_from_rfc3339(&timed_out_at).expect("an RFC 3339 time");
+    let second = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(
+        detail.contains(&format!("host web-1 of task {id} timed out at {second}")),
+        "{detail}"
+    );
+    assert!(!detail.contains("already finished"), "{detail}");
+    assert_eq!(
+        service.api.head_position().await,
+        head,
+        "nothing was written"
+    );
+    service.stop().await;
+}

@@ -23,6 +23,9 @@ pub struct SeriesState {
     pub generation: u64,
     /// The open alert, if any.
     pub open: Option<OpenAlert>,
+    /// Alerts of this series that their resource's deletion resolved (an event in
+    /// the resource's stream, not in this one), with that resource.
+    pub deleted_with: BTreeMap<AlertId, SyncId>,
 }
 
 /// The one open alert of a series.
@@ -56,6 +59,7 @@ impl SeriesState {
             version: None,
             generation: 0,
             open: None,
+            deleted_with: BTreeMap::new(),
         }
     }
 
@@ -77,6 +81,16 @@ impl SeriesState {
                 resource,
                 ..
             } => {
+                // A new alert while one is open: only the open one's resource deletion
+                // (outside this stream) can have resolved it.
+                if let Some(OpenAlert {
+                    alert_id,
+                    resource: Some(sync_id),
+                    ..
+                }) = self.open.take()
+                {
+                    self.deleted_with.insert(alert_id, sync_id);
+                }
                 self.generation += 1;
                 self.open = Some(OpenAlert {
                     alert_id: *alert_id,
@@ -147,7 +161,9 @@ impl SeriesState {
     /// deciding: afterwards the alert counts as resolved, and a trigger opens a new one.
     pub fn resource_deleted(&mut self, sync_id: &SyncId) {
         if self.open.as_ref().and_then(|o| o.resource.as_ref()) == Some(sync_id) {
-            self.open = None;
+            if let Some(open) = self.open.take() {
+                self.deleted_with.insert(open.alert_id, sync_id.clone());
+            }
         }
     }
 
@@ -165,7 +181,13 @@ impl SeriesState {
     fn open_alert(&self, alert_id: AlertId) -> Result<&OpenAlert, Rejection> {
         match &self.open {
             Some(open) if open.alert_id == alert_id => Ok(open),
-            _ if self.was_resolved(alert_id) => Err(Rejection::AlertAlreadyResolved(alert_id)),
+            _ if self.was_resolved(alert_id) => Err(match self.deleted_with.get(&alert_id) {
+                Some(sync_id) => Rejection::AlertResolvedByDeletion {
+                    alert_id,
+                    sync_id: sync_id.clone(),
+                },
+                None => Rejection::AlertAlreadyResolved(alert_id),
+            }),
             _ => Err(Rejection::UnknownAlert(alert_id)),
         }
     }

@@ -44,6 +44,18 @@ pub enum Rejection {
     /// HTTP 409: a new trigger opens a new alert.
     #[error("alert {0} is already resolved; a new trigger opens a new alert")]
     AlertAlreadyResolved(AlertId),
+    /// The alert was resolved by its resource's deletion; resolved is terminal, and
+    /// triggers naming that resource are refused, so no trigger reopens it either.
+    ///
+    /// ### Handling
+    /// HTTP 409.
+    #[error("alert {alert_id} was resolved when its resource {sync_id} was deleted; alarms can no longer be raised on that resource")]
+    AlertResolvedByDeletion {
+        /// The alert.
+        alert_id: AlertId,
+        /// The deleted resource.
+        sync_id: SyncId,
+    },
     /// The resource named by the trigger has been deleted.
     ///
     /// ### Handling
@@ -114,16 +126,21 @@ pub enum Rejection {
         /// The host.
         host: HostName,
     },
-    /// The host already reached a terminal state (finished, timed out or cancelled).
+    /// The host already reached a terminal state (finished, timed out or cancelled);
+    /// the message says which, and when.
     ///
     /// ### Handling
     /// HTTP 409.
-    #[error("host {host} of task {task_id} has already finished")]
+    #[error("host {host} of task {task_id} {}", task::ending(*.state, .at))]
     HostAlreadyFinished {
         /// The task.
         task_id: TaskId,
         /// The host.
         host: HostName,
+        /// How its run ended.
+        state: crate::views::HostState,
+        /// When it ended.
+        at: Option<DateTime<Utc>>,
     },
     /// The message was delivered or abandoned; nothing more happens to it.
     ///

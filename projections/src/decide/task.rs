@@ -2,8 +2,9 @@
 
 use super::{require_unique, Rejection};
 use crate::ids::{AlertId, HostName, TaskId};
-use crate::views::{HostState, TasksView};
+use crate::views::{HostRun, HostState, TasksView};
 use crate::{Event, RecordedEvent, StreamVersion, TaskSpec};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// A task's stream folded: its last version and its view entry.
 #[derive(Debug, Clone, Default)]
@@ -87,10 +88,16 @@ pub fn decide_task(state: &TaskState, command: TaskCommand) -> Result<Vec<Event>
                 alert_id,
             }])
         }
-        TaskCommand::StartHost { task_id, host } => match host_state(state, task_id, &host)? {
-            HostState::Waiting => Ok(vec![Event::TaskHostStarted { task_id, host }]),
-            HostState::Running => Ok(Vec::new()),
-            _ => Err(Rejection::HostAlreadyFinished { task_id, host }),
+        TaskCommand::StartHost { task_id, host } => match host_run(state, task_id, &host)? {
+            HostRun {
+                state: HostState::Waiting,
+                ..
+            } => Ok(vec![Event::TaskHostStarted { task_id, host }]),
+            HostRun {
+                state: HostState::Running,
+                ..
+            } => Ok(Vec::new()),
+            ended => Err(already_finished(task_id, host, ended)),
         },
         TaskCommand::FinishHost {
             task_id,
@@ -124,19 +131,20 @@ pub fn decide_task(state: &TaskState, command: TaskCommand) -> Result<Vec<Event>
     }
 }
 
-fn host_state(state: &TaskState, task_id: TaskId, host: &HostName) -> Result<HostState, Rejection> {
+fn host_run<'a>(
+    state: &'a TaskState,
+    task_id: TaskId,
+    host: &HostName,
+) -> Result<&'a HostRun, Rejection> {
     let task = state
         .view
         .tasks
         .get(&task_id)
         .ok_or(Rejection::UnknownTask(task_id))?;
-    task.hosts
-        .get(host)
-        .map(|run| run.state)
-        .ok_or_else(|| Rejection::UnknownHost {
-            task_id,
-            host: host.clone(),
-        })
+    task.hosts.get(host).ok_or_else(|| Rejection::UnknownHost {
+        task_id,
+        host: host.clone(),
+    })
 }
 
 fn require_unfinished(
@@ -144,11 +152,36 @@ fn require_unfinished(
     task_id: TaskId,
     host: &HostName,
 ) -> Result<(), Rejection> {
-    if host_state(state, task_id, host)?.is_terminal() {
-        return Err(Rejection::HostAlreadyFinished {
-            task_id,
-            host: host.clone(),
-        });
+    let run = host_run(state, task_id, host)?;
+    if run.state.is_terminal() {
+        return Err(already_finished(task_id, host.clone(), run));
     }
     Ok(())
+}
+
+fn already_finished(task_id: TaskId, host: HostName, run: &HostRun) -> Rejection {
+    Rejection::HostAlreadyFinished {
+        task_id,
+        host,
+        state: run.state,
+        at: run.finished_at,
+    }
+}
+
+/// How a host's run ended, for [`Rejection::HostAlreadyFinished`]: a result that
+/// arrives after the host timed out is told so, not that the host "finished".
+pub(crate) fn ending(state: HostState, at: &Option<DateTime<Utc>>) -> String {
+    let when = match at {
+        Some(at) => format!(" at {}", at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        None => String::new(),
+    };
+    match state {
+        HostState::Waiting | HostState::Running => format!("has not finished{when}"),
+        HostState::Succeeded => format!("already succeeded{when}"),
+        HostState::Failed => format!("already failed{when}"),
+        HostState::TimedOut => format!(
+            "timed out{when}: no result came within its timeout, so a result now is refused"
+        ),
+        HostState::Cancelled => format!("was cancelled{when} with its task"),
+    }
 }

@@ -1,7 +1,9 @@
 //! Decisions of an alert series: dedup, lifecycle, escalation timers.
 
-use crate::harness::{at, channel, given, key, service, stray_alert, sync_id, Series};
-use projections::decide::{AlertCommand, Rejection, ResourceCheck, Trigger};
+use crate::harness::{at, channel, given, key, record, service, stray_alert, sync_id, Series};
+use projections::decide::{
+    decide_alert, AlertCommand, Rejection, ResourceCheck, SeriesState, Trigger,
+};
 use projections::ids::{AlertId, ChannelId, MessageId, SeriesId, TimerId};
 use projections::{streams, Event, EventRef, MessageKind, ResolvedBy, Severity};
 use std::collections::BTreeMap;
@@ -314,6 +316,61 @@ fn acknowledging_an_earlier_alert_of_the_series_is_rejected_with_alert_already_r
     given(Series(series()), history)
         .when(AlertCommand::Acknowledge { alert_id: alert(0) })
         .then_err(Rejection::AlertAlreadyResolved(alert(0)));
+}
+
+/// The series after an alert on `db-1` was opened, as the service sees it once the
+/// views show `db-1` deleted.
+fn resolved_by_deletion() -> SeriesState {
+    let on_db = Trigger {
+        resource: Some(ResourceCheck::Active(sync_id("db-1"))),
+        ..trigger()
+    };
+    let mut state = SeriesState::new(series());
+    for event in record(&stream(), [triggered(&on_db, 0)]) {
+        state.apply(&event);
+    }
+    state.resource_deleted(&sync_id("db-1"));
+    state
+}
+
+#[test]
+fn acting_on_an_alert_its_resources_deletion_resolved_says_the_resource_was_deleted() {
+    let refused = decide_alert(
+        &resolved_by_deletion(),
+        AlertCommand::Acknowledge { alert_id: alert(0) },
+    )
+    .unwrap_err();
+    assert_eq!(
+        refused,
+        Rejection::AlertResolvedByDeletion {
+            alert_id: alert(0),
+            sync_id: sync_id("db-1"),
+        }
+    );
+    let message = refused.to_string();
+    assert!(message.contains("resource db-1 was deleted"), "{message}");
+    assert!(!message.contains("a new trigger"), "{message}");
+}
+
+#[test]
+fn an_alert_its_resources_deletion_resolved_is_remembered_after_a_new_alert_opens() {
+    let on_db = Trigger {
+        resource: Some(ResourceCheck::Active(sync_id("db-1"))),
+        ..trigger()
+    };
+    let mut state = SeriesState::new(series());
+    // No resolution in the series: db-1's deletion (another stream) resolved alert 0.
+    for event in record(&stream(), [triggered(&on_db, 0), triggered(&trigger(), 1)]) {
+        state.apply(&event);
+    }
+    let refused = decide_alert(&state, AlertCommand::Acknowledge { alert_id: alert(0) });
+    assert_eq!(
+        refused,
+        Err(Rejection::AlertResolvedByDeletion {
+            alert_id: alert(0),
+            sync_id: sync_id("db-1"),
+        })
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use crate::harness::{at, given, host, message_id, sync_id, task_id, Message, Sync, Task};
 use projections::decide::{MessageCommand, Rejection, SyncCommand, TaskCommand};
+use projections::views::HostState;
 use projections::{Event, TaskSpec};
 
 mod syncs {
@@ -142,10 +143,14 @@ mod tasks {
         }
     }
 
-    fn already_finished(name: &str) -> Rejection {
+    /// The refusal for host `name`, whose run ended in `state` (at the fixed time the
+    /// harness records every given event at).
+    fn already_finished(name: &str, state: HostState) -> Rejection {
         Rejection::HostAlreadyFinished {
             task_id: task_id(1),
             host: host(name),
+            state,
+            at: Some(crate::harness::t0()),
         }
     }
 
@@ -198,7 +203,7 @@ mod tasks {
                 task_id: task_id(1),
                 host: host("web-1"),
             })
-            .then_err(already_finished("web-1"));
+            .then_err(already_finished("web-1", HostState::Succeeded));
     }
 
     #[test]
@@ -229,7 +234,7 @@ mod tasks {
     fn a_second_host_result_after_finish_is_rejected() {
         given(Task(task_id(1)), [created(), finished("web-1", 2)])
             .when(finish("web-1"))
-            .then_err(already_finished("web-1"));
+            .then_err(already_finished("web-1", HostState::Failed));
     }
 
     #[test]
@@ -252,7 +257,24 @@ mod tasks {
                 task_id: task_id(1),
                 host: host("web-2"),
             })
-            .then_err(already_finished("web-2"));
+            .then_err(already_finished("web-2", HostState::Succeeded));
+    }
+
+    #[test]
+    fn a_result_after_the_host_timed_out_is_refused_saying_it_timed_out_and_when() {
+        let timed_out = Event::TaskHostTimedOut {
+            task_id: task_id(1),
+            host: host("web-1"),
+        };
+        given(Task(task_id(1)), [created(), started("web-1"), timed_out])
+            .when(finish("web-1"))
+            .then_err(already_finished("web-1", HostState::TimedOut));
+        let message = already_finished("web-1", HostState::TimedOut).to_string();
+        assert!(
+            message.contains(&format!("web-1 of task {} timed out at 20", task_id(1))),
+            "{message}"
+        );
+        assert!(!message.contains("finished"), "{message}");
     }
 
     #[test]
@@ -283,7 +305,7 @@ mod tasks {
     fn a_host_result_after_cancel_is_rejected() {
         given(Task(task_id(1)), [created(), started("web-1"), cancelled()])
             .when(finish("web-1"))
-            .then_err(already_finished("web-1"));
+            .then_err(already_finished("web-1", HostState::Cancelled));
     }
 }
 
