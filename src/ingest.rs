@@ -169,6 +169,7 @@ pub async fn trigger_valid(
     let series = SeriesId::of(&service, &dedup_key);
     // The service's route may have been set by the caller's previous request.
     state.wait_for_mark(&state.marks.routing).await?;
+    crate::http::config::check_trigger_channels(state, &channels).await?;
     let routed = route_of(state, &service, channels, escalation_secs);
     let command = AlertCommand::Trigger(Trigger {
         service,

@@ -12,7 +12,8 @@ use crate::ingest::{bounded_text, parse_id};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use projections::decide::{decide_config, ConfigCommand, ConfigState};
+use projections::decide::config::{check_references, require_channels};
+use projections::decide::{decide_config, ConfigCommand, ConfigState, Rejection};
 use projections::ids::{ChannelId, PolicyId, RuleId, ServiceName};
 use projections::{streams, ChannelTarget, EscalationStep, Severity};
 use serde::Deserialize;
@@ -273,6 +274,11 @@ pub async fn routing(
     read_views(&state, &params, |views| Ok(views.routing.clone())).await
 }
 
+/// Checks what `command` names against the whole configuration, then decides and
+/// appends on its stream. The reference check and the append run under this
+/// instance's configuration lock, on views caught up with the log's head, so of two
+/// racing writes on this instance (a route naming a channel, that channel's removal)
+/// the second sees the first. Across instances the check can race: ADR 0009.
 async fn configure(
     state: &AppState,
     principal: &Principal,
@@ -282,16 +288,49 @@ async fn configure(
     created: StatusCode,
 ) -> Result<Response, ApiError> {
     let metadata = AppState::metadata(principal, "api");
-    let outcome = state
-        .commands
-        .execute(stream, ConfigState::default(), metadata, |s| {
-            decide_config(s, command.clone())
-        })
-        .await?;
+    let outcome = {
+        let _configuring = state.marks.configuring.lock().await;
+        state.sync_views().await?;
+        state
+            .views
+            .read(|views| check_references(&views.routing, &command))?;
+        state
+            .commands
+            .execute(stream, ConfigState::default(), metadata, |s| {
+                decide_config(s, command.clone())
+            })
+            .await?
+    };
     if let Some(append) = outcome.append {
         super::WriteMarks::wrote(&state.marks.routing, append.last_position);
     }
     super::resources::respond(state, id, outcome, created).await
+}
+
+/// Refuses a trigger whose own `channels` name a channel that does not exist or was
+/// removed (422 naming `channels[i]`), as the views show it once they have this
+/// instance's configuration writes; a channel they do not know yet (created through
+/// another instance a moment ago) is looked up again after they caught up with the log.
+pub async fn check_trigger_channels(
+    state: &AppState,
+    channels: &[ChannelId],
+) -> Result<(), ApiError> {
+    if channels.is_empty() {
+        return Ok(());
+    }
+    state.wait_for_mark(&state.marks.routing).await?;
+    let check = || {
+        state
+            .views
+            .read(|views| require_channels(&views.routing, "channels", channels))
+    };
+    match check() {
+        Err(Rejection::UnknownReference { removed: false, .. }) => {
+            state.sync_views().await?;
+            Ok(check()?)
+        }
+        checked => Ok(checked?),
+    }
 }
 
 fn parse_channels(field: &str, raw: &[String]) -> Result<Vec<ChannelId>, ApiError> {

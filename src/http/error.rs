@@ -146,9 +146,9 @@ fn rejection_status(rejection: &Rejection) -> StatusCode {
         | Rejection::UnknownHost { .. }
         | Rejection::UnknownChannel(_)
         | Rejection::UnknownTaskRule(_) => StatusCode::NOT_FOUND,
-        Rejection::UnknownResource(_) | Rejection::RepeatedEntry { .. } => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        Rejection::UnknownResource(_)
+        | Rejection::RepeatedEntry { .. }
+        | Rejection::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Rejection::AlertAlreadyResolved(_)
         | Rejection::AlertResolvedByDeletion { .. }
         | Rejection::ResourceDeleted(_)
@@ -161,7 +161,8 @@ fn rejection_status(rejection: &Rejection) -> StatusCode {
         | Rejection::MessageFinished(_)
         | Rejection::MessageClaimedElsewhere { .. }
         | Rejection::MessageNotClaimed(_)
-        | Rejection::ChannelWasRemoved(_) => StatusCode::CONFLICT,
+        | Rejection::ChannelWasRemoved(_)
+        | Rejection::ChannelInUse { .. } => StatusCode::CONFLICT,
     }
 }
 
@@ -187,6 +188,8 @@ fn rejection_kind(rejection: &Rejection) -> &'static str {
         | Rejection::MessageNotClaimed(_) => "message-state",
         Rejection::ChannelWasRemoved(_) => "channel-removed",
         Rejection::RepeatedEntry { .. } => "validation",
+        Rejection::UnknownReference { .. } => "unknown-reference",
+        Rejection::ChannelInUse { .. } => "channel-in-use",
     }
 }
 

@@ -155,6 +155,10 @@ pub struct WriteMarks {
     pub routing: AtomicU64,
     /// Resources (syncs).
     pub syncs: AtomicU64,
+    /// Held by each configuration write from its reference check to its append, so
+    /// this instance's configuration writes check against each other's results
+    /// (`config::configure`, ADR 0009). Never held by triggers.
+    pub configuring: tokio::sync::Mutex<()>,
 }
 
 impl WriteMarks {

@@ -94,6 +94,11 @@ async fn an_unknown_alert_is_a_404_problem_and_a_malformed_id_names_the_path_fie
 #[tokio::test]
 async fn a_trigger_with_two_channels_queues_two_new_alert_messages_caused_by_the_trigger() {
     let app = spawn_app().await;
+    for id in ["a", "b"] {
+        let channel =
+            json!({"id": id, "name": id, "kind": "webhook", "url": "http://127.0.0.1:9/"});
+        app.post("/v1/channels", &channel).await.expect(201);
+    }
     let mut body = trigger_body("payments", "latency", "error");
     body["channels"] = json!(["a", "b"]);
 

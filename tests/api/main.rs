@@ -18,6 +18,7 @@
 //! - `schemathesis_regressions`: server bugs found by fuzzing against the document.
 //! - `agreement`: where the document and the server disagreed (task-rule argument
 //!   length, `as_of` with `min_position`, whole-number floats).
+//! - `references`: configuration references are checked when written.
 //! - `messages`: error messages that name the real cause.
 //! - `docs_walkthrough`: docs/api.md's walk-through, run and compared with the page.
 //! - `docs_routes`: docs/api.md's route table against the OpenAPI document.
@@ -37,5 +38,6 @@ mod lifecycle;
 mod messages;
 mod openapi;
 mod reads;
+mod references;
 mod schemathesis_regressions;
 mod syncs_tasks;

@@ -3,7 +3,8 @@
 
 use crate::receiver::{closed_url, Answer, Receiver};
 use crate::{
-    message, message_events, one_message, service_with_channel, spawn_ledger, types, wait_for_state,
+    message, message_events, one_message, route, service_with_channel, spawn_ledger, types,
+    wait_for_state,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -177,6 +178,8 @@ async fn a_message_whose_channel_was_removed_is_abandoned_without_sending() {
     let service = service_with_channel(api, "old", "webhook", &receiver.url("/old")).await;
     let id = one_message(api, &service, "k").await;
     assert_eq!(message(api, &id).await.body["state"], "pending");
+    // A channel a route still names cannot be removed: route the service elsewhere.
+    route(api, &service, &[]).await;
     api.send(reqwest::Method::DELETE, "/v1/channels/old-webhook", None)
         .await
         .expect(200);
@@ -206,6 +209,7 @@ async fn a_channel_removed_while_a_retry_waits_abandons_the_message_without_anot
         service_with_channel(api, "retiring", "webhook", &receiver.url("/retiring")).await;
     let id = one_message(api, &service, "k").await;
     wait_for_state(api, &id, "failed_will_retry").await;
+    route(api, &service, &[]).await;
     api.send(
         reqwest::Method::DELETE,
         "/v1/channels/retiring-webhook",

@@ -5,6 +5,10 @@
 use super::{require_unique, Rejection};
 use crate::ids::{ChannelId, PolicyId, RuleId, ServiceName};
 use crate::views::RoutingView;
+pub use references::{check_references, require_channels};
+pub(crate) use references::{list, reference_state};
+
+mod references;
 use crate::{
     ChannelTarget, EscalationStep, Event, RecordedEvent, Severity, StreamVersion, TaskSpec,
 };

@@ -202,13 +202,46 @@ pub enum Rejection {
         /// The repeated id.
         id: String,
     },
+    /// A route, policy step or trigger names a channel or policy that does not exist,
+    /// or a channel that was removed (`decide::config::check_references`).
+    ///
+    /// ### Handling
+    /// HTTP 422 naming `field`: create it first; a removed channel's id cannot be
+    /// named again.
+    #[error("{field} names {kind} {id}, which {}", config::reference_state(*.removed))]
+    UnknownReference {
+        /// The entry at fault: `channels[1]`, `steps[0].channels[2]`, `policy`.
+        field: String,
+        /// `channel` or `policy`.
+        kind: &'static str,
+        /// The id it names.
+        id: String,
+        /// The channel existed and was removed.
+        removed: bool,
+    },
+    /// A service route or policy step still names the channel to be removed.
+    ///
+    /// ### Handling
+    /// HTTP 409: set those routes and policies without it, then remove it.
+    #[error(
+        "channel {channel_id} is still named by {}; remove it from those first",
+        config::list(.referrers)
+    )]
+    ChannelInUse {
+        /// The channel.
+        channel_id: ChannelId,
+        /// What names it.
+        referrers: Vec<crate::views::Referrer>,
+    },
 }
 
 impl Rejection {
     /// The field of the command at fault, when the rejection names one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Rejection::RepeatedEntry { field, .. } => Some(field),
+            Rejection::RepeatedEntry { field, .. } | Rejection::UnknownReference { field, .. } => {
+                Some(field)
+            }
             _ => None,
         }
     }

@@ -23,7 +23,7 @@ pub mod tasks;
 pub use alarms::{AlarmGroup, AlarmsView};
 pub use alerts::{AlertStatus, AlertView, AlertsView, Resolution, StatusChange};
 pub use messages::{MessageState as DeliveryState, MessageView, MessagesView};
-pub use routing::{ChannelView, Policy, Route, RoutingView, TaskRule};
+pub use routing::{ChannelView, Policy, Referrer, Route, RoutingView, TaskRule};
 pub use syncs::{SyncView, SyncsView};
 pub use tasks::{HostRun, HostState, TaskView, TasksView};
 

@@ -206,6 +206,40 @@ impl RoutingView {
     pub fn channel(&self, channel_id: &ChannelId) -> Option<&ChannelView> {
         self.channels.get(channel_id).filter(|c| !c.removed)
     }
+
+    /// Every service route and policy step that names `channel_id`, in id order.
+    pub fn channel_referrers(&self, channel_id: &ChannelId) -> Vec<Referrer> {
+        let routes = self
+            .services
+            .iter()
+            .filter(|(_, route)| route.channels.contains(channel_id))
+            .map(|(service, _)| Referrer::Route(service.clone()));
+        let steps = self.policies.iter().flat_map(|(policy_id, policy)| {
+            let steps = policy.steps.iter().enumerate();
+            steps
+                .filter(|(_, step)| step.channels.contains(channel_id))
+                .map(|(i, _)| Referrer::PolicyStep(policy_id.clone(), i))
+        });
+        routes.chain(steps).collect()
+    }
+}
+
+/// Configuration that names a channel, so the channel cannot be removed under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Referrer {
+    /// A service's route.
+    Route(ServiceName),
+    /// A step of an escalation policy (0-based, as in the policy's `steps`).
+    PolicyStep(PolicyId, usize),
+}
+
+impl std::fmt::Display for Referrer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Referrer::Route(service) => write!(f, "the route of service {service}"),
+            Referrer::PolicyStep(policy, i) => write!(f, "steps[{i}] of policy {policy}"),
+        }
+    }
 }
 
 fn invalid(e: &RecordedEvent, what: String) -> FoldError {

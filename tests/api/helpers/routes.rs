@@ -156,16 +156,18 @@ pub fn route_table() -> Vec<RouteCase> {
         ),
         route(
             M::POST,
-            "/v1/services/{service}/route",
-            "/v1/services/auth-svc/route",
-            Some(json!({"channels": ["auth-hook"]})),
-            Some(W),
-        ),
-        route(
-            M::POST,
             "/v1/policies",
             "/v1/policies",
             Some(json!({"id": "auth-policy", "name": "Auth", "steps": [{"delay_secs": 60}]})),
+            Some(W),
+        ),
+        // Names the policy above, not the channel removed just before: references
+        // must exist when they are written.
+        route(
+            M::POST,
+            "/v1/services/{service}/route",
+            "/v1/services/auth-svc/route",
+            Some(json!({"policy": "auth-policy"})),
             Some(W),
         ),
         route(
