@@ -211,6 +211,18 @@ fn judge(scan: &Scan, damaged: Option<&Damaged>, found: Found, segments: usize) 
         detail,
         witness,
     };
+    let hash_differs = witness.position > 0
+        && head >= witness.position
+        && scan.witnessed_hash != Some(witness.hash);
+    if hash_differs {
+        return lost(
+            witness.position,
+            format!(
+                "the log's chain hash at position {} differs from the durable-end witness: the log was rewritten or is not the one the witness was written for",
+                witness.position
+            ),
+        );
+    }
     match damaged {
         Some(d) if head < witness.position => lost(
             head + 1,
@@ -229,13 +241,6 @@ fn judge(scan: &Scan, damaged: Option<&Damaged>, found: Found, segments: usize) 
             head + 1,
             format!(
                 "the log ends at position {head}, but the durable-end witness records position {} as acknowledged",
-                witness.position
-            ),
-        ),
-        None if witness.position > 0 && scan.witnessed_hash != Some(witness.hash) => lost(
-            witness.position,
-            format!(
-                "the log's chain hash at position {} differs from the durable-end witness: the log was rewritten or is not the one the witness was written for",
                 witness.position
             ),
         ),

@@ -262,6 +262,20 @@ async fn a_log_the_witness_was_not_written_for_refuses() {
 }
 
 #[tokio::test]
+async fn another_log_with_a_torn_tail_is_refused_not_cut() {
+    let h = harness_with_single_appends(10, RecoveryMode::TolerateTornTail).await;
+    let other = harness_with_single_appends(11, RecoveryMode::TolerateTornTail).await;
+    std::fs::copy(other.segment(1), h.segment(1)).expect("swap the log");
+    let (offset, len) = record_frames(&h.segment(1))[10];
+    edit_file(&h.segment(1), |bytes| {
+        bytes[offset + len - 30..offset + len].fill(0)
+    });
+    let err = h.open_again().err().expect("another log refuses");
+    assert_lost_at(err, 10, "differs from the durable-end witness");
+    assert!(cut_files(&h).is_empty());
+}
+
+#[tokio::test]
 async fn a_damaged_witness_refuses() {
     let h = harness_with_single_appends(3, RecoveryMode::TolerateTornTail).await;
     edit_file(&witness_path(&h), |bytes| {
