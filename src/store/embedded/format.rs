@@ -241,8 +241,9 @@ pub const WITNESS_SLOT_LEN: usize = 512;
 const WITNESS_DATA_LEN: usize = 88;
 
 /// The witness of the log's durable end, kept in the file `durable-end.chk` beside the
-/// segments: written and synced after every batch's `fdatasync` and before any append
-/// of the batch is acknowledged, so every acknowledged event lies at or before it.
+/// segments: written after every batch's `fdatasync` and before any append of the batch
+/// is acknowledged (and synced by its own thread), so every acknowledged event lies at
+/// or before it.
 /// Recovery compares the log with it to tell an unacknowledged torn write (after the
 /// witness: cut) from damage to acknowledged events (at or before it: refused).
 ///

@@ -5,12 +5,13 @@
 //! request, drains whatever else is queued (up to `max_batch_bytes`), encodes every
 //! accepted append into one buffer, and makes it durable with one positional write and
 //! one `fdatasync` (group commit), then records the batch's end in the durable-end
-//! witness (a small overwrite and sync of another file). Only then are the index, the
-//! head watch and the replies updated, so every acknowledged event lies at or before
-//! the witness and recovery can tell damage to it from a torn write. If the write or
-//! either sync fails, every append of the batch is refused with `Unavailable`, nothing
-//! advances, and the next batch is written at the same offset, zero-padded over
-//! whatever the failed batch may have left.
+//! witness (a small overwrite of another file, synced by the witness's own thread off
+//! this path: see `witness`). Only then are the index, the head watch and the replies
+//! updated, so every acknowledged event lies at or before the witness and recovery can
+//! tell damage to it from a torn write. If the write, the sync or the witness record
+//! fails, every append of the batch is refused with `Unavailable`, nothing advances,
+//! and the next batch is written at the same offset, zero-padded over whatever the
+//! failed batch may have left.
 
 use super::batch::{check, Batch, Check, Reply, Staged};
 use super::format::{Record, MAX_BODY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
@@ -113,8 +114,14 @@ pub(super) fn spawn(
     if start.witness_stale && start.losses.is_empty() {
         writer.record_witness(writer.write_offset)?;
     }
-    for loss in start.losses {
-        writer.record_loss(&loss)?;
+    if !start.losses.is_empty() {
+        for loss in start.losses {
+            writer.record_loss(&loss)?;
+        }
+        writer
+            .witness
+            .sync()
+            .map_err(|e| StoreError::io("sync the durable end", e))?;
     }
     std::thread::Builder::new()
         .name("alert-ledger-writer".into())
@@ -155,10 +162,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Records in the witness that the log is durable up to the head, ending at `end`.
+    /// Records in the witness that the log is durable up to the head, ending at `end`,
+    /// and syncs it before anything else is written.
     fn record_witness(&mut self, end: u64) -> Result<(), StoreError> {
         self.witness
             .record(self.head.position, self.sequence, end, self.head.hash)
+            .and_then(|()| self.witness.sync())
             .map_err(|e| StoreError::io("record the durable end", e))
     }
 
@@ -204,6 +213,7 @@ impl Writer {
         let result = self
             .file
             .sync_data()
+            .and_then(|()| self.witness.sync())
             .map_err(|e| StoreError::io("sync on close", e));
         self.shared.closed.store(true, Ordering::Release);
         tracing::info!(head = self.head.position, "embedded store closed");
