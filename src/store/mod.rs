@@ -4,6 +4,9 @@
 //! # Layout
 //! - [`EventStore`]: append with an expected version, read a stream either way, read
 //!   `$all` from a position, watch the head.
+//! - [`append_check`]: the one append check every backend calls before it writes:
+//!   expected version against the stream's last version, and a replay of the same
+//!   event ids answered with the original result (reused ids: `IdempotencyMismatch`).
 //! - [`subscription`]: catch-up-then-live reading of `$all`, built only on `read_all` and
 //!   the head watch, so every backend gets the same no-gap/no-duplicate switch.
 //! - [`embedded`]: the default backend, a segmented append-only log in a data directory.
@@ -14,6 +17,7 @@
 //! Positions are 1-based and assigned in commit order: a reader that has seen position
 //! `p` never later sees an event below `p` appear.
 
+pub mod append_check;
 pub mod embedded;
 pub mod kurrentdb;
 pub mod postgres;

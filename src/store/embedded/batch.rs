@@ -1,12 +1,14 @@
 //! One group commit's worth of appends, and the admission check each append passes
-//! before it is encoded: idempotent replay, duplicate ids, expected version.
+//! before it is encoded: the shared [`append_check`] (idempotent replay, duplicate ids,
+//! expected version) against the durable index plus the batch.
 
 use super::index::{IdEntry, IdIndex, Index};
 use super::writer::AppendRequest;
-use crate::store::{AppendResult, ExpectedVersion, Head, StoreError};
+use crate::store::append_check::{self, Run, Stored};
+use crate::store::{AppendResult, Head, StoreError};
 use chrono::{DateTime, Utc};
 use projections::StreamVersion;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -52,103 +54,64 @@ impl Batch {
     }
 }
 
-/// The writer's verdict on one append before encoding it.
-pub(super) enum Check {
-    /// Write it; the stream's current last version.
-    Write(Option<StreamVersion>),
-    /// Already stored as this append: answer with the original result.
-    Replay(AppendResult),
-}
+/// The writer's verdict on one append before encoding it: write it (with the stream's
+/// current last version) or answer with the original result.
+pub(super) use crate::store::append_check::Verdict as Check;
 
 /// Decides whether `request` is written, replayed or refused, against the durable
-/// `index` and `ids` plus what `batch` already holds.
+/// `index` and `ids` plus what `batch` already holds ([`append_check::check`]).
 pub(super) fn check(
     index: &Index,
     ids: &IdIndex,
     batch: &Batch,
     request: &AppendRequest,
 ) -> Result<Check, StoreError> {
-    let found = stored_ids(index, ids, batch, request)?;
-    if !found.is_empty() {
-        return replay(&found, request.events.len());
-    }
+    let stored = stored_ids(index, ids, batch, request);
     let current = batch
         .versions
         .get(request.stream.as_str())
         .copied()
         .or_else(|| index.stream_version(&request.stream));
-    let matches = match request.expected {
-        ExpectedVersion::Any => true,
-        ExpectedVersion::NoStream => current.is_none(),
-        ExpectedVersion::Exact(version) => current == Some(version),
-    };
-    if !matches {
-        return Err(StoreError::Conflict {
-            stream: request.stream.clone(),
+    append_check::check(
+        append_check::Request {
+            stream: &request.stream,
             expected: request.expected,
-            actual: current,
-        });
-    }
-    if request.events.is_empty() {
-        return Ok(Check::Replay(AppendResult {
-            first_position: batch.head.position + 1,
-            last_position: batch.head.position,
-            stream_version: current.unwrap_or(0),
-        }));
-    }
-    Ok(Check::Write(current))
+            events: &request.events,
+        },
+        append_check::Log {
+            current,
+            head: batch.head.position,
+            stored: &stored,
+            run: Run::Positions,
+        },
+    )
 }
 
-/// The request's ids that are already stored (durably or earlier in this batch), each
-/// with where it is and whether that is in the requested stream. Refuses an id given
-/// twice in one request.
-fn stored_ids(
-    index: &Index,
-    ids: &IdIndex,
-    batch: &Batch,
-    request: &AppendRequest,
-) -> Result<Vec<(Uuid, IdEntry, bool)>, StoreError> {
+/// The request's ids that are already stored (durably or earlier in this batch), in
+/// request order, each with where it is and whether that is in the requested stream.
+fn stored_ids(index: &Index, ids: &IdIndex, batch: &Batch, request: &AppendRequest) -> Vec<Stored> {
     let durable_stream = index.streams.get(request.stream.as_str());
-    let mut seen = HashSet::with_capacity(request.events.len());
     let mut found = Vec::new();
     for event in &request.events {
-        if !seen.insert(event.event_id) {
-            return Err(StoreError::IdempotencyMismatch {
-                event_id: event.event_id,
-            });
-        }
         if let Some(&i) = batch.ids.get(&event.event_id) {
             let staged = &batch.records[i];
             let same_stream = batch.streams[staged.append] == request.stream;
-            found.push((event.event_id, staged.entry, same_stream));
+            found.push(stored(event.event_id, staged.entry, same_stream));
         } else if let Some(entry) = ids.get(&event.event_id) {
             let same_stream = durable_stream
                 .and_then(|positions| positions.get(entry.stream_version as usize))
                 == Some(&entry.position);
-            found.push((event.event_id, entry, same_stream));
+            found.push(stored(event.event_id, entry, same_stream));
         }
     }
-    Ok(found)
+    found
 }
 
-/// Answers a re-append: every id stored, in this stream, consecutively and in order.
-fn replay(found: &[(Uuid, IdEntry, bool)], requested: usize) -> Result<Check, StoreError> {
-    let first = found[0].1;
-    let consecutive = found
-        .iter()
-        .enumerate()
-        .all(|(i, (_, entry, same_stream))| {
-            *same_stream && entry.position == first.position + i as u64
-        });
-    if found.len() != requested || !consecutive {
-        return Err(StoreError::IdempotencyMismatch {
-            event_id: found[0].0,
-        });
+fn stored(event_id: Uuid, entry: IdEntry, in_stream: bool) -> Stored {
+    Stored {
+        event_id,
+        position: entry.position,
+        stream_version: entry.stream_version,
+        in_stream,
     }
-    let last = found[found.len() - 1].1;
-    Ok(Check::Replay(AppendResult {
-        first_position: first.position,
-        last_position: last.position,
-        stream_version: last.stream_version,
-    }))
 }

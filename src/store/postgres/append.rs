@@ -8,9 +8,9 @@
 //! 2. In later statements (so their snapshot includes everything committed before the
 //!    lock was granted): the head position and hash, the last version of each stream
 //!    written, and which of the event ids are stored already.
-//! 3. Each request is decided in memory, in queue order, exactly as the embedded
-//!    backend decides it (conflict, idempotent replay, mismatch, write); a refused
-//!    request does not abort the batch.
+//! 3. Each request is decided in memory, in queue order, by the append check every
+//!    backend shares ([`crate::store::append_check`]: conflict, idempotent replay,
+//!    mismatch, write); a refused request does not abort the batch.
 //! 4. One multi-row `INSERT`, `pg_notify` with the new head, `COMMIT`. Nobody is
 //!    acknowledged before the commit returns.
 //!
@@ -27,6 +27,7 @@
 use super::read::{decode_head, HEAD_SQL};
 use super::{connect, pg_error, to_pg, Counters, PostgresOptions, NOTIFY_CHANNEL};
 use crate::codec::{self, BodyRef};
+use crate::store::append_check::{self, Verdict};
 use crate::store::{AppendResult, ExpectedVersion, Head, NewEvent, StoreError};
 use chrono::{DateTime, Utc};
 use projections::{Position, StreamVersion};
@@ -394,63 +395,39 @@ async fn read_under_lock(
     })
 }
 
-/// Decides one request against `state` and stages its rows if it is written.
+/// Decides one request against `state` ([`append_check::check`]) and stages its rows
+/// if it is written.
 fn decide(state: &mut State, request: &AppendRequest) -> Outcome {
-    let mut seen = HashSet::with_capacity(request.events.len());
-    let mut found = Vec::new();
-    for event in &request.events {
-        if !seen.insert(event.event_id) {
-            return Err(StoreError::IdempotencyMismatch {
+    let stored: Vec<append_check::Stored> = request
+        .events
+        .iter()
+        .filter_map(|event| {
+            let stored = state.stored.get(&event.event_id)?;
+            Some(append_check::Stored {
                 event_id: event.event_id,
-            });
-        }
-        if let Some(stored) = state.stored.get(&event.event_id) {
-            found.push((event.event_id, stored.clone()));
-        }
-    }
-    if !found.is_empty() {
-        return replay(&found, request);
-    }
-    let current = state.versions.get(&request.stream).copied().flatten();
-    let matches = match request.expected {
-        ExpectedVersion::Any => true,
-        ExpectedVersion::NoStream => current.is_none(),
-        ExpectedVersion::Exact(version) => current == Some(version),
-    };
-    if !matches {
-        return Err(StoreError::Conflict {
-            stream: request.stream.clone(),
+                position: stored.position,
+                stream_version: stored.stream_version,
+                in_stream: stored.stream == request.stream,
+            })
+        })
+        .collect();
+    let verdict = append_check::check(
+        append_check::Request {
+            stream: &request.stream,
             expected: request.expected,
-            actual: current,
-        });
+            events: &request.events,
+        },
+        append_check::Log {
+            current: state.versions.get(&request.stream).copied().flatten(),
+            head: state.head.position,
+            stored: &stored,
+            run: append_check::Run::Positions,
+        },
+    )?;
+    match verdict {
+        Verdict::Replay(result) => Ok(result),
+        Verdict::Write(current) => stage(state, request, current),
     }
-    if request.events.is_empty() {
-        return Ok(AppendResult {
-            first_position: state.head.position + 1,
-            last_position: state.head.position,
-            stream_version: current.unwrap_or(0),
-        });
-    }
-    stage(state, request, current)
-}
-
-/// Answers a re-append: every id stored, in this stream, consecutively and in order.
-fn replay(found: &[(Uuid, Stored)], request: &AppendRequest) -> Outcome {
-    let first = &found[0].1;
-    let consecutive = found.iter().enumerate().all(|(i, (_, stored))| {
-        stored.stream == request.stream && stored.position == first.position + i as u64
-    });
-    if found.len() != request.events.len() || !consecutive {
-        return Err(StoreError::IdempotencyMismatch {
-            event_id: found[0].0,
-        });
-    }
-    let last = &found[found.len() - 1].1;
-    Ok(AppendResult {
-        first_position: first.position,
-        last_position: last.position,
-        stream_version: last.stream_version,
-    })
 }
 
 /// Assigns positions, versions and hashes to the request's events and stages them.
