@@ -7,6 +7,8 @@
 //! - [`append_check`]: the one append check every backend calls before it writes:
 //!   expected version against the stream's last version, and a replay of the same
 //!   event ids answered with the original result (reused ids: `IdempotencyMismatch`).
+//! - `handoff`: the queue from callers to the single writer task of the PostgreSQL and
+//!   KurrentDB backends (an append and its oneshot reply, close).
 //! - [`subscription`]: catch-up-then-live reading of `$all`, built only on `read_all` and
 //!   the head watch, so every backend gets the same no-gap/no-duplicate switch.
 //! - [`embedded`]: the default backend, a segmented append-only log in a data directory.
@@ -19,6 +21,7 @@
 
 pub mod append_check;
 pub mod embedded;
+mod handoff;
 pub mod kurrentdb;
 pub mod postgres;
 pub mod subscription;

@@ -28,13 +28,14 @@ use super::read::{decode_head, HEAD_SQL};
 use super::{connect, pg_error, to_pg, Counters, PostgresOptions, NOTIFY_CHANNEL};
 use crate::codec::{self, BodyRef};
 use crate::store::append_check::{self, Verdict};
-use crate::store::{AppendResult, ExpectedVersion, Head, NewEvent, StoreError};
+use crate::store::handoff::{advance, AppendRequest, Command};
+use crate::store::{AppendResult, Head, StoreError};
 use chrono::{DateTime, Utc};
 use projections::{Position, StreamVersion};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, Statement};
 use uuid::Uuid;
@@ -44,21 +45,6 @@ pub const APPEND_LOCK: i64 = 0x616c_6572_746c_6467;
 
 /// A batch stops taking queued appends once it holds this many events.
 const MAX_BATCH_EVENTS: usize = 10_000;
-
-/// One caller's append, waiting for its batch.
-pub(super) struct AppendRequest {
-    pub stream: String,
-    pub expected: ExpectedVersion,
-    pub events: Vec<NewEvent>,
-    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
-}
-
-/// What the writer task is asked to do.
-pub(super) enum Command {
-    Append(AppendRequest),
-    /// Finish what is queued, then stop.
-    Close(oneshot::Sender<()>),
-}
 
 /// Runs the writer until `Close` or until every sender is gone.
 pub(super) async fn run(
@@ -109,16 +95,6 @@ pub(super) async fn run(
             let _ = done.send(());
             return;
         }
-    }
-}
-
-/// Moves `current` forward to `position`; whether it moved.
-pub(super) fn advance(current: &mut Position, position: Position) -> bool {
-    if position > *current {
-        *current = position;
-        true
-    } else {
-        false
     }
 }
 

@@ -27,14 +27,14 @@ mod verify;
 pub use append::APPEND_LOCK;
 pub use schema::SCHEMA_VERSION;
 
+use super::handoff::{self, Command};
 use super::{AppendResult, Direction, EventStore, ExpectedVersion, Head, NewEvent, StoreError};
-use append::{AppendRequest, Command};
 use futures_util::future::BoxFuture;
 use projections::{Position, RecordedEvent, StreamVersion};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::{Client, Config, NoTls};
 
 /// The channel appends notify with their last position.
@@ -172,19 +172,7 @@ impl EventStore for PostgresStore {
     ) -> BoxFuture<'a, Result<AppendResult, StoreError>> {
         Box::pin(async move {
             self.check_open()?;
-            let (reply, response) = oneshot::channel();
-            let request = AppendRequest {
-                stream: stream.to_owned(),
-                expected,
-                events,
-                reply,
-            };
-            self.shared
-                .commands
-                .send(Command::Append(request))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            response.await.map_err(|_| StoreError::Closed)?
+            handoff::append(&self.shared.commands, stream, expected, events).await
         })
     }
 
@@ -248,16 +236,7 @@ impl EventStore for PostgresStore {
             if self.shared.closed.swap(true, Ordering::AcqRel) {
                 return Ok(());
             }
-            let (done, finished) = oneshot::channel();
-            if self
-                .shared
-                .commands
-                .send(Command::Close(done))
-                .await
-                .is_ok()
-            {
-                let _ = finished.await;
-            }
+            handoff::close(&self.shared.commands).await;
             let _ = self.shared.stop.send(true);
             self.shared.pool.clear().await;
             Ok(())

@@ -6,8 +6,8 @@
 //! in what other instances commit. Both only ever move the watch forward, and only to
 //! committed positions, so a `Subscription` woken by it finds every event up to there.
 
-use super::append::advance;
 use super::{pg_error, NOTIFY_CHANNEL};
+use crate::store::handoff::advance;
 use crate::store::StoreError;
 use projections::Position;
 use std::time::Duration;
