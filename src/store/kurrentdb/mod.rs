@@ -4,10 +4,13 @@
 //! # Layout
 //! - `mapping`: the pure translations (expected versions, positions, records, errors,
 //!   URLs), unit-tested without a server.
-//! - this module: [`KurrentStore`], a writer task that serialises this instance's
-//!   appends (idempotency check, expected version, chain tip, append), reads of streams
-//!   and `$all`, and the head watch fed by a `$all` subscription that we resubscribe
+//! - `append`: the writer task that serialises this instance's appends (the shared
+//!   [`crate::store::append_check`] over the stream's newest events, chain tip, append).
+//! - `read`: reads of streams and `$all`, and the newest record of ours.
+//! - `head_watch`: the head watch fed by a `$all` subscription that we resubscribe
 //!   ourselves with exponential backoff from our own checkpoint.
+//! - `verify`: the chain of our records in `$all` ([`KurrentStore::verify`]).
+//! - this module: [`KurrentStore`], its options and the [`EventStore`] impl.
 //!
 //! Streams map 1:1 to KurrentDB streams, stream versions to revisions. Our position is
 //! `2 × commit position + 1`: ordered like `$all`, **not** gap-free and not 1-based
@@ -18,20 +21,23 @@
 //! body); across several writer instances it can fork, which [`KurrentStore::verify`]
 //! reports (see the ADR).
 
+mod append;
+mod head_watch;
 pub mod mapping;
+mod read;
+mod verify;
 
+use super::handoff::{self, Command};
 use super::{AppendResult, Direction, EventStore, ExpectedVersion, Head, NewEvent, StoreError};
 use futures_util::future::BoxFuture;
-use kurrentdb::{
-    AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions, ReadStreamOptions,
-    StreamPosition, StreamState, SubscribeToAllOptions, SubscriptionEvent, SubscriptionFilter,
-};
-use mapping::{ChainTip, ReadFrom, StoredRecord};
+use kurrentdb::{Client, ClientSettings};
+use mapping::ReadFrom;
 use projections::{Hash, Position, RecordedEvent, StreamVersion};
+use read::{last_record, read_all_page, read_stream_records, stream_version};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 /// How to connect and behave.
 #[derive(Clone)]
@@ -76,18 +82,6 @@ pub struct KurrentStore {
     shared: Arc<Shared>,
 }
 
-enum Command {
-    Append(AppendRequest),
-    Close(oneshot::Sender<()>),
-}
-
-struct AppendRequest {
-    stream: String,
-    expected: ExpectedVersion,
-    events: Vec<NewEvent>,
-    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
-}
-
 impl KurrentStore {
     /// Connects to `url` (`kurrentdb://…` or `esdb://…`), reads the head and starts the
     /// writer and the head watch.
@@ -109,14 +103,14 @@ impl KurrentStore {
         let (head_tx, head_rx) = watch::channel(head_position);
         let (commands_tx, commands_rx) = mpsc::channel(options.queue_capacity.max(1));
         let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(watch_head(
+        tokio::spawn(head_watch::watch_head(
             client.clone(),
             head.map(|(commit, _)| commit),
             options.resubscribe_backoff,
             head_tx.clone(),
             stop_rx,
         ));
-        tokio::spawn(run_writer(
+        tokio::spawn(append::run_writer(
             client.clone(),
             options.clone(),
             commands_rx,
@@ -140,49 +134,7 @@ impl KurrentStore {
     /// record (`segment` = `$all`, `offset` = its commit position).
     pub async fn verify(&self) -> Result<Head, StoreError> {
         self.check_open()?;
-        let client = &self.shared.client;
-        let mut tip = ChainTip::GENESIS;
-        let mut head = Head {
-            position: 0,
-            hash: Hash::GENESIS,
-        };
-        let mut from = ReadFrom::Start;
-        loop {
-            let page = read_all_page(client, from, 1024).await?;
-            let Some(last) = page.last() else {
-                return Ok(head);
-            };
-            from = ReadFrom::After(last.commit);
-            for record in &page {
-                let stored = record.as_stored();
-                if !mapping::is_ours(&stored) {
-                    continue;
-                }
-                let position = mapping::to_position(stored.commit);
-                let corrupt = |reason: String| StoreError::Corrupt {
-                    segment: "$all".into(),
-                    offset: stored.commit,
-                    position,
-                    reason,
-                };
-                let next = mapping::chain_tip(&stored)?;
-                if next.seq != tip.seq + 1 {
-                    return Err(corrupt(format!(
-                        "chain sequence {} follows {} (a gap, or two writers forked the chain)",
-                        next.seq, tip.seq
-                    )));
-                }
-                if !mapping::hash_matches(&stored, &tip.hash)? {
-                    return Err(corrupt("hash chain broken".into()));
-                }
-                mapping::decode_record(&stored).map_err(|err| corrupt(err.to_string()))?;
-                tip = next;
-                head = Head {
-                    position,
-                    hash: next.hash,
-                };
-            }
-        }
+        verify::verify(&self.shared.client).await
     }
 
     fn check_open(&self) -> Result<(), StoreError> {
@@ -203,19 +155,7 @@ impl EventStore for KurrentStore {
     ) -> BoxFuture<'a, Result<AppendResult, StoreError>> {
         Box::pin(async move {
             self.check_open()?;
-            let (reply, response) = oneshot::channel();
-            let request = AppendRequest {
-                stream: stream.to_owned(),
-                expected,
-                events,
-                reply,
-            };
-            self.shared
-                .commands
-                .send(Command::Append(request))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            response.await.map_err(|_| StoreError::Closed)?
+            handoff::append(&self.shared.commands, stream, expected, events).await
         })
     }
 
@@ -302,404 +242,9 @@ impl EventStore for KurrentStore {
             if self.shared.closed.swap(true, Ordering::AcqRel) {
                 return Ok(());
             }
-            let (done, finished) = oneshot::channel();
-            if self
-                .shared
-                .commands
-                .send(Command::Close(done))
-                .await
-                .is_ok()
-            {
-                let _ = finished.await;
-            }
+            handoff::close(&self.shared.commands).await;
             let _ = self.shared.stop.send(true);
             Ok(())
         })
-    }
-}
-
-/// The fields of a client record we keep (owned).
-struct Record {
-    stream: String,
-    event_type: String,
-    event_id: uuid::Uuid,
-    revision: u64,
-    commit: u64,
-    data: Vec<u8>,
-    custom_metadata: Vec<u8>,
-}
-
-impl Record {
-    fn from_client(event: &kurrentdb::ResolvedEvent) -> Record {
-        let original = event.get_original_event();
-        Record {
-            stream: original.stream_id().to_owned(),
-            event_type: original.event_type.clone(),
-            event_id: original.id,
-            revision: original.revision,
-            commit: original.position.commit,
-            data: original.data.to_vec(),
-            custom_metadata: original.custom_metadata.to_vec(),
-        }
-    }
-
-    fn as_stored(&self) -> StoredRecord<'_> {
-        StoredRecord {
-            stream: &self.stream,
-            event_type: &self.event_type,
-            revision: self.revision,
-            commit: self.commit,
-            data: &self.data,
-            custom_metadata: &self.custom_metadata,
-        }
-    }
-}
-
-fn non_system() -> SubscriptionFilter {
-    SubscriptionFilter::on_stream_name().exclude_system_events()
-}
-
-/// Up to `count` non-system records of `$all` from `from`, forwards.
-async fn read_all_page(
-    client: &Client,
-    from: ReadFrom,
-    count: usize,
-) -> Result<Vec<Record>, StoreError> {
-    let (position, skip) = match from {
-        ReadFrom::Start => (StreamPosition::Start, None),
-        ReadFrom::At(commit) => (
-            StreamPosition::Position(mapping::to_all_position(commit)),
-            None,
-        ),
-        ReadFrom::After(commit) => (
-            StreamPosition::Position(mapping::to_all_position(commit)),
-            Some(commit),
-        ),
-    };
-    let extra = usize::from(skip.is_some());
-    let options = ReadAllOptions::default()
-        .forwards()
-        .position(position)
-        .filter(non_system())
-        .max_count(count + extra);
-    let mut reader = client
-        .read_all(&options)
-        .await
-        .map_err(|err| mapping::map_error("read $all", err))?;
-    let mut out = Vec::with_capacity(count);
-    while let Some(event) = reader
-        .next()
-        .await
-        .map_err(|err| mapping::map_error("read $all", err))?
-    {
-        let record = Record::from_client(&event);
-        if skip.is_some_and(|after| record.commit <= after) {
-            continue;
-        }
-        out.push(record);
-    }
-    out.truncate(count);
-    Ok(out)
-}
-
-/// The newest record of ours in `$all` (its commit position and chain tip).
-async fn last_record(client: &Client) -> Result<Option<(u64, ChainTip)>, StoreError> {
-    let mut position = StreamPosition::End;
-    loop {
-        let options = ReadAllOptions::default()
-            .backwards()
-            .position(position)
-            .filter(non_system())
-            .max_count(256);
-        let mut reader = client
-            .read_all(&options)
-            .await
-            .map_err(|err| mapping::map_error("read $all", err))?;
-        let mut seen = 0;
-        let mut oldest = None;
-        while let Some(event) = reader
-            .next()
-            .await
-            .map_err(|err| mapping::map_error("read $all", err))?
-        {
-            seen += 1;
-            let record = Record::from_client(&event);
-            let stored = record.as_stored();
-            if mapping::is_ours(&stored) {
-                return Ok(Some((record.commit, mapping::chain_tip(&stored)?)));
-            }
-            oldest = Some(record.commit);
-        }
-        match oldest {
-            Some(commit) if seen == 256 && commit > 0 => {
-                position = StreamPosition::Position(mapping::to_all_position(commit));
-            }
-            _ => return Ok(None),
-        }
-    }
-}
-
-async fn read_stream_records(
-    client: &Client,
-    stream: &str,
-    from: StreamVersion,
-    direction: Direction,
-    limit: usize,
-) -> Result<Vec<Record>, StoreError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let options = match direction {
-        Direction::Forward => ReadStreamOptions::default()
-            .forwards()
-            .position(StreamPosition::Position(from)),
-        Direction::Backward if from == u64::MAX => ReadStreamOptions::default()
-            .backwards()
-            .position(StreamPosition::End),
-        Direction::Backward => ReadStreamOptions::default()
-            .backwards()
-            .position(StreamPosition::Position(from)),
-    }
-    .max_count(limit);
-    let mut reader = match client.read_stream(stream, &options).await {
-        Ok(reader) => reader,
-        Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
-        Err(err) => return Err(mapping::map_error("read stream", err)),
-    };
-    let mut out = Vec::new();
-    loop {
-        match reader.next().await {
-            Ok(Some(event)) => out.push(Record::from_client(&event)),
-            Ok(None) => return Ok(out),
-            Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
-            Err(err) => return Err(mapping::map_error("read stream", err)),
-        }
-    }
-}
-
-async fn stream_version(
-    client: &Client,
-    stream: &str,
-) -> Result<Option<StreamVersion>, StoreError> {
-    let last = read_stream_records(client, stream, u64::MAX, Direction::Backward, 1).await?;
-    Ok(last.first().map(|record| record.revision))
-}
-
-/// The writer: one append at a time, so this instance never forks its own chain.
-async fn run_writer(
-    client: Client,
-    options: KurrentOptions,
-    mut commands: mpsc::Receiver<Command>,
-    head: watch::Sender<Position>,
-) {
-    while let Some(command) = commands.recv().await {
-        match command {
-            Command::Append(request) => {
-                let result = append(&client, &options, &request).await;
-                if let Ok(done) = &result {
-                    head.send_if_modified(|current| {
-                        let moved = done.last_position > *current;
-                        if moved {
-                            *current = done.last_position;
-                        }
-                        moved
-                    });
-                }
-                let _ = request.reply.send(result);
-            }
-            Command::Close(done) => {
-                let _ = done.send(());
-                return;
-            }
-        }
-    }
-}
-
-/// What the newest events of a stream say about a re-sent append.
-enum Resent {
-    /// None of the ids are stored: append.
-    New,
-    /// All of them, as one contiguous run in order: the original result.
-    Same(AppendResult),
-}
-
-fn check_resent(
-    stream: &str,
-    newest_first: &[Record],
-    events: &[NewEvent],
-) -> Result<Resent, StoreError> {
-    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
-    let found: Vec<&Record> = newest_first
-        .iter()
-        .rev()
-        .filter(|record| ids.contains(&record.event_id))
-        .collect();
-    if found.is_empty() {
-        return Ok(Resent::New);
-    }
-    let same = found.len() == ids.len()
-        && found
-            .iter()
-            .zip(&ids)
-            .all(|(record, id)| record.event_id == *id)
-        && found.windows(2).all(|w| w[1].revision == w[0].revision + 1);
-    if !same {
-        let first = found[0].event_id;
-        return Err(StoreError::IdempotencyMismatch { event_id: first });
-    }
-    let (first, last) = (found[0], found[found.len() - 1]);
-    tracing::debug!(stream, "re-sent append; returning the original result");
-    Ok(Resent::Same(AppendResult {
-        first_position: mapping::to_position(first.commit),
-        last_position: mapping::to_position(last.commit),
-        stream_version: last.revision,
-    }))
-}
-
-async fn append(
-    client: &Client,
-    options: &KurrentOptions,
-    request: &AppendRequest,
-) -> Result<AppendResult, StoreError> {
-    let stream = request.stream.as_str();
-    if request.events.is_empty() {
-        return Err(StoreError::Unavailable("append of no events".into()));
-    }
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let newest = read_stream_records(
-            client,
-            stream,
-            u64::MAX,
-            Direction::Backward,
-            options.idempotency_window.max(1),
-        )
-        .await?;
-        if let Resent::Same(result) = check_resent(stream, &newest, &request.events)? {
-            return Ok(result);
-        }
-        let current = newest.first().map(|record| record.revision);
-        let matches = match request.expected {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => current.is_none(),
-            ExpectedVersion::Exact(version) => current == Some(version),
-        };
-        if !matches {
-            return Err(StoreError::Conflict {
-                stream: stream.to_owned(),
-                expected: request.expected,
-                actual: current,
-            });
-        }
-        // Always append with the exact state we read: the bodies name their versions.
-        let state = match current {
-            Some(revision) => StreamState::StreamRevision(revision),
-            None => StreamState::NoStream,
-        };
-        let tip = last_record(client)
-            .await?
-            .map_or(ChainTip::GENESIS, |(_, tip)| tip);
-        let first_version = current.map_or(0, |v| v + 1);
-        let (encoded, _) = mapping::encode_events(
-            stream,
-            first_version,
-            chrono::Utc::now(),
-            tip,
-            &request.events,
-        )?;
-        let events: Vec<EventData> = encoded
-            .into_iter()
-            .map(|event| {
-                EventData::binary(event.event_type, event.data.into())
-                    .id(event.event_id)
-                    .metadata(event.custom_metadata.into())
-            })
-            .collect();
-        let write = client
-            .append_to_stream(
-                stream,
-                &AppendToStreamOptions::default().stream_state(state),
-                events,
-            )
-            .await;
-        match write {
-            Ok(result) => {
-                let last_position = mapping::to_position(result.position.commit);
-                let first =
-                    read_stream_records(client, stream, first_version, Direction::Forward, 1)
-                        .await?;
-                let first_position = first
-                    .first()
-                    .map_or(last_position, |record| mapping::to_position(record.commit));
-                return Ok(AppendResult {
-                    first_position,
-                    last_position,
-                    stream_version: result.next_expected_version,
-                });
-            }
-            Err(kurrentdb::Error::WrongExpectedVersion { current, .. }) => {
-                if request.expected == ExpectedVersion::Any && attempts <= options.any_retries {
-                    continue;
-                }
-                return Err(mapping::conflict(stream, request.expected, current));
-            }
-            Err(err) => return Err(mapping::map_error("append", err)),
-        }
-    }
-}
-
-/// Follows `$all` from the end and publishes our records' positions; when the
-/// subscription drops, resubscribes from the last commit position seen, after an
-/// exponential backoff (the client does not retry subscriptions by default).
-async fn watch_head(
-    client: Client,
-    mut checkpoint: Option<u64>,
-    (first_delay, max_delay): (Duration, Duration),
-    head: watch::Sender<Position>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut delay = first_delay;
-    loop {
-        let position = match checkpoint {
-            Some(commit) => StreamPosition::Position(mapping::to_all_position(commit)),
-            None => StreamPosition::End,
-        };
-        let options = SubscribeToAllOptions::default()
-            .position(position)
-            .filter(non_system());
-        let mut subscription = client.subscribe_to_all(&options).await;
-        let dropped = loop {
-            let next = tokio::select! {
-                next = subscription.next_subscription_event() => next,
-                _ = stop.changed() => return,
-            };
-            match next {
-                Ok(SubscriptionEvent::EventAppeared(event)) => {
-                    delay = first_delay;
-                    let record = Record::from_client(&event);
-                    checkpoint = Some(record.commit);
-                    if mapping::is_ours(&record.as_stored()) {
-                        let position = mapping::to_position(record.commit);
-                        head.send_if_modified(|current| {
-                            let moved = position > *current;
-                            if moved {
-                                *current = position;
-                            }
-                            moved
-                        });
-                    }
-                }
-                Ok(SubscriptionEvent::Confirmed(_)) => delay = first_delay,
-                Ok(_) => {}
-                Err(err) => break err,
-            }
-        };
-        tracing::warn!(error = %dropped, retry_in = ?delay, "kurrentdb head subscription dropped; resubscribing");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.changed() => return,
-        }
-        delay = (delay * 2).min(max_delay);
     }
 }
