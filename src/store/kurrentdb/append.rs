@@ -10,7 +10,7 @@ use super::read::{last_record, read_stream_records, Record};
 use super::KurrentOptions;
 use crate::store::append_check::{self, Run, Stored, Verdict};
 use crate::store::handoff::{advance, AppendRequest, Command};
-use crate::store::{AppendResult, Direction, ExpectedVersion, NewEvent, StoreError};
+use crate::store::{AppendResult, Direction, ExpectedVersion, StoreError};
 use kurrentdb::{AppendToStreamOptions, Client, EventData};
 use projections::Position;
 use tokio::sync::{mpsc, watch};
@@ -39,12 +39,16 @@ pub(super) async fn run_writer(
     }
 }
 
-/// The request's ids among the stream's newest records (`newest_first`), oldest
-/// first: what the append check needs to tell a re-sent append. Ids older than the
-/// window, or in other streams, are not seen (idempotency is per stream here).
-fn stored_ids(newest_first: &[Record], events: &[NewEvent]) -> Vec<Stored> {
-    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
-    newest_first
+/// The shared append check against the stream's newest records (`newest_first`): the
+/// request's ids among them, oldest first, with runs of consecutive revisions (our
+/// positions have gaps). Ids older than the window, or in other streams, are not seen
+/// (idempotency is per stream here).
+fn check(
+    request: append_check::Request<'_>,
+    newest_first: &[Record],
+) -> Result<Verdict, StoreError> {
+    let ids: Vec<uuid::Uuid> = request.events.iter().map(|e| e.event_id).collect();
+    let stored: Vec<Stored> = newest_first
         .iter()
         .rev()
         .filter(|record| ids.contains(&record.event_id))
@@ -54,7 +58,17 @@ fn stored_ids(newest_first: &[Record], events: &[NewEvent]) -> Vec<Stored> {
             stream_version: record.revision,
             in_stream: true,
         })
-        .collect()
+        .collect();
+    append_check::check(
+        request,
+        append_check::Log {
+            current: newest_first.first().map(|record| record.revision),
+            // Never answered from: an append of no events is refused before the check.
+            head: 0,
+            stored: &stored,
+            run: Run::Versions,
+        },
+    )
 }
 
 async fn append(
@@ -77,22 +91,12 @@ async fn append(
             options.idempotency_window.max(1),
         )
         .await?;
-        let stored = stored_ids(&newest, &request.events);
-        let verdict = append_check::check(
-            append_check::Request {
-                stream,
-                expected: request.expected,
-                events: &request.events,
-            },
-            append_check::Log {
-                current: newest.first().map(|record| record.revision),
-                // Never answered from: an append of no events is refused above.
-                head: 0,
-                stored: &stored,
-                run: Run::Versions,
-            },
-        )?;
-        let current = match verdict {
+        let asked = append_check::Request {
+            stream,
+            expected: request.expected,
+            events: &request.events,
+        };
+        let current = match check(asked, &newest)? {
             Verdict::Replay(result) => return Ok(result),
             Verdict::Write(current) => current,
         };
@@ -151,3 +155,6 @@ async fn append(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
