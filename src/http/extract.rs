@@ -3,6 +3,7 @@
 //! query strings that reject unknown parameters.
 
 use super::error::ApiError;
+use super::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
@@ -13,10 +14,10 @@ use std::str::FromStr;
 /// A JSON body, parsed with the failing field's path in the error.
 pub struct ValidJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -168,10 +169,10 @@ pub fn decode(raw: &str) -> String {
 /// An optional JSON body: an empty body is `None`; a non-empty one must be JSON.
 pub struct MaybeJson<T>(pub Option<T>);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let declared_json = is_json(req.headers().get(header::CONTENT_TYPE));
         let bytes = read_body(req, state).await?;
         if bytes.is_empty() {
@@ -184,12 +185,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeJson<T> {
     }
 }
 
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+/// Reads the whole body, within the router's limit (`state.settings.body_limit`, which
+/// `DefaultBodyLimit` enforces and the 413 names).
+async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state)
         .await
         .map_err(|rejection| match rejection.status().as_u16() {
             413 => ApiError::PayloadTooLarge {
-                limit: crate::http::body_limit(),
+                limit: state.settings.body_limit,
             },
             _ if super::serve::is_body_timeout(&rejection) => ApiError::RequestTimeout,
             _ => ApiError::MalformedBody {

@@ -42,7 +42,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
 use projections::{Metadata, Position};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,13 +136,6 @@ impl RecentAlerts {
         let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         guard.0.get(alert_id).cloned()
     }
-}
-
-static BODY_LIMIT: AtomicUsize = AtomicUsize::new(1024 * 1024);
-
-/// The configured body limit (for error messages).
-pub fn body_limit() -> usize {
-    BODY_LIMIT.load(Ordering::Relaxed)
 }
 
 /// Positions of this instance's latest writes of what the trigger path reads from the
@@ -245,7 +238,6 @@ role_extractor!(
 
 /// Builds the router with every route of the v1 contract.
 pub fn router(state: AppState) -> Router {
-    BODY_LIMIT.store(state.settings.body_limit, Ordering::Relaxed);
     let limit = state.settings.body_limit;
     Router::new()
         .route("/v1/alerts", post(alerts::trigger).get(alerts::list))

@@ -126,11 +126,10 @@ pub async fn incoming(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, crate::http::body_limit())
+    let limit = state.settings.body_limit;
+    let bytes = to_bytes(body, limit)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge {
-            limit: crate::http::body_limit(),
-        })?;
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
     let query = parts.uri.query().unwrap_or("");
     let call = parse_request(&parts.headers, query, &bytes, &state.integrations)?;
     let wants_json = parts

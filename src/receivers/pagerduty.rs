@@ -188,7 +188,7 @@ pub async fn enqueue(State(state): State<AppState>, request: Request) -> Respons
 }
 
 async fn handle(state: &AppState, request: Request) -> Result<Response, PdError> {
-    let limit = crate::http::body_limit();
+    let limit = state.settings.body_limit;
     let bytes = to_bytes(request.into_body(), limit).await.map_err(|err| {
         if crate::http::serve::is_body_timeout(&err) {
             PdError::from(ApiError::RequestTimeout)
