@@ -8,7 +8,7 @@
 
 use alert_ledger::store::{EventStore, ExpectedVersion, NewEvent};
 use chrono::Utc;
-use projections::decide::{decide_alert, AlertCommand, SeriesState, Trigger};
+use projections::decide::{decide_alert, AlertCommand, SeriesState, StreamState, Trigger};
 use projections::ids::{ChannelId, DedupKey, SeriesId, ServiceName};
 use projections::{Event, Hash, Metadata, RecordedEvent, ResolvedBy, Severity};
 use std::collections::BTreeMap;

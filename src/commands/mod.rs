@@ -8,8 +8,8 @@
 
 use crate::metrics::Metrics;
 use crate::store::{AppendResult, EventStore, ExpectedVersion, NewEvent, StoreError};
-use projections::decide::Rejection;
-use projections::{Event, Metadata, RecordedEvent, StreamVersion};
+use projections::decide::{Rejection, StreamState};
+use projections::{Event, Metadata, RecordedEvent};
 use std::sync::Arc;
 
 mod state_cache;
@@ -48,59 +48,6 @@ pub struct Outcome {
     pub append: Option<AppendResult>,
 }
 
-/// An aggregate state that can be rebuilt from its stream.
-pub trait StreamState: Clone + Send {
-    /// Folds one event of the stream.
-    fn fold(&mut self, event: &RecordedEvent);
-    /// The stream's last version as folded so far.
-    fn version(&self) -> Option<StreamVersion>;
-}
-
-impl StreamState for projections::decide::SeriesState {
-    fn fold(&mut self, event: &RecordedEvent) {
-        self.apply(event)
-    }
-    fn version(&self) -> Option<StreamVersion> {
-        self.version
-    }
-}
-
-impl StreamState for projections::decide::SyncState {
-    fn fold(&mut self, event: &RecordedEvent) {
-        self.apply(event)
-    }
-    fn version(&self) -> Option<StreamVersion> {
-        self.version
-    }
-}
-
-impl StreamState for projections::decide::TaskState {
-    fn fold(&mut self, event: &RecordedEvent) {
-        self.apply(event)
-    }
-    fn version(&self) -> Option<StreamVersion> {
-        self.version
-    }
-}
-
-impl StreamState for projections::decide::ConfigState {
-    fn fold(&mut self, event: &RecordedEvent) {
-        self.apply(event)
-    }
-    fn version(&self) -> Option<StreamVersion> {
-        self.version
-    }
-}
-
-impl StreamState for projections::decide::MessageState {
-    fn fold(&mut self, event: &RecordedEvent) {
-        self.apply(event)
-    }
-    fn version(&self) -> Option<StreamVersion> {
-        self.version
-    }
-}
-
 /// Executes commands against a store.
 #[derive(Clone)]
 pub struct Commands {
@@ -135,7 +82,7 @@ impl Commands {
         decide: D,
     ) -> Result<Outcome, CommandError>
     where
-        S: StreamState + 'static,
+        S: StreamState + Send + 'static,
         D: Fn(&S) -> Result<Vec<Event>, Rejection>,
     {
         let _guard = self.stripe(stream).lock().await;
@@ -214,7 +161,7 @@ impl Commands {
                 .await
                 .map_err(CommandError::Store)?;
             for event in &page {
-                state.fold(event);
+                state.apply(event);
             }
             match page.last() {
                 Some(last) if page.len() == PAGE => from = last.stream_version + 1,
@@ -255,7 +202,7 @@ fn fold_appended<S: StreamState>(
             prev_hash: projections::Hash::GENESIS,
             hash: projections::Hash::GENESIS,
         };
-        state.fold(&recorded);
+        state.apply(&recorded);
     }
 }
 

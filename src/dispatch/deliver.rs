@@ -16,9 +16,9 @@
 use super::body::Outgoing;
 use super::sender::{Request, Verdict};
 use super::{Action, Dispatcher};
-use crate::commands::{CommandError, Outcome, StreamState};
+use crate::commands::{CommandError, Outcome};
 use chrono::{DateTime, Utc};
-use projections::decide::{decide_message, MessageCommand, MessageState, Rejection};
+use projections::decide::{decide_message, MessageCommand, MessageState, Rejection, StreamState};
 use projections::ids::MessageId;
 use projections::{streams, ChannelTarget, Event, Metadata, RecordedEvent, StreamVersion};
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub struct DeliveryStream {
 }
 
 impl StreamState for DeliveryStream {
-    fn fold(&mut self, event: &RecordedEvent) {
+    fn apply(&mut self, event: &RecordedEvent) {
         self.message.apply(event);
         if let Event::MessageFailed { retry_at, .. } = &event.event {
             self.retry_at = *retry_at;

@@ -6,7 +6,7 @@
 //! the stream's expected version makes "at most one open alert per key" hold under
 //! concurrency on one instance or many.
 
-use super::{require_unique, Rejection};
+use super::{require_unique, Rejection, StreamState};
 use crate::ids::{AlertId, ChannelId, DedupKey, SeriesId, ServiceName, SyncId, TimerId};
 use crate::{Event, EventRef, MessageKind, RecordedEvent, ResolvedBy, Severity, StreamVersion};
 use chrono::{DateTime, Duration, Utc};
@@ -67,9 +67,11 @@ impl SeriesState {
     pub fn stream(&self) -> String {
         crate::streams::alert_series(self.series)
     }
+}
 
+impl StreamState for SeriesState {
     /// Folds one event of the series stream.
-    pub fn apply(&mut self, event: &RecordedEvent) {
+    fn apply(&mut self, event: &RecordedEvent) {
         self.version = Some(event.stream_version);
         match &event.event {
             Event::AlertTriggered {
@@ -155,6 +157,12 @@ impl SeriesState {
         }
     }
 
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
+    }
+}
+
+impl SeriesState {
     /// Records that the open alert's resource has been deleted, which resolved the
     /// alert. The deletion is an event in the resource's stream, which this state does
     /// not fold, so the service (which sees it in the views) tells the state before

@@ -2,7 +2,7 @@
 //! policies and task rules. Each lives in its own stream (`channel-…`, `service-…`,
 //! `policy-…`, `taskrule-…`); the state is the routing view folded over that stream.
 
-use super::{require_unique, Rejection};
+use super::{require_unique, Rejection, StreamState};
 use crate::ids::{ChannelId, PolicyId, RuleId, ServiceName};
 use crate::views::RoutingView;
 pub use references::{check_references, require_channels};
@@ -22,12 +22,16 @@ pub struct ConfigState {
     pub view: RoutingView,
 }
 
-impl ConfigState {
+impl StreamState for ConfigState {
     /// Folds one event of the stream.
-    pub fn apply(&mut self, event: &RecordedEvent) {
+    fn apply(&mut self, event: &RecordedEvent) {
         self.version = Some(event.stream_version);
         // Errors are reported by the global views; the state keeps what was valid.
         let _ = self.view.apply(event);
+    }
+
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
     }
 }
 

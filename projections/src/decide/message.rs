@@ -4,7 +4,7 @@
 //! state is the fold of the message's own delivery stream (`message-<id>`), where a
 //! claim appended with the expected version decides which instance sends.
 
-use super::Rejection;
+use super::{Rejection, StreamState};
 use crate::ids::MessageId;
 use crate::{Event, RecordedEvent, StreamVersion};
 use chrono::{DateTime, Utc};
@@ -22,9 +22,9 @@ pub struct MessageState {
     pub finished: bool,
 }
 
-impl MessageState {
+impl StreamState for MessageState {
     /// Folds one event of the message's delivery stream.
-    pub fn apply(&mut self, event: &RecordedEvent) {
+    fn apply(&mut self, event: &RecordedEvent) {
         self.version = Some(event.stream_version);
         match &event.event {
             Event::MessageClaimed {
@@ -66,6 +66,10 @@ impl MessageState {
             | Event::TaskRuleRemoved { .. }
             | Event::DataLossRecorded { .. } => {}
         }
+    }
+
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
     }
 }
 

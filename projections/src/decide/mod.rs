@@ -18,6 +18,7 @@ pub mod sync;
 pub mod task;
 
 use crate::ids::{AlertId, ChannelId, HostName, MessageId, RuleId, SyncId, TaskId, TimerId};
+use crate::{RecordedEvent, StreamVersion};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -27,6 +28,16 @@ pub use config::{decide_config, ConfigCommand, ConfigState};
 pub use message::{decide_message, MessageCommand, MessageState};
 pub use sync::{decide_sync, SyncCommand, SyncState};
 pub use task::{decide_task, TaskCommand, TaskState};
+
+/// A decision state rebuilt by folding its own stream: every aggregate's state
+/// implements it, so the service loads, caches and advances any of them with one
+/// generic loop (and appends with [`StreamState::version`] as the expected version).
+pub trait StreamState: Clone {
+    /// Folds one event of the stream into the state.
+    fn apply(&mut self, event: &RecordedEvent);
+    /// Version of the stream's last folded event (`None`: no stream yet).
+    fn version(&self) -> Option<StreamVersion>;
+}
 
 /// Why a command was refused. Every variant is a domain answer, not a failure of the
 /// system: nothing was written.

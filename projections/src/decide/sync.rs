@@ -1,6 +1,6 @@
 //! Resources ("syncs") that own alarms: register and delete.
 
-use super::Rejection;
+use super::{Rejection, StreamState};
 use crate::ids::SyncId;
 use crate::views::SyncsView;
 use crate::{Event, RecordedEvent, StreamVersion};
@@ -14,13 +14,17 @@ pub struct SyncState {
     pub view: SyncsView,
 }
 
-impl SyncState {
+impl StreamState for SyncState {
     /// Folds one event of the resource's stream into the state.
-    pub fn apply(&mut self, event: &RecordedEvent) {
+    fn apply(&mut self, event: &RecordedEvent) {
         self.version = Some(event.stream_version);
         // The stream holds only this resource's events; a fold error here would also
         // surface in the global views, where it is reported.
         let _ = self.view.apply(event);
+    }
+
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
     }
 }
 

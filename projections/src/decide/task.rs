@@ -1,6 +1,6 @@
 //! Self-healing tasks: creation and each host's run.
 
-use super::{require_unique, Rejection};
+use super::{require_unique, Rejection, StreamState};
 use crate::ids::{AlertId, HostName, TaskId};
 use crate::views::{HostRun, HostState, TasksView};
 use crate::{Event, RecordedEvent, StreamVersion, TaskSpec};
@@ -15,12 +15,16 @@ pub struct TaskState {
     pub view: TasksView,
 }
 
-impl TaskState {
+impl StreamState for TaskState {
     /// Folds one event of the task's stream into the state.
-    pub fn apply(&mut self, event: &RecordedEvent) {
+    fn apply(&mut self, event: &RecordedEvent) {
         self.version = Some(event.stream_version);
         // Errors are reported by the global views; the state keeps what was valid.
         let _ = self.view.apply(event);
+    }
+
+    fn version(&self) -> Option<StreamVersion> {
+        self.version
     }
 }
 

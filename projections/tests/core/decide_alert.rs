@@ -2,7 +2,7 @@
 
 use crate::harness::{at, channel, given, key, record, service, stray_alert, sync_id, Series};
 use projections::decide::{
-    decide_alert, AlertCommand, Rejection, ResourceCheck, SeriesState, Trigger,
+    decide_alert, AlertCommand, Rejection, ResourceCheck, SeriesState, StreamState, Trigger,
 };
 use projections::ids::{AlertId, ChannelId, MessageId, SeriesId, TimerId};
 use projections::{streams, Event, EventRef, MessageKind, ResolvedBy, Severity};

@@ -8,7 +8,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use projections::decide::{
     decide_alert, decide_message, decide_sync, decide_task, AlertCommand, MessageCommand,
-    MessageState, Rejection, SeriesState, SyncCommand, SyncState, TaskCommand, TaskState,
+    MessageState, Rejection, SeriesState, StreamState, SyncCommand, SyncState, TaskCommand,
+    TaskState,
 };
 use projections::ids::{
     AlertId, ChannelId, DedupKey, HostName, MessageId, SeriesId, ServiceName, SyncId, TaskId,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use projections::decide::{
     decide_alert, decide_config, decide_message, decide_sync, decide_task, AlertCommand,
     ConfigCommand, ConfigState, MessageCommand, MessageState, Rejection, ResourceCheck,
-    SeriesState, SyncCommand, SyncState, TaskCommand, TaskState, Trigger,
+    SeriesState, StreamState, SyncCommand, SyncState, TaskCommand, TaskState, Trigger,
 };
 use projections::ids::{
     AlertId, ChannelId, DedupKey, HostName, MessageId, PolicyId, RuleId, SeriesId, ServiceName,
