@@ -231,35 +231,38 @@ fn route_of(
     mut channels: Vec<ChannelId>,
     escalation_secs: Vec<u32>,
 ) -> Routed {
-    state.views.read(|views| {
-        let route = views.routing.services.get(service);
-        for channel in route.map_or(&[][..], |r| r.channels.as_slice()) {
-            if !channels.contains(channel) {
-                channels.push(channel.clone());
-            }
-        }
+    let (route, policy) = {
+        let views = state.views.current();
+        let route = views.route(service);
         let policy = route
+            .as_ref()
             .and_then(|r| r.policy.as_ref())
-            .and_then(|id| views.routing.policies.get(id));
-        match policy {
-            Some(policy) if escalation_secs.is_empty() => Routed {
-                channels,
-                escalation_secs: policy.steps.iter().map(|s| s.delay_secs).collect(),
-                escalation_channels: policy
-                    .steps
-                    .iter()
-                    .map(|s| once_each(&s.channels))
-                    .collect(),
-                escalation_repeat: policy.repeat,
-            },
-            _ => Routed {
-                channels,
-                escalation_secs,
-                escalation_channels: Vec::new(),
-                escalation_repeat: 0,
-            },
+            .and_then(|id| views.policy(id));
+        (route, policy)
+    };
+    for channel in route.as_ref().map_or(&[][..], |r| r.channels.as_slice()) {
+        if !channels.contains(channel) {
+            channels.push(channel.clone());
         }
-    })
+    }
+    match policy {
+        Some(policy) if escalation_secs.is_empty() => Routed {
+            channels,
+            escalation_secs: policy.steps.iter().map(|s| s.delay_secs).collect(),
+            escalation_channels: policy
+                .steps
+                .iter()
+                .map(|s| once_each(&s.channels))
+                .collect(),
+            escalation_repeat: policy.repeat,
+        },
+        _ => Routed {
+            channels,
+            escalation_secs,
+            escalation_channels: Vec::new(),
+            escalation_repeat: 0,
+        },
+    }
 }
 
 /// `ids` without the entries that repeat an earlier one, in order.
@@ -281,7 +284,9 @@ pub fn with_deletions(state: &AppState, series: &SeriesState) -> SeriesState {
     if let Some(sync_id) = resource {
         let deleted = state
             .views
-            .read(|views| views.syncs.syncs.get(&sync_id).is_some_and(|s| s.deleted));
+            .current()
+            .sync(&sync_id)
+            .is_some_and(|s| s.deleted);
         if deleted {
             adjusted.resource_deleted(&sync_id);
         }
@@ -295,13 +300,12 @@ pub fn with_deletions(state: &AppState, series: &SeriesState) -> SeriesState {
 async fn resource_check(state: &AppState, sync_id: SyncId) -> Result<ResourceCheck, ApiError> {
     state.wait_for_mark(&state.marks.syncs).await?;
     let lookup = |sync_id: SyncId| {
-        state
-            .views
-            .read(|views| match views.syncs.syncs.get(&sync_id) {
-                None => ResourceCheck::Unknown(sync_id),
-                Some(sync) if sync.deleted => ResourceCheck::Deleted(sync_id),
-                Some(_) => ResourceCheck::Active(sync_id),
-            })
+        let sync = state.views.current().sync(&sync_id);
+        match sync {
+            None => ResourceCheck::Unknown(sync_id),
+            Some(sync) if sync.deleted => ResourceCheck::Deleted(sync_id),
+            Some(_) => ResourceCheck::Active(sync_id),
+        }
     };
     match lookup(sync_id) {
         ResourceCheck::Unknown(sync_id) => {

@@ -360,49 +360,48 @@ impl Dispatcher {
     /// Copies what an attempt needs out of the views.
     fn lookup(&self, id: MessageId) -> Option<(Target, Outgoing)> {
         let public_url = self.inner.config.public_url.clone();
-        self.inner.state.views.read(|views| {
-            let message = views.messages.messages.get(&id)?;
-            let alert = views.alerts.alerts.get(&message.alert_id)?;
-            let channel = views.routing.channels.get(&message.channel)?;
-            if channel.removed {
-                return None;
-            }
-            let target = match &channel.target {
-                ChannelTarget::Webhook { url } => Target {
-                    kind: "webhook",
-                    url: url.clone(),
-                    slack: false,
-                },
-                ChannelTarget::Slack { url } => Target {
-                    kind: "slack",
-                    url: url.clone(),
-                    slack: true,
-                },
-            };
-            let outgoing = Outgoing {
-                message: message.clone(),
-                alert: alert.clone(),
-                attempt: 0,
-                public_url,
-            };
-            Some((target, outgoing))
-        })
+        let (message, alert, channel) = {
+            let views = self.inner.state.views.current();
+            let message = views.message(id)?;
+            let alert = views.alert(message.alert_id)?;
+            let channel = views.channel(&message.channel)?;
+            (message, alert, channel)
+        };
+        if channel.removed {
+            return None;
+        }
+        let target = match &channel.target {
+            ChannelTarget::Webhook { url } => Target {
+                kind: "webhook",
+                url: url.clone(),
+                slack: false,
+            },
+            ChannelTarget::Slack { url } => Target {
+                kind: "slack",
+                url: url.clone(),
+                slack: true,
+            },
+        };
+        let outgoing = Outgoing {
+            message,
+            alert,
+            attempt: 0,
+            public_url,
+        };
+        Some((target, outgoing))
     }
 
     /// The metrics label of a message's channel (`unknown` when it is gone).
     fn channel_kind(&self, id: MessageId) -> &'static str {
-        self.inner.state.views.read(|views| {
-            let channel = views
-                .messages
-                .messages
-                .get(&id)
-                .and_then(|m| views.routing.channels.get(&m.channel));
-            match channel.map(|c| &c.target) {
-                Some(ChannelTarget::Webhook { .. }) => "webhook",
-                Some(ChannelTarget::Slack { .. }) => "slack",
-                None => "unknown",
-            }
-        })
+        let channel = {
+            let views = self.inner.state.views.current();
+            views.message(id).and_then(|m| views.channel(&m.channel))
+        };
+        match channel.map(|c| c.target) {
+            Some(ChannelTarget::Webhook { .. }) => "webhook",
+            Some(ChannelTarget::Slack { .. }) => "slack",
+            None => "unknown",
+        }
     }
 
     fn metadata(&self) -> Metadata {

@@ -27,9 +27,10 @@ pub mod sign;
 pub use config::{DispatchArgs, DispatchConfig};
 
 use crate::http::AppState;
+use crate::projection::ViewQueries;
 use chrono::{DateTime, Utc};
 use projections::ids::MessageId;
-use projections::views::{DeliveryState, Views};
+use projections::views::DeliveryState;
 use projections::Position;
 use std::collections::HashMap;
 use std::future::Future;
@@ -244,37 +245,36 @@ impl Dispatcher {
         let instant = Instant::now();
         let in_flight: std::collections::HashSet<MessageId> = busy.values().copied().collect();
         let mut next_wake = IDLE_RESCAN;
-        let due = self.inner.state.views.read(|views| {
-            let mut due = Vec::new();
-            // Oldest first; delivered and abandoned messages are not in the index.
-            for (scanned, (_, id)) in views.messages.unfinished.iter().enumerate() {
-                if due.len() >= free {
-                    break;
-                }
-                if scanned >= PLAN_SCAN_LIMIT {
-                    next_wake = next_wake.min(RESCAN_SOON);
-                    break;
-                }
-                let Some(m) = views.messages.messages.get(id) else {
+        let views = self.inner.state.views.current();
+        let mut due = Vec::new();
+        // Oldest first; delivered and abandoned messages are not in the index.
+        let (oldest, more) = views.unfinished_messages(PLAN_SCAN_LIMIT);
+        for id in oldest {
+            if due.len() >= free {
+                break;
+            }
+            let Some(m) = views.message(id) else {
+                continue;
+            };
+            if in_flight.contains(&m.id) {
+                continue;
+            }
+            if let Some((position, until)) = paused.get(&m.id) {
+                if *position == m.last_position && *until > instant {
+                    next_wake = next_wake.min(*until - instant);
                     continue;
-                };
-                if in_flight.contains(&m.id) {
-                    continue;
-                }
-                if let Some((position, until)) = paused.get(&m.id) {
-                    if *position == m.last_position && *until > instant {
-                        next_wake = next_wake.min(*until - instant);
-                        continue;
-                    }
-                }
-                let (at, action) = self.due_at(views, m, now);
-                match (at - now).to_std() {
-                    Ok(wait) if !wait.is_zero() => next_wake = next_wake.min(wait),
-                    _ => due.push((m.id, m.last_position, action)),
                 }
             }
-            due
-        });
+            let (at, action) = self.due_at(&*views, &m, now);
+            match (at - now).to_std() {
+                Ok(wait) if !wait.is_zero() => next_wake = next_wake.min(wait),
+                _ => due.push((m.id, m.last_position, action)),
+            }
+        }
+        drop(views);
+        if more && due.len() < free {
+            next_wake = next_wake.min(RESCAN_SOON);
+        }
         Plan {
             due,
             // A little past the due time, so the wall clock has passed it on waking.
@@ -285,7 +285,7 @@ impl Dispatcher {
     /// When a message (not delivered or abandoned) comes due, and for what.
     fn due_at(
         &self,
-        views: &Views,
+        views: &dyn ViewQueries,
         m: &projections::views::MessageView,
         now: DateTime<Utc>,
     ) -> (DateTime<Utc>, Action) {
@@ -293,7 +293,7 @@ impl Dispatcher {
             (Some(holder), Some(until)) if holder != self.instance() => Some(until),
             _ => None,
         };
-        let gone = match views.routing.channels.get(&m.channel) {
+        let gone = match views.channel(&m.channel) {
             None => Some(format!("channel {} does not exist", m.channel)),
             Some(channel) if channel.removed => Some(format!("channel {} was removed", m.channel)),
             Some(_) => None,

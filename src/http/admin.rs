@@ -52,19 +52,22 @@ pub async fn projections(
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
     let head = state.store.head().await?.position;
-    let (position, projections) = state.views.read(|views| {
-        let rows = ProjectionName::EACH.map(|name| ProjectionRow {
+    let (position, sizes) = {
+        let views = state.views.current();
+        (views.position(), views.sizes())
+    };
+    let projections = ProjectionName::EACH
+        .map(|name| ProjectionRow {
             name,
             rows: match name {
-                ProjectionName::Alerts => views.alerts.alerts.len(),
-                ProjectionName::Messages => views.messages.messages.len(),
-                ProjectionName::Alarms => views.alarms.active.len(),
-                ProjectionName::Tasks => views.tasks.tasks.len(),
-                ProjectionName::Syncs | ProjectionName::All => views.syncs.syncs.len(),
+                ProjectionName::Alerts => sizes.alerts,
+                ProjectionName::Messages => sizes.messages,
+                ProjectionName::Alarms => sizes.alarms,
+                ProjectionName::Tasks => sizes.tasks,
+                ProjectionName::Syncs | ProjectionName::All => sizes.syncs,
             },
-        });
-        (views.position, rows.into())
-    });
+        })
+        .into();
     let body = ProjectionsStatus {
         position,
         head,

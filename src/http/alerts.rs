@@ -7,6 +7,7 @@ use super::reads::{position_header, read_views};
 use super::{AppState, ReaderAuth, WriterAuth};
 use crate::commands::Outcome;
 use crate::ingest::{self, TriggerRequest};
+use crate::projection::queries::AlertFilter;
 use crate::store::Direction;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::decide::{decide_alert, AlertCommand, SeriesState};
 use projections::ids::AlertId;
-use projections::views::{AlertStatus, AlertView};
+use projections::views::AlertStatus;
 use projections::{Event, Position, RecordedEvent, ResolvedBy, Severity};
 use serde::{Deserialize, Serialize};
 
@@ -167,11 +168,10 @@ async fn run(
     // An alert's stream never changes: this instance's own recent triggers first,
     // without touching the views.
     let lookup = || {
-        state.recent_alerts.stream_of(&alert_id).or_else(|| {
-            state
-                .views
-                .read(|views| views.alerts.alerts.get(&alert_id).map(|a| a.stream.clone()))
-        })
+        state
+            .recent_alerts
+            .stream_of(&alert_id)
+            .or_else(|| state.views.current().alert_stream(alert_id))
     };
     // An alert the views do not know yet may have been triggered a moment ago.
     let stream = match lookup() {
@@ -215,15 +215,6 @@ pub fn parse_alert_id(raw: &str) -> Result<AlertId, ApiError> {
     AlertId::parse(raw).map_err(|_| ApiError::field("path.id", "must be a UUID"))
 }
 
-/// A page of alerts.
-#[derive(Debug, Serialize)]
-pub struct AlertPage {
-    /// The alerts, newest first.
-    pub items: Vec<AlertView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// `GET /v1/alerts`: filters `status`, `service`, `resource`, `severity`; `limit`,
 /// `cursor`; `min_position`. Newest first; the cursor is stable under new writes.
 pub async fn list(
@@ -254,34 +245,14 @@ pub async fn list(
     };
     let cursor = params.parse_opt::<Position>("cursor", "a cursor from a previous page")?;
     let limit = params.limit(1000)?;
-    let service = params.get("service").map(str::to_owned);
-    let resource = params.get("resource").map(str::to_owned);
+    let filter = AlertFilter {
+        status,
+        severity,
+        service: params.get("service").map(str::to_owned),
+        resource: params.get("resource").map(str::to_owned),
+    };
     read_views(&state, &params, move |views| {
-        let upper = cursor.unwrap_or(Position::MAX);
-        let mut items = Vec::new();
-        let mut next_cursor = None;
-        for (position, id) in views.alerts.opened.range(..upper).rev() {
-            let Some(alert) = views.alerts.alerts.get(id) else {
-                continue;
-            };
-            let keep = status.is_none_or(|s| alert.status == s)
-                && severity.is_none_or(|s| alert.severity == s)
-                && service
-                    .as_deref()
-                    .is_none_or(|s| alert.service.as_str() == s)
-                && resource
-                    .as_deref()
-                    .is_none_or(|r| alert.resource.as_ref().is_some_and(|x| x.as_str() == r));
-            if !keep {
-                continue;
-            }
-            if items.len() == limit {
-                next_cursor = Some((position + 1).to_string());
-                break;
-            }
-            items.push(alert.clone());
-        }
-        Ok(AlertPage { items, next_cursor })
+        Ok(views.alerts(&filter, cursor, limit))
     })
     .await
 }
@@ -309,10 +280,7 @@ pub async fn get_one(
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     read_views(&state, &params, move |views| {
         views
-            .alerts
-            .alerts
-            .get(&alert_id)
-            .cloned()
+            .alert(alert_id)
             .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))
     })
     .await
@@ -340,18 +308,16 @@ pub async fn history(
     let as_of = super::reads::as_of_position(&state, &params).await?;
     super::reads::wait_for_min_position(&state, &params).await?;
     let position = as_of.unwrap_or_else(|| state.views.applied());
-    let (stream, deletion) = state
+    let alert = state
         .views
-        .read(|views| {
-            let alert = views.alerts.alerts.get(&alert_id)?;
-            let deletion = alert.status_changes.iter().find_map(|change| {
-                (change.status == AlertStatus::Resolved
-                    && !change.cause.stream.starts_with("alert-"))
-                .then(|| change.cause.clone())
-            });
-            Some((alert.stream.clone(), deletion))
-        })
+        .current()
+        .alert(alert_id)
         .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))?;
+    let deletion = alert.status_changes.iter().find_map(|change| {
+        (change.status == AlertStatus::Resolved && !change.cause.stream.starts_with("alert-"))
+            .then(|| change.cause.clone())
+    });
+    let stream = alert.stream;
     let mut events = read_whole_stream(&state, &stream).await?;
     events.retain(|e| e.event.alert_id() == Some(alert_id) && e.position <= position);
     if let Some(cause) = deletion {

@@ -12,7 +12,6 @@ use crate::ingest::{bounded_text, parse_id};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use projections::decide::config::{check_references, require_channels};
 use projections::decide::{decide_config, ConfigCommand, ConfigState, Rejection};
 use projections::ids::{ChannelId, PolicyId, RuleId, ServiceName};
 use projections::{streams, ChannelTarget, EscalationStep, Severity};
@@ -46,9 +45,7 @@ pub async fn put_channel(
         "slack" => ChannelTarget::Slack { url },
         _ => return Err(ApiError::field("kind", "must be webhook or slack")),
     };
-    let existed = state
-        .views
-        .read(|views| views.routing.channels.contains_key(&channel_id));
+    let existed = state.views.current().channel(&channel_id).is_some();
     let command = ConfigCommand::PutChannel {
         channel_id: channel_id.clone(),
         name,
@@ -271,7 +268,7 @@ pub async fn routing(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
-    read_views(&state, &params, |views| Ok(views.routing.clone())).await
+    read_views(&state, &params, |views| Ok(views.routing())).await
 }
 
 /// Checks what `command` names against the whole configuration, then decides and
@@ -291,9 +288,7 @@ async fn configure(
     let outcome = {
         let _configuring = state.marks.configuring.lock().await;
         state.sync_views().await?;
-        state
-            .views
-            .read(|views| check_references(&views.routing, &command))?;
+        state.views.current().check_references(&command)?;
         state
             .commands
             .execute(stream, ConfigState::default(), metadata, |s| {
@@ -319,11 +314,7 @@ pub async fn check_trigger_channels(
         return Ok(());
     }
     state.wait_for_mark(&state.marks.routing).await?;
-    let check = || {
-        state
-            .views
-            .read(|views| require_channels(&views.routing, "channels", channels))
-    };
+    let check = || state.views.current().require_channels("channels", channels);
     match check() {
         Err(Rejection::UnknownReference { removed: false, .. }) => {
             state.sync_views().await?;

@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use projections::views::AlertStatus;
 use projections::Severity;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -70,16 +69,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let counts = state.views.read(|views| {
-        let mut counts = [0u64; 4];
-        for alert in views.alerts.alerts.values() {
-            if alert.status != AlertStatus::Resolved {
-                let index = Severity::ALL.iter().position(|s| *s == alert.severity);
-                counts[index.unwrap_or(0)] += 1;
-            }
-        }
-        counts
-    });
+    let counts = state.views.current().open_alerts_by_severity();
     let labelled: Vec<(&str, u64)> = Severity::ALL
         .iter()
         .zip(counts)

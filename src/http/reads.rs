@@ -5,13 +5,15 @@ use super::error::ApiError;
 use super::extract::QueryParams;
 use super::{AppState, ReaderAuth, POSITION_HEADER};
 use crate::projection::history;
+use crate::projection::queries::MessageFilter;
+use crate::projection::ViewQueries;
 use crate::store::Direction;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::ids::MessageId;
-use projections::views::{AlarmGroup, DeliveryState, MessageView, Views};
+use projections::views::DeliveryState;
 use projections::{Position, RecordedEvent};
 use serde::Serialize;
 
@@ -26,7 +28,7 @@ pub fn position_header(position: Position) -> [(&'static str, String); 1] {
 pub async fn read_views<T: Serialize>(
     state: &AppState,
     params: &QueryParams,
-    read: impl FnOnce(&Views) -> Result<T, ApiError>,
+    read: impl FnOnce(&dyn ViewQueries) -> Result<T, ApiError>,
 ) -> Result<Response, ApiError> {
     if let Some(as_of) = as_of_position(state, params).await? {
         let views = history::views_at(
@@ -36,11 +38,14 @@ pub async fn read_views<T: Serialize>(
             as_of,
         )
         .await?;
-        let body = read(&views)?;
+        let body = read(views.as_ref())?;
         return Ok((position_header(as_of), Json(body)).into_response());
     }
     wait_for_min_position(state, params).await?;
-    let (position, body) = state.views.read(|views| (views.position, read(views)));
+    let (position, body) = {
+        let views = state.views.current();
+        (views.position(), read(&*views))
+    };
     Ok((position_header(position), Json(body?)).into_response())
 }
 
@@ -97,15 +102,6 @@ pub async fn as_of_position(
     Ok(Some(position))
 }
 
-/// The active-alarm view.
-#[derive(Debug, Serialize)]
-pub struct Alarms {
-    /// Total active alarms.
-    pub total: usize,
-    /// Grouped by resource and service.
-    pub groups: Vec<AlarmGroup>,
-}
-
 /// `GET /v1/alarms`.
 pub async fn alarms(
     ReaderAuth(_): ReaderAuth,
@@ -113,22 +109,7 @@ pub async fn alarms(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
-    read_views(&state, &params, |views| {
-        Ok(Alarms {
-            total: views.alarms.active.len(),
-            groups: views.alarms.groups(),
-        })
-    })
-    .await
-}
-
-/// A page of messages.
-#[derive(Debug, Serialize)]
-pub struct MessagePage {
-    /// Messages in id order.
-    pub items: Vec<MessageView>,
-    /// Pass as `cursor` for the next page.
-    pub next_cursor: Option<String>,
+    read_views(&state, &params, |views| Ok(views.alarms())).await
 }
 
 /// `GET /v1/messages`: filters `state`, `alert_id`, `channel`; `limit`, `cursor`.
@@ -165,33 +146,13 @@ pub async fn messages(
         None => None,
         Some(raw) => Some(parse_message_state(raw)?),
     };
-    let channel = params.get("channel").map(str::to_owned);
+    let filter = MessageFilter {
+        state: wanted_state,
+        alert,
+        channel: params.get("channel").map(str::to_owned),
+    };
     read_views(&state, &params, move |views| {
-        let range = match cursor {
-            Some(after) => views
-                .messages
-                .messages
-                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
-            None => views.messages.messages.range(..),
-        };
-        let mut items = Vec::new();
-        let mut next_cursor = None;
-        for message in range.map(|(_, m)| m) {
-            let keep = wanted_state.is_none_or(|s| message.state == s)
-                && alert.is_none_or(|a| message.alert_id == a)
-                && channel
-                    .as_deref()
-                    .is_none_or(|c| message.channel.as_str() == c);
-            if !keep {
-                continue;
-            }
-            if items.len() == limit {
-                next_cursor = items.last().map(|m: &MessageView| m.id.to_string());
-                break;
-            }
-            items.push(message.clone());
-        }
-        Ok(MessagePage { items, next_cursor })
+        Ok(views.messages(&filter, cursor, limit))
     })
     .await
 }
@@ -228,10 +189,7 @@ pub async fn message(
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     read_views(&state, &params, move |views| {
         views
-            .messages
-            .messages
-            .get(&message_id)
-            .cloned()
+            .message(message_id)
             .ok_or_else(|| ApiError::NotFound(format!("message {message_id} does not exist")))
     })
     .await

@@ -15,7 +15,6 @@ use projections::decide::{
     decide_sync, decide_task, SyncCommand, SyncState, TaskCommand, TaskState,
 };
 use projections::ids::{AlertId, HostName, SyncId, TaskId};
-use projections::views::{SyncView, TaskView};
 use projections::{Event, Position, TaskSpec};
 use serde::{Deserialize, Serialize};
 
@@ -119,14 +118,7 @@ pub async fn list_syncs(
     let params = QueryParams::parse(query.as_deref(), &["deleted", "min_position", "as_of"])?;
     let deleted = params.parse_opt::<bool>("deleted", "true or false")?;
     read_views(&state, &params, move |views| {
-        let items: Vec<SyncView> = views
-            .syncs
-            .syncs
-            .values()
-            .filter(|s| deleted.is_none_or(|d| s.deleted == d))
-            .cloned()
-            .collect();
-        Ok(serde_json::json!({ "items": items }))
+        Ok(serde_json::json!({ "items": views.syncs(deleted) }))
     })
     .await
 }
@@ -344,10 +336,7 @@ pub async fn get_task(
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     read_views(&state, &params, move |views| {
         views
-            .tasks
-            .tasks
-            .get(&task_id)
-            .cloned()
+            .task(task_id)
             .ok_or_else(|| ApiError::NotFound(format!("task {task_id} does not exist")))
     })
     .await
@@ -371,20 +360,7 @@ pub async fn list_tasks(
         .parse_opt::<bool>("pending", "true or false")?
         .unwrap_or(false);
     read_views(&state, &params, move |views| {
-        let items: Vec<TaskView> = views
-            .tasks
-            .tasks
-            .values()
-            .filter(|task| match &host {
-                None => !pending || !task.is_finished(),
-                Some(h) => task
-                    .hosts
-                    .get(h)
-                    .is_some_and(|run| !pending || !run.state.is_terminal()),
-            })
-            .cloned()
-            .collect();
-        Ok(serde_json::json!({ "items": items }))
+        Ok(serde_json::json!({ "items": views.tasks(host.as_ref(), pending) }))
     })
     .await
 }

@@ -8,15 +8,19 @@
 //! service lives, writing a snapshot every N events or T seconds.
 //!
 //! # Layout
+//! - [`queries`]: [`ViewQueries`], the typed reads every caller outside this module
+//!   makes (through [`ViewsHandle::current`] or the past views of [`history`]).
 //! - [`rebuild`]: online rebuild beside the live views, swapped in when caught up.
 //! - [`history`]: views as of a past position or time.
 //! - `load`: the snapshot to start from, checked as a witness of the log.
 
 pub mod history;
 mod load;
+pub mod queries;
 pub mod rebuild;
 
 pub use load::load_snapshot;
+pub use queries::ViewQueries;
 
 use crate::snapshot::{self, SnapshotDir};
 use crate::store::{EventStore, StoreError};
@@ -26,7 +30,7 @@ use serde::Serialize;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -57,6 +61,18 @@ pub struct SnapshotInfo {
     pub last_error: Option<String>,
 }
 
+/// The live views as they are now, answering [`ViewQueries`] (from
+/// [`ViewsHandle::current`]). Every answer from one `Current` reflects the same position.
+pub struct Current<'a>(RwLockReadGuard<'a, Views>);
+
+impl std::ops::Deref for Current<'_> {
+    type Target = dyn ViewQueries;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
 /// The live views and how far they have got.
 pub struct ViewsHandle {
     views: RwLock<Views>,
@@ -85,8 +101,19 @@ impl ViewsHandle {
         })
     }
 
+    /// The current views, to ask [`ViewQueries`] of. Each answer is a copy; the views
+    /// stay read-locked until the value returned is dropped, so drop it before any
+    /// `.await` (it is not `Send`, so an async task cannot keep it across one).
+    pub fn current(&self) -> Current<'_> {
+        Current(
+            self.views
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+
     /// Runs `read` against the current views. Keep it short and synchronous.
-    pub fn read<R>(&self, read: impl FnOnce(&Views) -> R) -> R {
+    fn read<R>(&self, read: impl FnOnce(&Views) -> R) -> R {
         let views = self
             .views
             .read()

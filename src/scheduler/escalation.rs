@@ -10,10 +10,11 @@
 use crate::commands::CommandError;
 use crate::http::AppState;
 use crate::ingest::with_deletions;
+use crate::projection::ViewQueries;
 use chrono::{DateTime, Utc};
 use projections::decide::{decide_alert, AlertCommand, Rejection, SeriesState};
 use projections::ids::{AlertId, SeriesId, TimerId};
-use projections::views::{AlertStatus, Views};
+use projections::views::AlertStatus;
 use projections::{Event, RecordedEvent};
 use std::collections::BTreeSet;
 
@@ -28,8 +29,8 @@ pub struct EscalationTimers {
 
 impl EscalationTimers {
     /// Every alert the views show waiting for its next step.
-    pub fn seed(&mut self, views: &Views) {
-        for alert in views.alerts.alerts.values() {
+    pub fn seed(&mut self, views: &dyn ViewQueries) {
+        for alert in views.alerts_awaiting_escalation() {
             if let Some(due_at) = alert.next_escalation_at {
                 let timer = TimerId::of(alert.id, alert.escalation_step + 1);
                 self.due.insert((due_at, timer, alert.id));
@@ -83,12 +84,12 @@ enum Fired {
 
 /// Fires one timer if the alert view still shows it pending.
 async fn fire(state: &AppState, timer_id: TimerId, alert_id: AlertId, now: DateTime<Utc>) -> Fired {
-    let stream = state.views.read(|views| {
-        let alert = views.alerts.alerts.get(&alert_id)?;
+    let alert = state.views.current().alert(alert_id);
+    let stream = alert.and_then(|alert| {
         let pending = alert.status == AlertStatus::Triggered
             && alert.next_escalation_at.is_some()
             && TimerId::of(alert_id, alert.escalation_step + 1) == timer_id;
-        pending.then(|| alert.stream.clone())
+        pending.then_some(alert.stream)
     });
     let Some(stream) = stream else {
         return Fired::Skipped;

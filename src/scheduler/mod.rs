@@ -168,11 +168,12 @@ impl Scheduler {
     pub async fn start(&mut self) -> Result<TickReport, StoreError> {
         let head = self.state.store.head().await?.position;
         let _ = self.state.views.wait_for(head, VIEW_WAIT).await;
-        let position = self.state.views.read(|views| {
-            self.escalations.seed(views);
-            self.timeouts.seed(views);
-            views.position
-        });
+        let position = {
+            let views = self.state.views.current();
+            self.escalations.seed(&*views);
+            self.timeouts.seed(&*views);
+            views.position()
+        };
         self.subscription = Some(Subscription::new(self.state.store.clone(), position + 1));
         let created = self.rules.reconcile_all(&self.state).await;
         Ok(TickReport {
@@ -272,10 +273,11 @@ impl Scheduler {
             );
         }
         self.count(event);
-        self.state.views.read(|views| {
+        {
+            let views = self.state.views.current();
             self.escalations.observe(event);
-            self.timeouts.observe(views, event);
-        });
+            self.timeouts.observe(&*views, event);
+        }
         TickReport {
             tasks_created: self.rules.observe(&self.state, event).await,
             ..TickReport::default()

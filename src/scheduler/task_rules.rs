@@ -11,9 +11,10 @@
 
 use crate::commands::CommandError;
 use crate::http::AppState;
+use crate::projection::ViewQueries;
 use projections::decide::{decide_task, Rejection, TaskCommand, TaskState};
 use projections::ids::{AlertId, RuleId, TaskId};
-use projections::views::{AlertStatus, AlertView, Views};
+use projections::views::{AlertStatus, AlertView, TaskRule};
 use projections::{Event, RecordedEvent, TaskSpec};
 use uuid::Uuid;
 
@@ -40,56 +41,58 @@ impl TaskRules {
     /// Checks every open alert against every rule; returns how many tasks this
     /// instance created.
     pub async fn reconcile_all(&mut self, state: &AppState) -> usize {
-        let pending = state.views.read(|views| {
-            open_alerts(views)
-                .flat_map(|alert| missing_tasks(views, alert, None))
+        let pending = {
+            let views = state.views.current();
+            let rules = views.task_rules();
+            views
+                .open_alerts()
+                .iter()
+                .flat_map(|alert| missing_tasks(&*views, &rules, alert, None))
                 .collect::<Vec<_>>()
-        });
+        };
         create_all(state, pending, None).await
     }
 
     /// Reacts to one event of the log.
     pub async fn observe(&mut self, state: &AppState, event: &RecordedEvent) -> usize {
-        let pending = state.views.read(|views| match &event.event {
-            Event::AlertTriggered { alert_id, .. } | Event::TriggerRepeated { alert_id, .. } => {
-                views
-                    .alerts
-                    .alerts
-                    .get(alert_id)
+        let pending = {
+            let views = state.views.current();
+            let rules = views.task_rules();
+            match &event.event {
+                Event::AlertTriggered { alert_id, .. }
+                | Event::TriggerRepeated { alert_id, .. } => views
+                    .alert(*alert_id)
                     .filter(|alert| alert.status != AlertStatus::Resolved)
-                    .map(|alert| missing_tasks(views, alert, None))
-                    .unwrap_or_default()
+                    .map(|alert| missing_tasks(&*views, &rules, &alert, None))
+                    .unwrap_or_default(),
+                Event::TaskRuleSet {
+                    rule_id, service, ..
+                } => views
+                    .open_alerts()
+                    .iter()
+                    .filter(|alert| alert.service == *service)
+                    .flat_map(|alert| missing_tasks(&*views, &rules, alert, Some(rule_id)))
+                    .collect(),
+                _ => Vec::new(),
             }
-            Event::TaskRuleSet {
-                rule_id, service, ..
-            } => open_alerts(views)
-                .filter(|alert| alert.service == *service)
-                .flat_map(|alert| missing_tasks(views, alert, Some(rule_id)))
-                .collect(),
-            _ => Vec::new(),
-        });
+        };
         create_all(state, pending, Some(event.event_id)).await
     }
 }
 
-fn open_alerts(views: &Views) -> impl Iterator<Item = &AlertView> {
-    views
-        .alerts
-        .alerts
-        .values()
-        .filter(|alert| alert.status != AlertStatus::Resolved)
-}
-
 /// The tasks the rules (or only `only`) want for `alert` that the views do not show.
-fn missing_tasks(views: &Views, alert: &AlertView, only: Option<&RuleId>) -> Vec<Pending> {
-    views
-        .routing
-        .rules
-        .values()
+fn missing_tasks(
+    views: &dyn ViewQueries,
+    rules: &[TaskRule],
+    alert: &AlertView,
+    only: Option<&RuleId>,
+) -> Vec<Pending> {
+    rules
+        .iter()
         .filter(|rule| only.is_none_or(|id| rule.id == *id))
         .filter(|rule| rule.matches(&alert.service, alert.severity))
         .map(|rule| (task_id_for(alert.id, &rule.id), rule))
-        .filter(|(task_id, _)| !views.tasks.tasks.contains_key(task_id))
+        .filter(|(task_id, _)| !views.has_task(*task_id))
         .map(|(task_id, rule)| (task_id, rule.template.clone(), alert.id, rule.id.clone()))
         .collect()
 }

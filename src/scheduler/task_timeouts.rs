@@ -13,10 +13,11 @@
 
 use crate::commands::CommandError;
 use crate::http::AppState;
+use crate::projection::ViewQueries;
 use chrono::{DateTime, Utc};
 use projections::decide::{decide_task, Rejection, TaskCommand, TaskState};
 use projections::ids::{HostName, TaskId};
-use projections::views::{HostState, TaskView, Views};
+use projections::views::{HostState, TaskView};
 use projections::{Event, RecordedEvent};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -42,27 +43,27 @@ impl TaskTimeouts {
     }
 
     /// Every unfinished host the views show.
-    pub fn seed(&mut self, views: &Views) {
-        for task in views.tasks.tasks.values() {
+    pub fn seed(&mut self, views: &dyn ViewQueries) {
+        for task in views.tasks(None, false) {
             for host in task.hosts.keys() {
-                self.track(task, host);
+                self.track(&task, host);
             }
         }
     }
 
     /// Notes the deadlines a task event sets.
-    pub fn observe(&mut self, views: &Views, event: &RecordedEvent) {
+    pub fn observe(&mut self, views: &dyn ViewQueries, event: &RecordedEvent) {
         let (task_id, host) = match &event.event {
             Event::TaskCreated { task_id, .. } => (task_id, None),
             Event::TaskHostStarted { task_id, host } => (task_id, Some(host)),
             _ => return,
         };
-        let Some(task) = views.tasks.tasks.get(task_id) else {
+        let Some(task) = views.task(*task_id) else {
             return;
         };
         match host {
-            Some(host) => self.track(task, host),
-            None => task.hosts.keys().for_each(|host| self.track(task, host)),
+            Some(host) => self.track(&task, host),
+            None => task.hosts.keys().for_each(|host| self.track(&task, host)),
         }
     }
 
