@@ -62,6 +62,12 @@ impl Serve {
         panic!("serve neither became ready nor exited within 30 s");
     }
 
+    /// The JSON answer of `GET <path>`.
+    async fn get_json(&self, client: &reqwest::Client, path: &str) -> Value {
+        let reply = client.get(format!("{}{path}", self.base)).send().await;
+        reply.expect(path).json().await.expect("a JSON answer")
+    }
+
     fn stop(mut self, signal: &str) {
         let sent = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
@@ -99,14 +105,7 @@ async fn base_ledger(client: &reqwest::Client, keep: &Path) -> (TempDir, PathBuf
             .expect("trigger");
         assert_eq!(reply.status(), 201);
     }
-    let digest: Value = client
-        .get(format!("{}/v1/ledger/digest", serve.base))
-        .send()
-        .await
-        .expect("digest")
-        .json()
-        .await
-        .expect("json");
+    let digest = serve.get_json(client, "/v1/ledger/digest").await;
     assert_eq!(
         digest["position"], EVENTS,
         "one event per trigger: {digest}"
@@ -370,14 +369,7 @@ async fn torn_write_after_the_witness_is_cut_and_kept(
         .ready(client)
         .await
         .expect("an unacknowledged torn write does not stop the start");
-    let head: Value = client
-        .get(format!("{}/v1/ledger/digest", serve.base))
-        .send()
-        .await
-        .expect("digest")
-        .json()
-        .await
-        .expect("json");
+    let head = serve.get_json(client, "/v1/ledger/digest").await;
     assert_eq!(
         head["position"], EVENTS,
         "every acknowledged event is served"
@@ -418,14 +410,7 @@ async fn accept_data_loss_records_the_loss_and_verify_shows_it(
         .ready(client)
         .await
         .expect("the operator accepted the loss");
-    let ledger: Value = client
-        .get(format!("{}/v1/streams/ledger", serve.base))
-        .send()
-        .await
-        .expect("ledger stream")
-        .json()
-        .await
-        .expect("json");
+    let ledger = serve.get_json(client, "/v1/streams/ledger").await;
     serve.stop("-TERM");
     let recorded = ledger["events"].as_array().expect("events");
     assert_eq!(recorded.len(), 2, "the log's and the snapshot's: {ledger}");

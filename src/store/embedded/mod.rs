@@ -178,27 +178,24 @@ impl EmbeddedStore {
     /// `spawn_blocking`.
     pub fn open(options: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
         let lock = lock::DirLock::acquire(&options.data_dir)?;
-        let mut recovered = recovery::recover(&options)?;
+        let recovered = recovery::recover(&options)?;
         let head_position = recovered.index.head.position;
         let (head_tx, head_rx) = watch::channel(head_position);
-        let index = std::mem::take(&mut recovered.index);
         let (commands_tx, commands_rx) = mpsc::channel(options.queue_capacity.max(1));
         let shared = Arc::new(Shared {
-            index: RwLock::new(index),
+            index: RwLock::new(recovered.index),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
             lock: std::sync::Mutex::new(Some(lock)),
         });
         let data_dir = options.data_dir.clone();
-        let start = writer::Start {
-            ids: recovered.ids,
-            write_offset: recovered.write_offset,
-            dirty_end: recovered.dirty_end,
-            witness: recovered.witness,
-            witness_stale: recovered.witness_stale,
-            losses: recovered.losses,
-        };
-        writer::spawn(options, shared.clone(), start, head_tx, commands_rx)?;
+        writer::spawn(
+            options,
+            shared.clone(),
+            recovered.start,
+            head_tx,
+            commands_rx,
+        )?;
         tracing::info!(data_dir = %data_dir.display(), head = head_position, "embedded store open");
         Ok(EmbeddedStore {
             shared,

@@ -27,7 +27,8 @@ mod scan;
 use super::format::Witness;
 use super::index::{IdIndex, Index};
 use super::segment::{create_segment, display_name, list_segments, read_whole};
-use super::witness::{self, Found, WitnessFile, WITNESS_FILE};
+use super::witness::{self, Found, WITNESS_FILE};
+use super::writer::Start;
 use super::{EmbeddedOptions, RecoveryMode};
 use crate::io::LogFile;
 use crate::store::{DataLoss, StoreError};
@@ -38,22 +39,13 @@ use std::sync::Arc;
 
 pub use cut::CUT_DIR;
 
-/// What the writer continues from.
+/// What the readers and the writer continue from.
 pub struct Recovered {
     /// The readers' index.
     pub index: Index,
-    /// Recent event ids.
-    pub ids: IdIndex,
-    /// Byte offset where the next record goes in the last segment.
-    pub write_offset: u64,
-    /// End of possibly non-zero bytes after `write_offset` (zeroed by the next write).
-    pub dirty_end: u64,
-    /// The durable-end witness, for the writer to keep current.
-    pub witness: WitnessFile,
-    /// Whether the witness must be written before anything else (it was missing).
-    pub witness_stale: bool,
-    /// Acknowledged events given up under `AcceptDataLoss`, to record in the log.
-    pub losses: Vec<DataLoss>,
+    /// The writer's starting state: recent ids, write offset, the witness, and any
+    /// losses accepted under `AcceptDataLoss` to record in the log.
+    pub start: Start,
 }
 
 /// The segment where the scan stopped, and why.
@@ -170,13 +162,15 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
     }
     let write_offset = scan.index.segments.last().map_or(0, |s| s.end);
     Ok(Recovered {
-        dirty_end: scan.dirty_end.max(write_offset),
-        write_offset,
+        start: Start {
+            ids: scan.ids,
+            write_offset,
+            dirty_end: scan.dirty_end.max(write_offset),
+            witness,
+            witness_stale: witnessed.is_none(),
+            losses,
+        },
         index: scan.index,
-        ids: scan.ids,
-        witness,
-        witness_stale: witnessed.is_none(),
-        losses,
     })
 }
 
