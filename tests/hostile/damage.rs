@@ -62,6 +62,17 @@ impl Serve {
         panic!("serve neither became ready nor exited within 30 s");
     }
 
+    /// Triggers an alert with dedup key `key` (one event) and expects 201.
+    async fn trigger(&self, client: &reqwest::Client, key: &str) {
+        let body =
+            json!({"service": "db", "dedup_key": key, "summary": "disk", "severity": "warning"});
+        let reply = client
+            .post(format!("{}/v1/alerts", self.base))
+            .json(&body)
+            .send();
+        assert_eq!(reply.await.expect("trigger").status(), 201);
+    }
+
     /// The JSON answer of `GET <path>`.
     async fn get_json(&self, client: &reqwest::Client, path: &str) -> Value {
         let reply = client.get(format!("{}{path}", self.base)).send().await;
@@ -96,14 +107,7 @@ async fn base_ledger(client: &reqwest::Client, keep: &Path) -> (TempDir, PathBuf
     let mut serve = Serve::start(dir.path(), &[]);
     serve.ready(client).await.expect("a fresh ledger starts");
     for i in 0..EVENTS {
-        let body = json!({"service": "db", "dedup_key": format!("k{i}"), "summary": "disk", "severity": "warning"});
-        let reply = client
-            .post(format!("{}/v1/alerts", serve.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("trigger");
-        assert_eq!(reply.status(), 201);
+        serve.trigger(client, &format!("k{i}")).await;
     }
     let digest = serve.get_json(client, "/v1/ledger/digest").await;
     assert_eq!(
@@ -347,15 +351,7 @@ async fn torn_write_after_the_witness_is_cut_and_kept(
     let witness = std::fs::read(dir.path().join(WITNESS_FILE)).expect("witness");
     let mut serve = Serve::start(dir.path(), &[]);
     serve.ready(client).await.expect("starts");
-    let body =
-        json!({"service": "db", "dedup_key": "late", "summary": "disk", "severity": "warning"});
-    let reply = client
-        .post(format!("{}/v1/alerts", serve.base))
-        .json(&body)
-        .send()
-        .await
-        .expect("trigger");
-    assert_eq!(reply.status(), 201);
+    serve.trigger(client, "late").await;
     serve.stop("-KILL");
     std::fs::write(dir.path().join(WITNESS_FILE), witness).expect("witness as before");
     let (offset, len) = frames(dir.path())[EVENTS as usize];
