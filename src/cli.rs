@@ -1,6 +1,8 @@
 //! The command line. Every flag can also come from an `ALERT_LEDGER_*` environment
 //! variable. Errors end the process with one line on stderr and a non-zero exit.
 
+pub mod tail;
+
 use crate::config::{ServeConfig, StoreLocation};
 use crate::startup::{shutdown_signal, Application};
 use crate::store::embedded::RecoveryMode;
@@ -42,7 +44,7 @@ enum Command {
     /// stop the service first).
     Rebuild(RebuildArgs),
     /// Follow the log through /v1/subscribe, one line per event, reconnecting as needed.
-    Tail(crate::tail::TailArgs),
+    Tail(crate::cli::tail::TailArgs),
     /// Run this host's self-healing tasks: poll the service, run scripts, report results.
     Agent(crate::agent::AgentArgs),
 }
@@ -198,7 +200,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Rebuild(args) => runtime.block_on(rebuild(args)),
         Command::Export(args) => runtime.block_on(export(args)),
         Command::Import(args) => runtime.block_on(import(args)),
-        Command::Tail(args) => runtime.block_on(crate::tail::run(args, shutdown_signal())),
+        Command::Tail(args) => runtime.block_on(crate::cli::tail::run(args, shutdown_signal())),
         Command::Agent(args) => runtime.block_on(crate::agent::run(args, shutdown_signal())),
     };
     if let Err(err) = outcome {
@@ -249,7 +251,7 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    use crate::verify::Target;
+    use crate::store::verify::Target;
     use std::io::Write;
     let location = StoreLocation::parse(args.store.as_deref()).map_err(anyhow::Error::msg)?;
     let target = match &args.digest {
@@ -268,7 +270,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         StoreLocation::Embedded => {
             let dir = args.data_dir.clone();
             let report = tokio::task::spawn_blocking(move || {
-                crate::verify::verify_segments(&dir, target, progress)
+                crate::store::verify::verify_segments(&dir, target, progress)
             })
             .await?;
             (report, None)
@@ -277,7 +279,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             let log = crate::store::postgres::PostgresStore::open_raw_log(url)
                 .await
                 .map_err(|err| anyhow::anyhow!("cannot read the postgres store: {err}"))?;
-            let report = crate::verify::verify_raw_log(log.as_ref(), target, progress).await;
+            let report = crate::store::verify::verify_raw_log(log.as_ref(), target, progress).await;
             (report, Some(format!("table {}", log.table())))
         }
         StoreLocation::Url(url) => anyhow::bail!(

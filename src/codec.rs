@@ -10,9 +10,7 @@
 //! Decoding reads `event_type` and `schema_version` before the payload (the encoder
 //! writes them first) and hands the payload straight to [`projections::schema::decode`]
 //! in the same pass, so older shapes are upcast and unknown types are a
-//! [`StoreError::Decode`], never skipped.
-
-use crate::store::StoreError;
+//! [`DecodeError`], never skipped (the store reports it as `StoreError::Decode`).
 use chrono::{DateTime, Utc};
 use projections::schema::{self, SchemaError};
 use projections::{Event, Hash, Metadata, Position, RecordedEvent, StreamVersion};
@@ -22,6 +20,16 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::fmt;
 use uuid::Uuid;
+
+/// A body that cannot be encoded or decoded at `position`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode event at position {position}: {reason}")]
+pub struct DecodeError {
+    /// Where the record was found (or was to be written).
+    pub position: Position,
+    /// What is wrong with it.
+    pub reason: String,
+}
 
 /// The envelope fields of one event, borrowed for encoding.
 #[derive(Debug, Serialize)]
@@ -48,8 +56,8 @@ pub struct BodyRef<'a> {
 }
 
 /// Appends the body of `fields` to `out`.
-pub fn encode_body(out: &mut Vec<u8>, fields: &BodyRef<'_>) -> Result<(), StoreError> {
-    serde_json::to_writer(out, fields).map_err(|err| StoreError::Decode {
+pub fn encode_body(out: &mut Vec<u8>, fields: &BodyRef<'_>) -> Result<(), DecodeError> {
+    serde_json::to_writer(out, fields).map_err(|err| DecodeError {
         position: fields.position,
         reason: format!("cannot encode event: {err}"),
     })
@@ -71,13 +79,13 @@ pub fn decode_body(
     position: Position,
     prev_hash: Hash,
     hash: Hash,
-) -> Result<RecordedEvent, StoreError> {
-    let decoded: DecodedBody = serde_json::from_slice(body).map_err(|err| StoreError::Decode {
+) -> Result<RecordedEvent, DecodeError> {
+    let decoded: DecodedBody = serde_json::from_slice(body).map_err(|err| DecodeError {
         position,
         reason: err.to_string(),
     })?;
     if decoded.position != position {
-        return Err(StoreError::Decode {
+        return Err(DecodeError {
             position,
             reason: format!("record claims position {}", decoded.position),
         });

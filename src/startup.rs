@@ -7,9 +7,9 @@
 //! process at once with one line; [`Application::run`] serves until `shutdown`
 //! completes. Tests build with port 0 and stop the server through their own future.
 
-use crate::auth::Tokens;
 use crate::commands::Commands;
 use crate::config::{ServeConfig, StoreLocation};
+use crate::http::auth::Tokens;
 use crate::http::{self, AppState, HttpSettings};
 use crate::metrics::Metrics;
 use crate::projection::{self, SnapshotPolicy};
@@ -45,9 +45,10 @@ impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Application> {
         let tokens = Tokens::load(config.tokens_file.as_deref(), config.tokens.as_deref())
             .context("cannot load tokens")?;
-        let integrations =
-            crate::receivers::keys::IntegrationKeys::load(config.integration_keys_file.as_deref())
-                .context("cannot load integration keys")?;
+        let integrations = crate::http::receivers::keys::IntegrationKeys::load(
+            config.integration_keys_file.as_deref(),
+        )
+        .context("cannot load integration keys")?;
         if tokens.is_empty() && !config.listen.ip().is_loopback() {
             anyhow::bail!(
                 "refusing to listen on {} without tokens: set --tokens-file (or ALERT_LEDGER_TOKENS), or listen on 127.0.0.1",

@@ -7,7 +7,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use alert_ledger::receivers::alertmanager::{parse_request, Planned, MAX_ALERTS};
+use alert_ledger::http::receivers::alertmanager::{parse_request, Planned, MAX_ALERTS};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

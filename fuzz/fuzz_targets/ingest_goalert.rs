@@ -11,7 +11,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use alert_ledger::receivers::goalert::{parse_request, Planned};
+use alert_ledger::http::receivers::goalert::{parse_request, Planned};
 use http::{header, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 

@@ -7,7 +7,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use alert_ledger::receivers::pagerduty::{parse_event, Planned};
+use alert_ledger::http::receivers::pagerduty::{parse_event, Planned};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

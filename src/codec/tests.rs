@@ -57,11 +57,10 @@ fn an_unknown_event_type_is_a_decode_error_naming_the_type_and_position() {
         .replace("note_added", "alert_teleported");
     let err = decode_body(body.as_bytes(), 9, Hash::GENESIS, Hash::GENESIS).unwrap_err();
     match err {
-        StoreError::Decode { position, reason } => {
+        DecodeError { position, reason } => {
             assert_eq!(position, 9);
             assert!(reason.contains("alert_teleported"), "reason: {reason}");
         }
-        other => panic!("expected Decode, got {other:?}"),
     }
 }
 
@@ -71,10 +70,7 @@ fn a_version_newer_than_this_build_is_a_decode_error() {
         .expect("utf-8")
         .replace("\"schema_version\":1", "\"schema_version\":9");
     let err = decode_body(body.as_bytes(), 2, Hash::GENESIS, Hash::GENESIS).unwrap_err();
-    assert!(
-        matches!(err, StoreError::Decode { position: 2, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, DecodeError { position: 2, .. }), "{err:?}");
 }
 
 #[test]

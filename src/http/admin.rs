@@ -6,8 +6,8 @@ use super::extract::MaybeJson;
 use super::{AdminAuth, AppState};
 use crate::projection::rebuild::{self, ProjectionName, RebuildStatus};
 use crate::projection::SnapshotInfo;
+use crate::store::verify::{verify_raw_log, verify_segments, Target, VerifyFailure, VerifyReport};
 use crate::store::Head;
-use crate::verify::{verify_raw_log, verify_segments, Target, VerifyFailure, VerifyReport};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -141,7 +141,7 @@ pub struct VerifyFailureBody {
 /// `POST /v1/ledger/verify`: walks the log's hash chain (and, on the embedded store,
 /// every record's CRC) up to the current head or, with a digest body, up to the
 /// digest's position, which must still hash to the digest. The same checks on every
-/// backend that keeps a chain ([`crate::verify`]); 404 on one that does not
+/// backend that keeps a chain ([`crate::store::verify`]); 404 on one that does not
 /// (KurrentDB). 200 with `ok: false` and the first bad position when the log is damaged.
 pub async fn verify(
     AdminAuth(_): AdminAuth,

@@ -161,7 +161,7 @@ fn reject_resolved_by(body: &Option<LifecycleBody>) -> Result<(), ApiError> {
 async fn run(
     state: &AppState,
     alert_id: AlertId,
-    principal: &crate::auth::Principal,
+    principal: &crate::http::auth::Principal,
     command: AlertCommand,
 ) -> Result<Response, ApiError> {
     state.wait_for_mark(&state.marks.syncs).await?;

@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::extract::{QueryParams, ValidJson};
 use super::reads::read_views;
 use super::{AdminAuth, AppState, ReaderAuth, WriterAuth};
-use crate::auth::Principal;
+use crate::http::auth::Principal;
 use crate::ingest::{bounded_text, parse_id};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;

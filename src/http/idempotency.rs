@@ -85,10 +85,12 @@ pub async fn replay(State(state): State<AppState>, request: Request, next: Next)
     let Some(key) = request.headers().get(HEADER).cloned() else {
         return next.run(request).await;
     };
-    let pagerduty = request.uri().path() == crate::receivers::pagerduty::PATH;
+    let pagerduty = request.uri().path() == crate::http::receivers::pagerduty::PATH;
     match replay_keyed(&state, key, request, next).await {
         Ok(response) => response,
-        Err(err) if pagerduty => crate::receivers::pagerduty::PdError::from(err).into_response(),
+        Err(err) if pagerduty => {
+            crate::http::receivers::pagerduty::PdError::from(err).into_response()
+        }
         Err(err) => err.into_response(),
     }
 }

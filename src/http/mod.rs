@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -24,12 +25,13 @@ pub mod json_rules;
 pub mod openapi;
 pub mod ops;
 pub mod reads;
+pub mod receivers;
 pub mod resources;
 pub mod serve;
 pub mod subscribe;
 
-use crate::auth::{Principal, Role, Tokens};
 use crate::commands::Commands;
+use crate::http::auth::{Principal, Role, Tokens};
 use crate::metrics::Metrics;
 use crate::projection::ViewsHandle;
 use crate::store::EventStore;
@@ -75,7 +77,7 @@ pub struct AppState {
     /// Bearer tokens.
     pub tokens: Arc<Tokens>,
     /// Integration keys of the PagerDuty and GoAlert receivers (key → service).
-    pub integrations: Arc<crate::receivers::keys::IntegrationKeys>,
+    pub integrations: Arc<crate::http::receivers::keys::IntegrationKeys>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Replay cache for `Idempotency-Key`.
@@ -294,12 +296,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/projections/{name}/rebuild", post(admin::rebuild))
         .route(
             "/v1/integrations/alertmanager",
-            post(crate::receivers::alertmanager::receive),
+            post(crate::http::receivers::alertmanager::receive),
         )
-        .route("/v2/enqueue", post(crate::receivers::pagerduty::enqueue))
+        .route(
+            "/v2/enqueue",
+            post(crate::http::receivers::pagerduty::enqueue),
+        )
         .route(
             "/api/v2/generic/incoming",
-            post(crate::receivers::goalert::incoming),
+            post(crate::http::receivers::goalert::incoming),
         )
         .route("/livez", get(ops::livez))
         .route("/readyz", get(ops::readyz))

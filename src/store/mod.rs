@@ -25,6 +25,7 @@ mod handoff;
 pub mod kurrentdb;
 pub mod postgres;
 pub mod subscription;
+pub mod verify;
 
 use futures_util::future::BoxFuture;
 use projections::{Event, Hash, Metadata, Position, RecordedEvent, StreamVersion};
@@ -157,6 +158,15 @@ pub enum StoreError {
     Closed,
 }
 
+impl From<crate::codec::DecodeError> for StoreError {
+    fn from(err: crate::codec::DecodeError) -> Self {
+        StoreError::Decode {
+            position: err.position,
+            reason: err.reason,
+        }
+    }
+}
+
 impl StoreError {
     /// Wraps an IO error as `Unavailable`, keeping its text for the log.
     pub fn io(context: &str, err: std::io::Error) -> StoreError {
@@ -253,10 +263,12 @@ pub trait EventStore: Send + Sync + 'static {
     fn watch_head(&self) -> watch::Receiver<Position>;
 
     /// The stored records themselves (bodies and chain hashes, never re-encoded), for
-    /// [`crate::verify`], from a backend that keeps them outside a data directory
+    /// [`crate::store::verify`], from a backend that keeps them outside a data directory
     /// (PostgreSQL). `None` by default: the embedded log is verified from its segment
     /// files, and KurrentDB's records are not read this way yet.
-    fn raw_log(&self) -> BoxFuture<'_, Result<Option<Box<dyn crate::verify::RawLog>>, StoreError>> {
+    fn raw_log(
+        &self,
+    ) -> BoxFuture<'_, Result<Option<Box<dyn crate::store::verify::RawLog>>, StoreError>> {
         Box::pin(async { Ok(None) })
     }
 

@@ -5,7 +5,7 @@ use alert_ledger::ingest::{
     ValidTrigger, MAX_CHANNELS, MAX_DETAILS, MAX_DETAIL_KEY_CHARS, MAX_DETAIL_VALUE_CHARS,
     MAX_ESCALATION_STEPS, MAX_SUMMARY_CHARS,
 };
-use alert_ledger::receivers::keys::IntegrationKeys;
+use alert_ledger::http::receivers::keys::IntegrationKeys;
 use projections::ids::{DedupKey, ServiceName};
 use std::sync::OnceLock;
 

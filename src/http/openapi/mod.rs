@@ -118,8 +118,8 @@ const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/ledger/verify", role: ADMIN, summary: "Verify CRCs and the hash chain up to the head or a digest", body: Some((OPTIONAL, bodies::digest)), query: NONE, replies: &[(200, "What verification found (`ok: false` names the first bad position)", Reply::Json("VerifyOutcome"))], errors: &[400, 401, 403, 404, 413, 415, 422, 503] },
     Operation { method: "get", path: "/v1/admin/projections", role: ADMIN, summary: "Projection status, lag, snapshot and rebuild progress", body: None, query: NONE, replies: &[(200, "Status", Reply::Json("ProjectionsStatus"))], errors: &[401, 403, 503] },
     Operation { method: "post", path: "/v1/admin/projections/{name}/rebuild", role: ADMIN, summary: "Rebuild a view online (all, alerts, messages, alarms, tasks, syncs)", body: None, query: NONE, replies: &[(202, "Started", Reply::Json("RebuildStatus"))], errors: &[401, 403, 404, 409, 413, 422] },
-    Operation { method: "post", path: "/v1/integrations/alertmanager", role: WRITER, summary: "Prometheus Alertmanager webhook (version 4): firing triggers, resolved resolves", body: Some((REQUIRED, crate::receivers::alertmanager::schema)), query: NONE, replies: &[], errors: WRITE },
-    Operation { method: "post", path: "/v2/enqueue", role: None, summary: "PagerDuty Events API v2: trigger, acknowledge, resolve; the routing_key authorises (answers in PagerDuty's shapes)", body: Some((REQUIRED, crate::receivers::pagerduty::schema)), query: NONE, replies: &[], errors: &[] },
+    Operation { method: "post", path: "/v1/integrations/alertmanager", role: WRITER, summary: "Prometheus Alertmanager webhook (version 4): firing triggers, resolved resolves", body: Some((REQUIRED, crate::http::receivers::alertmanager::schema)), query: NONE, replies: &[], errors: WRITE },
+    Operation { method: "post", path: "/v2/enqueue", role: None, summary: "PagerDuty Events API v2: trigger, acknowledge, resolve; the routing_key authorises (answers in PagerDuty's shapes)", body: Some((REQUIRED, crate::http::receivers::pagerduty::schema)), query: NONE, replies: &[], errors: &[] },
     Operation { method: "post", path: "/api/v2/generic/incoming", role: None, summary: "GoAlert generic API: summary, details, dedup, action=close; a GoAlert integration token authorises", body: None, query: NONE, replies: &[], errors: &[400, 413, 422, 503] },
     Operation { method: "get", path: "/livez", role: None, summary: "Liveness", body: None, query: NONE, replies: &[(200, "Live", Reply::Json("Liveness"))], errors: &[] },
     Operation { method: "get", path: "/readyz", role: None, summary: "Readiness: 200 when caught up", body: None, query: NONE, replies: &[(200, "Ready", Reply::Json("Readiness")), (503, "Not ready, with the reason", Reply::Json("Readiness"))], errors: &[] },
@@ -182,7 +182,7 @@ fn describe(operation: &Operation) -> Value {
             "content": { "application/json": { "schema": body() } }
         });
     }
-    crate::receivers::describe_operation(operation.path, &mut out);
+    crate::http::receivers::describe_operation(operation.path, &mut out);
     if operation.method == "post" {
         idempotency_layer(&mut out);
     }

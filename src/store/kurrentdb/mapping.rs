@@ -267,11 +267,12 @@ pub fn decode_record(record: &StoredRecord<'_>) -> Result<RecordedEvent, StoreEr
     let chain = chain_metadata(record, position)?;
     let prev_hash = parse_hash(&chain.prev_hash, position)?;
     let hash = parse_hash(&chain.hash, position)?;
-    let mut event =
-        codec::decode_body(record.data, chain.seq, prev_hash, hash).map_err(|err| match err {
-            StoreError::Decode { reason, .. } => StoreError::Decode { position, reason },
-            other => other,
-        })?;
+    let mut event = codec::decode_body(record.data, chain.seq, prev_hash, hash).map_err(|err| {
+        StoreError::Decode {
+            position,
+            reason: err.reason,
+        }
+    })?;
     let mismatch = |what: &str| StoreError::Decode {
         position,
         reason: format!("body disagrees with the server on the {what}"),

@@ -11,7 +11,7 @@
 //! - `notify`: the head watch, from `LISTEN/NOTIFY` plus polling.
 //! - `import`: writes an export back at its original positions ([`PostgresStore::import`]).
 //! - `verify`: the table as stored (bodies, hashes, index columns) for
-//!   [`crate::verify`], which checks it exactly as it checks the embedded log's files
+//!   [`crate::store::verify`], which checks it exactly as it checks the embedded log's files
 //!   ([`PostgresStore::verify`], [`PostgresStore::open_raw_log`]).
 //!
 //! Event bodies and the chain (`hash = SHA-256(prev_hash || body)`) are byte for byte
@@ -224,7 +224,9 @@ impl EventStore for PostgresStore {
         self.shared.head.clone()
     }
 
-    fn raw_log(&self) -> BoxFuture<'_, Result<Option<Box<dyn crate::verify::RawLog>>, StoreError>> {
+    fn raw_log(
+        &self,
+    ) -> BoxFuture<'_, Result<Option<Box<dyn crate::store::verify::RawLog>>, StoreError>> {
         Box::pin(async move {
             self.check_open()?;
             verify::raw_log(&self.shared.config).await.map(Some)

@@ -179,7 +179,7 @@ fn decode_row(row: &Row) -> Result<RecordedEvent, StoreError> {
     let body: &[u8] = row.get(1);
     let prev_hash = to_hash(row.get(2), position)?;
     let hash = to_hash(row.get(3), position)?;
-    codec::decode_body(body, position, prev_hash, hash)
+    Ok(codec::decode_body(body, position, prev_hash, hash)?)
 }
 
 fn to_hash(bytes: &[u8], position: Position) -> Result<Hash, StoreError> {

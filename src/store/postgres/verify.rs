@@ -1,4 +1,4 @@
-//! The `events` table as stored, for [`crate::verify`]: each row's body and hashes
+//! The `events` table as stored, for [`crate::store::verify`]: each row's body and hashes
 //! exactly as written, plus the index columns reads go by. The checks themselves
 //! (positions gap-free from 1, `prev_hash` links, `hash = SHA-256(prev_hash || body)`,
 //! bodies that decode at their position, stream versions, columns that agree with the
@@ -8,8 +8,8 @@
 //! pointing `alert-ledger verify` at the wrong database creates nothing there.
 
 use super::{connect, pg_error, to_pg, PostgresStore};
+use crate::store::verify::{verify_raw_log, RawLog, RawRecord, RowColumns, Target, VerifyFailure};
 use crate::store::{Head, StoreError};
-use crate::verify::{verify_raw_log, RawLog, RawRecord, RowColumns, Target, VerifyFailure};
 use futures_util::future::BoxFuture;
 use projections::{Hash, Position};
 use tokio_postgres::{Client, Config, Row, Statement};
