@@ -2,36 +2,34 @@
 //! over the log (see the `projections` crate); this crate stores the log and serves it.
 //!
 //! # Layout
-//! - [`store`]: the `EventStore` trait, the append check every backend shares
-//!   (`store/append_check.rs`), its backends (`embedded/`, `postgres/`, `kurrentdb/`)
-//!   and the `$all` subscription (`store/subscription.rs`). PostgreSQL assigns positions
-//!   in `store/postgres/append.rs`; the embedded writer and its durable-end witness are
-//!   `store/embedded/writer.rs` and `witness.rs`, recovery `recovery.rs`.
+//! Layers, lowest first; a module imports only lower ones (ADR 0011, checked by
+//! `tests/layering.rs`).
 //! - [`codec`]: the record body encoding shared by every backend, and `chain_hash`, the
-//!   SHA-256 hash chain.
-//! - [`io`]: the file-IO trait the embedded store writes through (real, fault-injecting,
-//!   probed).
-//! - [`verify`]: verification of the hash chain on every backend that keeps one (the
-//!   embedded log's CRCs and durable-end witness too); lists recorded data losses.
-//! - [`projection`]: the live views (folded by `projections::views`), the task that keeps
-//!   them following the log, snapshot loading, online rebuild and views as of the past.
+//!   SHA-256 hash chain. [`io`]: the file-IO trait the embedded store writes through.
+//!   [`metrics`]: Prometheus metrics.
+//! - [`store`]: the `EventStore` trait, the append check every backend shares
+//!   (`store/append_check.rs`), its backends (`embedded/`, `postgres/`, `kurrentdb/`),
+//!   the `$all` subscription (`store/subscription.rs`) and [`store::verify`] (the hash
+//!   chain on every backend, the embedded log's CRCs and durable-end witness, recorded
+//!   data losses). PostgreSQL assigns positions in `store/postgres/append.rs`; the
+//!   embedded writer and its witness are `store/embedded/writer.rs` and `witness.rs`,
+//!   recovery `recovery.rs`.
 //! - [`snapshot`]: snapshot files of the views.
-//! - [`export`]: the log as NDJSON, out and back in.
-//! - [`commands`]: load → decide → append with expected version → retry.
-//! - [`ingest`]: the trigger path shared by every way an alert arrives; deduplication is
-//!   decided in `projections::decide::alert`.
-//! - [`http`]: the v1 HTTP API, errors as problem+json, auth extractors; SSE in
-//!   `http/subscribe.rs`.
-//! - [`auth`]: bearer tokens and roles.
-//! - [`receivers`]: Alertmanager, PagerDuty Events v2 and GoAlert compatible receivers.
-//! - [`dispatch`]: the dispatcher, which delivers outgoing messages (webhook, Slack).
-//! - [`metrics`]: Prometheus metrics.
-//! - [`config`], [`startup`], [`cli`]: configuration, startup/shutdown, the command line.
-//! - [`tail`]: the `alert-ledger tail` client of `/v1/subscribe`.
-//! - [`scheduler`]: escalation timers, task host timeouts, the task-rule reactor.
-//! - [`agent`]: `alert-ledger agent`, which runs a host's self-healing tasks.
-//!
-//! Which module may import which: `tests/layering.rs`.
+//! - [`projection`]: the live views (folded by `projections::views`) and their typed
+//!   queries (`projection/queries.rs`), the task that keeps them following the log,
+//!   snapshot loading, online rebuild and views as of the past.
+//! - [`commands`]: load → decide → append with expected version → retry. [`export`]:
+//!   the log as NDJSON, out and back in.
+//! - [`app`]: the application core: the service state, `AppError`, and one entry point
+//!   per command by aggregate; a trigger from any origin runs `App::trigger` in
+//!   `app/alerts.rs` and is deduplicated in `projections::decide::alert`.
+//! - The edges, which call [`app`] and nothing of each other: [`http`] (the v1 API,
+//!   problem+json, auth, SSE in `http/subscribe.rs`, the Alertmanager, PagerDuty and
+//!   GoAlert receivers in `http/receivers/`), [`dispatch`] (delivers outgoing messages),
+//!   [`scheduler`] (escalation timers, task host timeouts, the task-rule reactor) and
+//!   [`agent`] (`alert-ledger agent`, which runs a host's self-healing tasks).
+//! - [`config`], [`startup`] (the composition root), [`cli`] (the command line and
+//!   `alert-ledger tail`).
 
 #![forbid(unsafe_code)]
 
@@ -40,6 +38,7 @@
 pub use store::verify;
 
 pub mod agent;
+pub mod app;
 pub mod cli;
 pub mod codec;
 pub mod commands;
@@ -47,7 +46,6 @@ pub mod config;
 pub mod dispatch;
 pub mod export;
 pub mod http;
-pub mod ingest;
 pub mod io;
 pub mod metrics;
 pub mod projection;

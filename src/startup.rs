@@ -7,10 +7,11 @@
 //! process at once with one line; [`Application::run`] serves until `shutdown`
 //! completes. Tests build with port 0 and stop the server through their own future.
 
+use crate::app::{App, RecentAlerts, WriteMarks};
 use crate::commands::Commands;
 use crate::config::{ServeConfig, StoreLocation};
 use crate::http::auth::Tokens;
-use crate::http::{self, AppState, HttpSettings};
+use crate::http::{self, HttpSettings, HttpState};
 use crate::metrics::Metrics;
 use crate::projection::{self, SnapshotPolicy};
 use crate::snapshot::SnapshotDir;
@@ -28,7 +29,7 @@ use tokio::net::TcpListener;
 pub struct Application {
     listener: TcpListener,
     timeouts: http::serve::Timeouts,
-    state: AppState,
+    state: HttpState,
     policy: SnapshotPolicy,
     dispatcher: crate::dispatch::Dispatcher,
 }
@@ -82,32 +83,35 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let metrics = Arc::new(Metrics::new());
-        let state = AppState {
+        let app = App {
             commands: Commands::new(store.clone(), metrics.clone()),
             store,
             views,
-            tokens: Arc::new(tokens),
-            integrations: Arc::new(integrations),
             metrics,
-            idempotency: Arc::new(http::idempotency::IdempotencyCache::new(100_000)),
-            settings: Arc::new(HttpSettings {
-                body_limit: config.body_limit,
-                read_wait: config.read_wait,
-                heartbeat: config.heartbeat,
-                body_read_timeout: config.timeouts.body_read,
-            }),
+            read_wait: config.read_wait,
             shutting_down: Arc::new(AtomicBool::new(false)),
-            dispatch: crate::dispatch::DispatchStatus::default(),
+            dispatch: crate::app::DispatchStatus::default(),
             snapshots: Some(snapshots.clone()),
-            marks: Arc::new(http::WriteMarks::default()),
-            recent_alerts: Arc::new(http::RecentAlerts::new(65_536)),
+            marks: Arc::new(WriteMarks::default()),
+            recent_alerts: Arc::new(RecentAlerts::new(65_536)),
             data_dir: matches!(config.store, StoreLocation::Embedded)
                 .then(|| config.data_dir.clone()),
         };
+        let state = HttpState {
+            app,
+            tokens: Arc::new(tokens),
+            integrations: Arc::new(integrations),
+            idempotency: Arc::new(http::idempotency::IdempotencyCache::new(100_000)),
+            settings: Arc::new(HttpSettings {
+                body_limit: config.body_limit,
+                heartbeat: config.heartbeat,
+                body_read_timeout: config.timeouts.body_read,
+            }),
+        };
         let dispatcher = crate::dispatch::Dispatcher::new(
-            &state,
+            &state.app,
             config.dispatch.clone(),
-            state.dispatch.clone(),
+            state.app.dispatch.clone(),
         )
         .context("cannot start the dispatcher")?;
         let policy = SnapshotPolicy {
@@ -131,8 +135,14 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// The shared state (tests use it to reach the store and views directly).
-    pub fn state(&self) -> &AppState {
+    /// The application core's state (tests use it to reach the store and views
+    /// directly, and to run a second dispatcher or scheduler over them).
+    pub fn state(&self) -> &App {
+        &self.state.app
+    }
+
+    /// The HTTP layer's state (the core plus tokens, integration keys and limits).
+    pub fn http_state(&self) -> &HttpState {
         &self.state
     }
 
@@ -151,16 +161,16 @@ impl Application {
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let follower = tokio::spawn(projection::run(
-            state.store.clone(),
-            state.views.clone(),
+            state.app.store.clone(),
+            state.app.views.clone(),
             Some(policy.clone()),
             wait_true(stop_rx),
         ));
-        let scheduler = crate::scheduler::spawn(state.clone(), wait_true(stop_tx.subscribe()));
+        let scheduler = crate::scheduler::spawn(state.app.clone(), wait_true(stop_tx.subscribe()));
         // Stopped before the follower, so its last records reach the views.
         let (dispatch_stop, dispatch_stop_rx) = tokio::sync::watch::channel(false);
         let dispatching = tokio::spawn(dispatcher.run(wait_true(dispatch_stop_rx)));
-        let flag = state.shutting_down.clone();
+        let flag = state.app.shutting_down.clone();
         let (began_tx, mut began_rx) = tokio::sync::watch::channel(false);
         let graceful = async move {
             shutdown.await;
@@ -188,17 +198,18 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = follower.await;
         let _ = scheduler.await;
-        if state.views.applied() > state.views.snapshot_info().position {
+        if state.app.views.applied() > state.app.views.snapshot_info().position {
             if let Err(err) = state
+                .app
                 .views
-                .write_snapshot(state.store.as_ref(), &policy.dir)
+                .write_snapshot(state.app.store.as_ref(), &policy.dir)
                 .await
             {
                 tracing::error!(%err, "final snapshot failed; the next start replays more of the log");
             }
         }
-        state.store.close().await.context("closing the store")?;
-        tracing::info!(position = state.views.applied(), "stopped");
+        state.app.store.close().await.context("closing the store")?;
+        tracing::info!(position = state.app.views.applied(), "stopped");
         Ok(())
     }
 }

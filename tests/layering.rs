@@ -1,13 +1,13 @@
-//! Which top-level module of `src/` may import which (issue 14; the layering ADR comes
-//! with the application core). Data flows one way: edges → application → views and
-//! store → codec and IO. This test reads every non-comment `crate::<module>` path in
-//! `src/` and fails on an import that points sideways or back up the layers, unless it
-//! is one of the back-edges that exist today ([`KNOWN_BACK_EDGES`], to be removed by
-//! the application-core work). It also fails when a known back-edge is gone, so the
-//! list only shrinks.
+//! Which top-level module of `src/` may import which (ADR 0011). Data flows one way:
+//! edges (HTTP, dispatcher, scheduler, agent) → application core (`app`) → commands,
+//! views and store → codec and IO. This test reads every non-comment `crate::<module>`
+//! path in `src/` and fails on an import that points sideways or back up the layers,
+//! which also rules out every import circle between top-level modules. It also fails
+//! when HTTP leaks out of `src/http/`: axum and `ApiError` are named nowhere else, and
+//! the HTTP state only there and in the composition root (`startup`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Each top-level module's layer: a module may import only modules of a lower layer.
 const LAYERS: &[(&str, u8)] = &[
@@ -17,9 +17,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("store", 1),
     ("snapshot", 2),
     ("projection", 3),
+    ("commands", 4),
     ("export", 4),
-    ("commands", 5),
-    ("ingest", 5),
+    ("app", 5),
     ("http", 6),
     ("dispatch", 6),
     ("scheduler", 6),
@@ -29,21 +29,11 @@ const LAYERS: &[(&str, u8)] = &[
     ("cli", 9),
 ];
 
-/// Imports that break the layering today. Each is a reason the application core is
-/// needed: the service state and the API error live in `http`, so the workers and
-/// receivers reach up into it; the codec and the store share an error type; the
-/// PostgreSQL verify lives in the store. Remove an entry when its import is gone.
-const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
-    ("dispatch", "http"),
-    ("http", "dispatch"),
-    ("ingest", "http"),
-    ("scheduler", "http"),
-];
-
-/// Every `crate::<module>` a top-level module's files name outside comments.
-fn imports() -> BTreeMap<String, BTreeSet<String>> {
+/// Every `.rs` file under `src/`, with its top-level module and its lines outside
+/// comments.
+fn sources() -> Vec<(PathBuf, String, Vec<String>)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut found = Vec::new();
     let mut stack = vec![src.clone()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("read src") {
@@ -55,28 +45,47 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             if path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
-            let relative = path.strip_prefix(&src).expect("under src");
+            let relative = path.strip_prefix(&src).expect("under src").to_path_buf();
             let first = relative.components().next().expect("a component");
             let module = first
                 .as_os_str()
                 .to_string_lossy()
                 .trim_end_matches(".rs")
                 .to_owned();
-            if module == "lib" || module == "main" {
-                continue;
-            }
             let text = std::fs::read_to_string(&path).expect("read file");
-            let named = found.entry(module.clone()).or_default();
-            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for (at, _) in line.match_indices("crate::") {
-                    let rest = &line[at + "crate::".len()..];
-                    let target: String = rest
-                        .chars()
-                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                        .collect();
-                    if !target.is_empty() && target != module {
-                        named.insert(target);
-                    }
+            let code = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .map(str::to_owned)
+                .collect();
+            found.push((relative, module, code));
+        }
+    }
+    found
+}
+
+/// Every `crate::<module>` a top-level module's files name outside comments.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, module, lines) in sources() {
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let named = found.entry(module.clone()).or_default();
+        for line in lines {
+            for (at, _) in line.match_indices("crate::") {
+                let rest = &line[at + "crate::".len()..];
+                assert!(
+                    !rest.starts_with('{'),
+                    "{}: write one `use crate::<module>::…` per module, so this test can read it: {line}",
+                    path.display()
+                );
+                let target: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !target.is_empty() && target != module {
+                    named.insert(target);
                 }
             }
         }
@@ -94,41 +103,42 @@ fn layer(module: &str) -> u8 {
         })
 }
 
-fn back_edges() -> BTreeSet<(String, String)> {
-    let mut edges = BTreeSet::new();
+#[test]
+fn every_import_points_down_the_layers() {
+    let mut against = Vec::new();
     for (from, targets) in imports() {
         for to in targets {
             if layer(&from) <= layer(&to) {
-                edges.insert((from.clone(), to));
+                against.push(format!("{from} -> {to}"));
             }
         }
     }
-    edges
-}
-
-#[test]
-fn no_module_imports_sideways_or_up_beyond_the_known_back_edges() {
-    let known: BTreeSet<(String, String)> = KNOWN_BACK_EDGES
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let new: Vec<_> = back_edges().difference(&known).cloned().collect();
     assert!(
-        new.is_empty(),
-        "new imports against the layering (edges -> app -> views/store -> codec/io): {new:?}; \
-         move the shared piece down a layer instead"
+        against.is_empty(),
+        "imports against the layering (edges -> app -> commands/views/store -> codec/io): \
+         {against:?}; move the shared piece down a layer instead (ADR 0011)"
     );
 }
 
 #[test]
-fn every_known_back_edge_still_exists_so_the_list_only_shrinks() {
-    let edges = back_edges();
-    let gone: Vec<_> = KNOWN_BACK_EDGES
-        .iter()
-        .filter(|(a, b)| !edges.contains(&(a.to_string(), b.to_string())))
-        .collect();
+fn http_stays_inside_src_http() {
+    let mut leaks = Vec::new();
+    for (path, module, lines) in sources() {
+        if module == "http" {
+            continue;
+        }
+        for line in &lines {
+            for word in ["axum", "ApiError", "HttpState"] {
+                // The composition root builds the HTTP state from the core's.
+                let allowed = word == "HttpState" && module == "startup";
+                if line.contains(word) && !allowed {
+                    leaks.push(format!("{}: {}", path.display(), line.trim()));
+                }
+            }
+        }
+    }
     assert!(
-        gone.is_empty(),
-        "these back-edges are gone: remove them from KNOWN_BACK_EDGES: {gone:?}"
+        leaks.is_empty(),
+        "HTTP outside src/http/ (the core reports AppError; http maps it): {leaks:#?}"
     );
 }

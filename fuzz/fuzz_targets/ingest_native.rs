@@ -7,7 +7,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use alert_ledger::ingest::parse_trigger;
+use alert_ledger::http::alerts::parse_trigger;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -56,12 +56,9 @@ fn an_unknown_event_type_is_a_decode_error_naming_the_type_and_position() {
         .expect("utf-8")
         .replace("note_added", "alert_teleported");
     let err = decode_body(body.as_bytes(), 9, Hash::GENESIS, Hash::GENESIS).unwrap_err();
-    match err {
-        DecodeError { position, reason } => {
-            assert_eq!(position, 9);
-            assert!(reason.contains("alert_teleported"), "reason: {reason}");
-        }
-    }
+    let DecodeError { position, reason } = err;
+    assert_eq!(position, 9);
+    assert!(reason.contains("alert_teleported"), "reason: {reason}");
 }
 
 #[test]

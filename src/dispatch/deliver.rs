@@ -16,38 +16,17 @@
 use super::body::Outgoing;
 use super::sender::{Request, Verdict};
 use super::{Action, Dispatcher};
-use crate::commands::{CommandError, Outcome};
+use crate::app::messages::DeliveryStream;
+use crate::app::AppError;
+use crate::commands::Outcome;
 use chrono::{DateTime, Utc};
-use projections::decide::{decide_message, MessageCommand, MessageState, Rejection, StreamState};
+use projections::decide::{decide_message, MessageCommand, Rejection};
 use projections::ids::MessageId;
-use projections::{streams, ChannelTarget, Event, Metadata, RecordedEvent, StreamVersion};
+use projections::{ChannelTarget, Event, Metadata};
 use std::time::Duration;
 
 /// How long a task waits for the views to show what it recorded.
 const VIEW_WAIT: Duration = Duration::from_secs(5);
-
-/// A message's delivery stream folded, plus the retry time of its last failure (the
-/// decision's state does not keep it, and a claim must not jump ahead of it).
-#[derive(Debug, Clone, Default)]
-pub struct DeliveryStream {
-    /// The decision's state.
-    pub message: MessageState,
-    /// When the last failure asked to be retried.
-    pub retry_at: Option<DateTime<Utc>>,
-}
-
-impl StreamState for DeliveryStream {
-    fn apply(&mut self, event: &RecordedEvent) {
-        self.message.apply(event);
-        if let Event::MessageFailed { retry_at, .. } = &event.event {
-            self.retry_at = *retry_at;
-        }
-    }
-
-    fn version(&self) -> Option<StreamVersion> {
-        self.message.version
-    }
-}
 
 /// Where an attempt sends, copied from the routing view.
 struct Target {
@@ -331,27 +310,23 @@ impl Dispatcher {
         decide: impl Fn(&DeliveryStream) -> Result<Vec<Event>, Rejection>,
     ) -> Option<Outcome> {
         let state = &self.inner.state;
-        let stream = streams::message(id);
-        let outcome = state
-            .commands
-            .execute(&stream, DeliveryStream::default(), metadata.clone(), decide)
-            .await;
+        let outcome = state.record_delivery(id, metadata.clone(), decide).await;
         match outcome {
             Ok(outcome) => {
                 let append = outcome.append.as_ref()?;
                 let _ = state.views.wait_for(append.last_position, VIEW_WAIT).await;
                 Some(outcome)
             }
-            Err(CommandError::Rejected(rejection)) => {
+            Err(AppError::Rejected(rejection)) => {
                 tracing::debug!(message = %id, %rejection, "not ours to record");
                 None
             }
-            Err(CommandError::Conflict) => {
+            Err(AppError::Conflict) => {
                 tracing::debug!(message = %id, "lost a race for the message");
                 None
             }
-            Err(CommandError::Store(err)) => {
-                tracing::error!(message = %id, %err, "cannot record a delivery step");
+            Err(err) => {
+                tracing::error!(message = %id, ?err, "cannot record a delivery step");
                 None
             }
         }

@@ -26,7 +26,7 @@ pub mod sign;
 
 pub use config::{DispatchArgs, DispatchConfig};
 
-use crate::http::AppState;
+use crate::app::{App, DispatchStatus};
 use crate::projection::ViewQueries;
 use chrono::{DateTime, Utc};
 use projections::ids::MessageId;
@@ -34,7 +34,6 @@ use projections::views::DeliveryState;
 use projections::Position;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -67,43 +66,12 @@ pub enum DispatchError {
     Client(#[from] reqwest::Error),
 }
 
-/// Whether a dispatcher runs; `/readyz` is not ready while it does not (unless it
-/// is disabled by configuration). Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct DispatchStatus(Arc<AtomicU8>);
-
-const NOT_STARTED: u8 = 0;
-const RUNNING: u8 = 1;
-const STOPPED: u8 = 2;
-const DISABLED: u8 = 3;
-
-impl DispatchStatus {
-    /// Whether the dispatch loop is running.
-    pub fn is_running(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == RUNNING
-    }
-
-    /// Why the service is not ready on the dispatcher's account (`None`: running, or
-    /// disabled on purpose).
-    pub fn not_ready_reason(&self) -> Option<&'static str> {
-        match self.0.load(Ordering::Relaxed) {
-            RUNNING | DISABLED => None,
-            NOT_STARTED => Some("the dispatcher has not started"),
-            _ => Some("the dispatcher is not running"),
-        }
-    }
-
-    fn set(&self, value: u8) {
-        self.0.store(value, Ordering::Relaxed);
-    }
-}
-
 /// Marks the status stopped when the loop ends, however it ends (a panic included).
 struct RunningGuard(DispatchStatus);
 
 impl Drop for RunningGuard {
     fn drop(&mut self) {
-        self.0.set(STOPPED);
+        self.0.mark_stopped();
     }
 }
 
@@ -114,7 +82,7 @@ pub struct Dispatcher {
 }
 
 struct Inner {
-    state: AppState,
+    state: App,
     config: DispatchConfig,
     sender: sender::Sender,
     status: DispatchStatus,
@@ -139,7 +107,7 @@ impl Dispatcher {
     /// A dispatcher over `state`, reporting through `status`. Fails on settings
     /// that do not fit together.
     pub fn new(
-        state: &AppState,
+        state: &App,
         config: DispatchConfig,
         status: DispatchStatus,
     ) -> Result<Dispatcher, DispatchError> {
@@ -167,14 +135,14 @@ impl Dispatcher {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let config = &self.inner.config;
         if !config.enabled {
-            self.inner.status.set(DISABLED);
+            self.inner.status.mark_disabled();
             tracing::info!("dispatcher disabled: this instance sends no messages");
             return;
         }
         if config.signing_secret.is_none() {
             tracing::warn!("no webhook signing secret: outgoing webhooks are not signed");
         }
-        self.inner.status.set(RUNNING);
+        self.inner.status.mark_running();
         let _guard = RunningGuard(self.inner.status.clone());
         tracing::info!("dispatcher running");
         tokio::pin!(shutdown);

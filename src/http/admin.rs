@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::extract::MaybeJson;
-use super::{AdminAuth, AppState};
+use super::{AdminAuth, HttpState};
 use crate::projection::rebuild::{self, ProjectionName, RebuildStatus};
 use crate::projection::SnapshotInfo;
 use crate::store::verify::{verify_raw_log, verify_segments, Target, VerifyFailure, VerifyReport};
@@ -49,11 +49,11 @@ pub struct ProjectionsStatus {
 /// `GET /v1/admin/projections`: status, lag, snapshot and rebuild progress.
 pub async fn projections(
     AdminAuth(_): AdminAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
 ) -> Result<Response, ApiError> {
-    let head = state.store.head().await?.position;
+    let head = state.app.store.head().await?.position;
     let (position, sizes) = {
-        let views = state.views.current();
+        let views = state.app.views.current();
         (views.position(), views.sizes())
     };
     let projections = ProjectionName::EACH
@@ -72,11 +72,11 @@ pub async fn projections(
         position,
         head,
         lag: head.saturating_sub(position),
-        fold_errors: state.views.fold_errors(),
-        following: state.views.is_following(),
-        snapshot: state.views.snapshot_info(),
+        fold_errors: state.app.views.fold_errors(),
+        following: state.app.views.is_following(),
+        snapshot: state.app.views.snapshot_info(),
         projections,
-        rebuild: state.views.rebuild.status(),
+        rebuild: state.app.views.rebuild.status(),
     };
     Ok(Json(body).into_response())
 }
@@ -85,7 +85,7 @@ pub async fn projections(
 /// one is running. The live views keep serving until the rebuilt ones are swapped in.
 pub async fn rebuild(
     AdminAuth(principal): AdminAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let projection = ProjectionName::parse(&name).ok_or_else(|| {
@@ -93,7 +93,7 @@ pub async fn rebuild(
             "no projection {name}; use all, alerts, messages, alarms, tasks or syncs"
         ))
     })?;
-    match rebuild::start(state.store.clone(), state.views.clone(), projection) {
+    match rebuild::start(state.app.store.clone(), state.app.views.clone(), projection) {
         Ok(status) => {
             tracing::info!(actor = %principal.name, projection = projection.as_str(), "online rebuild started");
             Ok((StatusCode::ACCEPTED, Json(status)).into_response())
@@ -145,15 +145,15 @@ pub struct VerifyFailureBody {
 /// (KurrentDB). 200 with `ok: false` and the first bad position when the log is damaged.
 pub async fn verify(
     AdminAuth(_): AdminAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     MaybeJson(body): MaybeJson<DigestBody>,
 ) -> Result<Response, ApiError> {
-    let head = state.store.head().await?;
+    let head = state.app.store.head().await?;
     let target = match body {
         None => head,
         Some(digest) => digest_target(&digest, head)?,
     };
-    let checked = match (state.data_dir.clone(), state.store.raw_log().await?) {
+    let checked = match (state.app.data_dir.clone(), state.app.store.raw_log().await?) {
         (Some(dir), _) => {
             tokio::task::spawn_blocking(move || verify_segments(&dir, Target::UpTo(target), |_| {}))
                 .await

@@ -2,18 +2,17 @@
 //! status view and an alert's history (its log).
 
 use super::error::ApiError;
-use super::extract::{MaybeJson, QueryParams, ValidJson};
+use super::extract::{parse_json, MaybeJson, QueryParams, ValidJson};
 use super::reads::{position_header, read_views};
-use super::{AppState, ReaderAuth, WriterAuth};
-use crate::commands::Outcome;
-use crate::ingest::{self, TriggerRequest};
+use super::{api_metadata, HttpState, ReaderAuth, WriterAuth};
+use crate::app::trigger::{validate, TriggerRequest, ValidTrigger};
+use crate::app::Written;
 use crate::projection::queries::AlertFilter;
 use crate::store::Direction;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use projections::decide::{decide_alert, AlertCommand, SeriesState};
 use projections::ids::AlertId;
 use projections::views::AlertStatus;
 use projections::{Event, Position, RecordedEvent, ResolvedBy, Severity};
@@ -34,14 +33,21 @@ pub struct AlertCommandResponse {
     pub position: Position,
 }
 
+/// What `POST /v1/alerts` does with its body before it touches the store or the
+/// views: [`parse_json`] (which its `ValidJson` extractor runs once the content type
+/// is JSON) and [`validate`] (which [`App::trigger`](crate::app::App::trigger) runs).
+/// Pure and synchronous; the fuzz target `ingest_native` feeds it arbitrary bytes.
+pub fn parse_trigger(bytes: &[u8]) -> Result<ValidTrigger, ApiError> {
+    Ok(validate(parse_json(bytes)?)?)
+}
+
 /// `POST /v1/alerts`: 201 with a new alert, 200 when recorded as a repeat.
 pub async fn trigger(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     ValidJson(body): ValidJson<TriggerRequest>,
 ) -> Result<Response, ApiError> {
-    let metadata = AppState::metadata(&principal, "api");
-    let triggered = ingest::trigger(&state, body, metadata).await?;
+    let triggered = state.app.trigger(body, api_metadata(&principal)).await?;
     let status = if triggered.deduplicated {
         StatusCode::OK
     } else {
@@ -76,25 +82,23 @@ pub struct NoteBody {
 /// `POST /v1/alerts/{id}/acknowledge`.
 pub async fn acknowledge(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     MaybeJson(body): MaybeJson<LifecycleBody>,
 ) -> Result<Response, ApiError> {
     reject_resolved_by(&body)?;
     let alert_id = parse_alert_id(&id)?;
-    run(
-        &state,
-        alert_id,
-        &principal,
-        AlertCommand::Acknowledge { alert_id },
-    )
-    .await
+    let written = state
+        .app
+        .acknowledge(alert_id, api_metadata(&principal))
+        .await?;
+    Ok(answer(alert_id, written))
 }
 
 /// `POST /v1/alerts/{id}/resolve`.
 pub async fn resolve(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     MaybeJson(body): MaybeJson<LifecycleBody>,
 ) -> Result<Response, ApiError> {
@@ -104,48 +108,38 @@ pub async fn resolve(
         Some("source") => ResolvedBy::Source,
         Some(_) => return Err(ApiError::field("resolved_by", "must be person or source")),
     };
-    let command = AlertCommand::Resolve {
-        alert_id,
-        resolved_by,
-    };
-    run(&state, alert_id, &principal, command).await
+    let metadata = api_metadata(&principal);
+    let written = state.app.resolve(alert_id, resolved_by, metadata).await?;
+    Ok(answer(alert_id, written))
 }
 
 /// `POST /v1/alerts/{id}/escalate`.
 pub async fn escalate(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     MaybeJson(body): MaybeJson<LifecycleBody>,
 ) -> Result<Response, ApiError> {
     reject_resolved_by(&body)?;
     let alert_id = parse_alert_id(&id)?;
-    let now = chrono::Utc::now();
-    run(
-        &state,
-        alert_id,
-        &principal,
-        AlertCommand::Escalate { alert_id, now },
-    )
-    .await
+    let written = state
+        .app
+        .escalate(alert_id, api_metadata(&principal))
+        .await?;
+    Ok(answer(alert_id, written))
 }
 
 /// `POST /v1/alerts/{id}/notes`.
 pub async fn add_note(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     ValidJson(body): ValidJson<NoteBody>,
 ) -> Result<Response, ApiError> {
     let alert_id = parse_alert_id(&id)?;
-    let text = ingest::bounded_text("text", &body.text, 10_000)?;
-    run(
-        &state,
-        alert_id,
-        &principal,
-        AlertCommand::AddNote { alert_id, text },
-    )
-    .await
+    let metadata = api_metadata(&principal);
+    let written = state.app.add_note(alert_id, &body.text, metadata).await?;
+    Ok(answer(alert_id, written))
 }
 
 fn reject_resolved_by(body: &Option<LifecycleBody>) -> Result<(), ApiError> {
@@ -157,57 +151,15 @@ fn reject_resolved_by(body: &Option<LifecycleBody>) -> Result<(), ApiError> {
     }
 }
 
-/// Runs a lifecycle command on the series that holds `alert_id`.
-async fn run(
-    state: &AppState,
-    alert_id: AlertId,
-    principal: &crate::http::auth::Principal,
-    command: AlertCommand,
-) -> Result<Response, ApiError> {
-    state.wait_for_mark(&state.marks.syncs).await?;
-    // An alert's stream never changes: this instance's own recent triggers first,
-    // without touching the views.
-    let lookup = || {
-        state
-            .recent_alerts
-            .stream_of(&alert_id)
-            .or_else(|| state.views.current().alert_stream(alert_id))
-    };
-    // An alert the views do not know yet may have been triggered a moment ago.
-    let stream = match lookup() {
-        Some(stream) => stream,
-        None => {
-            state.sync_views().await?;
-            lookup()
-                .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))?
-        }
-    };
-    let series = series_of(&stream)?;
-    let metadata = AppState::metadata(principal, "api");
-    let outcome: Outcome = state
-        .commands
-        .execute(&stream, SeriesState::new(series), metadata, |s| {
-            decide_alert(&ingest::with_deletions(state, s), command.clone())
-        })
-        .await?;
-    let position = match outcome.append {
-        Some(append) => append.last_position,
-        None => state.store.head().await?.position,
-    };
+/// The answer to a lifecycle command.
+fn answer(alert_id: AlertId, written: Written) -> Response {
     let body = AlertCommandResponse {
         alert_id,
         deduplicated: None,
-        changed: !outcome.events.is_empty(),
-        position,
+        changed: written.changed,
+        position: written.position,
     };
-    Ok((position_header(position), Json(body)).into_response())
-}
-
-fn series_of(stream: &str) -> Result<projections::ids::SeriesId, ApiError> {
-    stream
-        .strip_prefix("alert-")
-        .and_then(|id| projections::ids::SeriesId::parse(id).ok())
-        .ok_or_else(|| ApiError::Internal(format!("alert stream {stream} has no series id")))
+    (position_header(written.position), Json(body)).into_response()
 }
 
 /// Parses an alert id from the path.
@@ -219,7 +171,7 @@ pub fn parse_alert_id(raw: &str) -> Result<AlertId, ApiError> {
 /// `cursor`; `min_position`. Newest first; the cursor is stable under new writes.
 pub async fn list(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let allowed = [
@@ -272,7 +224,7 @@ fn parse_status(raw: &str) -> Result<AlertStatus, ApiError> {
 /// `GET /v1/alerts/{id}`.
 pub async fn get_one(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -299,7 +251,7 @@ pub struct History {
 /// `GET /v1/alerts/{id}/history`: the alert's events from its series stream.
 pub async fn history(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -307,8 +259,9 @@ pub async fn history(
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     let as_of = super::reads::as_of_position(&state, &params).await?;
     super::reads::wait_for_min_position(&state, &params).await?;
-    let position = as_of.unwrap_or_else(|| state.views.applied());
+    let position = as_of.unwrap_or_else(|| state.app.views.applied());
     let alert = state
+        .app
         .views
         .current()
         .alert(alert_id)
@@ -322,6 +275,7 @@ pub async fn history(
     events.retain(|e| e.event.alert_id() == Some(alert_id) && e.position <= position);
     if let Some(cause) = deletion {
         let found = state
+            .app
             .store
             .read_stream(&cause.stream, cause.version, Direction::Forward, 1)
             .await?;
@@ -336,13 +290,17 @@ pub async fn history(
     Ok((position_header(position), Json(body)).into_response())
 }
 
-async fn read_whole_stream(state: &AppState, stream: &str) -> Result<Vec<RecordedEvent>, ApiError> {
+async fn read_whole_stream(
+    state: &HttpState,
+    stream: &str,
+) -> Result<Vec<RecordedEvent>, ApiError> {
     let mut events = Vec::new();
     loop {
         let from = events
             .last()
             .map_or(0, |e: &RecordedEvent| e.stream_version + 1);
         let page = state
+            .app
             .store
             .read_stream(stream, from, Direction::Forward, 4096)
             .await?;

@@ -1,349 +1,98 @@
 //! Configuration routes: notification channels, service routes, escalation policies
-//! and task rules. Every change is an event in its own stream, so the log says who
-//! changed what a message was going to, and when. Task rules run code on hosts, so
-//! only `admin` may set them.
+//! and task rules ([`crate::app::configuration`] runs them). Task rules run code on
+//! hosts, so only `admin` may set them.
 
 use super::error::ApiError;
 use super::extract::{QueryParams, ValidJson};
 use super::reads::read_views;
-use super::{AdminAuth, AppState, ReaderAuth, WriterAuth};
-use crate::http::auth::Principal;
-use crate::ingest::{bounded_text, parse_id};
+use super::resources::respond;
+use super::{api_metadata, AdminAuth, HttpState, ReaderAuth, WriterAuth};
+use crate::app::configuration::{ChannelBody, PolicyBody, RouteBody, TaskRuleBody};
+use crate::app::trigger::parse_id;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Response;
-use projections::decide::{decide_config, ConfigCommand, ConfigState, Rejection};
-use projections::ids::{ChannelId, PolicyId, RuleId, ServiceName};
-use projections::{streams, ChannelTarget, EscalationStep, Severity};
-use serde::Deserialize;
-
-/// Body of `POST /v1/channels`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelBody {
-    /// Channel id: letters, digits, `. _ : -`.
-    pub id: String,
-    /// Human-readable name.
-    pub name: String,
-    /// `webhook` or `slack`.
-    pub kind: String,
-    /// `http://` or `https://` URL, at most 2,048 characters.
-    pub url: String,
-}
+use projections::ids::{ChannelId, RuleId, ServiceName};
 
 /// `POST /v1/channels`: create (201) or update (200) a channel.
 pub async fn put_channel(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     ValidJson(body): ValidJson<ChannelBody>,
 ) -> Result<Response, ApiError> {
-    let channel_id = parse_id("id", ChannelId::parse(&body.id))?;
-    let name = bounded_text("name", &body.name, 256)?;
-    let url = parse_url("url", &body.url)?;
-    let target = match body.kind.as_str() {
-        "webhook" => ChannelTarget::Webhook { url },
-        "slack" => ChannelTarget::Slack { url },
-        _ => return Err(ApiError::field("kind", "must be webhook or slack")),
-    };
-    let existed = state.views.current().channel(&channel_id).is_some();
-    let command = ConfigCommand::PutChannel {
-        channel_id: channel_id.clone(),
-        name,
-        target,
-    };
-    let stream = streams::channel(&channel_id);
-    let status = if existed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    configure(
-        &state,
-        &principal,
-        &stream,
-        channel_id.to_string(),
-        command,
-        status,
-    )
-    .await
+    let (id, written) = state
+        .app
+        .put_channel(&body, api_metadata(&principal))
+        .await?;
+    Ok(respond(id.to_string(), written))
 }
 
 /// `DELETE /v1/channels/{id}`: remove a channel; its pending messages are abandoned.
 pub async fn remove_channel(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let channel_id = parse_id("path.id", ChannelId::parse(&id))?;
-    let command = ConfigCommand::RemoveChannel {
-        channel_id: channel_id.clone(),
-    };
-    let stream = streams::channel(&channel_id);
-    configure(&state, &principal, &stream, id, command, StatusCode::OK).await
-}
-
-/// Body of `POST /v1/services/{service}/route`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteBody {
-    /// Channels every new alert of the service notifies (up to 16).
-    #[serde(default)]
-    pub channels: Vec<String>,
-    /// Escalation policy its alerts follow.
-    #[serde(default)]
-    pub policy: Option<String>,
+    let metadata = api_metadata(&principal);
+    let written = state.app.remove_channel(&channel_id, metadata).await?;
+    Ok(respond(id, written))
 }
 
 /// `POST /v1/services/{service}/route`: set a service's channels and policy.
 pub async fn set_route(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(service): Path<String>,
     ValidJson(body): ValidJson<RouteBody>,
 ) -> Result<Response, ApiError> {
     let service = parse_id("path.service", ServiceName::parse(&service))?;
-    let channels = parse_channels("channels", &body.channels)?;
-    let policy = match &body.policy {
-        None => None,
-        Some(raw) => Some(parse_id("policy", PolicyId::parse(raw))?),
-    };
-    let command = ConfigCommand::SetRoute {
-        service: service.clone(),
-        channels,
-        policy,
-    };
-    let stream = streams::service(&service);
-    configure(
-        &state,
-        &principal,
-        &stream,
-        service.to_string(),
-        command,
-        StatusCode::OK,
-    )
-    .await
-}
-
-/// One step of a policy body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StepBody {
-    /// Seconds after the previous step (0 to 86,400).
-    pub delay_secs: u32,
-    /// Extra channels notified at this step.
-    #[serde(default)]
-    pub channels: Vec<String>,
-}
-
-/// Body of `POST /v1/policies`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyBody {
-    /// Policy id.
-    pub id: String,
-    /// Human-readable name.
-    pub name: String,
-    /// 1 to 16 steps.
-    pub steps: Vec<StepBody>,
-    /// Repeats after the last step (0 to 16).
-    #[serde(default)]
-    pub repeat: u32,
+    let metadata = api_metadata(&principal);
+    let written = state.app.set_route(&service, &body, metadata).await?;
+    Ok(respond(service.to_string(), written))
 }
 
 /// `POST /v1/policies`: create or replace an escalation policy.
 pub async fn set_policy(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     ValidJson(body): ValidJson<PolicyBody>,
 ) -> Result<Response, ApiError> {
-    let policy_id = parse_id("id", PolicyId::parse(&body.id))?;
-    let name = bounded_text("name", &body.name, 256)?;
-    if body.steps.is_empty() || body.steps.len() > 16 {
-        return Err(ApiError::field("steps", "must have 1 to 16 steps"));
-    }
-    if body.repeat > 16 {
-        return Err(ApiError::field("repeat", "must be at most 16"));
-    }
-    let mut steps = Vec::with_capacity(body.steps.len());
-    for (i, step) in body.steps.iter().enumerate() {
-        if step.delay_secs > 86_400 {
-            return Err(ApiError::field(
-                format!("steps[{i}].delay_secs"),
-                "must be at most 86400",
-            ));
-        }
-        steps.push(EscalationStep {
-            delay_secs: step.delay_secs,
-            channels: parse_channels(&format!("steps[{i}].channels"), &step.channels)?,
-        });
-    }
-    let command = ConfigCommand::SetPolicy {
-        policy_id: policy_id.clone(),
-        name,
-        steps,
-        repeat: body.repeat,
-    };
-    let stream = streams::policy(&policy_id);
-    configure(
-        &state,
-        &principal,
-        &stream,
-        policy_id.to_string(),
-        command,
-        StatusCode::OK,
-    )
-    .await
-}
-
-/// Body of `POST /v1/task-rules`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskRuleBody {
-    /// Rule id.
-    pub id: String,
-    /// The service whose alerts it watches.
-    pub service: String,
-    /// The least severe severity that matches (`critical` matches only critical).
-    pub min_severity: String,
-    /// The script to run.
-    pub script: String,
-    /// Its arguments (up to 64, each at most 4,096 characters, as for `POST /v1/tasks`).
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// Where to run it (1 to 256 hosts).
-    pub hosts: Vec<String>,
-    /// Seconds each host may run (1 to 86,400).
-    pub timeout_secs: u32,
+    let (id, written) = state
+        .app
+        .set_policy(&body, api_metadata(&principal))
+        .await?;
+    Ok(respond(id.to_string(), written))
 }
 
 /// `POST /v1/task-rules` (admin): alerts of a service at a severity create a task.
 pub async fn set_task_rule(
     AdminAuth(principal): AdminAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     ValidJson(body): ValidJson<TaskRuleBody>,
 ) -> Result<Response, ApiError> {
-    let rule_id = parse_id("id", RuleId::parse(&body.id))?;
-    let service = parse_id("service", ServiceName::parse(&body.service))?;
-    let min_severity = Severity::parse(&body.min_severity).ok_or_else(|| {
-        ApiError::field("min_severity", "must be critical, error, warning or info")
-    })?;
-    let template =
-        super::resources::task_spec(&body.script, &body.args, &body.hosts, body.timeout_secs)?;
-    let command = ConfigCommand::SetTaskRule {
-        rule_id: rule_id.clone(),
-        service,
-        min_severity,
-        template,
-    };
-    let stream = streams::task_rule(&rule_id);
-    configure(
-        &state,
-        &principal,
-        &stream,
-        rule_id.to_string(),
-        command,
-        StatusCode::OK,
-    )
-    .await
+    let metadata = api_metadata(&principal);
+    let (id, written) = state.app.set_task_rule(&body, metadata).await?;
+    Ok(respond(id.to_string(), written))
 }
 
 /// `DELETE /v1/task-rules/{id}` (admin).
 pub async fn remove_task_rule(
     AdminAuth(principal): AdminAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let rule_id = parse_id("path.id", RuleId::parse(&id))?;
-    let command = ConfigCommand::RemoveTaskRule {
-        rule_id: rule_id.clone(),
-    };
-    let stream = streams::task_rule(&rule_id);
-    configure(&state, &principal, &stream, id, command, StatusCode::OK).await
+    let metadata = api_metadata(&principal);
+    let written = state.app.remove_task_rule(&rule_id, metadata).await?;
+    Ok(respond(id, written))
 }
 
 /// `GET /v1/routing`: channels, service routes, policies and task rules.
 pub async fn routing(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
     read_views(&state, &params, |views| Ok(views.routing())).await
-}
-
-/// Checks what `command` names against the whole configuration, then decides and
-/// appends on its stream. The reference check and the append run under this
-/// instance's configuration lock, on views caught up with the log's head, so of two
-/// racing writes on this instance (a route naming a channel, that channel's removal)
-/// the second sees the first. Across instances the check can race: ADR 0009.
-async fn configure(
-    state: &AppState,
-    principal: &Principal,
-    stream: &str,
-    id: String,
-    command: ConfigCommand,
-    created: StatusCode,
-) -> Result<Response, ApiError> {
-    let metadata = AppState::metadata(principal, "api");
-    let outcome = {
-        let _configuring = state.marks.configuring.lock().await;
-        state.sync_views().await?;
-        state.views.current().check_references(&command)?;
-        state
-            .commands
-            .execute(stream, ConfigState::default(), metadata, |s| {
-                decide_config(s, command.clone())
-            })
-            .await?
-    };
-    if let Some(append) = outcome.append {
-        super::WriteMarks::wrote(&state.marks.routing, append.last_position);
-    }
-    super::resources::respond(state, id, outcome, created).await
-}
-
-/// Refuses a trigger whose own `channels` name a channel that does not exist or was
-/// removed (422 naming `channels[i]`), as the views show it once they have this
-/// instance's configuration writes; a channel they do not know yet (created through
-/// another instance a moment ago) is looked up again after they caught up with the log.
-pub async fn check_trigger_channels(
-    state: &AppState,
-    channels: &[ChannelId],
-) -> Result<(), ApiError> {
-    if channels.is_empty() {
-        return Ok(());
-    }
-    state.wait_for_mark(&state.marks.routing).await?;
-    let check = || state.views.current().require_channels("channels", channels);
-    match check() {
-        Err(Rejection::UnknownReference { removed: false, .. }) => {
-            state.sync_views().await?;
-            Ok(check()?)
-        }
-        checked => Ok(checked?),
-    }
-}
-
-fn parse_channels(field: &str, raw: &[String]) -> Result<Vec<ChannelId>, ApiError> {
-    if raw.len() > 16 {
-        return Err(ApiError::field(field, "at most 16 channels"));
-    }
-    raw.iter()
-        .enumerate()
-        .map(|(i, c)| parse_id(&format!("{field}[{i}]"), ChannelId::parse(c)))
-        .collect()
-}
-
-fn parse_url(field: &str, raw: &str) -> Result<String, ApiError> {
-    let valid = (raw.starts_with("http://") || raw.starts_with("https://"))
-        && raw.len() <= 2048
-        && !raw.chars().any(|c| c.is_control() || c.is_whitespace());
-    if valid {
-        Ok(raw.to_owned())
-    } else {
-        Err(ApiError::field(
-            field,
-            "must be an http:// or https:// URL of at most 2048 characters",
-        ))
-    }
 }

@@ -3,7 +3,7 @@
 //!
 //! Internal failures get a generic body; their cause goes to the log only.
 
-use crate::commands::CommandError;
+use crate::app::AppError;
 use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -193,33 +193,26 @@ fn rejection_kind(rejection: &Rejection) -> &'static str {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
+/// The one mapping of the application core's errors onto HTTP problems.
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
         match err {
-            StoreError::Conflict { .. } => ApiError::Conflict,
-            StoreError::IdempotencyMismatch { event_id } => ApiError::field(
-                "event_id",
-                format!("event {event_id} was already appended as part of a different write"),
-            ),
-            StoreError::Unavailable(cause) => {
-                tracing::error!(%cause, "store unavailable");
-                ApiError::Unavailable
-            }
-            StoreError::Closed => ApiError::Unavailable,
-            other @ (StoreError::Corrupt { .. }
-            | StoreError::Decode { .. }
-            | StoreError::AcknowledgedLoss { .. }) => ApiError::Internal(other.to_string()),
+            AppError::InvalidField { field, message } => ApiError::Validation { field, message },
+            AppError::NotFound(what) => ApiError::NotFound(what),
+            AppError::Rejected(rejection) => ApiError::Rejected(rejection),
+            AppError::Conflict => ApiError::Conflict,
+            AppError::NotCaughtUp { wanted, applied } => ApiError::NotCaughtUp { wanted, applied },
+            AppError::Unavailable => ApiError::Unavailable,
+            AppError::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }
 
-impl From<CommandError> for ApiError {
-    fn from(err: CommandError) -> Self {
-        match err {
-            CommandError::Rejected(rejection) => ApiError::Rejected(rejection),
-            CommandError::Store(store) => store.into(),
-            CommandError::Conflict => ApiError::Conflict,
-        }
+/// Reads that go to the store directly (streams, pages of `$all`) fail as the
+/// application core would report it.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        AppError::from(err).into()
     }
 }
 

@@ -3,7 +3,7 @@
 //! query strings that reject unknown parameters.
 
 use super::error::ApiError;
-use super::AppState;
+use super::HttpState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
@@ -14,10 +14,10 @@ use std::str::FromStr;
 /// A JSON body, parsed with the failing field's path in the error.
 pub struct ValidJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
+impl<T: DeserializeOwned> FromRequest<HttpState> for ValidJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &HttpState) -> Result<Self, ApiError> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -169,10 +169,10 @@ pub fn decode(raw: &str) -> String {
 /// An optional JSON body: an empty body is `None`; a non-empty one must be JSON.
 pub struct MaybeJson<T>(pub Option<T>);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
+impl<T: DeserializeOwned> FromRequest<HttpState> for MaybeJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &HttpState) -> Result<Self, ApiError> {
         let declared_json = is_json(req.headers().get(header::CONTENT_TYPE));
         let bytes = read_body(req, state).await?;
         if bytes.is_empty() {
@@ -187,7 +187,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
 
 /// Reads the whole body, within the router's limit (`state.settings.body_limit`, which
 /// `DefaultBodyLimit` enforces and the 413 names).
-async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+async fn read_body(req: Request, state: &HttpState) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state)
         .await
         .map_err(|rejection| match rejection.status().as_u16() {

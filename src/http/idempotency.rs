@@ -10,7 +10,7 @@
 //! shapes (`docs/receivers.md`).
 
 use super::error::ApiError;
-use super::AppState;
+use super::HttpState;
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -78,7 +78,7 @@ impl IdempotencyCache {
 }
 
 /// Middleware: replays stored responses for repeated `Idempotency-Key`s.
-pub async fn replay(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn replay(State(state): State<HttpState>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
@@ -96,7 +96,7 @@ pub async fn replay(State(state): State<AppState>, request: Request, next: Next)
 }
 
 async fn replay_keyed(
-    state: &AppState,
+    state: &HttpState,
     key: HeaderValue,
     request: Request,
     next: Next,

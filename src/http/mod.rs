@@ -30,11 +30,8 @@ pub mod resources;
 pub mod serve;
 pub mod subscribe;
 
-use crate::commands::Commands;
-use crate::http::auth::{Principal, Role, Tokens};
-use crate::metrics::Metrics;
-use crate::projection::ViewsHandle;
-use crate::store::EventStore;
+use crate::app::App;
+use auth::{Principal, Role, Tokens};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
@@ -43,8 +40,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
-use projections::{Metadata, Position};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use projections::Metadata;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,8 +52,6 @@ pub const POSITION_HEADER: &str = "x-ledger-position";
 pub struct HttpSettings {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
-    /// Longest a read waits for `min_position` before answering 503.
-    pub read_wait: Duration,
     /// Idle time after which `/v1/subscribe` sends a `: heartbeat` comment, so
     /// proxies keep the connection and clients notice a dead one.
     pub heartbeat: Duration,
@@ -65,143 +59,25 @@ pub struct HttpSettings {
     pub body_read_timeout: Duration,
 }
 
-/// Everything a handler needs; cheap to clone (all `Arc`s).
+/// Everything a handler needs: the application core plus what only HTTP uses. Cheap
+/// to clone (all `Arc`s).
 #[derive(Clone)]
-pub struct AppState {
-    /// The event store.
-    pub store: Arc<dyn EventStore>,
-    /// The live views.
-    pub views: Arc<ViewsHandle>,
-    /// The command runner.
-    pub commands: Commands,
+pub struct HttpState {
+    /// The application core: store, views, commands, marks.
+    pub app: App,
     /// Bearer tokens.
     pub tokens: Arc<Tokens>,
     /// Integration keys of the PagerDuty and GoAlert receivers (key → service).
-    pub integrations: Arc<crate::http::receivers::keys::IntegrationKeys>,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
+    pub integrations: Arc<receivers::keys::IntegrationKeys>,
     /// Replay cache for `Idempotency-Key`.
     pub idempotency: Arc<idempotency::IdempotencyCache>,
     /// Limits.
     pub settings: Arc<HttpSettings>,
-    /// Set when shutdown begins: readiness turns 503.
-    pub shutting_down: Arc<AtomicBool>,
-    /// Whether this instance's dispatcher runs: readiness turns 503 when it does not.
-    pub dispatch: crate::dispatch::DispatchStatus,
-    /// View snapshots (time travel starts from them).
-    pub snapshots: Option<crate::snapshot::SnapshotDir>,
-    /// The embedded log's directory, for verification (`None` for server backends).
-    pub data_dir: Option<std::path::PathBuf>,
-    /// Positions of this instance's latest configuration writes.
-    pub marks: Arc<WriteMarks>,
-    /// Streams of the alerts this instance opened recently.
-    pub recent_alerts: Arc<RecentAlerts>,
 }
 
-/// The streams of the alerts this instance opened most recently (bounded, oldest
-/// forgotten first), so an acknowledge or resolve sent right after its trigger needs no
-/// view: the views may be busy (a snapshot of a large log holds them for seconds) and
-/// the command only needs the alert's stream, which the trigger knew.
-pub struct RecentAlerts {
-    capacity: usize,
-    inner: std::sync::Mutex<(
-        std::collections::HashMap<projections::ids::AlertId, String>,
-        std::collections::VecDeque<projections::ids::AlertId>,
-    )>,
-}
-
-impl RecentAlerts {
-    /// Remembers up to `capacity` alerts.
-    pub fn new(capacity: usize) -> RecentAlerts {
-        RecentAlerts {
-            capacity,
-            inner: std::sync::Mutex::default(),
-        }
-    }
-
-    /// Remembers that `alert_id` lives in `stream`.
-    pub fn opened(&self, alert_id: projections::ids::AlertId, stream: &str) {
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (streams, order) = &mut *guard;
-        if streams.insert(alert_id, stream.to_owned()).is_none() {
-            order.push_back(alert_id);
-        }
-        while order.len() > self.capacity {
-            if let Some(oldest) = order.pop_front() {
-                streams.remove(&oldest);
-            }
-        }
-    }
-
-    /// The stream of `alert_id`, if this instance opened it recently.
-    pub fn stream_of(&self, alert_id: &projections::ids::AlertId) -> Option<String> {
-        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        guard.0.get(alert_id).cloned()
-    }
-}
-
-/// Positions of this instance's latest writes of what the trigger path reads from the
-/// views (service routes, resources). A trigger waits only until the views have applied
-/// these, which is almost always already so; waiting for the whole head on every
-/// request instead would put the views' apply time into every trigger's latency.
-#[derive(Debug, Default)]
-pub struct WriteMarks {
-    /// Channels, routes, policies, task rules.
-    pub routing: AtomicU64,
-    /// Resources (syncs).
-    pub syncs: AtomicU64,
-    /// Held by each configuration write from its reference check to its append, so
-    /// this instance's configuration writes check against each other's results
-    /// (`config::configure`, ADR 0009). Never held by triggers.
-    pub configuring: tokio::sync::Mutex<()>,
-}
-
-impl WriteMarks {
-    /// Records a write at `position`.
-    pub fn wrote(mark: &AtomicU64, position: Position) {
-        mark.fetch_max(position, Ordering::AcqRel);
-    }
-}
-
-impl AppState {
-    /// Waits (bounded) until the views have applied the write recorded in `mark`.
-    pub async fn wait_for_mark(&self, mark: &AtomicU64) -> Result<(), ApiError> {
-        let position = mark.load(Ordering::Acquire);
-        if position <= self.views.applied() {
-            return Ok(());
-        }
-        self.wait_for(position).await
-    }
-
-    /// Waits until the views reflect everything the store has acknowledged so far, so
-    /// a command that looks something up (an alert's stream, a resource's state) sees
-    /// the caller's earlier writes.
-    pub async fn sync_views(&self) -> Result<Position, ApiError> {
-        let head = self.store.head().await?.position;
-        self.wait_for(head).await?;
-        Ok(head)
-    }
-
-    /// Waits (bounded) until the views have applied `position`.
-    pub async fn wait_for(&self, position: Position) -> Result<(), ApiError> {
-        self.views
-            .wait_for(position, self.settings.read_wait)
-            .await
-            .map_err(|applied| ApiError::NotCaughtUp {
-                wanted: position,
-                applied,
-            })
-    }
-
-    /// Event metadata for a command issued by `principal` through `source`.
-    pub fn metadata(principal: &Principal, source: &str) -> Metadata {
-        Metadata {
-            actor: Some(principal.name.clone()),
-            correlation_id: Some(uuid::Uuid::new_v4()),
-            causation_id: None,
-            source: Some(source.to_owned()),
-        }
-    }
+/// Event metadata for a command `principal` sends through the API.
+pub fn api_metadata(principal: &Principal) -> Metadata {
+    App::metadata(&principal.name, "api")
 }
 
 macro_rules! role_extractor {
@@ -209,12 +85,12 @@ macro_rules! role_extractor {
         $(#[$doc])*
         pub struct $name(pub Principal);
 
-        impl FromRequestParts<AppState> for $name {
+        impl FromRequestParts<HttpState> for $name {
             type Rejection = ApiError;
 
             async fn from_request_parts(
                 parts: &mut Parts,
-                state: &AppState,
+                state: &HttpState,
             ) -> Result<Self, ApiError> {
                 state.tokens.authorize(&parts.headers, $role).map($name)
             }
@@ -239,7 +115,7 @@ role_extractor!(
 );
 
 /// Builds the router with every route of the v1 contract.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: HttpState) -> Router {
     let limit = state.settings.body_limit;
     Router::new()
         .route("/v1/alerts", post(alerts::trigger).get(alerts::list))
@@ -296,15 +172,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/projections/{name}/rebuild", post(admin::rebuild))
         .route(
             "/v1/integrations/alertmanager",
-            post(crate::http::receivers::alertmanager::receive),
+            post(receivers::alertmanager::receive),
         )
-        .route(
-            "/v2/enqueue",
-            post(crate::http::receivers::pagerduty::enqueue),
-        )
+        .route("/v2/enqueue", post(receivers::pagerduty::enqueue))
         .route(
             "/api/v2/generic/incoming",
-            post(crate::http::receivers::goalert::incoming),
+            post(receivers::goalert::incoming),
         )
         .route("/livez", get(ops::livez))
         .route("/readyz", get(ops::readyz))
@@ -327,7 +200,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Records metrics and a log line per request, and stamps every response with the
 /// views' position when the handler did not.
-async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn observe(State(state): State<HttpState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request
@@ -338,10 +211,11 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let latency = started.elapsed();
     let status = response.status().as_u16();
     state
+        .app
         .metrics
         .observe_request(method.as_str(), &route, status, latency);
     if !response.headers().contains_key(POSITION_HEADER) {
-        let position = HeaderValue::from(state.views.applied());
+        let position = HeaderValue::from(state.app.views.applied());
         response.headers_mut().insert(POSITION_HEADER, position);
     }
     let latency_ms = latency.as_secs_f64() * 1000.0;
@@ -351,24 +225,4 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         tracing::debug!(method = %method, route = %route, status, latency_ms, "request");
     }
     response
-}
-
-#[cfg(test)]
-mod recent_alerts_tests {
-    use super::RecentAlerts;
-    use projections::ids::AlertId;
-    use uuid::Uuid;
-
-    #[test]
-    fn recent_alerts_remember_the_newest_and_forget_the_oldest() {
-        let recent = RecentAlerts::new(2);
-        let ids: Vec<AlertId> = (1..=3).map(|n| AlertId(Uuid::from_u128(n))).collect();
-        recent.opened(ids[0], "alert-a");
-        recent.opened(ids[1], "alert-b");
-        recent.opened(ids[1], "alert-b");
-        recent.opened(ids[2], "alert-c");
-        assert_eq!(recent.stream_of(&ids[0]), None, "the oldest is forgotten");
-        assert_eq!(recent.stream_of(&ids[1]).as_deref(), Some("alert-b"));
-        assert_eq!(recent.stream_of(&ids[2]).as_deref(), Some("alert-c"));
-    }
 }

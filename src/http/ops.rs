@@ -2,7 +2,7 @@
 //! the OpenAPI document; and the JSON 404 for unknown paths.
 
 use super::error::ApiError;
-use super::{AppState, ReaderAuth};
+use super::{HttpState, ReaderAuth};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,15 +35,15 @@ pub struct Readiness {
 }
 
 /// `GET /readyz`: 200 once the views caught up and follow the log; 503 otherwise.
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    let applied = state.views.applied();
-    let head = state.store.head().await.map(|h| h.position);
+pub async fn readyz(State(state): State<HttpState>) -> Response {
+    let applied = state.app.views.applied();
+    let head = state.app.store.head().await.map(|h| h.position);
     let reason = match &head {
-        _ if state.shutting_down.load(Ordering::Relaxed) => Some("shutting down".to_owned()),
+        _ if state.app.shutting_down.load(Ordering::Relaxed) => Some("shutting down".to_owned()),
         Err(err) => Some(format!("store unavailable: {err}")),
-        Ok(_) if !state.views.is_following() => Some("views are not following the log".into()),
-        Ok(_) if state.dispatch.not_ready_reason().is_some() => {
-            state.dispatch.not_ready_reason().map(str::to_owned)
+        Ok(_) if !state.app.views.is_following() => Some("views are not following the log".into()),
+        Ok(_) if state.app.dispatch.not_ready_reason().is_some() => {
+            state.app.dispatch.not_ready_reason().map(str::to_owned)
         }
         Ok(_) => None,
     };
@@ -58,7 +58,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         applied_position: applied,
         head_position: head,
         lag: head.saturating_sub(applied),
-        fold_errors: state.views.fold_errors(),
+        fold_errors: state.app.views.fold_errors(),
     };
     let status = match reason {
         None => StatusCode::OK,
@@ -68,19 +68,22 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let counts = state.views.current().open_alerts_by_severity();
+pub async fn metrics(State(state): State<HttpState>) -> Response {
+    let counts = state.app.views.current().open_alerts_by_severity();
     let labelled: Vec<(&str, u64)> = Severity::ALL
         .iter()
         .zip(counts)
         .map(|(severity, count)| (severity.as_str(), count))
         .collect();
-    state.metrics.set_open_alerts(&labelled);
-    state.metrics.set_applied_position(state.views.applied());
-    if let Ok(head) = state.store.head().await {
-        state.metrics.set_head_position(head.position);
+    state.app.metrics.set_open_alerts(&labelled);
+    state
+        .app
+        .metrics
+        .set_applied_position(state.app.views.applied());
+    if let Ok(head) = state.app.store.head().await {
+        state.app.metrics.set_head_position(head.position);
     }
-    let body = state.metrics.render();
+    let body = state.app.metrics.render();
     (
         [(
             header::CONTENT_TYPE,
@@ -105,12 +108,13 @@ pub struct Digest {
 /// `GET /v1/ledger/digest`.
 pub async fn digest(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
 ) -> Result<Response, ApiError> {
-    let head = state.store.head().await?;
+    let head = state.app.store.head().await?;
     let recorded_at = match head.position {
         0 => None,
         position => state
+            .app
             .store
             .read_all(position, 1)
             .await?

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::extract::QueryParams;
-use super::{AppState, ReaderAuth, POSITION_HEADER};
+use super::{HttpState, ReaderAuth, POSITION_HEADER};
 use crate::projection::history;
 use crate::projection::queries::MessageFilter;
 use crate::projection::ViewQueries;
@@ -26,15 +26,15 @@ pub fn position_header(position: Position) -> [(&'static str, String); 1] {
 /// asked), or as they were at `as_of` (a position or an RFC 3339 time). The response
 /// carries the position the answer reflects.
 pub async fn read_views<T: Serialize>(
-    state: &AppState,
+    state: &HttpState,
     params: &QueryParams,
     read: impl FnOnce(&dyn ViewQueries) -> Result<T, ApiError>,
 ) -> Result<Response, ApiError> {
     if let Some(as_of) = as_of_position(state, params).await? {
         let views = history::views_at(
-            state.store.as_ref(),
-            &state.views.history,
-            state.snapshots.as_ref(),
+            state.app.store.as_ref(),
+            &state.app.views.history,
+            state.app.snapshots.as_ref(),
             as_of,
         )
         .await?;
@@ -43,7 +43,7 @@ pub async fn read_views<T: Serialize>(
     }
     wait_for_min_position(state, params).await?;
     let (position, body) = {
-        let views = state.views.current();
+        let views = state.app.views.current();
         (views.position(), read(&*views))
     };
     Ok((position_header(position), Json(body?)).into_response())
@@ -52,12 +52,15 @@ pub async fn read_views<T: Serialize>(
 /// Waits (bounded) until the views reflect `min_position`, when given. A position
 /// beyond the log's head names no write, so no wait can reach it: that is a 422 naming
 /// the parameter, not a 503 asking the client to retry.
-pub async fn wait_for_min_position(state: &AppState, params: &QueryParams) -> Result<(), ApiError> {
+pub async fn wait_for_min_position(
+    state: &HttpState,
+    params: &QueryParams,
+) -> Result<(), ApiError> {
     let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? else {
         return Ok(());
     };
-    if min > state.views.applied() {
-        let head = state.store.head().await?.position;
+    if min > state.app.views.applied() {
+        let head = state.app.store.head().await?.position;
         if min > head {
             return Err(ApiError::field(
                 "query.min_position",
@@ -65,13 +68,13 @@ pub async fn wait_for_min_position(state: &AppState, params: &QueryParams) -> Re
             ));
         }
     }
-    state.wait_for(min).await
+    Ok(state.app.wait_for(min).await?)
 }
 
 /// The position `as_of` names: a position, or the last event recorded at or before an
 /// RFC 3339 time. Positions beyond the log's head are refused.
 pub async fn as_of_position(
-    state: &AppState,
+    state: &HttpState,
     params: &QueryParams,
 ) -> Result<Option<Position>, ApiError> {
     let Some(raw) = params.get("as_of") else {
@@ -83,14 +86,14 @@ pub async fn as_of_position(
             "cannot be combined with min_position",
         ));
     }
-    let head = state.store.head().await?.position;
+    let head = state.app.store.head().await?.position;
     let position = match raw.parse::<Position>() {
         Ok(position) => position,
         Err(_) => {
             let time = chrono::DateTime::parse_from_rfc3339(raw).map_err(|_| {
                 ApiError::field("query.as_of", "must be a log position or an RFC 3339 time")
             })?;
-            history::position_at(state.store.as_ref(), time.with_timezone(&chrono::Utc)).await?
+            history::position_at(state.app.store.as_ref(), time.with_timezone(&chrono::Utc)).await?
         }
     };
     if position > head {
@@ -105,7 +108,7 @@ pub async fn as_of_position(
 /// `GET /v1/alarms`.
 pub async fn alarms(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
@@ -115,7 +118,7 @@ pub async fn alarms(
 /// `GET /v1/messages`: filters `state`, `alert_id`, `channel`; `limit`, `cursor`.
 pub async fn messages(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let allowed = [
@@ -180,7 +183,7 @@ fn parse_message_state(raw: &str) -> Result<DeliveryState, ApiError> {
 /// `GET /v1/messages/{id}`.
 pub async fn message(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -241,7 +244,7 @@ pub struct EventPage {
 /// `limit`. NDJSON with `Accept: application/x-ndjson`.
 pub async fn stream(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(stream): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -265,8 +268,9 @@ pub async fn stream(
     let from = params
         .parse_opt::<u64>("from", "a stream version")?
         .unwrap_or(default_from);
-    let position = state.store.head().await?.position;
+    let position = state.app.store.head().await?.position;
     let events = state
+        .app
         .store
         .read_stream(&stream, from, direction, limit)
         .await?;
@@ -284,7 +288,7 @@ pub async fn stream(
 /// `Accept: application/x-ndjson`.
 pub async fn events(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -293,8 +297,8 @@ pub async fn events(
     let from = params
         .parse_opt::<Position>("from", "a log position")?
         .unwrap_or(1);
-    let position = state.store.head().await?.position;
-    let events = state.store.read_all(from.max(1), limit).await?;
+    let position = state.app.store.head().await?.position;
+    let events = state.app.store.read_all(from.max(1), limit).await?;
     let next = match events.last() {
         Some(last) if events.len() == limit => Some(last.position + 1),
         _ => None,

@@ -25,7 +25,7 @@
 
 use super::error::ApiError;
 use super::extract::{decode, QueryParams};
-use super::{AppState, ReaderAuth, POSITION_HEADER};
+use super::{HttpState, ReaderAuth, POSITION_HEADER};
 use crate::metrics::Metrics;
 use crate::store::subscription::{Subscription, SubscriptionFilter};
 use axum::extract::{RawQuery, State};
@@ -58,7 +58,7 @@ const MAX_NAME: usize = 256;
 #[tracing::instrument(skip_all, fields(from = tracing::field::Empty))]
 pub async fn subscribe(
     ReaderAuth(_): ReaderAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -68,13 +68,13 @@ pub async fn subscribe(
         Some(last) => last.saturating_add(1),
         None => match parse_from(&params)? {
             Start::At(position) => position.max(1),
-            Start::End => state.store.head().await?.position + 1,
+            Start::End => state.app.store.head().await?.position + 1,
         },
     };
     tracing::Span::current().record("from", from);
-    let guard = SubscriberGuard::new(state.metrics.clone());
-    let subscription = Subscription::new(state.store.clone(), from).with_filter(filter);
-    let events = sse_events(subscription, guard, state.shutting_down.clone());
+    let guard = SubscriberGuard::new(state.app.metrics.clone());
+    let subscription = Subscription::new(state.app.store.clone(), from).with_filter(filter);
+    let events = sse_events(subscription, guard, state.app.shutting_down.clone());
     let keep_alive = KeepAlive::new()
         .interval(state.settings.heartbeat)
         .text("heartbeat");

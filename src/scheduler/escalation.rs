@@ -7,13 +7,12 @@
 //! Acknowledge and resolve cancel the pending timer inside the decisions; the index
 //! drops such timers lazily, when they come due, after a look at the alert view.
 
-use crate::commands::CommandError;
-use crate::http::AppState;
-use crate::ingest::with_deletions;
+use crate::app::App;
+use crate::app::AppError;
 use crate::projection::ViewQueries;
 use chrono::{DateTime, Utc};
-use projections::decide::{decide_alert, AlertCommand, Rejection, SeriesState};
-use projections::ids::{AlertId, SeriesId, TimerId};
+use projections::decide::Rejection;
+use projections::ids::{AlertId, TimerId};
 use projections::views::AlertStatus;
 use projections::{Event, RecordedEvent};
 use std::collections::BTreeSet;
@@ -57,7 +56,7 @@ impl EscalationTimers {
     }
 
     /// Fires every timer due at `now`; returns how many this instance fired.
-    pub async fn fire_due(&mut self, state: &AppState, now: DateTime<Utc>) -> usize {
+    pub async fn fire_due(&mut self, state: &App, now: DateTime<Utc>) -> usize {
         let mut fired = 0;
         while let Some(&(due, timer, alert)) = self.due.first() {
             if due > now {
@@ -83,7 +82,7 @@ enum Fired {
 }
 
 /// Fires one timer if the alert view still shows it pending.
-async fn fire(state: &AppState, timer_id: TimerId, alert_id: AlertId, now: DateTime<Utc>) -> Fired {
+async fn fire(state: &App, timer_id: TimerId, alert_id: AlertId, now: DateTime<Utc>) -> Fired {
     let alert = state.views.current().alert(alert_id);
     let stream = alert.and_then(|alert| {
         let pending = alert.status == AlertStatus::Triggered
@@ -94,33 +93,19 @@ async fn fire(state: &AppState, timer_id: TimerId, alert_id: AlertId, now: DateT
     let Some(stream) = stream else {
         return Fired::Skipped;
     };
-    let Some(series) = stream
-        .strip_prefix("alert-")
-        .and_then(|id| SeriesId::parse(id).ok())
-    else {
-        tracing::error!(%stream, "alert stream without a series id; timer dropped");
-        return Fired::Skipped;
-    };
-    let command = AlertCommand::FireTimer { timer_id, now };
     let outcome = state
-        .commands
-        .execute(
-            &stream,
-            SeriesState::new(series),
-            super::metadata("scheduler", None),
-            |s| decide_alert(&with_deletions(state, s), command.clone()),
-        )
+        .fire_escalation_timer(&stream, timer_id, now, super::metadata("scheduler", None))
         .await;
     match outcome {
-        Ok(outcome) if outcome.append.is_some() => {
+        Ok(true) => {
             tracing::info!(%alert_id, %timer_id, "escalation timer fired");
             Fired::Yes
         }
-        Ok(_) => Fired::Skipped,
+        Ok(false) => Fired::Skipped,
         // Another instance fired it first, or ack/resolve cancelled it.
-        Err(CommandError::Rejected(Rejection::TimerNotPending(_))) => Fired::Skipped,
-        Err(CommandError::Rejected(Rejection::TimerNotDue { due_at, .. })) => Fired::Later(due_at),
-        Err(CommandError::Rejected(other)) => {
+        Err(AppError::Rejected(Rejection::TimerNotPending(_))) => Fired::Skipped,
+        Err(AppError::Rejected(Rejection::TimerNotDue { due_at, .. })) => Fired::Later(due_at),
+        Err(AppError::Rejected(other)) => {
             tracing::debug!(%alert_id, %other, "timer not fired");
             Fired::Skipped
         }

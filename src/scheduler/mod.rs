@@ -24,7 +24,7 @@ pub mod escalation;
 pub mod task_rules;
 pub mod task_timeouts;
 
-use crate::http::AppState;
+use crate::app::App;
 use crate::store::subscription::Subscription;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -141,7 +141,7 @@ impl std::ops::AddAssign for TickReport {
 
 /// One scheduler instance.
 pub struct Scheduler {
-    state: AppState,
+    state: App,
     clock: Arc<dyn Clock>,
     escalations: escalation::EscalationTimers,
     timeouts: task_timeouts::TaskTimeouts,
@@ -152,7 +152,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler over `state`'s store, views and command runner.
-    pub fn new(state: AppState, clock: Arc<dyn Clock>, settings: SchedulerSettings) -> Scheduler {
+    pub fn new(state: App, clock: Arc<dyn Clock>, settings: SchedulerSettings) -> Scheduler {
         Scheduler {
             state,
             clock,
@@ -346,7 +346,7 @@ fn metadata(source: &str, cause: Option<uuid::Uuid>) -> Metadata {
 
 /// Spawns the scheduler of a running service on the wall clock.
 pub fn spawn(
-    state: AppState,
+    state: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     let scheduler = Scheduler::new(state, Arc::new(SystemClock), SchedulerSettings::default());

@@ -9,10 +9,10 @@
 //! restart or a second instance can only meet `TaskAlreadyExists`, never create a
 //! second task. Resolved alerts never get tasks.
 
-use crate::commands::CommandError;
-use crate::http::AppState;
+use crate::app::App;
+use crate::app::AppError;
 use crate::projection::ViewQueries;
-use projections::decide::{decide_task, Rejection, TaskCommand, TaskState};
+use projections::decide::Rejection;
 use projections::ids::{AlertId, RuleId, TaskId};
 use projections::views::{AlertStatus, AlertView, TaskRule};
 use projections::{Event, RecordedEvent, TaskSpec};
@@ -40,7 +40,7 @@ type Pending = (TaskId, TaskSpec, AlertId, RuleId);
 impl TaskRules {
     /// Checks every open alert against every rule; returns how many tasks this
     /// instance created.
-    pub async fn reconcile_all(&mut self, state: &AppState) -> usize {
+    pub async fn reconcile_all(&mut self, state: &App) -> usize {
         let pending = {
             let views = state.views.current();
             let rules = views.task_rules();
@@ -54,7 +54,7 @@ impl TaskRules {
     }
 
     /// Reacts to one event of the log.
-    pub async fn observe(&mut self, state: &AppState, event: &RecordedEvent) -> usize {
+    pub async fn observe(&mut self, state: &App, event: &RecordedEvent) -> usize {
         let pending = {
             let views = state.views.current();
             let rules = views.task_rules();
@@ -97,7 +97,7 @@ fn missing_tasks(
         .collect()
 }
 
-async fn create_all(state: &AppState, pending: Vec<Pending>, cause: Option<Uuid>) -> usize {
+async fn create_all(state: &App, pending: Vec<Pending>, cause: Option<Uuid>) -> usize {
     let mut created = 0;
     for (task_id, spec, alert_id, rule_id) in pending {
         if create(state, task_id, spec, alert_id, cause).await {
@@ -111,30 +111,19 @@ async fn create_all(state: &AppState, pending: Vec<Pending>, cause: Option<Uuid>
 /// Creates one task; `false` if it already existed or the store failed (logged; the
 /// next start reconciles it).
 async fn create(
-    state: &AppState,
+    state: &App,
     task_id: TaskId,
     spec: TaskSpec,
     alert_id: AlertId,
     cause: Option<Uuid>,
 ) -> bool {
-    let stream = projections::streams::task(task_id);
-    let command = TaskCommand::Create {
-        task_id,
-        spec,
-        alert_id: Some(alert_id),
-    };
+    let metadata = super::metadata("task-rule", cause);
     let outcome = state
-        .commands
-        .execute(
-            &stream,
-            TaskState::default(),
-            super::metadata("task-rule", cause),
-            |s| decide_task(s, command.clone()),
-        )
+        .create_task_from_rule(task_id, spec, alert_id, metadata)
         .await;
     match outcome {
-        Ok(outcome) => outcome.append.is_some(),
-        Err(CommandError::Rejected(Rejection::TaskAlreadyExists(_))) => false,
+        Ok(created) => created,
+        Err(AppError::Rejected(Rejection::TaskAlreadyExists(_))) => false,
         Err(err) => {
             tracing::error!(%task_id, %alert_id, %err, "cannot create task from rule");
             false

@@ -11,11 +11,11 @@
 //! read, and the append carries the stream's expected version: a host that started
 //! or finished meanwhile is not timed out, and a host is timed out exactly once.
 
-use crate::commands::CommandError;
-use crate::http::AppState;
+use crate::app::App;
+use crate::app::AppError;
 use crate::projection::ViewQueries;
 use chrono::{DateTime, Utc};
-use projections::decide::{decide_task, Rejection, TaskCommand, TaskState};
+use projections::decide::{Rejection, TaskState};
 use projections::ids::{HostName, TaskId};
 use projections::views::{HostState, TaskView};
 use projections::{Event, RecordedEvent};
@@ -80,7 +80,7 @@ impl TaskTimeouts {
 
     /// Times out every host whose deadline passed by `now`; returns how many this
     /// instance timed out.
-    pub async fn fire_due(&mut self, state: &AppState, now: DateTime<Utc>) -> usize {
+    pub async fn fire_due(&mut self, state: &App, now: DateTime<Utc>) -> usize {
         let mut timed_out = 0;
         while let Some((due, task_id, host)) = self.due.first().cloned() {
             if due > now {
@@ -122,46 +122,30 @@ pub fn deadline(
 /// Times the host out if, in the task's stream as read, its deadline has passed.
 /// `Ok(false)`: nothing to do (finished, not yet due, or another instance won).
 async fn time_out(
-    state: &AppState,
+    state: &App,
     task_id: TaskId,
     host: &HostName,
     now: DateTime<Utc>,
     grace: chrono::Duration,
 ) -> Result<bool, ()> {
-    let stream = projections::streams::task(task_id);
-    let command = TaskCommand::TimeOutHost {
-        task_id,
-        host: host.clone(),
+    // Started meanwhile (a later deadline is indexed), finished, or gone: not due.
+    let due = |s: &TaskState| {
+        s.view
+            .tasks
+            .get(&task_id)
+            .and_then(|task| deadline(task, host, grace))
+            .is_some_and(|due| due <= now)
     };
-    let outcome = state
-        .commands
-        .execute(
-            &stream,
-            TaskState::default(),
-            super::metadata("scheduler", None),
-            |s| {
-                let due = s
-                    .view
-                    .tasks
-                    .get(&task_id)
-                    .and_then(|task| deadline(task, host, grace));
-                match due {
-                    Some(due) if due <= now => decide_task(s, command.clone()),
-                    // Started meanwhile (a later deadline is indexed), finished, or gone.
-                    _ => Ok(Vec::new()),
-                }
-            },
-        )
-        .await;
+    let metadata = super::metadata("scheduler", None);
+    let outcome = state.time_out_host(task_id, host, due, metadata).await;
     match outcome {
-        Ok(outcome) => {
-            let done = outcome.append.is_some();
+        Ok(done) => {
             if done {
                 tracing::info!(%task_id, %host, "task host timed out");
             }
             Ok(done)
         }
-        Err(CommandError::Rejected(
+        Err(AppError::Rejected(
             Rejection::HostAlreadyFinished { .. }
             | Rejection::UnknownTask(_)
             | Rejection::UnknownHost { .. },

@@ -7,9 +7,10 @@ use crate::{
     message_events, one_message, service_with_channel, spawn_ledger, spawn_ledger_in, types,
     wait_for_state, Ledger,
 };
+use alert_ledger::app::App as AppState;
+use alert_ledger::app::DispatchStatus;
 use alert_ledger::commands::Commands;
-use alert_ledger::dispatch::{DispatchConfig, DispatchStatus, Dispatcher};
-use alert_ledger::http::AppState;
+use alert_ledger::dispatch::{DispatchConfig, Dispatcher};
 use projections::decide::{decide_message, MessageCommand, MessageState};
 use projections::ids::MessageId;
 use projections::{streams, Metadata};
@@ -253,7 +254,7 @@ async fn readiness_follows_the_dispatcher() {
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}/readyz", listener.local_addr().unwrap());
-    let router = alert_ledger::http::router(state.clone());
+    let router = alert_ledger::http::router(app.http_state().clone());
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });

@@ -16,10 +16,10 @@ mod failures;
 mod instances;
 mod receiver;
 
+use alert_ledger::app::App as AppState;
 use alert_ledger::config::ServeConfig;
 use alert_ledger::dispatch::backoff::Backoff;
 use alert_ledger::dispatch::sign::SigningSecret;
-use alert_ledger::http::AppState;
 use alert_ledger::startup::Application;
 use helpers::{eventually, Api, Reply};
 use serde_json::{json, Value};

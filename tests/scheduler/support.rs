@@ -2,8 +2,8 @@
 //! over it on a manual clock.
 
 use crate::helpers::{self, Api};
+use alert_ledger::app::App as AppState;
 use alert_ledger::commands::Commands;
-use alert_ledger::http::AppState;
 use alert_ledger::scheduler::{ManualClock, Scheduler, SchedulerSettings};
 use alert_ledger::startup::Application;
 use serde_json::Value;

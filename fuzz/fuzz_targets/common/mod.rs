@@ -1,7 +1,7 @@
 //! Shared by the ingest targets: the integration keys they authenticate with, and
 //! the property every accepted trigger must have.
 
-use alert_ledger::ingest::{
+use alert_ledger::app::trigger::{
     ValidTrigger, MAX_CHANNELS, MAX_DETAILS, MAX_DETAIL_KEY_CHARS, MAX_DETAIL_VALUE_CHARS,
     MAX_ESCALATION_STEPS, MAX_SUMMARY_CHARS,
 };

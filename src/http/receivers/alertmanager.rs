@@ -6,12 +6,14 @@
 //! resolve the open alert of its (service, dedup key) as resolved by the source.
 //! Mapping rules are in `docs/receivers.md`.
 
-use super::{act_on_open, digest_key, summary_line, Details, OpenAction};
+use super::{digest_key, summary_line, Details};
+use crate::app::alerts::OpenAction;
+use crate::app::trigger::{parse_id, validate, TriggerRequest, ValidTrigger};
+use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::extract::{parse_json, ValidJson};
 use crate::http::reads::position_header;
-use crate::http::{AppState, WriterAuth};
-use crate::ingest::{self, TriggerRequest, ValidTrigger};
+use crate::http::{HttpState, WriterAuth};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -146,14 +148,14 @@ pub fn parse_request(bytes: &[u8]) -> Result<Vec<Planned>, ApiError> {
 #[tracing::instrument(skip_all, fields(alerts))]
 pub async fn receive(
     WriterAuth(principal): WriterAuth,
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     ValidJson(notification): ValidJson<Notification>,
 ) -> Result<Response, ApiError> {
     let planned = plan(&notification)?;
     tracing::Span::current().record("alerts", planned.len());
-    let metadata = AppState::metadata(&principal, "alertmanager");
+    let metadata = App::metadata(&principal.name, "alertmanager");
     let mut outcomes = Vec::with_capacity(planned.len());
-    let mut last = state.views.applied();
+    let mut last = state.app.views.applied();
     for item in planned {
         let outcome = run(&state, item, metadata.clone()).await?;
         last = last.max(outcome.position);
@@ -167,7 +169,7 @@ pub async fn receive(
 }
 
 async fn run(
-    state: &AppState,
+    state: &HttpState,
     item: Planned,
     metadata: projections::Metadata,
 ) -> Result<AlertOutcome, ApiError> {
@@ -178,7 +180,7 @@ async fn run(
             service,
             dedup_key,
         } => {
-            let triggered = ingest::trigger_valid(state, trigger, metadata).await?;
+            let triggered = state.app.trigger_valid(trigger, metadata).await?;
             Ok(AlertOutcome {
                 fingerprint,
                 service,
@@ -198,7 +200,10 @@ async fn run(
             dedup_key,
         } => {
             let action = OpenAction::Resolve(ResolvedBy::Source);
-            let acted = act_on_open(state, &service, &dedup_key, action, metadata).await?;
+            let acted = state
+                .app
+                .act_on_open(&service, &dedup_key, action, metadata)
+                .await?;
             Ok(AlertOutcome {
                 fingerprint,
                 service,
@@ -263,7 +268,7 @@ fn plan_alert(
         Some(fingerprint) => fingerprint.to_owned(),
         None => labels_key(&alert.labels),
     };
-    let dedup_key = ingest::parse_id(&format!("{at}.fingerprint"), DedupKey::parse(&dedup_raw))?;
+    let dedup_key = parse_id(&format!("{at}.fingerprint"), DedupKey::parse(&dedup_raw))?;
     let fingerprint = fingerprint.map(str::to_owned);
     match alert.status.as_str() {
         "resolved" => Ok(Planned::Resolve {
@@ -278,7 +283,7 @@ fn plan_alert(
                     "needs an annotation summary or description, or a label alertname",
                 )
             })?;
-            let trigger = ingest::validate(TriggerRequest {
+            let trigger = validate(TriggerRequest {
                 service: service.as_str().to_owned(),
                 dedup_key: Some(dedup_key.as_str().to_owned()),
                 summary,

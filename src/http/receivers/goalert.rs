@@ -9,12 +9,13 @@
 //! problem documents (GoAlert clients look only at the status).
 
 use super::keys::{Integration, IntegrationKeys};
-use super::{act_on_open, digest_key, key_metadata, summary_line, Details, OpenAction};
+use super::{digest_key, key_metadata, summary_line, Details};
+use crate::app::alerts::OpenAction;
+use crate::app::trigger::{parse_id, validate, TriggerRequest, ValidTrigger};
 use crate::http::error::ApiError;
 use crate::http::extract::{decode, parse_json};
 use crate::http::reads::position_header;
-use crate::http::AppState;
-use crate::ingest::{self, TriggerRequest, ValidTrigger};
+use crate::http::HttpState;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -122,7 +123,7 @@ pub struct PlannedCall {
 /// `POST /api/v2/generic/incoming`.
 #[tracing::instrument(skip_all)]
 pub async fn incoming(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
@@ -180,11 +181,11 @@ fn plan(service: ServiceName, params: Params) -> Result<PlannedCall, ApiError> {
     let summary = params.summary.as_deref().unwrap_or("");
     let details = params.details.as_deref().unwrap_or("");
     let dedup_key = match params.dedup.as_deref().filter(|d| !d.trim().is_empty()) {
-        Some(raw) => ingest::parse_id("dedup", DedupKey::parse(raw))?,
+        Some(raw) => parse_id("dedup", DedupKey::parse(raw))?,
         // GoAlert's default: summary and details together.
         None if !summary.trim().is_empty() => {
             let derived = format!("goalert:{}", digest_key(&[summary, details]));
-            ingest::parse_id("dedup", DedupKey::parse(&derived))?
+            parse_id("dedup", DedupKey::parse(&derived))?
         }
         None => return Err(ApiError::field("summary", "must not be empty")),
     };
@@ -202,7 +203,7 @@ fn plan(service: ServiceName, params: Params) -> Result<PlannedCall, ApiError> {
     for (key, value) in &params.meta {
         entries.add(format!("meta.{key}"), value);
     }
-    let trigger = ingest::validate(TriggerRequest {
+    let trigger = validate(TriggerRequest {
         service: service.as_str().to_owned(),
         dedup_key: Some(dedup_key.as_str().to_owned()),
         summary,
@@ -219,7 +220,7 @@ fn plan(service: ServiceName, params: Params) -> Result<PlannedCall, ApiError> {
     })
 }
 
-async fn run(state: &AppState, call: PlannedCall, wants_json: bool) -> Result<Response, ApiError> {
+async fn run(state: &HttpState, call: PlannedCall, wants_json: bool) -> Result<Response, ApiError> {
     let PlannedCall {
         service,
         dedup_key,
@@ -229,12 +230,15 @@ async fn run(state: &AppState, call: PlannedCall, wants_json: bool) -> Result<Re
     let trigger = match planned {
         Planned::Close => {
             let action = OpenAction::Resolve(ResolvedBy::Source);
-            let acted = act_on_open(state, &service, &dedup_key, action, metadata).await?;
+            let acted = state
+                .app
+                .act_on_open(&service, &dedup_key, action, metadata)
+                .await?;
             return Ok((StatusCode::NO_CONTENT, position_header(acted.position)).into_response());
         }
         Planned::Trigger(trigger) => trigger,
     };
-    let triggered = ingest::trigger_valid(state, trigger, metadata).await?;
+    let triggered = state.app.trigger_valid(trigger, metadata).await?;
     let headers = position_header(triggered.position);
     if !wants_json {
         return Ok((StatusCode::NO_CONTENT, headers).into_response());

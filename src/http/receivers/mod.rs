@@ -1,7 +1,8 @@
 //! Receivers that speak other tools' protocols, so existing senders can point at the
 //! ledger unchanged. Each maps its payload onto the shared trigger path
-//! ([`crate::ingest::trigger`]) or onto [`act_on_open`] (acknowledge / resolve the
-//! open alert of a (service, dedup key)). See `docs/receivers.md`.
+//! ([`App::trigger_valid`](crate::app::App::trigger_valid)) or onto
+//! [`App::act_on_open`](crate::app::App::act_on_open) (acknowledge / resolve the open
+//! alert of a (service, dedup key)). See `docs/receivers.md`.
 //!
 //! # Layout
 //! - [`keys`]: integration keys (PagerDuty routing keys, GoAlert tokens) → service.
@@ -14,83 +15,11 @@ pub mod goalert;
 pub mod keys;
 pub mod pagerduty;
 
-use crate::http::error::ApiError;
-use crate::http::AppState;
-use crate::ingest;
-use projections::decide::{decide_alert, AlertCommand, SeriesState};
-use projections::ids::{AlertId, DedupKey, SeriesId, ServiceName};
-use projections::{Metadata, Position, ResolvedBy};
+use projections::ids::ServiceName;
+use projections::Metadata;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-
-/// What to do to the open alert of a (service, dedup key).
-#[derive(Debug, Clone)]
-pub enum OpenAction {
-    /// Acknowledge it (a second acknowledge changes nothing).
-    Acknowledge,
-    /// Resolve it.
-    Resolve(ResolvedBy),
-}
-
-/// What [`act_on_open`] did.
-#[derive(Debug, Clone, Copy)]
-pub struct ActedOn {
-    /// The open alert it acted on; `None` when the series had no open alert (nothing
-    /// was written: PagerDuty drops such events, Alertmanager resends resolutions).
-    pub alert_id: Option<AlertId>,
-    /// `false` when nothing was written.
-    pub changed: bool,
-    /// Position of the write, or the head the decision saw when nothing was written.
-    pub position: Position,
-}
-
-/// Acknowledges or resolves the open alert of (`service`, `dedup_key`), deciding on
-/// its series stream exactly as `POST /v1/alerts/{id}/…` does. No open alert is not
-/// an error: nothing is written.
-pub async fn act_on_open(
-    state: &AppState,
-    service: &ServiceName,
-    dedup_key: &DedupKey,
-    action: OpenAction,
-    metadata: Metadata,
-) -> Result<ActedOn, ApiError> {
-    // The views must have this instance's resource writes for `with_deletions`.
-    state.wait_for_mark(&state.marks.syncs).await?;
-    let series = SeriesId::of(service, dedup_key);
-    let stream = projections::streams::alert_series(series);
-    // The decision may run more than once (conflict retries): remember the last one.
-    let target = Mutex::new(None);
-    let outcome = state
-        .commands
-        .execute(&stream, SeriesState::new(series), metadata, |s| {
-            let adjusted = ingest::with_deletions(state, s);
-            let open = adjusted.open.as_ref().map(|open| open.alert_id);
-            *target.lock().unwrap_or_else(|e| e.into_inner()) = open;
-            let Some(alert_id) = open else {
-                return Ok(Vec::new());
-            };
-            let command = match &action {
-                OpenAction::Acknowledge => AlertCommand::Acknowledge { alert_id },
-                OpenAction::Resolve(resolved_by) => AlertCommand::Resolve {
-                    alert_id,
-                    resolved_by: resolved_by.clone(),
-                },
-            };
-            decide_alert(&adjusted, command)
-        })
-        .await?;
-    let alert_id = *target.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(ActedOn {
-        alert_id,
-        changed: !outcome.events.is_empty(),
-        position: match outcome.append {
-            Some(append) => append.last_position,
-            None => state.store.head().await?.position,
-        },
-    })
-}
 
 /// Event metadata for a call authorised by an integration key: the actor names the
 /// integration and the service (`pagerduty:payments`), never the key.

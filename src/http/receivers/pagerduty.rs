@@ -10,10 +10,12 @@
 //! document's integer `status` would break clients that decode PagerDuty's string.
 
 use super::keys::{Integration, IntegrationKeys};
-use super::{act_on_open, key_metadata, Details, OpenAction};
+use super::{key_metadata, Details};
+use crate::app::alerts::OpenAction;
+use crate::app::trigger::{validate, TriggerRequest, ValidTrigger};
+use crate::app::AppError;
 use crate::http::error::ApiError;
-use crate::http::AppState;
-use crate::ingest::{self, TriggerRequest, ValidTrigger};
+use crate::http::HttpState;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -86,6 +88,12 @@ impl IntoResponse for PdError {
 /// (`Idempotency-Key`, body limits), onto PagerDuty's shapes: validation → 400, a
 /// reused `Idempotency-Key` → 422, too large → 413, too slow → 408, transient → 503
 /// (PagerDuty clients retry 5xx), anything else → 500 (logged).
+impl From<AppError> for PdError {
+    fn from(err: AppError) -> PdError {
+        ApiError::from(err).into()
+    }
+}
+
 impl From<ApiError> for PdError {
     fn from(err: ApiError) -> PdError {
         match err {
@@ -168,7 +176,7 @@ pub fn parse_event(bytes: &[u8], keys: &IntegrationKeys) -> Result<PlannedEvent,
         _ => return Err(PdError::invalid(errors)),
     };
     let planned = match planned {
-        Draft::Trigger(request) => Planned::Trigger(ingest::validate(request)?),
+        Draft::Trigger(request) => Planned::Trigger(validate(request)?),
         Draft::Act(action) => Planned::Act(action),
     };
     Ok(PlannedEvent {
@@ -180,14 +188,14 @@ pub fn parse_event(bytes: &[u8], keys: &IntegrationKeys) -> Result<PlannedEvent,
 
 /// `POST /v2/enqueue`.
 #[tracing::instrument(skip_all, fields(action))]
-pub async fn enqueue(State(state): State<AppState>, request: Request) -> Response {
+pub async fn enqueue(State(state): State<HttpState>, request: Request) -> Response {
     match handle(&state, request).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
 }
 
-async fn handle(state: &AppState, request: Request) -> Result<Response, PdError> {
+async fn handle(state: &HttpState, request: Request) -> Result<Response, PdError> {
     let limit = state.settings.body_limit;
     let bytes = to_bytes(request.into_body(), limit).await.map_err(|err| {
         if crate::http::serve::is_body_timeout(&err) {
@@ -205,13 +213,13 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, PdError>
     let position = match planned {
         Planned::Trigger(trigger) => {
             tracing::Span::current().record("action", "trigger");
-            ingest::trigger_valid(state, trigger, metadata)
-                .await?
-                .position
+            state.app.trigger_valid(trigger, metadata).await?.position
         }
         Planned::Act(action) => {
             tracing::Span::current().record("action", format!("{action:?}"));
-            act_on_open(state, &service, &dedup_key, action, metadata)
+            state
+                .app
+                .act_on_open(&service, &dedup_key, action, metadata)
                 .await?
                 .position
         }
