@@ -10,6 +10,7 @@
 //! - [`trigger`]: a trigger request and its field-by-field validation.
 //! - [`alerts`]: the alert aggregate: trigger (from any origin), acknowledge, resolve,
 //!   escalate, note, acting on the open alert of a series, firing escalation timers.
+//! - [`history`]: an alert's events, read from the log.
 //! - [`syncs`]: resources that own alarms (register, delete).
 //! - [`tasks`]: self-healing tasks (create, host start and result, cancel, time-outs,
 //!   creation by a task rule).
@@ -21,6 +22,7 @@
 pub mod alerts;
 pub mod configuration;
 pub mod error;
+pub mod history;
 pub mod marks;
 pub mod messages;
 pub mod status;

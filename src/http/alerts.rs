@@ -8,14 +8,13 @@ use super::{api_metadata, HttpState, ReaderAuth, WriterAuth};
 use crate::app::trigger::{validate, TriggerRequest, ValidTrigger};
 use crate::app::Written;
 use crate::projection::queries::AlertFilter;
-use crate::store::Direction;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::ids::AlertId;
 use projections::views::AlertStatus;
-use projections::{Event, Position, RecordedEvent, ResolvedBy, Severity};
+use projections::{Position, RecordedEvent, ResolvedBy, Severity};
 use serde::{Deserialize, Serialize};
 
 /// What a command on an alert returns.
@@ -260,54 +259,7 @@ pub async fn history(
     let as_of = super::reads::as_of_position(&state, &params).await?;
     super::reads::wait_for_min_position(&state, &params).await?;
     let position = as_of.unwrap_or_else(|| state.app.views.applied());
-    let alert = state
-        .app
-        .views
-        .current()
-        .alert(alert_id)
-        .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))?;
-    let deletion = alert.status_changes.iter().find_map(|change| {
-        (change.status == AlertStatus::Resolved && !change.cause.stream.starts_with("alert-"))
-            .then(|| change.cause.clone())
-    });
-    let stream = alert.stream;
-    let mut events = read_whole_stream(&state, &stream).await?;
-    events.retain(|e| e.event.alert_id() == Some(alert_id) && e.position <= position);
-    if let Some(cause) = deletion {
-        let found = state
-            .app
-            .store
-            .read_stream(&cause.stream, cause.version, Direction::Forward, 1)
-            .await?;
-        events.extend(
-            found
-                .into_iter()
-                .filter(|e| matches!(e.event, Event::SyncDeleted { .. }) && e.position <= position),
-        );
-        events.sort_by_key(|e| e.position);
-    }
+    let events = state.app.alert_history(alert_id, position).await?;
     let body = History { alert_id, events };
     Ok((position_header(position), Json(body)).into_response())
-}
-
-async fn read_whole_stream(
-    state: &HttpState,
-    stream: &str,
-) -> Result<Vec<RecordedEvent>, ApiError> {
-    let mut events = Vec::new();
-    loop {
-        let from = events
-            .last()
-            .map_or(0, |e: &RecordedEvent| e.stream_version + 1);
-        let page = state
-            .app
-            .store
-            .read_stream(stream, from, Direction::Forward, 4096)
-            .await?;
-        let done = page.len() < 4096;
-        events.extend(page);
-        if done {
-            return Ok(events);
-        }
-    }
 }
