@@ -41,9 +41,15 @@ fn options(root: &Path) -> EmbeddedOptions {
     options
 }
 
-/// The position the witness records, read from outside the store.
+/// The position the witness records, read from outside the store; 0 when the first
+/// child was killed before it opened the log (a loaded machine can take longer than the
+/// shortest kill delay to start a process).
 fn witnessed_position(root: &Path) -> u64 {
-    let bytes = std::fs::read(root.join("log").join(WITNESS_FILE)).expect("read witness");
+    let path = root.join("log").join(WITNESS_FILE);
+    if !path.exists() {
+        return 0;
+    }
+    let bytes = std::fs::read(path).expect("read witness");
     Witness::newest(&bytes).expect("a valid witness").position
 }
 

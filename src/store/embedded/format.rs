@@ -7,6 +7,8 @@
 
 use projections::Hash;
 
+pub mod sealed;
+
 /// The first bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"ALDGRLOG";
 

@@ -9,6 +9,8 @@
 //!   before its acknowledgement; recovery judges damage against it.
 //! - `recovery`: opening a log; an unacknowledged torn write is moved aside, damage to
 //!   acknowledged events refused, under a [`RecoveryMode`].
+//! - `sealing`: index files of sealed segments, written once a segment is full and
+//!   read on open instead of scanning it.
 //! - `writer`: the single writer thread with group commit (one write + one
 //!   `fdatasync` per batch; nothing acknowledged before its batch is durable).
 //! - `reader`: positional reads of `$all` and of one stream.
@@ -23,6 +25,7 @@ mod index;
 mod lock;
 mod reader;
 mod recovery;
+mod sealing;
 mod segment;
 mod witness;
 mod writer;
@@ -40,6 +43,7 @@ use tracing::Instrument;
 use writer::{AppendRequest, Command};
 
 pub use recovery::CUT_DIR;
+pub use sealing::index_path;
 pub use segment::{parse_segment_name, segment_path};
 pub use witness::WITNESS_FILE;
 
@@ -133,6 +137,17 @@ struct Counters {
     failed_batches: AtomicU64,
 }
 
+/// How the last open read the log: segments taken from their index files, and
+/// segments scanned frame by frame (the last one always; a sealed one when its index
+/// was missing or could not be used, after which it has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct OpenReport {
+    /// Sealed segments taken from their index files.
+    pub segments_from_index: u64,
+    /// Segments scanned.
+    pub segments_scanned: u64,
+}
+
 /// State shared by the writer thread and readers.
 struct Shared {
     index: RwLock<Index>,
@@ -170,6 +185,7 @@ pub struct EmbeddedStore {
     commands: mpsc::Sender<Command>,
     head: watch::Receiver<Position>,
     data_dir: PathBuf,
+    opened: OpenReport,
 }
 
 impl EmbeddedStore {
@@ -179,6 +195,7 @@ impl EmbeddedStore {
     pub fn open(options: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
         let lock = lock::DirLock::acquire(&options.data_dir)?;
         let recovered = recovery::recover(&options)?;
+        let opened = recovered.report;
         let head_position = recovered.index.head.position;
         let (head_tx, head_rx) = watch::channel(head_position);
         let (commands_tx, commands_rx) = mpsc::channel(options.queue_capacity.max(1));
@@ -202,7 +219,13 @@ impl EmbeddedStore {
             commands: commands_tx,
             head: head_rx,
             data_dir,
+            opened,
         })
+    }
+
+    /// How this open read the log (index files used, segments scanned).
+    pub fn open_report(&self) -> OpenReport {
+        self.opened
     }
 
     /// The data directory.

@@ -23,6 +23,7 @@
 
 mod cut;
 mod scan;
+mod sealed;
 
 use super::format::Witness;
 use super::index::{IdIndex, Index};
@@ -34,6 +35,7 @@ use crate::io::LogFile;
 use crate::store::{DataLoss, StoreError};
 use projections::Position;
 use scan::{scan_segment, Damage, Scan};
+use sealed::{index_scanned, last_sealing, load_sealed, RecentIds};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -46,6 +48,8 @@ pub struct Recovered {
     /// The writer's starting state: recent ids, write offset, the witness, and any
     /// losses accepted under `AcceptDataLoss` to record in the log.
     pub start: Start,
+    /// Which segments came from index files and which were scanned.
+    pub report: super::OpenReport,
 }
 
 /// The segment where the scan stopped, and why.
@@ -99,14 +103,38 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
         dirty_end: 0,
         witness_position: witnessed.map(|w| w.position),
         witnessed_hash: None,
+        sealing: None,
     };
+    let mut recent = RecentIds::new(options.idempotency_window);
+    let mut report = super::OpenReport::default();
     let mut damaged = None;
+    let last = segments.len() - 1;
     for (i, (sequence, path)) in segments.iter().enumerate() {
         let file = fs
             .open(path, false)
             .map_err(|e| StoreError::io("open segment", e))?;
+        if i < last {
+            match load_sealed(options, &mut scan, &mut recent, *sequence, path, &file) {
+                Ok(true) => {
+                    report.segments_from_index += 1;
+                    continue;
+                }
+                Ok(false) => {
+                    tracing::info!(segment = %display_name(path), "sealed segment has no index yet: scanning it")
+                }
+                Err(reason) => {
+                    tracing::warn!(segment = %display_name(path), %reason, "the index of a sealed segment cannot be used: scanning the segment and writing a new one")
+                }
+            }
+        }
+        recent.flush_into(&mut scan.ids);
         let buf = read_whole(file.as_ref()).map_err(|e| StoreError::io("read segment", e))?;
-        if let Some(damage) = scan_segment(&mut scan, *sequence, path, file.clone(), &buf) {
+        let found = scan_segment(&mut scan, *sequence, path, file.clone(), &buf);
+        report.segments_scanned += 1;
+        if found.is_none() && i < last {
+            index_scanned(options, &mut scan);
+        }
+        if let Some(damage) = found {
             damaged = Some(Damaged {
                 at: i,
                 segment: display_name(path),
@@ -160,6 +188,8 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
             "no durable-end witness ({WITNESS_FILE}): the log was written by an older version or the file was removed; writing one at the current head"
         );
     }
+    recent.flush_into(&mut scan.ids);
+    let sealing = last_sealing(options, &mut scan);
     let write_offset = scan.index.segments.last().map_or(0, |s| s.end);
     Ok(Recovered {
         start: Start {
@@ -169,8 +199,10 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
             witness,
             witness_stale: witnessed.is_none(),
             losses,
+            sealing,
         },
         index: scan.index,
+        report,
     })
 }
 

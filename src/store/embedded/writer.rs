@@ -16,6 +16,7 @@
 use super::batch::{check, Batch, Check, Reply, Staged};
 use super::format::{Record, MAX_BODY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::index::{IdEntry, IdIndex, SegmentIndex};
+use super::sealing::{write_index_in_background, Sealing};
 use super::segment::{create_segment, install_segment, prepare_segment, PreparedSegment};
 use super::witness::WitnessFile;
 use super::{EmbeddedOptions, Shared};
@@ -62,6 +63,11 @@ struct Writer {
     /// The next segment, being zero-filled on a helper thread once the current one is
     /// half full, so a rollover does not stall appends behind a 64 MiB write.
     next_segment: Option<std::thread::JoinHandle<std::io::Result<PreparedSegment>>>,
+    /// The records of the segment being written, for its index once it is sealed
+    /// (`None`: that segment gets no index; the next open scans it).
+    sealing: Option<Sealing>,
+    /// Index files of sealed segments being written on helper threads.
+    index_writes: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// What recovery hands the writer.
@@ -78,6 +84,8 @@ pub(super) struct Start {
     pub witness_stale: bool,
     /// Losses the operator accepted, recorded in the log before the writer serves.
     pub losses: Vec<DataLoss>,
+    /// The records of the last segment so far, for its index once it is sealed.
+    pub sealing: Option<Sealing>,
 }
 
 /// Records accepted losses and a missing witness (on the calling thread, so the open
@@ -110,6 +118,8 @@ pub(super) fn spawn(
         witness: start.witness,
         body: Vec::with_capacity(1024),
         next_segment: None,
+        sealing: start.sealing,
+        index_writes: Vec::new(),
     };
     if start.witness_stale && start.losses.is_empty() {
         writer.record_witness(writer.write_offset)?;
@@ -209,6 +219,9 @@ impl Writer {
         self.scrub();
         if let Some(preparing) = self.next_segment.take() {
             let _ = preparing.join();
+        }
+        for writing in self.index_writes.drain(..) {
+            let _ = writing.join();
         }
         let result = self
             .file
@@ -396,6 +409,15 @@ impl Writer {
             })
             .map_err(|e| StoreError::io("create segment", e))?;
         tracing::info!(segment = %path.display(), "rolled over to a new segment");
+        let next = Sealing::new(sequence, self.head.position + 1, self.head.hash);
+        if let Some(sealing) = self.sealing.replace(next) {
+            let sealed = sealing.seal(self.write_offset, self.head.hash);
+            self.index_writes.retain(|writing| !writing.is_finished());
+            let fs = self.options.fs.clone();
+            let dir = self.options.data_dir.clone();
+            self.index_writes
+                .extend(write_index_in_background(fs, dir, sealed));
+        }
         let mut index = self
             .shared
             .index
@@ -502,12 +524,18 @@ impl Writer {
             .write()
             .map_err(|_| StoreError::Unavailable("index lock poisoned".into()))?;
         for record in &batch.records {
-            let offset = self.write_offset + record.offset_in_batch as u64;
-            index.push(
-                &batch.streams[record.append],
-                record.entry.position,
-                offset as u32,
-            );
+            let offset = (self.write_offset + record.offset_in_batch as u64) as u32;
+            let stream = &batch.streams[record.append];
+            index.push(stream, record.entry.position, offset);
+            if let Some(sealing) = &mut self.sealing {
+                sealing.push(
+                    offset,
+                    record.event_id,
+                    stream,
+                    record.entry.stream_version,
+                    record.entry.position,
+                );
+            }
         }
         index.head = batch.head;
         if let Some(segment) = index.segments.last_mut() {

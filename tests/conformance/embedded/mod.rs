@@ -4,6 +4,7 @@
 mod faults;
 mod recovery;
 mod rollover;
+mod sealed_index;
 mod verify;
 
 use crate::support::Harness;

@@ -4,6 +4,7 @@
 use super::super::format::SEGMENT_HEADER_LEN;
 use super::super::format::{decode_frame, find_valid_frame, Frame, Record, SegmentHeader};
 use super::super::index::{IdEntry, IdIndex, Index, SegmentIndex};
+use super::super::sealing::Sealing;
 use crate::codec::{chain_hash, decode_index_fields, IndexFields};
 use crate::io::LogFile;
 use projections::{Hash, Position};
@@ -20,6 +21,8 @@ pub(super) struct Scan {
     pub witness_position: Option<Position>,
     /// The chain hash the log holds at `witness_position`, once the scan passed it.
     pub witnessed_hash: Option<Hash>,
+    /// The records of the segment scanned last, for its index file.
+    pub sealing: Option<Sealing>,
 }
 
 /// Where and why a segment stopped being valid.
@@ -54,6 +57,7 @@ pub(super) fn scan_segment(
     buf: &[u8],
 ) -> Option<Damage> {
     let first_position = scan.index.head.position + 1;
+    scan.sealing = Some(Sealing::new(sequence, first_position, scan.index.head.hash));
     scan.index.segments.push(SegmentIndex {
         sequence,
         path: path.to_path_buf(),
@@ -185,6 +189,15 @@ fn commit(scan: &mut Scan, records: Vec<Pending>, end: u64) {
             .map_or(0, |v| v + 1);
         scan.index
             .push(&record.stream, position, record.offset as u32);
+        if let Some(sealing) = &mut scan.sealing {
+            sealing.push(
+                record.offset as u32,
+                record.event_id,
+                &record.stream,
+                stream_version,
+                position,
+            );
+        }
         scan.index.head.position = position;
         scan.index.head.hash = record.hash;
         if scan.witness_position == Some(position) {

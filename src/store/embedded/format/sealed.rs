@@ -1,0 +1,331 @@
+//! The index file of a sealed segment, `<sequence:010>.idx` beside `<sequence:010>.seg`:
+//! written once when the writer moves on to the next segment, so opening the log reads
+//! it instead of scanning the segment. It is never trusted without its checksum, and
+//! the store also checks it against its segment before using it (`recovery`).
+//!
+//! ```text
+//! offset size  field
+//!  0     8     magic "ALDGRIDX"
+//!  8     4     index format version (u32 LE), 1
+//! 12     4     reserved, zero
+//! 16     8     segment sequence number (u64 LE)
+//! 24     8     position of the segment's first record (u64 LE)
+//! 32     8     record count n (u64 LE)
+//! 40     8     byte offset just past the last record (u64 LE)
+//! 48    32     chain hash before the first record (the previous segment's last)
+//! 80    32     chain hash of the last record
+//! 112    8     stream count s (u64 LE)
+//! 120   28·n   per record, in position order: frame offset (u32 LE), event id (16),
+//!              stream version (u64 LE)
+//! …            per stream, sorted by name: name length (u16 LE), name (UTF-8), version
+//!              of its first record here (u64 LE), record count k (u32 LE), then k
+//!              positions relative to the segment's first (u32 LE)
+//! end−4  4     CRC32C of every byte before it
+//! ```
+
+use super::{read_hash, read_u32, read_u64};
+use projections::{Hash, Position, StreamVersion};
+use uuid::Uuid;
+
+/// The first bytes of every segment index file.
+pub const INDEX_MAGIC: [u8; 8] = *b"ALDGRIDX";
+
+/// The index format this build writes and reads.
+pub const INDEX_VERSION: u32 = 1;
+
+const FIXED_LEN: usize = 120;
+const RECORD_LEN: usize = 28;
+
+/// One record of a sealed segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedRecord {
+    /// Byte offset of its frame in the segment.
+    pub offset: u32,
+    /// Its event id (for the idempotency window).
+    pub event_id: Uuid,
+    /// Its version in its stream.
+    pub stream_version: StreamVersion,
+}
+
+/// The records of one stream in a sealed segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRun {
+    /// The stream.
+    pub stream: String,
+    /// The version of its first record in this segment.
+    pub first_version: StreamVersion,
+    /// The positions of its records here, in order.
+    pub positions: Vec<Position>,
+}
+
+/// Everything opening the log needs from a sealed segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedIndex {
+    /// The segment's sequence number.
+    pub sequence: u64,
+    /// Position of its first record.
+    pub first_position: Position,
+    /// Byte offset just past its last record.
+    pub end: u64,
+    /// The chain hash before its first record.
+    pub prev_hash: Hash,
+    /// The chain hash of its last record (`prev_hash` when it holds none).
+    pub last_hash: Hash,
+    /// Its records in position order.
+    pub records: Vec<SealedRecord>,
+    /// Its streams, sorted by name.
+    pub streams: Vec<StreamRun>,
+}
+
+/// Why an index file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("segment index: {0}")]
+pub struct IndexFileError(pub String);
+
+fn bad(reason: impl Into<String>) -> IndexFileError {
+    IndexFileError(reason.into())
+}
+
+impl SealedIndex {
+    /// The last position stored in the segment, if any.
+    pub fn last_position(&self) -> Option<Position> {
+        (!self.records.is_empty()).then(|| self.first_position + self.records.len() as u64 - 1)
+    }
+
+    /// The file's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let names: usize = self.streams.iter().map(|s| s.stream.len()).sum();
+        let positions: usize = self.streams.iter().map(|s| s.positions.len()).sum();
+        let mut out = Vec::with_capacity(
+            FIXED_LEN
+                + RECORD_LEN * self.records.len()
+                + 14 * self.streams.len()
+                + names
+                + 4 * positions
+                + 4,
+        );
+        out.extend_from_slice(&INDEX_MAGIC);
+        out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
+        out.extend_from_slice(&[0u8; 4]);
+        out.extend_from_slice(&self.sequence.to_le_bytes());
+        out.extend_from_slice(&self.first_position.to_le_bytes());
+        out.extend_from_slice(&(self.records.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.end.to_le_bytes());
+        out.extend_from_slice(&self.prev_hash.0);
+        out.extend_from_slice(&self.last_hash.0);
+        out.extend_from_slice(&(self.streams.len() as u64).to_le_bytes());
+        for record in &self.records {
+            out.extend_from_slice(&record.offset.to_le_bytes());
+            out.extend_from_slice(record.event_id.as_bytes());
+            out.extend_from_slice(&record.stream_version.to_le_bytes());
+        }
+        for run in &self.streams {
+            out.extend_from_slice(&(run.stream.len() as u16).to_le_bytes());
+            out.extend_from_slice(run.stream.as_bytes());
+            out.extend_from_slice(&run.first_version.to_le_bytes());
+            out.extend_from_slice(&(run.positions.len() as u32).to_le_bytes());
+            for position in &run.positions {
+                let relative = (position - self.first_position) as u32;
+                out.extend_from_slice(&relative.to_le_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads an index file, refusing a wrong magic, version or checksum, and any
+    /// length, count or position that does not fit the file.
+    pub fn decode(bytes: &[u8]) -> Result<SealedIndex, IndexFileError> {
+        if bytes.len() < FIXED_LEN + 4 {
+            return Err(bad(format!("{} bytes is too short", bytes.len())));
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if read_u32(crc, 0) != crc32c::crc32c(body) {
+            return Err(bad("checksum mismatch"));
+        }
+        if body[0..8] != INDEX_MAGIC {
+            return Err(bad("bad magic"));
+        }
+        if read_u32(body, 8) != INDEX_VERSION {
+            return Err(bad("unknown index format version"));
+        }
+        let count = read_u64(body, 32);
+        let stream_count = read_u64(body, 112);
+        let mut cursor = Cursor {
+            bytes: body,
+            at: FIXED_LEN,
+        };
+        let records_len = usize::try_from(count)
+            .ok()
+            .and_then(|n| n.checked_mul(RECORD_LEN))
+            .filter(|len| *len <= body.len() - FIXED_LEN)
+            .ok_or_else(|| bad(format!("{count} records do not fit the file")))?;
+        let mut records = Vec::with_capacity(records_len / RECORD_LEN);
+        for _ in 0..count {
+            let offset = cursor.u32()?;
+            let event_id = Uuid::from_bytes(cursor.take(16)?.try_into().expect("16 bytes"));
+            let stream_version = cursor.u64()?;
+            records.push(SealedRecord {
+                offset,
+                event_id,
+                stream_version,
+            });
+        }
+        let mut streams = Vec::new();
+        let mut placed = 0u64;
+        for _ in 0..stream_count {
+            let name_len = usize::from(cursor.u16()?);
+            let stream = std::str::from_utf8(cursor.take(name_len)?)
+                .map_err(|_| bad("a stream name is not UTF-8"))?
+                .to_owned();
+            let first_version = cursor.u64()?;
+            let k = cursor.u32()?;
+            let mut positions = Vec::new();
+            for _ in 0..k {
+                let relative = u64::from(cursor.u32()?);
+                if relative >= count {
+                    return Err(bad(format!(
+                        "stream {stream} names record {relative} of {count}"
+                    )));
+                }
+                positions.push(read_u64(body, 24) + relative);
+            }
+            placed += u64::from(k);
+            streams.push(StreamRun {
+                stream,
+                first_version,
+                positions,
+            });
+        }
+        if cursor.at != body.len() {
+            return Err(bad("bytes after the last stream"));
+        }
+        if placed != count {
+            return Err(bad(format!(
+                "the streams hold {placed} records, the segment {count}"
+            )));
+        }
+        Ok(SealedIndex {
+            sequence: read_u64(body, 16),
+            first_position: read_u64(body, 24),
+            end: read_u64(body, 40),
+            prev_hash: Hash(read_hash(body, 48)),
+            last_hash: Hash(read_hash(body, 80)),
+            records,
+            streams,
+        })
+    }
+}
+
+/// Reads the variable part of an index file, refusing to run past its end.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], IndexFileError> {
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(|| bad("truncated"))?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u16(&mut self) -> Result<u16, IndexFileError> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    fn u32(&mut self) -> Result<u32, IndexFileError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, IndexFileError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SealedIndex {
+        let ids: Vec<Uuid> = (1..=3).map(Uuid::from_u128).collect();
+        SealedIndex {
+            sequence: 4,
+            first_position: 101,
+            end: 9_000,
+            prev_hash: Hash([7; 32]),
+            last_hash: Hash([9; 32]),
+            records: vec![
+                SealedRecord {
+                    offset: 32,
+                    event_id: ids[0],
+                    stream_version: 5,
+                },
+                SealedRecord {
+                    offset: 400,
+                    event_id: ids[1],
+                    stream_version: 0,
+                },
+                SealedRecord {
+                    offset: 800,
+                    event_id: ids[2],
+                    stream_version: 6,
+                },
+            ],
+            streams: vec![
+                StreamRun {
+                    stream: "alert-a".into(),
+                    first_version: 5,
+                    positions: vec![101, 103],
+                },
+                StreamRun {
+                    stream: "sync-b".into(),
+                    first_version: 0,
+                    positions: vec![102],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn an_index_reads_back_as_written() {
+        let index = sample();
+        assert_eq!(SealedIndex::decode(&index.encode()), Ok(index));
+    }
+
+    #[test]
+    fn every_truncation_and_every_flipped_byte_is_refused() {
+        let bytes = sample().encode();
+        for len in 0..bytes.len() {
+            assert!(SealedIndex::decode(&bytes[..len]).is_err(), "cut at {len}");
+        }
+        for at in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            assert!(SealedIndex::decode(&flipped).is_err(), "flipped byte {at}");
+        }
+    }
+
+    #[test]
+    fn counts_that_do_not_fit_are_refused_even_with_a_valid_checksum() {
+        let mut bytes = sample().encode();
+        bytes.truncate(bytes.len() - 4);
+        bytes[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let err = SealedIndex::decode(&bytes).unwrap_err();
+        assert!(err.0.contains("do not fit"), "{err}");
+    }
+}

@@ -1,0 +1,247 @@
+//! Index files of sealed segments ([`super::format::sealed`]): collected while a
+//! segment is written, written once the writer moves on, and read back on open so the
+//! log opens by scanning only its last segment.
+//!
+//! An index file is written as `<name>.idx.tmp`, synced, renamed into place and the
+//! directory synced, on a helper thread (a rollover does not wait for it). A crash
+//! before the rename leaves a `.tmp` that the next open removes, and a sealed segment
+//! without an index is scanned on open and gets one: the log is readable either way.
+
+use super::format::sealed::{SealedIndex, SealedRecord, StreamRun};
+use super::format::{decode_frame, Frame, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::io::{read_exact_at, write_all_at, FileSystem, LogFile};
+use projections::{Hash, Position, StreamVersion};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+const INDEX_EXTENSION: &str = "idx";
+
+/// The index file of segment `sequence`.
+pub fn index_path(dir: &Path, sequence: u64) -> PathBuf {
+    dir.join(format!("{sequence:010}.{INDEX_EXTENSION}"))
+}
+
+/// The records of the segment being written, kept to write its index when it is
+/// sealed.
+pub struct Sealing {
+    sequence: u64,
+    first_position: Position,
+    prev_hash: Hash,
+    records: Vec<SealedRecord>,
+    streams: HashMap<Box<str>, (StreamVersion, Vec<Position>)>,
+}
+
+impl Sealing {
+    /// An empty segment `sequence` whose first record will be at `first_position`,
+    /// chained to `prev_hash`.
+    pub fn new(sequence: u64, first_position: Position, prev_hash: Hash) -> Sealing {
+        Sealing {
+            sequence,
+            first_position,
+            prev_hash,
+            records: Vec::new(),
+            streams: HashMap::new(),
+        }
+    }
+
+    /// Records one durable record (in position order).
+    pub fn push(
+        &mut self,
+        offset: u32,
+        event_id: Uuid,
+        stream: &str,
+        stream_version: StreamVersion,
+        position: Position,
+    ) {
+        self.records.push(SealedRecord {
+            offset,
+            event_id,
+            stream_version,
+        });
+        match self.streams.get_mut(stream) {
+            Some((_, positions)) => positions.push(position),
+            None => {
+                self.streams
+                    .insert(stream.into(), (stream_version, vec![position]));
+            }
+        }
+    }
+
+    /// The index of the segment, now that it ends at byte `end` with chain hash
+    /// `last_hash`.
+    pub fn seal(self, end: u64, last_hash: Hash) -> SealedIndex {
+        let mut streams: Vec<StreamRun> = self
+            .streams
+            .into_iter()
+            .map(|(stream, (first_version, positions))| StreamRun {
+                stream: stream.into(),
+                first_version,
+                positions,
+            })
+            .collect();
+        streams.sort_by(|a, b| a.stream.cmp(&b.stream));
+        SealedIndex {
+            sequence: self.sequence,
+            first_position: self.first_position,
+            end,
+            prev_hash: self.prev_hash,
+            last_hash,
+            records: self.records,
+            streams,
+        }
+    }
+}
+
+/// Writes `index` durably beside its segment.
+pub fn write_index(fs: &dyn FileSystem, dir: &Path, index: &SealedIndex) -> io::Result<()> {
+    let path = index_path(dir, index.sequence);
+    let tmp = path.with_extension("idx.tmp");
+    let bytes = index.encode();
+    let file = fs.open(&tmp, true)?;
+    file.set_len(0)?;
+    write_all_at(file.as_ref(), &bytes, 0)?;
+    file.sync_data()?;
+    drop(file);
+    fs.rename(&tmp, &path)?;
+    fs.sync_dir(dir)
+}
+
+/// Starts writing `index` on a helper thread; failures are logged (the segment is
+/// scanned on the next open instead).
+pub fn write_index_in_background(
+    fs: std::sync::Arc<dyn FileSystem>,
+    dir: PathBuf,
+    index: SealedIndex,
+) -> Option<std::thread::JoinHandle<()>> {
+    let sequence = index.sequence;
+    let spawned = std::thread::Builder::new()
+        .name("alert-ledger-index".into())
+        .spawn(move || {
+            if let Err(err) = write_index(fs.as_ref(), &dir, &index) {
+                tracing::warn!(segment = sequence, error = %err, "cannot write the index of a sealed segment; the next open scans the segment instead");
+            }
+        });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(err) => {
+            tracing::warn!(segment = sequence, error = %err, "cannot start writing a segment index");
+            None
+        }
+    }
+}
+
+/// The index of segment `sequence`, if its file exists and reads back whole;
+/// `Err` says why one that exists cannot be used.
+pub fn read_index(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    sequence: u64,
+) -> Result<Option<SealedIndex>, String> {
+    let file = match fs.open(&index_path(dir, sequence), false) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err.to_string()),
+    };
+    let bytes = super::segment::read_whole(file.as_ref()).map_err(|e| e.to_string())?;
+    SealedIndex::decode(&bytes)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Checks, in a handful of small reads, that `index` belongs to `segment` and to this
+/// place in the log: the segment's header, the index's first position and link to the
+/// previous segment, ascending offsets, and the last record's frame (its checksum, its
+/// hash, that it closes an append and ends where the index says) followed by the
+/// end-of-data marker.
+pub fn agrees(
+    index: &SealedIndex,
+    segment: &dyn LogFile,
+    sequence: u64,
+    first_position: Position,
+    prev_hash: Hash,
+) -> Result<(), String> {
+    if index.sequence != sequence {
+        return Err(format!("it names segment {}", index.sequence));
+    }
+    if index.first_position != first_position || index.prev_hash != prev_hash {
+        return Err(format!(
+            "it starts at position {} where the log continues at {first_position}",
+            index.first_position
+        ));
+    }
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    read_exact_at(segment, &mut header, 0).map_err(|e| e.to_string())?;
+    match SegmentHeader::decode(&header) {
+        Ok(header) if header.sequence == sequence => {}
+        _ => return Err("the segment's header does not match".into()),
+    }
+    let offsets = index.records.iter().map(|r| u64::from(r.offset));
+    let mut previous = SEGMENT_HEADER_LEN as u64 - 1;
+    for offset in offsets {
+        if offset <= previous || offset >= index.end {
+            return Err("its offsets do not ascend within the segment".into());
+        }
+        previous = offset;
+    }
+    let size = segment.size().map_err(|e| e.to_string())?;
+    if index.end > size {
+        return Err(format!(
+            "it ends at byte {} of a {size}-byte segment",
+            index.end
+        ));
+    }
+    match index.records.last() {
+        None if index.last_hash != prev_hash || index.end != SEGMENT_HEADER_LEN as u64 => {
+            return Err("an empty segment's index must end where it starts".into());
+        }
+        None => {}
+        Some(last) => {
+            let mut frame = vec![0u8; (index.end - u64::from(last.offset)) as usize];
+            read_exact_at(segment, &mut frame, u64::from(last.offset))
+                .map_err(|e| e.to_string())?;
+            match decode_frame(&frame) {
+                Ok(Frame::Record(record))
+                    if record.hash == index.last_hash
+                        && record.last_of_append
+                        && record.frame_len() == frame.len() => {}
+                _ => return Err("the segment's last record is not the one indexed".into()),
+            }
+        }
+    }
+    if index.end + 4 <= size {
+        let mut marker = [0u8; 4];
+        read_exact_at(segment, &mut marker, index.end).map_err(|e| e.to_string())?;
+        if marker != [0u8; 4] {
+            return Err("the segment holds more after the indexed end".into());
+        }
+    }
+    Ok(())
+}
+
+impl Sealing {
+    /// The records of a sealed segment that becomes the one written again (recovery
+    /// cut the segments after it): its index no longer describes its end.
+    pub fn from_index(index: SealedIndex) -> Sealing {
+        let mut streams = HashMap::with_capacity(index.streams.len());
+        for run in index.streams {
+            streams.insert(
+                run.stream.into_boxed_str(),
+                (run.first_version, run.positions),
+            );
+        }
+        Sealing {
+            sequence: index.sequence,
+            first_position: index.first_position,
+            prev_hash: index.prev_hash,
+            records: index.records,
+            streams,
+        }
+    }
+
+    /// The segment these records belong to.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+}

@@ -1,0 +1,172 @@
+//! Index files of sealed segments: written when a segment is sealed, read on open
+//! instead of scanning the segment, and never trusted when missing, damaged, or
+//! belonging to another segment (the segment is scanned and the index written again).
+
+use super::EmbeddedHarness;
+use crate::support::notes;
+use alert_ledger::store::embedded::index_path;
+use alert_ledger::store::{Direction, EventStore, ExpectedVersion, NewEvent};
+use alert_ledger::verify::verify_data_dir;
+use projections::RecordedEvent;
+use std::path::Path;
+
+/// A log of several 64 KiB segments over four streams, closed; with every event.
+async fn sealed_log() -> (EmbeddedHarness, Vec<RecordedEvent>) {
+    let h = EmbeddedHarness::with(|o| o.segment_size = 64 * 1024);
+    for i in 0..240 {
+        let stream = format!("alert-{}", i % 4);
+        h.store
+            .append(&stream, ExpectedVersion::Any, notes("sealed", 1 + i % 5))
+            .await
+            .expect("append");
+    }
+    assert!(h.segment(4).exists(), "at least four segments");
+    let all = h.store.read_all(0, 10_000).await.expect("read_all");
+    h.close().await;
+    (h, all)
+}
+
+fn sealed_count(h: &EmbeddedHarness) -> u64 {
+    (1..).take_while(|s| h.segment(s + 1).exists()).count() as u64
+}
+
+/// Reopens, and checks that the log reads back whole, stream by stream too, and that
+/// appends continue each stream at its next version.
+async fn reopens_whole(
+    h: &EmbeddedHarness,
+    all: &[RecordedEvent],
+) -> alert_ledger::store::embedded::OpenReport {
+    let store = h.open_again().expect("reopen");
+    let report = store.open_report();
+    assert_eq!(store.read_all(0, 10_000).await.expect("read_all"), all);
+    for s in 0..4 {
+        let stream = format!("alert-{s}");
+        let events = store
+            .read_stream(&stream, 0, Direction::Forward, 10_000)
+            .await
+            .expect("read_stream");
+        let expected: Vec<_> = all.iter().filter(|e| e.stream == stream).cloned().collect();
+        assert_eq!(events, expected, "{stream}");
+        let next = store
+            .append(
+                &stream,
+                ExpectedVersion::Exact(events.len() as u64 - 1),
+                notes("after", 1),
+            )
+            .await
+            .expect("the stream continues at its next version");
+        assert_eq!(next.stream_version, events.len() as u64);
+    }
+    store.close().await.expect("close");
+    report
+}
+
+#[tokio::test]
+async fn sealed_segments_get_an_index_and_open_without_being_scanned() {
+    let (h, all) = sealed_log().await;
+    let sealed = sealed_count(&h);
+    for sequence in 1..=sealed {
+        assert!(
+            index_path(h.dir.path(), sequence).exists(),
+            "index of segment {sequence}"
+        );
+    }
+    assert!(
+        !index_path(h.dir.path(), sealed + 1).exists(),
+        "the segment being written has no index"
+    );
+    let report = reopens_whole(&h, &all).await;
+    assert_eq!(report.segments_from_index, sealed);
+    assert_eq!(
+        report.segments_scanned, 1,
+        "only the last segment is scanned"
+    );
+    let verified = verify_data_dir(h.dir.path(), |_| {}).expect("verifies");
+    assert_eq!(verified.events_checked, all.len() as u64 + 4);
+}
+
+/// Damages the index file at the first path (the second is another segment's index).
+type Damage = fn(&Path, &Path);
+
+#[tokio::test]
+async fn a_missing_truncated_flipped_or_foreign_index_is_rebuilt_from_its_segment() {
+    let damages: [(&str, Damage); 5] = [
+        ("deleted", |idx, _| {
+            std::fs::remove_file(idx).expect("delete")
+        }),
+        ("truncated", |idx, _| {
+            let bytes = std::fs::read(idx).expect("read");
+            std::fs::write(idx, &bytes[..bytes.len() / 2]).expect("truncate");
+        }),
+        ("flipped", |idx, _| {
+            let mut bytes = std::fs::read(idx).expect("read");
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x04;
+            std::fs::write(idx, bytes).expect("flip");
+        }),
+        ("from another segment", |idx, other| {
+            std::fs::copy(other, idx).expect("copy");
+        }),
+        ("crash while writing it", |idx, _| {
+            std::fs::remove_file(idx).expect("delete");
+            std::fs::write(idx.with_extension("idx.tmp"), b"half an index").expect("tmp");
+        }),
+    ];
+    for (name, damage) in damages {
+        let (h, all) = sealed_log().await;
+        let sealed = sealed_count(&h);
+        let target = index_path(h.dir.path(), 2);
+        let original = std::fs::read(&target).expect("read index");
+        damage(&target, &index_path(h.dir.path(), 1));
+        let report = reopens_whole(&h, &all).await;
+        assert_eq!(report.segments_from_index, sealed - 1, "{name}");
+        assert_eq!(
+            report.segments_scanned, 2,
+            "{name}: the damaged one and the last"
+        );
+        assert_eq!(
+            std::fs::read(&target).expect("rebuilt index"),
+            original,
+            "{name}: the index is written again, as it was"
+        );
+        assert!(!target.with_extension("idx.tmp").exists(), "{name}");
+        let again = h.open_again().expect("reopen");
+        assert_eq!(
+            again.open_report().segments_scanned,
+            1,
+            "{name}: trusted again"
+        );
+        again.close().await.expect("close");
+    }
+}
+
+#[tokio::test]
+async fn an_event_id_from_a_sealed_segment_is_still_recognised_after_reopen() {
+    let h = EmbeddedHarness::with(|o| o.segment_size = 64 * 1024);
+    let first: Vec<NewEvent> = notes("first", 1);
+    let original = h
+        .store
+        .append("alert-idem", ExpectedVersion::NoStream, first.clone())
+        .await
+        .expect("append");
+    for i in 0..200 {
+        h.store
+            .append(
+                &format!("alert-{}", i % 3),
+                ExpectedVersion::Any,
+                notes("fill", 3),
+            )
+            .await
+            .expect("fill");
+    }
+    assert!(h.segment(3).exists());
+    h.close().await;
+    let store = h.open_again().expect("reopen");
+    assert!(store.open_report().segments_from_index >= 2);
+    let replayed = store
+        .append("alert-idem", ExpectedVersion::NoStream, first)
+        .await
+        .expect("an idempotent re-append answers the original result");
+    assert_eq!(replayed.first_position, original.first_position);
+    store.close().await.expect("close");
+}
