@@ -89,7 +89,8 @@ fn bad(reason: impl Into<String>) -> IndexFileError {
 impl SealedIndex {
     /// The last position stored in the segment, if any.
     pub fn last_position(&self) -> Option<Position> {
-        (!self.records.is_empty()).then(|| self.first_position + self.records.len() as u64 - 1)
+        let count = self.records.len() as u64;
+        (count > 0).then(|| self.first_position.saturating_add(count - 1))
     }
 
     /// The file's bytes.
@@ -151,6 +152,12 @@ impl SealedIndex {
             return Err(bad("unknown index format version"));
         }
         let count = read_u64(body, 32);
+        let first_position = read_u64(body, 24);
+        if first_position == 0 || first_position.checked_add(count).is_none() {
+            return Err(bad(format!(
+                "first position {first_position} with {count} records"
+            )));
+        }
         let stream_count = read_u64(body, 112);
         let mut cursor = Cursor {
             bytes: body,
@@ -189,9 +196,15 @@ impl SealedIndex {
                         "stream {stream} names record {relative} of {count}"
                     )));
                 }
-                positions.push(read_u64(body, 24) + relative);
+                positions.push(first_position + relative);
             }
             placed += u64::from(k);
+            if streams
+                .last()
+                .is_some_and(|previous: &StreamRun| previous.stream >= stream)
+            {
+                return Err(bad("stream names out of order"));
+            }
             streams.push(StreamRun {
                 stream,
                 first_version,
@@ -208,7 +221,7 @@ impl SealedIndex {
         }
         Ok(SealedIndex {
             sequence: read_u64(body, 16),
-            first_position: read_u64(body, 24),
+            first_position,
             end: read_u64(body, 40),
             prev_hash: Hash(read_hash(body, 48)),
             last_hash: Hash(read_hash(body, 80)),
@@ -216,6 +229,14 @@ impl SealedIndex {
             streams,
         })
     }
+}
+
+/// `body` followed by the checksum an index file ends with (for tools and tests that
+/// build index bytes by hand).
+pub fn with_checksum(body: &[u8]) -> Vec<u8> {
+    let mut out = body.to_vec();
+    out.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
+    out
 }
 
 /// Reads the variable part of an index file, refusing to run past its end.
@@ -319,13 +340,37 @@ mod tests {
     }
 
     #[test]
+    fn mutated_indexes_with_a_valid_checksum_never_panic_and_round_trip() {
+        let encoded = sample().encode();
+        let body = &encoded[..encoded.len() - 4];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut mutated = body.to_vec();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % mutated.len() as u64) as usize;
+                mutated[at] = next() as u8;
+            }
+            if next() % 4 == 0 {
+                mutated.truncate((next() % mutated.len() as u64) as usize);
+            }
+            if let Ok(index) = SealedIndex::decode(&with_checksum(&mutated)) {
+                assert_eq!(SealedIndex::decode(&index.encode()), Ok(index));
+            }
+        }
+    }
+
+    #[test]
     fn counts_that_do_not_fit_are_refused_even_with_a_valid_checksum() {
-        let mut bytes = sample().encode();
-        bytes.truncate(bytes.len() - 4);
-        bytes[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
-        let crc = crc32c::crc32c(&bytes);
-        bytes.extend_from_slice(&crc.to_le_bytes());
-        let err = SealedIndex::decode(&bytes).unwrap_err();
+        let mut body = sample().encode();
+        body.truncate(body.len() - 4);
+        body[32..40].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+        let err = SealedIndex::decode(&with_checksum(&body)).unwrap_err();
         assert!(err.0.contains("do not fit"), "{err}");
     }
 }
