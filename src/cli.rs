@@ -182,10 +182,16 @@ struct VerifyArgs {
     /// nothing is created or changed in that database).
     #[arg(long, env = "ALERT_LEDGER_STORE")]
     store: Option<String>,
-    /// A digest saved from `GET /v1/ledger/digest`: also prove that the log still
-    /// hashes to it at its position.
+    /// A digest saved from `GET /v1/ledger/digest`: check that the record at its
+    /// position is still the one it names, then verify only what came after it
+    /// (incremental; with `--full`, walk the whole log and prove it still hashes to the
+    /// digest).
     #[arg(long)]
     digest: Option<PathBuf>,
+    /// With `--digest`: verify every record from position 1, not only those after the
+    /// digest.
+    #[arg(long, requires = "digest")]
+    full: bool,
 }
 
 /// Parses the command line and runs the command.
@@ -258,7 +264,15 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         None => Target::Whole,
         Some(file) => {
             let (position, hash) = read_digest(file)?;
-            Target::Digest(crate::store::Head { position, hash })
+            let digest = crate::store::Head { position, hash };
+            if args.full {
+                Target::Digest(digest)
+            } else {
+                Target::After {
+                    digest,
+                    up_to: None,
+                }
+            }
         }
     };
     let started = std::time::Instant::now();
@@ -289,8 +303,16 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     eprintln!();
     let report = report.map_err(|failure| anyhow::anyhow!("verification failed: {failure}"))?;
     let source = what.unwrap_or_else(|| format!("{} segments", report.segments));
+    let range = if report.from_position > 1 {
+        format!(
+            " (positions {} to {}, from the digest on; --full checks every record)",
+            report.from_position, report.head.position
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "ok: {} events in {source} verified in {:.2}s; head position {} hash {}",
+        "ok: {} events{range} in {source} verified in {:.2}s; head position {} hash {}",
         report.events_checked,
         started.elapsed().as_secs_f64(),
         report.head.position,

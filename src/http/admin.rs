@@ -113,6 +113,10 @@ pub struct DigestBody {
     /// Ignored (present in exported digests).
     #[serde(default)]
     pub recorded_at: Option<String>,
+    /// Check only the digest's own record and what came after it, up to the head
+    /// (default: every record up to the digest's position).
+    #[serde(default)]
+    pub incremental: bool,
 }
 
 /// What verification found.
@@ -122,6 +126,8 @@ pub struct VerifyOutcome {
     pub ok: bool,
     /// Records checked.
     pub events_checked: u64,
+    /// The first position checked: 1, or the digest's for an incremental verify.
+    pub from_position: u64,
     /// The position and hash verified up to.
     pub verified_to: Head,
     /// The first bad record, when not ok.
@@ -149,24 +155,37 @@ pub async fn verify(
     MaybeJson(body): MaybeJson<DigestBody>,
 ) -> Result<Response, ApiError> {
     let head = state.app.store.head().await?;
-    let target = match body {
-        None => head,
-        Some(digest) => digest_target(&digest, head)?,
+    let (target, walk) = match body {
+        None => (head, Target::UpTo(head)),
+        Some(digest) if digest.incremental => {
+            let digest = digest_target(&digest, head)?;
+            let walk = Target::After {
+                digest,
+                up_to: Some(head),
+            };
+            (head, walk)
+        }
+        Some(digest) => {
+            let digest = digest_target(&digest, head)?;
+            (digest, Target::UpTo(digest))
+        }
     };
     let checked = match (state.app.data_dir.clone(), state.app.store.raw_log().await?) {
-        (Some(dir), _) => {
-            tokio::task::spawn_blocking(move || verify_segments(&dir, Target::UpTo(target), |_| {}))
-                .await
-                .map_err(|err| ApiError::Internal(format!("verify task: {err}")))?
-        }
-        (None, Some(log)) => verify_raw_log(log.as_ref(), Target::UpTo(target), |_| {}).await,
+        (Some(dir), _) => tokio::task::spawn_blocking(move || verify_segments(&dir, walk, |_| {}))
+            .await
+            .map_err(|err| ApiError::Internal(format!("verify task: {err}")))?,
+        (None, Some(log)) => verify_raw_log(log.as_ref(), walk, |_| {}).await,
         (None, None) => {
             return Err(ApiError::NotFound(
                 "this backend keeps no hash chain to verify (KurrentDB)".into(),
             ))
         }
     };
-    Ok(Json(outcome(checked, target)).into_response())
+    let from = match walk {
+        Target::After { digest, .. } => digest.position,
+        _ => 1,
+    };
+    Ok(Json(outcome(checked, target, from)).into_response())
 }
 
 /// The head a digest body names, which must lie within the log.
@@ -185,11 +204,12 @@ fn digest_target(digest: &DigestBody, head: Head) -> Result<Head, ApiError> {
     })
 }
 
-fn outcome(checked: Result<VerifyReport, VerifyFailure>, target: Head) -> VerifyOutcome {
+fn outcome(checked: Result<VerifyReport, VerifyFailure>, target: Head, from: u64) -> VerifyOutcome {
     match checked {
         Ok(report) => VerifyOutcome {
             ok: true,
             events_checked: report.events_checked,
+            from_position: report.from_position,
             verified_to: report.head,
             failure: None,
         },
@@ -197,7 +217,8 @@ fn outcome(checked: Result<VerifyReport, VerifyFailure>, target: Head) -> Verify
             tracing::error!(%failure, "ledger verification failed");
             VerifyOutcome {
                 ok: false,
-                events_checked: failure.position().map_or(0, |p| p.saturating_sub(1)),
+                events_checked: failure.position().map_or(0, |p| p.saturating_sub(from)),
+                from_position: from,
                 verified_to: target,
                 failure: Some(VerifyFailureBody {
                     position: failure.position(),

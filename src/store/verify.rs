@@ -45,6 +45,18 @@ pub enum Target {
     /// records up to `head.position` must chain to `head.hash`; what lies beyond
     /// (appends in flight) is not read.
     UpTo(Head),
+    /// Incremental: the record at the digest's position must still be the one the
+    /// digest names (its stored body hashes to the digest's hash), and every record
+    /// after it is checked as a whole walk would, chained from it. Records before the
+    /// digest are not read, and stream versions are checked from each stream's first
+    /// record after the digest on. With `up_to` (a running service's head), what
+    /// lies beyond it is not read, as for [`Target::UpTo`].
+    After {
+        /// The digest saved earlier.
+        digest: Head,
+        /// Where to stop; `None`: the end of the log.
+        up_to: Option<Head>,
+    },
 }
 
 impl Target {
@@ -53,6 +65,7 @@ impl Target {
         match self {
             Target::Whole => None,
             Target::Digest(head) | Target::UpTo(head) => Some(head),
+            Target::After { digest, .. } => Some(digest),
         }
     }
 }
@@ -94,6 +107,8 @@ impl fmt::Display for RecordedLoss {
 pub struct VerifyReport {
     /// Records checked.
     pub events_checked: u64,
+    /// The first position checked: 1, or the digest's for an incremental verify.
+    pub from_position: Position,
     /// Segment files read (0 for a server backend).
     pub segments: u64,
     /// The last record checked: its position and chain hash.

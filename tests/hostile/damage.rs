@@ -209,7 +209,7 @@ fn verify(dir: &Path, digest: Option<&Path>) -> Output {
     let mut command = binary();
     command.arg("verify").arg("--data-dir").arg(dir);
     if let Some(digest) = digest {
-        command.arg("--digest").arg(digest);
+        command.arg("--digest").arg(digest).arg("--full");
     }
     command.output().expect("verify runs")
 }

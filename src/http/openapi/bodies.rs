@@ -125,7 +125,8 @@ pub fn digest() -> Value {
         json!({
             "position": { "type": "integer", "minimum": 1, "maximum": u64::MAX },
             "head_hash": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" },
-            "recorded_at": { "type": ["string", "null"], "description": "Ignored" }
+            "recorded_at": { "type": ["string", "null"], "description": "Ignored" },
+            "incremental": { "type": "boolean", "default": false, "description": "Check the digest's own record and every record after it up to the head, instead of every record up to the digest" }
         }),
     )
 }

@@ -20,10 +20,11 @@ fn head() -> Value {
 
 pub fn verify_outcome() -> Value {
     object(
-        &["ok", "events_checked", "verified_to"],
+        &["ok", "events_checked", "from_position", "verified_to"],
         json!({
             "ok": { "type": "boolean" },
             "events_checked": { "type": "integer", "minimum": 0 },
+            "from_position": { "type": "integer", "minimum": 1 },
             "verified_to": head(),
             "failure": object(&["position", "reason"], json!({ "position": nullable("integer"), "reason": { "type": "string" } }))
         }),

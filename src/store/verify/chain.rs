@@ -31,21 +31,36 @@ pub(super) struct Chain<P> {
     /// The durable-end witness of an embedded log: the log must reach it, with its hash.
     witness: Option<Head>,
     losses: Vec<RecordedLoss>,
+    /// The first position this walk reads.
+    from: Position,
 }
 
 impl<P: FnMut(u64)> Chain<P> {
     pub(super) fn new(target: Target, progress: P) -> Self {
+        // An incremental walk starts at the digest's own record, whose link to the
+        // record before it is not checked (that record is not read).
+        let from = match target {
+            Target::After { digest, .. } => digest.position.max(1),
+            Target::Whole | Target::Digest(_) | Target::UpTo(_) => 1,
+        };
         Chain {
             target,
             progress,
             head: Head {
-                position: 0,
+                position: from - 1,
                 hash: Hash::GENESIS,
             },
             stream_versions: HashMap::new(),
             witness: None,
             losses: Vec::new(),
+            from,
         }
+    }
+
+    /// Whether this record is the first of an incremental walk (unlinked, and the
+    /// streams' earlier versions unknown).
+    fn resuming(&self) -> bool {
+        matches!(self.target, Target::After { .. }) && self.head.position + 1 == self.from
     }
 
     /// Holds the walk to a durable-end witness too: the record at its position must
@@ -63,8 +78,11 @@ impl<P: FnMut(u64)> Chain<P> {
     /// Whether the walk has read all it must (a [`Target::UpTo`] head was reached).
     pub(super) fn done(&self) -> bool {
         match self.target {
-            Target::UpTo(head) => self.head.position >= head.position,
-            Target::Whole | Target::Digest(_) => false,
+            Target::UpTo(head)
+            | Target::After {
+                up_to: Some(head), ..
+            } => self.head.position >= head.position,
+            Target::Whole | Target::Digest(_) | Target::After { up_to: None, .. } => false,
         }
     }
 
@@ -76,7 +94,7 @@ impl<P: FnMut(u64)> Chain<P> {
                 "position {position} is missing: the next record is filed at {filed_at}"
             ));
         }
-        if record.prev_hash != self.head.hash {
+        if record.prev_hash != self.head.hash && !self.resuming() {
             return Err("hash chain broken: prev_hash does not match the previous record".into());
         }
         if chain_hash(&record.prev_hash, record.body) != record.hash {
@@ -87,7 +105,9 @@ impl<P: FnMut(u64)> Chain<P> {
         if let Some(columns) = record.columns {
             columns.agree_with(&event)?;
         }
-        let expected_version = self.stream_versions.get(&event.stream).map_or(0, |v| v + 1);
+        let known = self.stream_versions.get(&event.stream).map(|v| v + 1);
+        let incremental = matches!(self.target, Target::After { .. });
+        let expected_version = known.unwrap_or(if incremental { event.stream_version } else { 0 });
         if event.stream_version != expected_version {
             return Err(format!(
                 "stream {} version {} where {expected_version} was expected",
@@ -151,13 +171,16 @@ impl<P: FnMut(u64)> Chain<P> {
             reason,
         };
         match self.target {
-            Target::Digest(digest) if last < digest.position => {
+            Target::Digest(digest) | Target::After { digest, .. } if last < digest.position => {
                 return Err(short(
                     digest.position,
                     format!("log ends at position {last} before the digest position"),
                 ));
             }
-            Target::UpTo(head) if last < head.position => {
+            Target::UpTo(head)
+            | Target::After {
+                up_to: Some(head), ..
+            } if last < head.position => {
                 return Err(short(
                     last + 1,
                     format!(
@@ -178,7 +201,8 @@ impl<P: FnMut(u64)> Chain<P> {
             ));
         }
         Ok(VerifyReport {
-            events_checked: last,
+            events_checked: (last + 1).saturating_sub(self.from),
+            from_position: self.from,
             segments,
             head: self.head,
             matched: self.target.proves(),

@@ -4,11 +4,13 @@
 
 use super::chain::{Chain, Stored};
 use super::{Place, Target, VerifyFailure, VerifyReport};
+use crate::store::embedded::format::sealed::SealedIndex;
 use crate::store::embedded::format::{
     decode_frame, find_valid_frame, Frame, SegmentHeader, Witness, SEGMENT_HEADER_LEN,
 };
-use crate::store::embedded::{parse_segment_name, WITNESS_FILE};
+use crate::store::embedded::{index_path, parse_segment_name, WITNESS_FILE};
 use crate::store::Head;
+use projections::Position;
 use std::path::{Path, PathBuf};
 
 /// Verifies the log in `dir` against `target`.
@@ -20,31 +22,120 @@ pub(super) fn verify(
     // A running service's witness moves ahead of the head the walk was given; only a
     // log at rest is held to it.
     let witness = match target {
-        Target::UpTo(_) => None,
-        Target::Whole | Target::Digest(_) => witness(dir)?,
+        Target::UpTo(_) | Target::After { up_to: Some(_), .. } => None,
+        Target::Whole | Target::Digest(_) | Target::After { up_to: None, .. } => witness(dir)?,
     };
     let mut chain = Chain::new(target, progress).with_witness(witness);
+    let segments = list(dir)?;
+    let start = match target {
+        Target::After { digest, .. } => locate(dir, &segments, digest.position)?,
+        Target::Whole | Target::Digest(_) | Target::UpTo(_) => Start {
+            segment: 0,
+            offset: SEGMENT_HEADER_LEN,
+        },
+    };
     let mut read = 0;
-    for (sequence, path) in list(dir)? {
+    for (i, (sequence, path)) in segments.iter().enumerate().skip(start.segment) {
         if chain.done() {
             break;
         }
         read += 1;
-        let bytes = std::fs::read(&path)
-            .map_err(|e| VerifyFailure::Io(format!("{}: {e}", path.display())))?;
+        let bytes = read_file(path)?;
         let file = path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        segment(&mut chain, sequence, &file, &bytes)?;
+        let from = if i == start.segment {
+            start.offset
+        } else {
+            SEGMENT_HEADER_LEN
+        };
+        segment(&mut chain, *sequence, &file, &bytes, from)?;
     }
     chain.finish(read)
 }
 
+/// Where a walk begins: a segment (index into the sorted list) and a byte offset.
+struct Start {
+    segment: usize,
+    offset: usize,
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, VerifyFailure> {
+    std::fs::read(path).map_err(|e| VerifyFailure::Io(format!("{}: {e}", path.display())))
+}
+
+/// Finds the frame of `position` without reading the records before it: the sealed
+/// segments' index files say where each segment starts and where the record is. An
+/// index is only a guide here (the record found must still be the digest's: its body
+/// names the position and hashes to the digest). Where there is none (the last
+/// segment, or an index that cannot be read) the segment's frames are walked by their
+/// checksums, and a damaged one on the way is reported.
+fn locate(
+    dir: &Path,
+    segments: &[(u64, PathBuf)],
+    position: Position,
+) -> Result<Start, VerifyFailure> {
+    let mut first = 1;
+    for (i, (sequence, path)) in segments.iter().enumerate() {
+        let indexed = std::fs::read(index_path(dir, *sequence))
+            .ok()
+            .and_then(|bytes| SealedIndex::decode(&bytes).ok())
+            .filter(|index| index.sequence == *sequence && index.first_position == first);
+        if let Some(index) = indexed {
+            let count = index.records.len() as u64;
+            if position < first + count {
+                let offset = index.records[(position - first) as usize].offset as usize;
+                return Ok(Start { segment: i, offset });
+            }
+            first += count;
+            continue;
+        }
+        let bytes = read_file(path)?;
+        let mut offset = SEGMENT_HEADER_LEN;
+        loop {
+            match bytes.get(offset..).map(decode_frame) {
+                Some(Ok(Frame::Record(record))) => {
+                    if first == position {
+                        return Ok(Start { segment: i, offset });
+                    }
+                    first += 1;
+                    offset += record.frame_len();
+                }
+                Some(Err(err)) => {
+                    let file = path
+                        .file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                    return Err(VerifyFailure::Broken {
+                        position: first,
+                        place: Place::Segment {
+                            file,
+                            offset: offset as u64,
+                        },
+                        reason: format!("{err} (found on the way to the digest's record)"),
+                    });
+                }
+                Some(Ok(Frame::End)) | None => break,
+            }
+        }
+    }
+    Err(VerifyFailure::Broken {
+        position,
+        place: Place::End,
+        reason: format!(
+            "log ends at position {} before the digest position",
+            first - 1
+        ),
+    })
+}
+
+/// Walks one segment's frames from byte `from` (its first frame, or where an
+/// incremental walk starts).
 fn segment<P: FnMut(u64)>(
     chain: &mut Chain<P>,
     sequence: u64,
     file: &str,
     bytes: &[u8],
+    from: usize,
 ) -> Result<(), VerifyFailure> {
     let broken = |position, offset: usize, reason: String| VerifyFailure::Broken {
         position,
@@ -59,7 +150,7 @@ fn segment<P: FnMut(u64)>(
         Ok(_) => return Err(broken(chain.next_position(), 0, "sequence mismatch".into())),
         Err(err) => return Err(broken(chain.next_position(), 0, err.to_string())),
     }
-    let mut offset = SEGMENT_HEADER_LEN;
+    let mut offset = from;
     let mut open_append = false;
     loop {
         if chain.done() {

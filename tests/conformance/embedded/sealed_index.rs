@@ -170,3 +170,47 @@ async fn an_event_id_from_a_sealed_segment_is_still_recognised_after_reopen() {
     assert_eq!(replayed.first_position, original.first_position);
     store.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn an_incremental_verify_starts_at_the_digest_through_the_indexes() {
+    use alert_ledger::store::Head;
+    use alert_ledger::verify::{verify_segments, Target};
+    let (h, all) = sealed_log().await;
+    let digest_record = &all[all.len() * 3 / 4];
+    let digest = Head {
+        position: digest_record.position,
+        hash: digest_record.hash,
+    };
+    let head = all.last().expect("events").position;
+    // Damage a record of the first segment, long before the digest.
+    let first = h.segment(1);
+    let mut bytes = std::fs::read(&first).expect("read");
+    let (offset, len) = super::record_frames(&first)[3];
+    bytes[offset + len - 5] ^= 0x01;
+    std::fs::write(&first, bytes).expect("write");
+
+    let after = Target::After {
+        digest,
+        up_to: None,
+    };
+    let report = verify_segments(h.dir.path(), after, |_| {}).expect("what came after verifies");
+    assert_eq!(report.from_position, digest.position);
+    assert_eq!(report.events_checked, head - digest.position + 1);
+    assert_eq!(report.head.position, head);
+    assert!(
+        report.segments < sealed_count(&h) + 1,
+        "the segments before the digest's are not read"
+    );
+    let whole = verify_data_dir(h.dir.path(), |_| {}).expect_err("a whole walk finds it");
+    assert_eq!(whole.position(), Some(4));
+
+    let forged = Target::After {
+        digest: Head {
+            position: digest.position,
+            hash: all[0].hash,
+        },
+        up_to: None,
+    };
+    let refused = verify_segments(h.dir.path(), forged, |_| {}).expect_err("a forged digest");
+    assert_eq!(refused.position(), Some(digest.position));
+}

@@ -74,7 +74,13 @@ async fn verify_of_a_postgres_ledger_says_ok_says_the_digest_matched_and_names_a
     let store = ["--store".as_ref(), db.url.as_ref()];
 
     assert_ok_lines(&ledger_verify(&store), &ok_prefix, &ok_suffix, None);
-    let with_digest = [store[0], store[1], "--digest".as_ref(), saved.as_os_str()];
+    let with_digest = [
+        store[0],
+        store[1],
+        "--digest".as_ref(),
+        saved.as_os_str(),
+        "--full".as_ref(),
+    ];
     assert_ok_lines(
         &ledger_verify(&with_digest),
         &ok_prefix,
