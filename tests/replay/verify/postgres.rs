@@ -92,6 +92,17 @@ async fn verify_of_a_postgres_ledger_says_ok_says_the_digest_matched_and_names_a
         )),
     );
 
+    let incremental = ledger_verify(&with_digest[..4]);
+    let stdout = String::from_utf8_lossy(&incremental.stdout);
+    assert!(incremental.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "(positions {} to {head}, from the digest on; --full checks every record) in table events",
+            digest["position"]
+        )),
+        "{stdout}"
+    );
+
     assert_eq!(tamper(&db).await, target);
     for args in [&store[..], &with_digest[..]] {
         let refused = ledger_verify(args);
