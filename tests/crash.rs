@@ -15,7 +15,7 @@
 use alert_ledger::io::probe::{Probe, ProbedFileSystem};
 use alert_ledger::io::RealFileSystem;
 use alert_ledger::store::embedded::format::Witness;
-use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore, WITNESS_FILE};
+use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore, OpenReport, WITNESS_FILE};
 use alert_ledger::store::{EventStore, ExpectedVersion, NewEvent};
 use alert_ledger::verify::verify_data_dir;
 use projections::ids::AlertId;
@@ -35,9 +35,11 @@ const WRITER_TASKS: usize = 4;
 /// How long the child holds back each witness write (the window a kill should hit).
 const WITNESS_DELAY: Duration = Duration::from_millis(10);
 
+/// 64 KiB segments: the child seals one every couple of hundred events, so kills also
+/// land while a sealed segment's index file is being written.
 fn options(root: &Path) -> EmbeddedOptions {
     let mut options = EmbeddedOptions::new(root.join("log"));
-    options.segment_size = 4 * 1024 * 1024;
+    options.segment_size = 64 * 1024;
     options
 }
 
@@ -140,11 +142,20 @@ fn random_delay() -> Duration {
     Duration::from_millis(50 + (Uuid::new_v4().as_u128() % 251) as u64)
 }
 
-/// Reopens the log, checks acknowledged ids are stored, appends once, closes. Returns
-/// the acknowledged count and whether the kill left a durable batch not yet witnessed.
-async fn check_after_crash(root: &Path, cycle: usize) -> (usize, bool) {
+/// What one reopen after a kill found.
+struct Reopened {
+    acknowledged: usize,
+    /// The kill left a durable batch not yet witnessed.
+    unwitnessed: bool,
+    /// How the open read the log.
+    report: OpenReport,
+}
+
+/// Reopens the log, checks acknowledged ids are stored, appends once, closes.
+async fn check_after_crash(root: &Path, cycle: usize) -> Reopened {
     let witnessed = witnessed_position(root);
     let store = EmbeddedStore::open(options(root)).expect("the log reopens after SIGKILL");
+    let report = store.open_report();
     let mut stored = HashSet::new();
     let mut from = 1;
     loop {
@@ -170,7 +181,11 @@ async fn check_after_crash(root: &Path, cycle: usize) -> (usize, bool) {
         .expect("appends continue after recovery");
     assert_eq!(next.first_position, head.position + 1);
     store.close().await.expect("close");
-    (acked.len(), head.position > witnessed)
+    Reopened {
+        acknowledged: acked.len(),
+        unwitnessed: head.position > witnessed,
+        report,
+    }
 }
 
 #[test]
@@ -181,6 +196,7 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
     let rt = runtime();
     let mut acknowledged = 0;
     let mut between_sync_and_witness = 0;
+    let (mut from_index, mut rescanned) = (0, 0);
     for cycle in 0..KILL_CYCLES {
         let mut child = Command::new(&exe)
             .args(["--ignored", "--exact", CHILD_TEST, "--test-threads=1"])
@@ -197,16 +213,22 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
             !status.success(),
             "cycle {cycle}: the child must die by the signal"
         );
-        let (acked, unwitnessed) = rt.block_on(check_after_crash(root, cycle));
-        acknowledged = acked;
-        between_sync_and_witness += usize::from(unwitnessed);
+        let reopened = rt.block_on(check_after_crash(root, cycle));
+        acknowledged = reopened.acknowledged;
+        between_sync_and_witness += usize::from(reopened.unwitnessed);
+        from_index += reopened.report.segments_from_index;
+        rescanned += reopened.report.segments_scanned - 1;
         if cycle % 8 == 7 || cycle + 1 == KILL_CYCLES {
             let report = verify_data_dir(&root.join("log"), |_| {}).expect("the chain verifies");
             assert!(report.events_checked as usize >= acknowledged);
         }
     }
     eprintln!(
-        "{KILL_CYCLES} kills ({between_sync_and_witness} between a data sync and its witness), {acknowledged} acknowledged events, all recovered"
+        "{KILL_CYCLES} kills ({between_sync_and_witness} between a data sync and its witness), {acknowledged} acknowledged events, all recovered; sealed segments read from their index {from_index} times, scanned again (index missing after a kill) {rescanned} times"
+    );
+    assert!(
+        from_index > 0,
+        "no reopen read a sealed segment's index: rollovers went untested"
     );
     assert!(
         between_sync_and_witness > 0,
