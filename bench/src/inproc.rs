@@ -207,3 +207,34 @@ pub fn probe_samples(probe: &Probe) -> (Sample, Sample) {
     };
     (startup, memory)
 }
+
+/// Opens the store in `dir` and closes it again: seconds to open, and what the open
+/// read (index files, segments scanned). With `without_indexes`, the sealed segments'
+/// index files are removed first, so the open scans every segment as the format before
+/// index files did (and writes them again).
+pub async fn open_once(
+    dir: &Path,
+    without_indexes: bool,
+) -> anyhow::Result<(Sample, alert_ledger::store::embedded::OpenReport)> {
+    if without_indexes {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "idx") {
+                std::fs::remove_file(&path)?;
+            }
+        }
+    }
+    let options = EmbeddedOptions::new(dir);
+    let started = Instant::now();
+    let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(options)).await??;
+    let seconds = started.elapsed().as_secs_f64();
+    let report = store.open_report();
+    store.close().await?;
+    Ok((
+        Sample {
+            value: seconds,
+            ..Sample::default()
+        },
+        report,
+    ))
+}

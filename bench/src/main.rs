@@ -101,6 +101,9 @@ enum Suite {
     Startup,
     /// Resident memory of the ready service per million events.
     Memory,
+    /// Store open time with the sealed segments' index files, against the same log
+    /// opened by scanning every segment (the format before index files).
+    Open,
     /// SSE fan-out latency, 100 subscribers.
     Sse,
     /// Long mixed load with live subscribers (not part of `all`): resident memory at
@@ -143,6 +146,7 @@ impl Suite {
             Suite::Rebuild => "rebuild",
             Suite::Startup => "startup",
             Suite::Memory => "memory",
+            Suite::Open => "open",
             Suite::Sse => "sse",
             Suite::Soak { .. } => "soak",
             Suite::ServeChild { .. } => "serve-child",

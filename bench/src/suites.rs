@@ -87,7 +87,7 @@ pub async fn run(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
     if says(suite, "append") {
         rows.extend(append(settings).await?);
     }
-    let log_parts = ["read", "rebuild", "startup", "memory"];
+    let log_parts = ["read", "rebuild", "startup", "memory", "open"];
     if suite == "all" || log_parts.contains(&suite) {
         rows.extend(log(settings, suite).await?);
     }
@@ -309,7 +309,19 @@ async fn log(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
                 ));
             }
         }
-        if says(suite, "startup") || says(suite, "memory") {
+        if says(suite, "open") {
+            store.close().await?;
+            rows.push(open_rows(settings, &data, &label).await?);
+            let reopened = inproc::open(&data).await?;
+            if says(suite, "startup") || says(suite, "memory") {
+                let views = last_views.take().expect("rebuilt views");
+                inproc::write_snapshot(reopened.as_ref(), &data, views).await?;
+                reopened.close().await?;
+                rows.extend(probes(settings, suite, &data, &label).await?);
+            } else {
+                reopened.close().await?;
+            }
+        } else if says(suite, "startup") || says(suite, "memory") {
             let views = last_views.take().expect("rebuilt views");
             inproc::write_snapshot(store.as_ref(), &data, views).await?;
             store.close().await?;
@@ -320,6 +332,38 @@ async fn log(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// The store's open time with the sealed segments' index files against the same log
+/// opened as the previous format did (index files removed: every segment scanned),
+/// alternating, in the peer column.
+async fn open_rows(
+    settings: &Settings,
+    data: &std::path::Path,
+    label: &str,
+) -> anyhow::Result<Row> {
+    let (mut indexed, mut scanned) = (Vec::new(), Vec::new());
+    let mut reports = Vec::new();
+    for _ in 0..settings.repeats {
+        let (old, old_report) = inproc::open_once(data, true).await?;
+        progress("open, scanning every segment", &old);
+        let (new, new_report) = inproc::open_once(data, false).await?;
+        progress("open, sealed segments from their index", &new);
+        scanned.push(old);
+        indexed.push(new);
+        reports.push((old_report, new_report));
+    }
+    let (old_report, new_report) = reports.last().copied().unwrap_or_default();
+    Ok(Row::compared(
+        format!("store open, {label} events, page cache warm"),
+        "s",
+        &indexed,
+        &scanned,
+    )
+    .with_note(format!(
+        "peer column: the same log opened as before index files (every segment scanned: {} segments); ledger: {} sealed segments from their index, {} scanned; lower is better",
+        old_report.segments_scanned, new_report.segments_from_index, new_report.segments_scanned
+    )))
 }
 
 async fn probes(
