@@ -238,3 +238,37 @@ pub async fn open_once(
         report,
     ))
 }
+
+/// `alert-ledger verify --digest` on the log in `dir` from a digest `back` events
+/// before its head (incremental), or from position 1 (`full`): seconds.
+pub async fn verify_tail(dir: &Path, back: u64, full: bool) -> anyhow::Result<Sample> {
+    use alert_ledger::store::Head;
+    use alert_ledger::verify::{verify_segments, Target};
+    let store = open(dir).await?;
+    let head = store.head().await?.position;
+    let position = head.saturating_sub(back).max(1);
+    let record = store.read_all(position, 1).await?;
+    let hash = record.first().context("the digest's record")?.hash;
+    store.close().await?;
+    drop(store);
+    let digest = Head { position, hash };
+    let target = if full {
+        Target::Digest(digest)
+    } else {
+        Target::After {
+            digest,
+            up_to: None,
+        }
+    };
+    let dir = dir.to_path_buf();
+    let started = Instant::now();
+    let report = tokio::task::spawn_blocking(move || verify_segments(&dir, target, |_| {}))
+        .await?
+        .map_err(|failure| anyhow::anyhow!("verify failed: {failure}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(report.head.position == head, "verified to {}", report.head.position);
+    Ok(Sample {
+        value: seconds,
+        ..Sample::default()
+    })
+}

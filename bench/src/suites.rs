@@ -312,6 +312,7 @@ async fn log(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
         if says(suite, "open") {
             store.close().await?;
             rows.push(open_rows(settings, &data, &label).await?);
+            rows.push(verify_rows(settings, &data, &label).await?);
             let reopened = inproc::open(&data).await?;
             if says(suite, "startup") || says(suite, "memory") {
                 let views = last_views.take().expect("rebuilt views");
@@ -364,6 +365,31 @@ async fn open_rows(
         "peer column: the same log opened as before index files (every segment scanned: {} segments); ledger: {} sealed segments from their index, {} scanned; lower is better",
         old_report.segments_scanned, new_report.segments_from_index, new_report.segments_scanned
     )))
+}
+
+/// An incremental verify of the last 100,000 events (from a digest there) against
+/// one full verify of the same log (from position 1, proving the same digest).
+async fn verify_rows(
+    settings: &Settings,
+    data: &std::path::Path,
+    label: &str,
+) -> anyhow::Result<Row> {
+    const BACK: u64 = 100_000;
+    let mut incremental = Vec::new();
+    for _ in 0..settings.repeats {
+        let sample = inproc::verify_tail(data, BACK, false).await?;
+        progress("verify --digest, last 100k", &sample);
+        incremental.push(sample);
+    }
+    let full = inproc::verify_tail(data, BACK, true).await?;
+    progress("verify --digest --full", &full);
+    Ok(Row::compared(
+        format!("verify from a digest 100,000 events before the head, {label} events"),
+        "s",
+        &incremental,
+        &[full],
+    )
+    .with_note("peer column: one full walk of the same log (--full); lower is better"))
 }
 
 async fn probes(
