@@ -266,7 +266,11 @@ pub async fn verify_tail(dir: &Path, back: u64, full: bool) -> anyhow::Result<Sa
         .await?
         .map_err(|failure| anyhow::anyhow!("verify failed: {failure}"))?;
     let seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(report.head.position == head, "verified to {}", report.head.position);
+    anyhow::ensure!(
+        report.head.position == head,
+        "verified to {}",
+        report.head.position
+    );
     Ok(Sample {
         value: seconds,
         ..Sample::default()

@@ -4,9 +4,11 @@
 
 use super::chain::{Chain, Stored};
 use super::{Place, Target, VerifyFailure, VerifyReport};
-use crate::store::embedded::format::sealed::SealedIndex;
+use crate::codec::decode_index_fields;
+use crate::store::embedded::format::sealed::{IndexHeader, SealedIndex, INDEX_HEADER_LEN};
 use crate::store::embedded::format::{
-    decode_frame, find_valid_frame, Frame, SegmentHeader, Witness, SEGMENT_HEADER_LEN,
+    decode_frame, find_valid_frame, Frame, SegmentHeader, Witness, MAX_BODY_LEN, RECORD_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
 };
 use crate::store::embedded::{index_path, parse_segment_name, WITNESS_FILE};
 use crate::store::Head;
@@ -54,6 +56,47 @@ pub(super) fn verify(
     chain.finish(read)
 }
 
+/// What walking a segment's frames towards a position found.
+enum Walked {
+    /// The frame of the position, at this byte offset.
+    Found(usize),
+    /// Not in this segment, which holds this many records.
+    Passed(u64),
+}
+
+/// Steps over the frames of the segment at `path` (whose first record is `first`) by
+/// their checksums until the one of `position`; a damaged frame on the way is reported.
+fn walk_frames(path: &Path, first: Position, position: Position) -> Result<Walked, VerifyFailure> {
+    let bytes = read_file(path)?;
+    let mut offset = SEGMENT_HEADER_LEN;
+    let mut at = first;
+    loop {
+        match bytes.get(offset..).map(decode_frame) {
+            Some(Ok(Frame::Record(record))) => {
+                if at == position {
+                    return Ok(Walked::Found(offset));
+                }
+                at += 1;
+                offset += record.frame_len();
+            }
+            Some(Err(err)) => {
+                let file = path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                return Err(VerifyFailure::Broken {
+                    position: at,
+                    place: Place::Segment {
+                        file,
+                        offset: offset as u64,
+                    },
+                    reason: format!("{err} (found on the way to the digest's record)"),
+                });
+            }
+            Some(Ok(Frame::End)) | None => return Ok(Walked::Passed(at - first)),
+        }
+    }
+}
+
 /// Where a walk begins: a segment (index into the sorted list) and a byte offset.
 struct Start {
     segment: usize,
@@ -75,6 +118,85 @@ fn locate(
     segments: &[(u64, PathBuf)],
     position: Position,
 ) -> Result<Start, VerifyFailure> {
+    match locate_by_headers(dir, segments, position) {
+        Some(found) => found,
+        None => locate_by_reading(dir, segments, position),
+    }
+}
+
+/// The quick way: each sealed segment's index header says where it starts, so only
+/// the index of the segment holding `position` is read whole (and checked against its
+/// checksum), and the frame it points at must claim `position`; the last segment, which
+/// has no index yet, is walked. `None` whenever anything on the way does not fit (then
+/// [`locate_by_reading`]).
+fn locate_by_headers(
+    dir: &Path,
+    segments: &[(u64, PathBuf)],
+    position: Position,
+) -> Option<Result<Start, VerifyFailure>> {
+    use std::io::Read;
+    let mut first = 1;
+    for (i, (sequence, path)) in segments.iter().enumerate() {
+        if i + 1 == segments.len() {
+            return Some(match walk_frames(path, first, position) {
+                Ok(Walked::Found(offset)) => Ok(Start { segment: i, offset }),
+                Ok(Walked::Passed(count)) => Err(ends_before(position, first + count - 1)),
+                Err(broken) => Err(broken),
+            });
+        }
+        let mut header = [0u8; INDEX_HEADER_LEN];
+        std::fs::File::open(index_path(dir, *sequence))
+            .and_then(|mut file| file.read_exact(&mut header))
+            .ok()?;
+        let claimed = IndexHeader::peek(&header)
+            .filter(|h| h.sequence == *sequence && h.first_position == first)?;
+        if position >= first + claimed.count {
+            first += claimed.count;
+            continue;
+        }
+        let bytes = std::fs::read(index_path(dir, *sequence)).ok()?;
+        let index = SealedIndex::decode(&bytes)
+            .ok()
+            .filter(|index| index.first_position == first)?;
+        let offset = index.records.get((position - first) as usize)?.offset as usize;
+        let frame = read_frame_at(path, offset)?;
+        let Ok(Frame::Record(record)) = decode_frame(&frame) else {
+            return None;
+        };
+        let claims = decode_index_fields(record.body).ok()?.position;
+        return (claims == position).then_some(Ok(Start { segment: i, offset }));
+    }
+    None
+}
+
+/// The bytes of the frame at `offset` of the segment at `path` (its header says how
+/// long it is), read without the rest of the segment.
+fn read_frame_at(path: &Path, offset: usize) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(SeekFrom::Start(offset as u64)).ok()?;
+    let mut frame = vec![0u8; RECORD_HEADER_LEN];
+    file.read_exact(&mut frame).ok()?;
+    let body = u32::from_le_bytes(frame[0..4].try_into().ok()?) as usize;
+    frame.resize(RECORD_HEADER_LEN + body.min(MAX_BODY_LEN), 0);
+    file.read_exact(&mut frame[RECORD_HEADER_LEN..]).ok()?;
+    Some(frame)
+}
+
+fn ends_before(position: Position, last: Position) -> VerifyFailure {
+    VerifyFailure::Broken {
+        position,
+        place: Place::End,
+        reason: format!("log ends at position {last} before the digest position"),
+    }
+}
+
+/// The thorough way: every sealed segment's index read whole, or its frames walked.
+fn locate_by_reading(
+    dir: &Path,
+    segments: &[(u64, PathBuf)],
+    position: Position,
+) -> Result<Start, VerifyFailure> {
     let mut first = 1;
     for (i, (sequence, path)) in segments.iter().enumerate() {
         let indexed = std::fs::read(index_path(dir, *sequence))
@@ -90,42 +212,12 @@ fn locate(
             first += count;
             continue;
         }
-        let bytes = read_file(path)?;
-        let mut offset = SEGMENT_HEADER_LEN;
-        loop {
-            match bytes.get(offset..).map(decode_frame) {
-                Some(Ok(Frame::Record(record))) => {
-                    if first == position {
-                        return Ok(Start { segment: i, offset });
-                    }
-                    first += 1;
-                    offset += record.frame_len();
-                }
-                Some(Err(err)) => {
-                    let file = path
-                        .file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                    return Err(VerifyFailure::Broken {
-                        position: first,
-                        place: Place::Segment {
-                            file,
-                            offset: offset as u64,
-                        },
-                        reason: format!("{err} (found on the way to the digest's record)"),
-                    });
-                }
-                Some(Ok(Frame::End)) | None => break,
-            }
+        match walk_frames(path, first, position)? {
+            Walked::Found(offset) => return Ok(Start { segment: i, offset }),
+            Walked::Passed(count) => first += count,
         }
     }
-    Err(VerifyFailure::Broken {
-        position,
-        place: Place::End,
-        reason: format!(
-            "log ends at position {} before the digest position",
-            first - 1
-        ),
-    })
+    Err(ends_before(position, first - 1))
 }
 
 /// Walks one segment's frames from byte `from` (its first frame, or where an

@@ -231,6 +231,33 @@ impl SealedIndex {
     }
 }
 
+/// What an index file's fixed header claims, read without the rest of the file (so not
+/// checked against its checksum: a guide to where to look, never trusted on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexHeader {
+    /// The segment's sequence number.
+    pub sequence: u64,
+    /// Position of its first record.
+    pub first_position: Position,
+    /// Its record count.
+    pub count: u64,
+}
+
+/// Bytes of the fixed header [`IndexHeader::peek`] reads.
+pub const INDEX_HEADER_LEN: usize = FIXED_LEN;
+
+impl IndexHeader {
+    /// The header at the start of `bytes`, if the magic and version are right.
+    pub fn peek(bytes: &[u8]) -> Option<IndexHeader> {
+        let header = bytes.get(..FIXED_LEN)?;
+        (header[0..8] == INDEX_MAGIC && read_u32(header, 8) == INDEX_VERSION).then(|| IndexHeader {
+            sequence: read_u64(header, 16),
+            first_position: read_u64(header, 24),
+            count: read_u64(header, 32),
+        })
+    }
+}
+
 /// `body` followed by the checksum an index file ends with (for tools and tests that
 /// build index bytes by hand).
 pub fn with_checksum(body: &[u8]) -> Vec<u8> {
