@@ -208,6 +208,16 @@ pub fn probe_samples(probe: &Probe) -> (Sample, Sample) {
     (startup, memory)
 }
 
+/// Writes dirty pages back and drops the page cache (`/proc/sys/vm/drop_caches`), so the
+/// next open reads from the disk; `false` where that is not permitted.
+pub fn drop_page_cache() -> bool {
+    // `sync` first: the kernel drops only clean pages.
+    let synced = std::process::Command::new("sync")
+        .status()
+        .is_ok_and(|s| s.success());
+    synced && std::fs::write("/proc/sys/vm/drop_caches", b"3\n").is_ok()
+}
+
 /// Opens the store in `dir` and closes it again: seconds to open, and what the open
 /// read (index files, segments scanned). With `without_indexes`, the sealed segments'
 /// index files are removed first, so the open scans every segment as the format before
@@ -215,6 +225,7 @@ pub fn probe_samples(probe: &Probe) -> (Sample, Sample) {
 pub async fn open_once(
     dir: &Path,
     without_indexes: bool,
+    cold: bool,
 ) -> anyhow::Result<(Sample, alert_ledger::store::embedded::OpenReport)> {
     if without_indexes {
         for entry in std::fs::read_dir(dir)? {
@@ -223,6 +234,9 @@ pub async fn open_once(
                 std::fs::remove_file(&path)?;
             }
         }
+    }
+    if cold {
+        anyhow::ensure!(drop_page_cache(), "cannot drop the page cache");
     }
     let options = EmbeddedOptions::new(dir);
     let started = Instant::now();

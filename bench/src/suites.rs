@@ -311,7 +311,12 @@ async fn log(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
         }
         if says(suite, "open") {
             store.close().await?;
-            rows.push(open_rows(settings, &data, &label).await?);
+            rows.push(open_rows(settings, &data, &label, false).await?);
+            if inproc::drop_page_cache() {
+                rows.push(open_rows(settings, &data, &label, true).await?);
+            } else {
+                eprintln!("  the page cache cannot be dropped here: no cold-open row");
+            }
             rows.push(verify_rows(settings, &data, &label).await?);
             let reopened = inproc::open(&data).await?;
             if says(suite, "startup") || says(suite, "memory") {
@@ -342,13 +347,14 @@ async fn open_rows(
     settings: &Settings,
     data: &std::path::Path,
     label: &str,
+    cold: bool,
 ) -> anyhow::Result<Row> {
     let (mut indexed, mut scanned) = (Vec::new(), Vec::new());
     let mut reports = Vec::new();
     for _ in 0..settings.repeats {
-        let (old, old_report) = inproc::open_once(data, true).await?;
+        let (old, old_report) = inproc::open_once(data, true, cold).await?;
         progress("open, scanning every segment", &old);
-        let (new, new_report) = inproc::open_once(data, false).await?;
+        let (new, new_report) = inproc::open_once(data, false, cold).await?;
         progress("open, sealed segments from their index", &new);
         scanned.push(old);
         indexed.push(new);
@@ -356,7 +362,10 @@ async fn open_rows(
     }
     let (old_report, new_report) = reports.last().copied().unwrap_or_default();
     Ok(Row::compared(
-        format!("store open, {label} events, page cache warm"),
+        format!(
+            "store open, {label} events, page cache {}",
+            if cold { "dropped" } else { "warm" }
+        ),
         "s",
         &indexed,
         &scanned,
