@@ -214,3 +214,68 @@ async fn an_incremental_verify_starts_at_the_digest_through_the_indexes() {
     let refused = verify_segments(h.dir.path(), forged, |_| {}).expect_err("a forged digest");
     assert_eq!(refused.position(), Some(digest.position));
 }
+
+#[tokio::test]
+async fn segments_cut_under_accept_data_loss_lose_their_index_and_new_ones_get_their_own() {
+    use alert_ledger::store::embedded::{EmbeddedStore, RecoveryMode};
+    let (h, all) = sealed_log().await;
+    let sealed = sealed_count(&h);
+    // Damage segment 2's header: it and every later segment go to cut/.
+    let second = h.segment(2);
+    let mut bytes = std::fs::read(&second).expect("read");
+    bytes[3] ^= 0xff;
+    std::fs::write(&second, bytes).expect("write");
+    let refused = h
+        .open_again()
+        .err()
+        .expect("damage to acknowledged events refuses");
+    assert!(refused.to_string().contains("lost"), "{refused}");
+
+    let mut options = h.options.clone();
+    options.recovery = RecoveryMode::AcceptDataLoss;
+    let store = EmbeddedStore::open(options).expect("accept-data-loss opens");
+    for sequence in 2..=sealed {
+        assert!(
+            !index_path(h.dir.path(), sequence).exists(),
+            "index {sequence} removed"
+        );
+    }
+    assert!(
+        index_path(h.dir.path(), 1).exists(),
+        "segment 1 keeps its index"
+    );
+    let after_cut = store.read_all(0, 10_000).await.expect("read_all");
+    let (loss, kept) = after_cut.split_last().expect("the loss record");
+    assert!(!kept.is_empty() && kept.len() < all.len());
+    assert_eq!(kept, &all[..kept.len()], "segment 1 is kept as it was");
+    assert!(
+        matches!(loss.event, projections::Event::DataLossRecorded { .. }),
+        "{:?}",
+        loss.event
+    );
+    for i in 0..240 {
+        store
+            .append(
+                &format!("alert-{}", i % 4),
+                ExpectedVersion::Any,
+                notes("again", 1 + i % 5),
+            )
+            .await
+            .expect("appends continue");
+    }
+    let before = store.read_all(0, 10_000).await.expect("read_all");
+    assert_eq!(&before[..after_cut.len()], &after_cut[..]);
+    store.close().await.expect("close");
+    let reopened = h.open_again().expect("reopens");
+    assert!(
+        reopened.open_report().segments_from_index >= 2,
+        "the new segments are indexed"
+    );
+    assert_eq!(reopened.open_report().segments_scanned, 1);
+    assert_eq!(
+        reopened.read_all(0, 10_000).await.expect("read_all"),
+        before
+    );
+    reopened.close().await.expect("close");
+    verify_data_dir(h.dir.path(), |_| {}).expect("the cut log verifies");
+}

@@ -2,6 +2,7 @@
 //! synced, and only then cleared from the segment (whose unused space must be zeros);
 //! whole segments are renamed into `cut/`. Nothing is ever deleted.
 
+use super::super::sealing::index_path;
 use super::super::segment::display_name;
 use super::scan::last_nonzero_end;
 use crate::io::{write_all_at, FileSystem, LogFile};
@@ -54,11 +55,19 @@ pub fn move_segments_aside(
     }
     let dir = cut_dir(fs, data_dir)?;
     let mut moved = Vec::new();
-    for (_, path) in segments {
+    for (sequence, path) in segments {
         let name = format!("{}.{}", display_name(path), unique_suffix());
         fs.rename(path, &dir.join(&name))
             .map_err(|e| StoreError::io("move a segment aside", e))?;
         moved.push(format!("{CUT_DIR}/{name}"));
+        // Its index describes a segment that is no longer in the log (derived data:
+        // nothing is lost by removing it, and a new segment of that number gets its own).
+        let index = index_path(data_dir, *sequence);
+        if let Err(err) = fs.remove_file(&index) {
+            if err.kind() != std::io::ErrorKind::NotFound {
+                return Err(StoreError::io("remove a moved segment's index", err));
+            }
+        }
     }
     fs.sync_dir(&dir)
         .and_then(|()| fs.sync_dir(data_dir))
