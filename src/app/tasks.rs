@@ -96,10 +96,10 @@ impl App {
             spec,
             alert_id: Some(alert_id),
         };
-        Ok(self
-            .task_command(task_id, command, metadata, true)
-            .await?
-            .changed)
+        let outcome = self
+            .on_task(task_id, metadata, |s| decide_task(s, command.clone()))
+            .await?;
+        Ok(outcome.append.is_some())
     }
 
     /// An agent began the run on `host`.

@@ -97,9 +97,7 @@ async fn editing_one_payload_byte_is_named_by_verify_and_refused_at_startup() {
     app.trigger(&trigger_body("db", "first", "error"))
         .await
         .expect(201);
-    let mut body = trigger_body("db", "second", "error");
-    body["summary"] = json!("TAMPER-TARGET summary");
-    let tampered_at = app.trigger(&body).await.expect(201).position();
+    let tampered_at = trigger_marked(&app, "second", "TAMPER-TARGET").await;
     for i in 0..3 {
         app.trigger(&trigger_body("db", &format!("later-{i}"), "info"))
             .await
@@ -111,15 +109,7 @@ async fn editing_one_payload_byte_is_named_by_verify_and_refused_at_startup() {
     let digest_file = dir.path().join("digest.json");
     std::fs::write(&digest_file, digest.text.as_bytes()).unwrap();
 
-    let segment = segment_files(dir.path()).remove(0);
-    let mut bytes = std::fs::read(&segment).unwrap();
-    let needle = b"TAMPER-TARGET";
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the payload is in the segment");
-    bytes[at] = b'X';
-    std::fs::write(&segment, bytes).unwrap();
+    tamper_first(dir.path(), b"TAMPER-TARGET");
 
     for args in [
         vec![],
@@ -216,6 +206,14 @@ async fn verify_with_a_saved_digest_says_plainly_that_it_matched_and_names_a_for
     );
 }
 
+/// Triggers an alert whose summary starts with `marker` (to find its bytes in the log
+/// later); its position.
+async fn trigger_marked(app: &crate::helpers::TestApp, key: &str, marker: &str) -> u64 {
+    let mut body = trigger_body("db", key, "error");
+    body["summary"] = json!(format!("{marker} summary"));
+    app.trigger(&body).await.expect(201).position()
+}
+
 /// Flips the first byte of `needle` in the log's segment files (no re-chaining: the
 /// record's content no longer matches its hash).
 fn tamper_first(dir: &Path, needle: &[u8]) {
@@ -233,9 +231,7 @@ fn tamper_first(dir: &Path, needle: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_verify_checks_the_digest_and_what_came_after_it_only() {
     let app = spawn_app_with(|_| {}).await;
-    let mut before = trigger_body("db", "before", "error");
-    before["summary"] = json!("BEFORE-DIGEST summary");
-    let before_at = app.trigger(&before).await.expect(201).position();
+    let before_at = trigger_marked(&app, "before", "BEFORE-DIGEST").await;
     for i in 0..3 {
         app.trigger(&trigger_body("db", &format!("k{i}"), "error"))
             .await
@@ -243,9 +239,7 @@ async fn an_incremental_verify_checks_the_digest_and_what_came_after_it_only() {
     }
     let digest = app.get("/v1/ledger/digest").await.expect(200);
     let at = digest.body["position"].as_u64().unwrap();
-    let mut after = trigger_body("db", "after", "error");
-    after["summary"] = json!("AFTER-DIGEST summary");
-    let after_at = app.trigger(&after).await.expect(201).position();
+    let after_at = trigger_marked(&app, "after", "AFTER-DIGEST").await;
     let head = app.head_position().await;
 
     let mut incremental = digest.body.clone();

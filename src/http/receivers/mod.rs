@@ -24,12 +24,8 @@ use std::collections::BTreeMap;
 /// Event metadata for a call authorised by an integration key: the actor names the
 /// integration and the service (`pagerduty:payments`), never the key.
 pub fn key_metadata(integration: keys::Integration, service: &ServiceName) -> Metadata {
-    Metadata {
-        actor: Some(format!("{}:{}", integration.as_str(), service.as_str())),
-        correlation_id: Some(uuid::Uuid::new_v4()),
-        causation_id: None,
-        source: Some(integration.as_str().to_owned()),
-    }
+    let actor = format!("{}:{}", integration.as_str(), service.as_str());
+    crate::app::App::metadata(&actor, integration.as_str())
 }
 
 /// Most entries kept in an alert's `details` (the trigger path's limit).

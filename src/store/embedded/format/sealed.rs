@@ -145,14 +145,11 @@ impl SealedIndex {
         if read_u32(crc, 0) != crc32c::crc32c(body) {
             return Err(bad("checksum mismatch"));
         }
-        if body[0..8] != INDEX_MAGIC {
-            return Err(bad("bad magic"));
-        }
-        if read_u32(body, 8) != INDEX_VERSION {
-            return Err(bad("unknown index format version"));
-        }
-        let count = read_u64(body, 32);
-        let first_position = read_u64(body, 24);
+        let IndexHeader {
+            sequence,
+            first_position,
+            count,
+        } = IndexHeader::peek(body).ok_or_else(|| bad("bad magic or unknown format version"))?;
         if first_position == 0 || first_position.checked_add(count).is_none() {
             return Err(bad(format!(
                 "first position {first_position} with {count} records"
@@ -220,7 +217,7 @@ impl SealedIndex {
             )));
         }
         Ok(SealedIndex {
-            sequence: read_u64(body, 16),
+            sequence,
             first_position,
             end: read_u64(body, 40),
             prev_hash: Hash(read_hash(body, 48)),

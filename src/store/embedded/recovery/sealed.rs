@@ -2,22 +2,24 @@
 //! and agree with their segment, so only the last segment is scanned; a sealed segment
 //! without a usable index is scanned and gets one.
 
-use super::super::format::sealed::SealedIndex;
+use super::super::format::sealed::{SealedIndex, SealedRecord};
 use super::super::format::{decode_frame, Frame};
 use super::super::index::{IdEntry, IdIndex, SegmentIndex};
 use super::super::sealing::{agrees, read_index, write_index, Sealing};
 use super::super::EmbeddedOptions;
 use super::scan::Scan;
 use crate::io::{read_exact_at, LogFile};
+use projections::Position;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
-use uuid::Uuid;
 
 /// The ids of the newest sealed segments taken from their indexes, enough to fill the
 /// idempotency window: older segments' ids are never held.
 pub(super) struct RecentIds {
-    segments: VecDeque<Vec<(Uuid, IdEntry)>>,
+    /// Per segment: its first position and its records, turned into window entries
+    /// only when flushed (most segments of a long log never are).
+    segments: VecDeque<(Position, Vec<SealedRecord>)>,
     held: usize,
     capacity: usize,
 }
@@ -31,10 +33,10 @@ impl RecentIds {
         }
     }
 
-    fn push(&mut self, ids: Vec<(Uuid, IdEntry)>) {
-        self.held += ids.len();
-        self.segments.push_back(ids);
-        while let Some(oldest) = self.segments.front() {
+    fn push(&mut self, first: Position, records: Vec<SealedRecord>) {
+        self.held += records.len();
+        self.segments.push_back((first, records));
+        while let Some((_, oldest)) = self.segments.front() {
             if self.held - oldest.len() < self.capacity {
                 break;
             }
@@ -45,9 +47,13 @@ impl RecentIds {
 
     /// Moves what is held into `ids`, oldest first (before any scanned segment's ids).
     pub(super) fn flush_into(&mut self, ids: &mut IdIndex) {
-        for segment in self.segments.drain(..) {
-            for (id, entry) in segment {
-                ids.insert(id, entry);
+        for (first, records) in self.segments.drain(..) {
+            for (i, record) in records.into_iter().enumerate() {
+                let entry = IdEntry {
+                    position: first + i as u64,
+                    stream_version: record.stream_version,
+                };
+                ids.insert(record.event_id, entry);
             }
         }
         self.held = 0;
@@ -98,7 +104,7 @@ pub(super) fn load_sealed(
 fn hash_at(
     index: &SealedIndex,
     file: &dyn LogFile,
-    position: projections::Position,
+    position: Position,
 ) -> Result<projections::Hash, String> {
     let i = (position - index.first_position) as usize;
     if i + 1 == index.records.len() {
@@ -124,19 +130,7 @@ fn apply(
     file: Arc<dyn LogFile>,
 ) {
     let first = index.first_position;
-    let ids = index
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let entry = IdEntry {
-                position: first + i as u64,
-                stream_version: r.stream_version,
-            };
-            (r.event_id, entry)
-        })
-        .collect();
-    recent.push(ids);
+    let offsets = index.records.iter().map(|r| r.offset).collect();
     if let Some(last) = index.last_position() {
         scan.index.head.position = last;
         scan.index.head.hash = index.last_hash;
@@ -146,9 +140,10 @@ fn apply(
         path: path.to_path_buf(),
         file,
         first_position: first,
-        offsets: index.records.iter().map(|r| r.offset).collect(),
+        offsets,
         end: index.end,
     });
+    recent.push(first, index.records);
     for run in index.streams {
         match scan.index.streams.get_mut(run.stream.as_str()) {
             Some(positions) => positions.extend(run.positions),
