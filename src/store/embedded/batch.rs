@@ -66,12 +66,11 @@ pub(super) fn check(
     batch: &Batch,
     request: &AppendRequest,
 ) -> Result<Check, StoreError> {
-    let stored = stored_ids(index, ids, batch, request);
-    let current = batch
-        .versions
-        .get(request.stream.as_str())
-        .copied()
-        .or_else(|| index.stream_version(&request.stream));
+    let stored = stored_ids(index, ids, batch, request)?;
+    let current = match batch.versions.get(request.stream.as_str()) {
+        Some(version) => Some(*version),
+        None => index.stream_version(&request.stream)?,
+    };
     append_check::check(
         append_check::Request {
             stream: &request.stream,
@@ -89,22 +88,41 @@ pub(super) fn check(
 
 /// The request's ids that are already stored (durably or earlier in this batch), in
 /// request order, each with where it is and whether that is in the requested stream.
-fn stored_ids(index: &Index, ids: &IdIndex, batch: &Batch, request: &AppendRequest) -> Vec<Stored> {
-    let durable_stream = index.streams.get(request.stream.as_str());
+/// A durable candidate from the window is read back from the log and must carry the
+/// whole id.
+fn stored_ids(
+    index: &Index,
+    ids: &IdIndex,
+    batch: &Batch,
+    request: &AppendRequest,
+) -> Result<Vec<Stored>, StoreError> {
     let mut found = Vec::new();
     for event in &request.events {
         if let Some(&i) = batch.ids.get(&event.event_id) {
             let staged = &batch.records[i];
             let same_stream = batch.streams[staged.append] == request.stream;
             found.push(stored(event.event_id, staged.entry, same_stream));
-        } else if let Some(entry) = ids.get(&event.event_id) {
-            let same_stream = durable_stream
-                .and_then(|positions| positions.get(entry.stream_version as usize))
-                == Some(&entry.position);
-            found.push(stored(event.event_id, entry, same_stream));
+            continue;
+        }
+        for position in ids.candidates(&event.event_id) {
+            let Some(fields) = index.record_fields(position)? else {
+                continue;
+            };
+            if fields.event_id == event.event_id {
+                let entry = IdEntry {
+                    position,
+                    stream_version: fields.stream_version,
+                };
+                found.push(stored(
+                    event.event_id,
+                    entry,
+                    fields.stream == request.stream,
+                ));
+                break;
+            }
         }
     }
-    found
+    Ok(found)
 }
 
 fn stored(event_id: Uuid, entry: IdEntry, in_stream: bool) -> Stored {

@@ -320,7 +320,7 @@ impl EventStore for EmbeddedStore {
     ) -> BoxFuture<'a, Result<Option<StreamVersion>, StoreError>> {
         Box::pin(async move {
             self.shared.check_open()?;
-            Ok(self.shared.read_index()?.stream_version(stream))
+            self.shared.read_index()?.stream_version(stream)
         })
     }
 

@@ -58,7 +58,7 @@ fn plan_all(shared: &Shared, from: Position, limit: usize) -> Result<Vec<Run>, S
             continue;
         };
         let run_last = segment_last.min(last);
-        let (start, end) = segment.byte_range(position, run_last);
+        let (start, end) = segment.byte_range(position, run_last)?;
         runs.push(Run {
             file: segment.file.clone(),
             path: segment.path.clone(),
@@ -176,9 +176,7 @@ pub(super) fn read_stream(
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let planned: Vec<(Position, Location)> = {
         let index = shared.read_index()?;
-        let Some(positions) = index.streams.get(stream) else {
-            return Ok(Vec::new());
-        };
+        let positions = index.stream_positions(stream)?;
         let from = usize::try_from(from).unwrap_or(usize::MAX);
         let selected: Vec<Position> = match direction {
             Direction::Forward => positions.iter().skip(from).take(limit).copied().collect(),
@@ -197,7 +195,7 @@ pub(super) fn read_stream(
             .into_iter()
             .map(|position| {
                 index
-                    .locate(position)
+                    .locate(position)?
                     .map(|location| (position, location))
                     .ok_or_else(|| StoreError::Unavailable("index out of step with log".into()))
             })

@@ -1,5 +1,5 @@
-//! Opening a log: scan every segment (frames, positions, stream versions, chain hashes),
-//! rebuild the indexes, and judge any damage against the durable-end witness
+//! Opening a log: take sealed segments from their index files (`sealed`), scan the
+//! last one (frames, positions, stream versions, chain hashes), and judge any damage against the durable-end witness
 //! (`witness`) under the [`RecoveryMode`].
 //!
 //! What may be cut is decided by the witness, not guessed from the bytes. The writer
@@ -35,7 +35,7 @@ use crate::io::LogFile;
 use crate::store::{DataLoss, StoreError};
 use projections::Position;
 use scan::{scan_segment, Damage, Scan};
-use sealed::{index_scanned, last_sealing, load_sealed, RecentIds};
+use sealed::{continue_last, index_scanned, load_sealed, RecentIds};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -103,7 +103,6 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
         dirty_end: 0,
         witness_position: witnessed.map(|w| w.position),
         witnessed_hash: None,
-        sealing: None,
     };
     let mut recent = RecentIds::new(options.idempotency_window);
     let mut report = super::OpenReport::default();
@@ -189,7 +188,7 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
         );
     }
     recent.flush_into(&mut scan.ids);
-    let sealing = last_sealing(options, &mut scan);
+    continue_last(options, &mut scan)?;
     let write_offset = scan.index.segments.last().map_or(0, |s| s.end);
     Ok(Recovered {
         start: Start {
@@ -199,7 +198,6 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
             witness,
             witness_stale: witnessed.is_none(),
             losses,
-            sealing,
         },
         index: scan.index,
         report,

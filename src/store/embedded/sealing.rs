@@ -7,8 +7,9 @@
 //! before the rename leaves a `.tmp` that the next open removes, and a sealed segment
 //! without an index is scanned on open and gets one: the log is readable either way.
 
-use super::format::sealed::{SealedIndex, SealedRecord, StreamRun};
+use super::format::sealed::{IndexLayout, SealedIndex, SealedRecord, StreamRun};
 use super::format::{decode_frame, Frame, SegmentHeader, SEGMENT_HEADER_LEN};
+use super::index::SealedFile;
 use crate::io::{read_exact_at, write_all_at, FileSystem, LogFile};
 use projections::{Hash, Position, StreamVersion};
 use std::collections::HashMap;
@@ -69,6 +70,29 @@ impl Sealing {
         }
     }
 
+    /// How many records it holds.
+    pub fn count(&self) -> u64 {
+        self.records.len() as u64
+    }
+
+    /// The byte offset of record `i`.
+    pub fn offset(&self, i: usize) -> Option<u32> {
+        self.records.get(i).map(|r| r.offset)
+    }
+
+    /// `stream`'s records here: the version of the first, and their positions.
+    pub fn run(&self, stream: &str) -> Option<(StreamVersion, Vec<Position>)> {
+        self.streams
+            .get(stream)
+            .map(|(first, positions)| (*first, positions.clone()))
+    }
+
+    /// The last version of `stream` here.
+    pub fn last_version(&self, stream: &str) -> Option<StreamVersion> {
+        let (first, positions) = self.streams.get(stream)?;
+        Some(first + positions.len() as u64 - 1)
+    }
+
     /// The index of the segment, now that it ends at byte `end` with chain hash
     /// `last_hash`.
     pub fn seal(self, end: u64, last_hash: Hash) -> SealedIndex {
@@ -94,8 +118,8 @@ impl Sealing {
     }
 }
 
-/// Writes `index` durably beside its segment.
-pub fn write_index(fs: &dyn FileSystem, dir: &Path, index: &SealedIndex) -> io::Result<()> {
+/// Writes `index` durably beside its segment and opens it for lookups.
+pub fn write_index(fs: &dyn FileSystem, dir: &Path, index: &SealedIndex) -> io::Result<SealedFile> {
     let path = index_path(dir, index.sequence);
     let tmp = path.with_extension("idx.tmp");
     let bytes = index.encode();
@@ -105,22 +129,27 @@ pub fn write_index(fs: &dyn FileSystem, dir: &Path, index: &SealedIndex) -> io::
     file.sync_data()?;
     drop(file);
     fs.rename(&tmp, &path)?;
-    fs.sync_dir(dir)
+    fs.sync_dir(dir)?;
+    let file = fs.open(&path, false)?;
+    SealedFile::new(file, &bytes).map_err(io::Error::other)
 }
 
-/// Starts writing `index` on a helper thread; failures are logged (the segment is
-/// scanned on the next open instead).
+/// Starts writing `index` on a helper thread and hands the written file to `install`;
+/// failures are logged (the segment stays readable from memory, and is scanned on the
+/// next open instead).
 pub fn write_index_in_background(
     fs: std::sync::Arc<dyn FileSystem>,
     dir: PathBuf,
-    index: SealedIndex,
+    index: std::sync::Arc<SealedIndex>,
+    install: impl FnOnce(SealedFile) + Send + 'static,
 ) -> Option<std::thread::JoinHandle<()>> {
     let sequence = index.sequence;
     let spawned = std::thread::Builder::new()
         .name("alert-ledger-index".into())
-        .spawn(move || {
-            if let Err(err) = write_index(fs.as_ref(), &dir, &index) {
-                tracing::warn!(segment = sequence, error = %err, "cannot write the index of a sealed segment; the next open scans the segment instead");
+        .spawn(move || match write_index(fs.as_ref(), &dir, &index) {
+            Ok(file) => install(file),
+            Err(err) => {
+                tracing::warn!(segment = sequence, error = %err, "cannot write the index of a sealed segment; the next open scans the segment instead")
             }
         });
     match spawned {
@@ -132,43 +161,58 @@ pub fn write_index_in_background(
     }
 }
 
-/// The index of segment `sequence`, if its file exists and reads back whole;
-/// `Err` says why one that exists cannot be used.
-pub fn read_index(
+/// The bytes of segment `sequence`'s index file, if it exists and can be read, with
+/// an open handle to it; `Err` says why one that exists cannot be read.
+pub fn read_index_file(
     fs: &dyn FileSystem,
     dir: &Path,
     sequence: u64,
-) -> Result<Option<SealedIndex>, String> {
+) -> Result<Option<(std::sync::Arc<dyn LogFile>, Vec<u8>)>, String> {
     let file = match fs.open(&index_path(dir, sequence), false) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(err.to_string()),
     };
     let bytes = super::segment::read_whole(file.as_ref()).map_err(|e| e.to_string())?;
-    SealedIndex::decode(&bytes)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    Ok(Some((file, bytes)))
 }
 
-/// Checks, in a handful of small reads, that `index` belongs to `segment` and to this
-/// place in the log: the segment's header, the index's first position and link to the
-/// previous segment, ascending offsets, and the last record's frame (its checksum, its
-/// hash, that it closes an append and ends where the index says) followed by the
+/// The index of segment `sequence`, decoded whole, if its file exists and reads back
+/// whole; `Err` says why one that exists cannot be used.
+pub fn read_index(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    sequence: u64,
+) -> Result<Option<SealedIndex>, String> {
+    match read_index_file(fs, dir, sequence)? {
+        None => Ok(None),
+        Some((_, bytes)) => SealedIndex::decode(&bytes)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Checks, in a handful of small reads, that the index file `bytes` (of `layout`)
+/// belongs to `segment` and to this place in the log: the segment's header, the
+/// index's first position and link to the previous segment, offsets within the segment
+/// (the layout checked that they ascend), and the last record's frame (its checksum,
+/// its hash, that it closes an append and ends where the index says) followed by the
 /// end-of-data marker.
 pub fn agrees(
-    index: &SealedIndex,
+    layout: &IndexLayout,
+    bytes: &[u8],
     segment: &dyn LogFile,
     sequence: u64,
     first_position: Position,
     prev_hash: Hash,
 ) -> Result<(), String> {
-    if index.sequence != sequence {
-        return Err(format!("it names segment {}", index.sequence));
+    if layout.sequence != sequence {
+        return Err(format!("it names segment {}", layout.sequence));
     }
-    if index.first_position != first_position || index.prev_hash != prev_hash {
+    if layout.first_position != first_position || layout.prev_hash != prev_hash {
         return Err(format!(
             "it starts at position {} where the log continues at {first_position}",
-            index.first_position
+            layout.first_position
         ));
     }
     let mut header = [0u8; SEGMENT_HEADER_LEN];
@@ -177,42 +221,36 @@ pub fn agrees(
         Ok(header) if header.sequence == sequence => {}
         _ => return Err("the segment's header does not match".into()),
     }
-    let offsets = index.records.iter().map(|r| u64::from(r.offset));
-    let mut previous = SEGMENT_HEADER_LEN as u64 - 1;
-    for offset in offsets {
-        if offset <= previous || offset >= index.end {
-            return Err("its offsets do not ascend within the segment".into());
-        }
-        previous = offset;
-    }
     let size = segment.size().map_err(|e| e.to_string())?;
-    if index.end > size {
+    if layout.end > size {
         return Err(format!(
             "it ends at byte {} of a {size}-byte segment",
-            index.end
+            layout.end
         ));
     }
-    match index.records.last() {
-        None if index.last_hash != prev_hash || index.end != SEGMENT_HEADER_LEN as u64 => {
+    if layout.count == 0 {
+        if layout.last_hash != prev_hash || layout.end != SEGMENT_HEADER_LEN as u64 {
             return Err("an empty segment's index must end where it starts".into());
         }
-        None => {}
-        Some(last) => {
-            let mut frame = vec![0u8; (index.end - u64::from(last.offset)) as usize];
-            read_exact_at(segment, &mut frame, u64::from(last.offset))
-                .map_err(|e| e.to_string())?;
-            match decode_frame(&frame) {
-                Ok(Frame::Record(record))
-                    if record.hash == index.last_hash
-                        && record.last_of_append
-                        && record.frame_len() == frame.len() => {}
-                _ => return Err("the segment's last record is not the one indexed".into()),
-            }
+    } else {
+        let first = u64::from(layout.record(bytes, 0).offset);
+        let last = u64::from(layout.record(bytes, layout.count - 1).offset);
+        if first < SEGMENT_HEADER_LEN as u64 || last >= layout.end {
+            return Err("its offsets do not lie within the segment".into());
+        }
+        let mut frame = vec![0u8; (layout.end - last) as usize];
+        read_exact_at(segment, &mut frame, last).map_err(|e| e.to_string())?;
+        match decode_frame(&frame) {
+            Ok(Frame::Record(record))
+                if record.hash == layout.last_hash
+                    && record.last_of_append
+                    && record.frame_len() == frame.len() => {}
+            _ => return Err("the segment's last record is not the one indexed".into()),
         }
     }
-    if index.end + 4 <= size {
+    if layout.end + 4 <= size {
         let mut marker = [0u8; 4];
-        read_exact_at(segment, &mut marker, index.end).map_err(|e| e.to_string())?;
+        read_exact_at(segment, &mut marker, layout.end).map_err(|e| e.to_string())?;
         if marker != [0u8; 4] {
             return Err("the segment holds more after the indexed end".into());
         }
@@ -238,10 +276,5 @@ impl Sealing {
             records: index.records,
             streams,
         }
-    }
-
-    /// The segment these records belong to.
-    pub fn sequence(&self) -> u64 {
-        self.sequence
     }
 }

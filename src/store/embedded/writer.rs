@@ -16,7 +16,7 @@
 use super::batch::{check, Batch, Check, Reply, Staged};
 use super::format::{Record, MAX_BODY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::index::{IdEntry, IdIndex, SegmentIndex};
-use super::sealing::{write_index_in_background, Sealing};
+use super::sealing::write_index_in_background;
 use super::segment::{create_segment, install_segment, prepare_segment, PreparedSegment};
 use super::witness::WitnessFile;
 use super::{EmbeddedOptions, Shared};
@@ -63,9 +63,6 @@ struct Writer {
     /// The next segment, being zero-filled on a helper thread once the current one is
     /// half full, so a rollover does not stall appends behind a 64 MiB write.
     next_segment: Option<std::thread::JoinHandle<std::io::Result<PreparedSegment>>>,
-    /// The records of the segment being written, for its index once it is sealed
-    /// (`None`: that segment gets no index; the next open scans it).
-    sealing: Option<Sealing>,
     /// Index files of sealed segments being written on helper threads.
     index_writes: Vec<std::thread::JoinHandle<()>>,
 }
@@ -84,8 +81,6 @@ pub(super) struct Start {
     pub witness_stale: bool,
     /// Losses the operator accepted, recorded in the log before the writer serves.
     pub losses: Vec<DataLoss>,
-    /// The records of the last segment so far, for its index once it is sealed.
-    pub sealing: Option<Sealing>,
 }
 
 /// Records accepted losses and a missing witness (on the calling thread, so the open
@@ -118,7 +113,6 @@ pub(super) fn spawn(
         witness: start.witness,
         body: Vec::with_capacity(1024),
         next_segment: None,
-        sealing: start.sealing,
         index_writes: Vec::new(),
     };
     if start.witness_stale && start.losses.is_empty() {
@@ -409,29 +403,37 @@ impl Writer {
             })
             .map_err(|e| StoreError::io("create segment", e))?;
         tracing::info!(segment = %path.display(), "rolled over to a new segment");
-        let next = Sealing::new(sequence, self.head.position + 1, self.head.hash);
-        if let Some(sealing) = self.sealing.replace(next) {
-            let sealed = sealing.seal(self.write_offset, self.head.hash);
-            self.index_writes.retain(|writing| !writing.is_finished());
-            let fs = self.options.fs.clone();
-            let dir = self.options.data_dir.clone();
-            self.index_writes
-                .extend(write_index_in_background(fs, dir, sealed));
-        }
         let mut index = self
             .shared
             .index
             .write()
             .map_err(|_| StoreError::Unavailable("index lock poisoned".into()))?;
-        index.segments.push(SegmentIndex {
+        let sealed = index.seal_last();
+        index.segments.push(SegmentIndex::active(
             sequence,
             path,
-            file: file.clone(),
-            first_position: self.head.position + 1,
-            offsets: Vec::new(),
-            end: SEGMENT_HEADER_LEN as u64,
-        });
+            file.clone(),
+            self.head.position + 1,
+            self.head.hash,
+        ));
         drop(index);
+        self.ids.seal_active();
+        if let Some(sealed) = sealed {
+            self.index_writes.retain(|writing| !writing.is_finished());
+            let fs = self.options.fs.clone();
+            let dir = self.options.data_dir.clone();
+            let shared = Arc::downgrade(&self.shared);
+            let sealed_sequence = sealed.sequence;
+            let install = move |file| {
+                if let Some(shared) = shared.upgrade() {
+                    if let Ok(mut index) = shared.index.write() {
+                        index.install_file(sealed_sequence, file);
+                    }
+                }
+            };
+            self.index_writes
+                .extend(write_index_in_background(fs, dir, sealed, install));
+        }
         self.file = file;
         self.sequence = sequence;
         self.write_offset = SEGMENT_HEADER_LEN as u64;
@@ -526,16 +528,13 @@ impl Writer {
         for record in &batch.records {
             let offset = (self.write_offset + record.offset_in_batch as u64) as u32;
             let stream = &batch.streams[record.append];
-            index.push(stream, record.entry.position, offset);
-            if let Some(sealing) = &mut self.sealing {
-                sealing.push(
-                    offset,
-                    record.event_id,
-                    stream,
-                    record.entry.stream_version,
-                    record.entry.position,
-                );
-            }
+            index.push(
+                offset,
+                record.event_id,
+                stream,
+                record.entry.stream_version,
+                record.entry.position,
+            );
         }
         index.head = batch.head;
         if let Some(segment) = index.segments.last_mut() {
@@ -543,7 +542,7 @@ impl Writer {
         }
         drop(index);
         for record in &batch.records {
-            self.ids.insert(record.event_id, record.entry);
+            self.ids.insert(record.event_id, record.entry.position);
         }
         self.write_offset += written;
         self.dirty_end = self.write_offset;

@@ -4,6 +4,7 @@
 
 use super::EmbeddedHarness;
 use crate::support::notes;
+use alert_ledger::store::embedded::format::sealed::with_checksum;
 use alert_ledger::store::embedded::index_path;
 use alert_ledger::store::{Direction, EventStore, ExpectedVersion, NewEvent};
 use alert_ledger::verify::verify_data_dir;
@@ -90,7 +91,7 @@ type Damage = fn(&Path, &Path);
 
 #[tokio::test]
 async fn a_missing_truncated_flipped_or_foreign_index_is_rebuilt_from_its_segment() {
-    let damages: [(&str, Damage); 5] = [
+    let damages: [(&str, Damage); 6] = [
         ("deleted", |idx, _| {
             std::fs::remove_file(idx).expect("delete")
         }),
@@ -106,6 +107,12 @@ async fn a_missing_truncated_flipped_or_foreign_index_is_rebuilt_from_its_segmen
         }),
         ("from another segment", |idx, other| {
             std::fs::copy(other, idx).expect("copy");
+        }),
+        ("of the previous format (version 1)", |idx, _| {
+            let bytes = std::fs::read(idx).expect("read");
+            let mut body = bytes[..bytes.len() - 4].to_vec();
+            body[8..12].copy_from_slice(&1u32.to_le_bytes());
+            std::fs::write(idx, with_checksum(&body)).expect("rewrite");
         }),
         ("crash while writing it", |idx, _| {
             std::fs::remove_file(idx).expect("delete");
@@ -278,4 +285,59 @@ async fn segments_cut_under_accept_data_loss_lose_their_index_and_new_ones_get_t
     );
     reopened.close().await.expect("close");
     verify_data_dir(h.dir.path(), |_| {}).expect("the cut log verifies");
+}
+
+#[tokio::test]
+async fn many_streams_read_back_through_the_sealed_segments_directories_and_filters() {
+    let h = EmbeddedHarness::with(|o| o.segment_size = 256 * 1024);
+    let streams = 700;
+    for round in 0..3 {
+        for s in 0..streams {
+            if (s + round) % 3 == 0 {
+                continue;
+            }
+            h.store
+                .append(&format!("alert-{s}"), ExpectedVersion::Any, notes("many", 1))
+                .await
+                .expect("append");
+        }
+    }
+    assert!(h.segment(3).exists(), "at least two sealed segments");
+    let all = h.store.read_all(0, 100_000).await.expect("read_all");
+    h.close().await;
+    let store = h.open_again().expect("reopen");
+    assert!(store.open_report().segments_from_index >= 2);
+    assert_eq!(store.read_all(0, 100_000).await.expect("read_all"), all);
+    for s in 0..streams {
+        let stream = format!("alert-{s}");
+        let expected: Vec<_> = all.iter().filter(|e| e.stream == stream).cloned().collect();
+        let forward = store
+            .read_stream(&stream, 0, Direction::Forward, 100)
+            .await
+            .expect("read_stream");
+        assert_eq!(forward, expected, "{stream}");
+        let backward = store
+            .read_stream(&stream, u64::MAX, Direction::Backward, 1)
+            .await
+            .expect("read_stream backward");
+        assert_eq!(backward.first(), expected.last(), "{stream}");
+        assert_eq!(
+            store.stream_version(&stream).await.expect("version"),
+            Some(expected.len() as u64 - 1),
+            "{stream}"
+        );
+    }
+    for s in streams..streams + 200 {
+        let stream = format!("alert-{s}");
+        assert!(store
+            .read_stream(&stream, 0, Direction::Forward, 10)
+            .await
+            .expect("read_stream")
+            .is_empty());
+        store
+            .append(&stream, ExpectedVersion::NoStream, notes("new", 1))
+            .await
+            .expect("a stream no sealed segment holds starts at version 0");
+    }
+    store.close().await.expect("close");
 }

@@ -3,8 +3,7 @@
 
 use super::super::format::SEGMENT_HEADER_LEN;
 use super::super::format::{decode_frame, find_valid_frame, Frame, Record, SegmentHeader};
-use super::super::index::{IdEntry, IdIndex, Index, SegmentIndex};
-use super::super::sealing::Sealing;
+use super::super::index::{Content, IdIndex, Index, SegmentIndex};
 use crate::codec::{chain_hash, decode_index_fields, IndexFields};
 use crate::io::LogFile;
 use projections::{Hash, Position};
@@ -21,8 +20,6 @@ pub(super) struct Scan {
     pub witness_position: Option<Position>,
     /// The chain hash the log holds at `witness_position`, once the scan passed it.
     pub witnessed_hash: Option<Hash>,
-    /// The records of the segment scanned last, for its index file.
-    pub sealing: Option<Sealing>,
 }
 
 /// Where and why a segment stopped being valid.
@@ -43,6 +40,7 @@ pub(super) struct Damage {
 struct Pending {
     event_id: Uuid,
     stream: String,
+    stream_version: u64,
     offset: u64,
     hash: Hash,
 }
@@ -57,15 +55,13 @@ pub(super) fn scan_segment(
     buf: &[u8],
 ) -> Option<Damage> {
     let first_position = scan.index.head.position + 1;
-    scan.sealing = Some(Sealing::new(sequence, first_position, scan.index.head.hash));
-    scan.index.segments.push(SegmentIndex {
+    scan.index.segments.push(SegmentIndex::active(
         sequence,
-        path: path.to_path_buf(),
+        path.to_path_buf(),
         file,
         first_position,
-        offsets: Vec::new(),
-        end: SEGMENT_HEADER_LEN as u64,
-    });
+        scan.index.head.hash,
+    ));
     let damage_at = |offset: u64, position: Position, reason: String| Damage {
         in_header: offset == 0,
         offset,
@@ -89,13 +85,23 @@ pub(super) fn scan_segment(
             Err(err) => break Some(damage_at(offset as u64, position, err.to_string())),
         };
         let stream = pending.first().map(|p| p.stream.as_str());
-        let checked = check_record(&scan.index, &record, link, position, stream, pending.len());
+        let first_version = pending.first().map(|p| p.stream_version);
+        let checked = check_record(
+            &scan.index,
+            &record,
+            link,
+            position,
+            stream,
+            pending.len(),
+            first_version,
+        );
         let fields = match checked {
             Ok(fields) => fields,
             Err(reason) => break Some(damage_at(offset as u64, position, reason)),
         };
         pending.push(Pending {
             event_id: fields.event_id,
+            stream_version: fields.stream_version,
             stream: fields.stream.into_owned(),
             offset: offset as u64,
             hash: record.hash,
@@ -144,7 +150,9 @@ pub(super) fn last_nonzero_end(bytes: &[u8]) -> u64 {
 
 /// Checks one record against the chain and the stream so far. The chain hash is
 /// recomputed, so an edited body whose frame checksum was recomputed is caught here,
-/// not only by `verify`.
+/// not only by `verify`. Stream versions are checked within the segment: a stream's
+/// first record in it continues whatever sealed segments hold, which the open does not
+/// read (their index files were checked instead); `verify` checks them across the log.
 fn check_record<'b>(
     index: &Index,
     record: &Record<'b>,
@@ -152,6 +160,7 @@ fn check_record<'b>(
     position: Position,
     pending_stream: Option<&str>,
     pending_count: usize,
+    pending_first_version: Option<u64>,
 ) -> Result<IndexFields<'b>, String> {
     if record.prev_hash != link {
         return Err("hash chain broken: prev_hash does not match the previous record".into());
@@ -169,8 +178,15 @@ fn check_record<'b>(
     if pending_stream.is_some_and(|stream| stream != fields.stream) {
         return Err("one append spans two streams".into());
     }
-    let expected_version =
-        index.stream_version(&fields.stream).map_or(0, |v| v + 1) + pending_count as u64;
+    let in_segment = match index.segments.last().map(|s| &s.content) {
+        Some(Content::Active(sealing)) => sealing.last_version(&fields.stream),
+        _ => None,
+    };
+    let expected_version = match (in_segment, pending_first_version) {
+        (Some(last), _) => last + 1 + pending_count as u64,
+        (None, Some(first)) => first + pending_count as u64,
+        (None, None) => return Ok(fields),
+    };
     if fields.stream_version != expected_version {
         return Err(format!(
             "stream {} version {} where {} was expected",
@@ -183,33 +199,19 @@ fn check_record<'b>(
 fn commit(scan: &mut Scan, records: Vec<Pending>, end: u64) {
     for record in records {
         let position = scan.index.head.position + 1;
-        let stream_version = scan
-            .index
-            .stream_version(&record.stream)
-            .map_or(0, |v| v + 1);
-        scan.index
-            .push(&record.stream, position, record.offset as u32);
-        if let Some(sealing) = &mut scan.sealing {
-            sealing.push(
-                record.offset as u32,
-                record.event_id,
-                &record.stream,
-                stream_version,
-                position,
-            );
-        }
+        scan.index.push(
+            record.offset as u32,
+            record.event_id,
+            &record.stream,
+            record.stream_version,
+            position,
+        );
         scan.index.head.position = position;
         scan.index.head.hash = record.hash;
         if scan.witness_position == Some(position) {
             scan.witnessed_hash = Some(record.hash);
         }
-        scan.ids.insert(
-            record.event_id,
-            IdEntry {
-                position,
-                stream_version,
-            },
-        );
+        scan.ids.insert(record.event_id, position);
     }
     if let Some(segment) = scan.index.segments.last_mut() {
         segment.end = end;

@@ -1,25 +1,26 @@
-//! Sealed segments on open: taken from their index files when those read back whole
-//! and agree with their segment, so only the last segment is scanned; a sealed segment
+//! Sealed segments on open: taken from their index files when those check out whole and
+//! agree with their segment, so only the last segment is scanned; a sealed segment
 //! without a usable index is scanned and gets one.
 
-use super::super::format::sealed::{SealedIndex, SealedRecord};
+use super::super::format::sealed::IndexLayout;
 use super::super::format::{decode_frame, Frame};
-use super::super::index::{IdEntry, IdIndex, SegmentIndex};
-use super::super::sealing::{agrees, read_index, write_index, Sealing};
+use super::super::index::ids::id_key;
+use super::super::index::{Content, IdIndex, SealedFile, SegmentIndex};
+use super::super::sealing::{agrees, read_index, read_index_file, write_index, Sealing};
 use super::super::EmbeddedOptions;
 use super::scan::Scan;
 use crate::io::{read_exact_at, LogFile};
+use crate::store::StoreError;
 use projections::Position;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
 /// The ids of the newest sealed segments taken from their indexes, enough to fill the
-/// idempotency window: older segments' ids are never held.
+/// idempotency window: older segments' ids are dropped as newer ones arrive.
 pub(super) struct RecentIds {
-    /// Per segment: its first position and its records, turned into window entries
-    /// only when flushed (most segments of a long log never are).
-    segments: VecDeque<(Position, Vec<SealedRecord>)>,
+    /// Per segment: its first position and its ids' (key, slot), unsorted.
+    segments: VecDeque<(Position, Vec<(u64, u32)>)>,
     held: usize,
     capacity: usize,
 }
@@ -33,9 +34,12 @@ impl RecentIds {
         }
     }
 
-    fn push(&mut self, first: Position, records: Vec<SealedRecord>) {
-        self.held += records.len();
-        self.segments.push_back((first, records));
+    fn push(&mut self, first: Position, keys: Vec<(u64, u32)>) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.held += keys.len();
+        self.segments.push_back((first, keys));
         while let Some((_, oldest)) = self.segments.front() {
             if self.held - oldest.len() < self.capacity {
                 break;
@@ -47,14 +51,8 @@ impl RecentIds {
 
     /// Moves what is held into `ids`, oldest first (before any scanned segment's ids).
     pub(super) fn flush_into(&mut self, ids: &mut IdIndex) {
-        for (first, records) in self.segments.drain(..) {
-            for (i, record) in records.into_iter().enumerate() {
-                let entry = IdEntry {
-                    position: first + i as u64,
-                    stream_version: record.stream_version,
-                };
-                ids.insert(record.event_id, entry);
-            }
+        for (first, keys) in self.segments.drain(..) {
+            ids.push_sealed(first, keys);
         }
         self.held = 0;
     }
@@ -70,48 +68,63 @@ pub(super) fn load_sealed(
     path: &Path,
     file: &Arc<dyn LogFile>,
 ) -> Result<bool, String> {
-    let Some(index) = read_index(options.fs.as_ref(), &options.data_dir, sequence)? else {
+    let Some((index_file, bytes)) =
+        read_index_file(options.fs.as_ref(), &options.data_dir, sequence)?
+    else {
         return Ok(false);
     };
+    let sealed = SealedFile::new(index_file, &bytes).map_err(|e| e.to_string())?;
+    let layout = sealed.layout();
     let head = scan.index.head;
     agrees(
-        &index,
+        layout,
+        &bytes,
         file.as_ref(),
         sequence,
         head.position + 1,
         head.hash,
     )?;
-    for run in &index.streams {
-        let expected = scan.index.stream_version(&run.stream).map_or(0, |v| v + 1);
-        if run.first_version != expected {
-            return Err(format!(
-                "stream {} continues at version {} where the log is at {expected}",
-                run.stream, run.first_version
-            ));
-        }
-    }
     if let Some(at) = scan.witness_position {
-        let last = index.last_position().unwrap_or(head.position);
+        let last = layout.last_position().unwrap_or(head.position);
         if at > head.position && at <= last {
-            scan.witnessed_hash = Some(hash_at(&index, file.as_ref(), at)?);
+            scan.witnessed_hash = Some(hash_at(layout, &bytes, file.as_ref(), at)?);
         }
     }
-    apply(scan, recent, index, path, file.clone());
+    let first = layout.first_position;
+    if recent.capacity > 0 {
+        let keys = (0..layout.count)
+            .map(|i| (id_key(&layout.record(&bytes, i).event_id), i as u32))
+            .collect();
+        recent.push(first, keys);
+    }
+    if let Some(last) = layout.last_position() {
+        scan.index.head.position = last;
+        scan.index.head.hash = layout.last_hash;
+    }
+    scan.index.segments.push(SegmentIndex {
+        sequence,
+        path: path.to_path_buf(),
+        file: file.clone(),
+        first_position: first,
+        end: layout.end,
+        content: Content::File(sealed),
+    });
     Ok(true)
 }
 
 /// The chain hash of the record at `position` of the indexed segment.
 fn hash_at(
-    index: &SealedIndex,
+    layout: &IndexLayout,
+    bytes: &[u8],
     file: &dyn LogFile,
     position: Position,
 ) -> Result<projections::Hash, String> {
-    let i = (position - index.first_position) as usize;
-    if i + 1 == index.records.len() {
-        return Ok(index.last_hash);
+    let i = position - layout.first_position;
+    if i + 1 == layout.count {
+        return Ok(layout.last_hash);
     }
-    let start = u64::from(index.records[i].offset);
-    let end = u64::from(index.records[i + 1].offset);
+    let start = u64::from(layout.record(bytes, i).offset);
+    let end = u64::from(layout.record(bytes, i + 1).offset);
     let mut frame = vec![0u8; (end - start) as usize];
     read_exact_at(file, &mut frame, start).map_err(|e| e.to_string())?;
     match decode_frame(&frame) {
@@ -122,73 +135,56 @@ fn hash_at(
     }
 }
 
-fn apply(
-    scan: &mut Scan,
-    recent: &mut RecentIds,
-    index: SealedIndex,
-    path: &Path,
-    file: Arc<dyn LogFile>,
-) {
-    let first = index.first_position;
-    let offsets = index.records.iter().map(|r| r.offset).collect();
-    if let Some(last) = index.last_position() {
-        scan.index.head.position = last;
-        scan.index.head.hash = index.last_hash;
-    }
-    scan.index.segments.push(SegmentIndex {
-        sequence: index.sequence,
-        path: path.to_path_buf(),
-        file,
-        first_position: first,
-        offsets,
-        end: index.end,
-    });
-    recent.push(first, index.records);
-    for run in index.streams {
-        match scan.index.streams.get_mut(run.stream.as_str()) {
-            Some(positions) => positions.extend(run.positions),
-            None => {
-                scan.index
-                    .streams
-                    .insert(run.stream.into_boxed_str(), run.positions);
-            }
-        }
-    }
-}
-
-/// Writes the index of the sealed segment `scan` just scanned whole.
+/// Seals the segment `scan` just scanned whole and writes its index file.
 pub(super) fn index_scanned(options: &EmbeddedOptions, scan: &mut Scan) {
-    let Some(sealing) = scan.sealing.take() else {
+    scan.ids.seal_active();
+    let Some(sealed) = scan.index.seal_last() else {
         return;
     };
-    let end = scan.index.segments.last().map_or(0, |s| s.end);
-    let sealed = sealing.seal(end, scan.index.head.hash);
     let sequence = sealed.sequence;
     match write_index(options.fs.as_ref(), &options.data_dir, &sealed) {
-        Ok(()) => tracing::info!(segment = sequence, "built the index of a sealed segment"),
+        Ok(file) => {
+            scan.index.install_file(sequence, file);
+            tracing::info!(segment = sequence, "built the index of a sealed segment");
+        }
         Err(err) => {
-            tracing::warn!(segment = sequence, error = %err, "cannot write the index of a sealed segment; the next open scans it again")
+            tracing::warn!(segment = sequence, error = %err, "cannot write the index of a sealed segment; it is kept in memory and the next open scans it again")
         }
     }
 }
 
-/// The records of the segment the writer continues in: the last one scanned, or (when
-/// recovery cut the segments after a sealed one) that segment's index. `None` when
-/// neither is at hand: that segment then gets no index when sealed, and the next open
-/// scans it.
-pub(super) fn last_sealing(options: &EmbeddedOptions, scan: &mut Scan) -> Option<Sealing> {
-    let last = scan.index.segments.last()?;
-    let (sequence, first) = (last.sequence, last.first_position);
-    match scan.sealing.take() {
-        Some(sealing) if sealing.sequence() == sequence => Some(sealing),
-        _ => match read_index(options.fs.as_ref(), &options.data_dir, sequence) {
-            Ok(Some(index))
-                if index.first_position == first
-                    && index.last_position() == Some(scan.index.head.position) =>
-            {
-                Some(Sealing::from_index(index))
-            }
-            _ => None,
-        },
+/// Makes the last segment the one the writer continues in. It already is when it was
+/// scanned; when recovery cut the segments after a sealed one, that segment's index
+/// is decoded whole to continue from.
+pub(super) fn continue_last(options: &EmbeddedOptions, scan: &mut Scan) -> Result<(), StoreError> {
+    let Some(last) = scan.index.segments.last_mut() else {
+        return Ok(());
+    };
+    let placeholder = Content::Sealed(Arc::new(super::super::format::sealed::SealedIndex::empty()));
+    match std::mem::replace(&mut last.content, placeholder) {
+        Content::Active(sealing) => {
+            last.content = Content::Active(sealing);
+            return Ok(());
+        }
+        Content::Sealed(index) => {
+            last.content = Content::Active(Sealing::from_index(Arc::unwrap_or_clone(index)));
+            return Ok(());
+        }
+        Content::File(_) => {}
     }
+    let index = read_index(options.fs.as_ref(), &options.data_dir, last.sequence)
+        .ok()
+        .flatten()
+        .filter(|index| index.first_position == last.first_position)
+        .ok_or_else(|| {
+            StoreError::Unavailable(
+                format!(
+                    "cannot read back the index of segment {} to continue writing it",
+                    last.sequence
+                )
+                .into(),
+            )
+        })?;
+    last.content = Content::Active(Sealing::from_index(index));
+    Ok(())
 }

@@ -1,12 +1,14 @@
 //! The index file of a sealed segment, `<sequence:010>.idx` beside `<sequence:010>.seg`:
-//! written once when the writer moves on to the next segment, so opening the log reads
-//! it instead of scanning the segment. It is never trusted without its checksum, and
+//! written once when the writer moves on to the next segment. Opening the log checks
+//! it whole (checksum, structure) instead of scanning the segment, and readers then
+//! look things up in it with small positional reads, so the store's memory does not
+//! grow with the sealed part of the log. It is never trusted without its checksum, and
 //! the store also checks it against its segment before using it (`recovery`).
 //!
 //! ```text
 //! offset size  field
 //!  0     8     magic "ALDGRIDX"
-//!  8     4     index format version (u32 LE), 1
+//!  8     4     index format version (u32 LE), 2
 //! 12     4     reserved, zero
 //! 16     8     segment sequence number (u64 LE)
 //! 24     8     position of the segment's first record (u64 LE)
@@ -15,15 +17,27 @@
 //! 48    32     chain hash before the first record (the previous segment's last)
 //! 80    32     chain hash of the last record
 //! 112    8     stream count s (u64 LE)
-//! 120   28·n   per record, in position order: frame offset (u32 LE), event id (16),
+//! 120    8     filter word count w (u64 LE)
+//! 128   28·n   per record, in position order: frame offset (u32 LE), event id (16),
 //!              stream version (u64 LE)
 //! …            per stream, sorted by name: name length (u16 LE), name (UTF-8), version
 //!              of its first record here (u64 LE), record count k (u32 LE), then k
 //!              positions relative to the segment's first (u32 LE)
+//! …     12·s   directory, sorted by hash then offset: per stream its name's hash
+//!              (u64 LE, `bloom::stream_hash`) and the file offset of its entry (u32 LE)
+//! …      8·w   Bloom filter of the stream names (u64 LE words, `bloom`)
 //! end−4  4     CRC32C of every byte before it
 //! ```
+//!
+//! Version 1 files (no directory, no filter) are refused as an unknown version: the
+//! store scans their segment once and writes a version 2 file in their place.
 
-use super::{read_hash, read_u32, read_u64};
+pub mod bloom;
+mod layout;
+
+pub use layout::IndexLayout;
+
+use super::{read_u32, read_u64};
 use projections::{Hash, Position, StreamVersion};
 use uuid::Uuid;
 
@@ -31,10 +45,11 @@ use uuid::Uuid;
 pub const INDEX_MAGIC: [u8; 8] = *b"ALDGRIDX";
 
 /// The index format this build writes and reads.
-pub const INDEX_VERSION: u32 = 1;
+pub const INDEX_VERSION: u32 = 2;
 
-const FIXED_LEN: usize = 120;
-const RECORD_LEN: usize = 28;
+pub(super) const FIXED_LEN: usize = 128;
+pub(super) const RECORD_LEN: usize = 28;
+pub(super) const DIRECTORY_ENTRY_LEN: usize = 12;
 
 /// One record of a sealed segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +97,24 @@ pub struct SealedIndex {
 #[error("segment index: {0}")]
 pub struct IndexFileError(pub String);
 
-fn bad(reason: impl Into<String>) -> IndexFileError {
+pub(super) fn bad(reason: impl Into<String>) -> IndexFileError {
     IndexFileError(reason.into())
 }
 
 impl SealedIndex {
+    /// An index of nothing (a placeholder while a segment changes hands).
+    pub fn empty() -> SealedIndex {
+        SealedIndex {
+            sequence: 0,
+            first_position: 1,
+            end: 0,
+            prev_hash: Hash::GENESIS,
+            last_hash: Hash::GENESIS,
+            records: Vec::new(),
+            streams: Vec::new(),
+        }
+    }
+
     /// The last position stored in the segment, if any.
     pub fn last_position(&self) -> Option<Position> {
         let count = self.records.len() as u64;
@@ -97,12 +125,14 @@ impl SealedIndex {
     pub fn encode(&self) -> Vec<u8> {
         let names: usize = self.streams.iter().map(|s| s.stream.len()).sum();
         let positions: usize = self.streams.iter().map(|s| s.positions.len()).sum();
+        let words = bloom::words_for(self.streams.len() as u64);
         let mut out = Vec::with_capacity(
             FIXED_LEN
                 + RECORD_LEN * self.records.len()
-                + 14 * self.streams.len()
+                + (14 + DIRECTORY_ENTRY_LEN) * self.streams.len()
                 + names
                 + 4 * positions
+                + 8 * words as usize
                 + 4,
         );
         out.extend_from_slice(&INDEX_MAGIC);
@@ -115,12 +145,18 @@ impl SealedIndex {
         out.extend_from_slice(&self.prev_hash.0);
         out.extend_from_slice(&self.last_hash.0);
         out.extend_from_slice(&(self.streams.len() as u64).to_le_bytes());
+        out.extend_from_slice(&words.to_le_bytes());
         for record in &self.records {
             out.extend_from_slice(&record.offset.to_le_bytes());
             out.extend_from_slice(record.event_id.as_bytes());
             out.extend_from_slice(&record.stream_version.to_le_bytes());
         }
+        let mut directory = Vec::with_capacity(self.streams.len());
+        let mut filter = vec![0u64; words as usize];
         for run in &self.streams {
+            let hash = bloom::stream_hash(&run.stream);
+            bloom::insert(&mut filter, hash);
+            directory.push((hash, out.len() as u32));
             out.extend_from_slice(&(run.stream.len() as u16).to_le_bytes());
             out.extend_from_slice(run.stream.as_bytes());
             out.extend_from_slice(&run.first_version.to_le_bytes());
@@ -130,101 +166,64 @@ impl SealedIndex {
                 out.extend_from_slice(&relative.to_le_bytes());
             }
         }
+        directory.sort_unstable();
+        for (hash, at) in directory {
+            out.extend_from_slice(&hash.to_le_bytes());
+            out.extend_from_slice(&at.to_le_bytes());
+        }
+        for word in filter {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
     }
 
-    /// Reads an index file, refusing a wrong magic, version or checksum, and any
-    /// length, count or position that does not fit the file.
+    /// Reads an index file whole, refusing a wrong magic, version or checksum, any
+    /// length, count or position that does not fit the file, and any file that is not
+    /// exactly what [`SealedIndex::encode`] writes for what it holds (so its directory
+    /// and filter are checked too).
     pub fn decode(bytes: &[u8]) -> Result<SealedIndex, IndexFileError> {
-        if bytes.len() < FIXED_LEN + 4 {
-            return Err(bad(format!("{} bytes is too short", bytes.len())));
-        }
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
-        if read_u32(crc, 0) != crc32c::crc32c(body) {
-            return Err(bad("checksum mismatch"));
-        }
-        let IndexHeader {
-            sequence,
-            first_position,
-            count,
-        } = IndexHeader::peek(body).ok_or_else(|| bad("bad magic or unknown format version"))?;
-        if first_position == 0 || first_position.checked_add(count).is_none() {
-            return Err(bad(format!(
-                "first position {first_position} with {count} records"
-            )));
-        }
-        let stream_count = read_u64(body, 112);
+        let layout = IndexLayout::parse(bytes)?;
+        let records = (0..layout.count)
+            .map(|i| layout.record(bytes, i))
+            .collect::<Vec<_>>();
+        let mut streams = Vec::with_capacity(layout.stream_count as usize);
         let mut cursor = Cursor {
-            bytes: body,
-            at: FIXED_LEN,
+            bytes,
+            at: layout.streams_at,
         };
-        let records_len = usize::try_from(count)
-            .ok()
-            .and_then(|n| n.checked_mul(RECORD_LEN))
-            .filter(|len| *len <= body.len() - FIXED_LEN)
-            .ok_or_else(|| bad(format!("{count} records do not fit the file")))?;
-        let mut records = Vec::with_capacity(records_len / RECORD_LEN);
-        for _ in 0..count {
-            let offset = cursor.u32()?;
-            let event_id = Uuid::from_bytes(cursor.take(16)?.try_into().expect("16 bytes"));
-            let stream_version = cursor.u64()?;
-            records.push(SealedRecord {
-                offset,
-                event_id,
-                stream_version,
-            });
-        }
-        let mut streams = Vec::new();
-        let mut placed = 0u64;
-        for _ in 0..stream_count {
+        while cursor.at < layout.directory_at {
             let name_len = usize::from(cursor.u16()?);
             let stream = std::str::from_utf8(cursor.take(name_len)?)
                 .map_err(|_| bad("a stream name is not UTF-8"))?
                 .to_owned();
             let first_version = cursor.u64()?;
             let k = cursor.u32()?;
-            let mut positions = Vec::new();
-            for _ in 0..k {
-                let relative = u64::from(cursor.u32()?);
-                if relative >= count {
-                    return Err(bad(format!(
-                        "stream {stream} names record {relative} of {count}"
-                    )));
-                }
-                positions.push(first_position + relative);
-            }
-            placed += u64::from(k);
-            if streams
-                .last()
-                .is_some_and(|previous: &StreamRun| previous.stream >= stream)
-            {
-                return Err(bad("stream names out of order"));
-            }
+            let positions = (0..k)
+                .map(|_| Ok(layout.first_position + u64::from(cursor.u32()?)))
+                .collect::<Result<Vec<_>, IndexFileError>>()?;
             streams.push(StreamRun {
                 stream,
                 first_version,
                 positions,
             });
         }
-        if cursor.at != body.len() {
-            return Err(bad("bytes after the last stream"));
-        }
-        if placed != count {
-            return Err(bad(format!(
-                "the streams hold {placed} records, the segment {count}"
-            )));
-        }
-        Ok(SealedIndex {
-            sequence,
-            first_position,
-            end: read_u64(body, 40),
-            prev_hash: Hash(read_hash(body, 48)),
-            last_hash: Hash(read_hash(body, 80)),
+        let index = SealedIndex {
+            sequence: layout.sequence,
+            first_position: layout.first_position,
+            end: layout.end,
+            prev_hash: layout.prev_hash,
+            last_hash: layout.last_hash,
             records,
             streams,
-        })
+        };
+        if index.encode() != bytes {
+            return Err(bad(
+                "its directory or filter is not the one its streams make",
+            ));
+        }
+        Ok(index)
     }
 }
 
@@ -264,13 +263,13 @@ pub fn with_checksum(body: &[u8]) -> Vec<u8> {
 }
 
 /// Reads the variable part of an index file, refusing to run past its end.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
+pub(super) struct Cursor<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) at: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], IndexFileError> {
+    pub(super) fn take(&mut self, len: usize) -> Result<&'a [u8], IndexFileError> {
         let end = self
             .at
             .checked_add(len)
@@ -281,19 +280,19 @@ impl<'a> Cursor<'a> {
         Ok(taken)
     }
 
-    fn u16(&mut self) -> Result<u16, IndexFileError> {
+    pub(super) fn u16(&mut self) -> Result<u16, IndexFileError> {
         Ok(u16::from_le_bytes(
             self.take(2)?.try_into().expect("2 bytes"),
         ))
     }
 
-    fn u32(&mut self) -> Result<u32, IndexFileError> {
+    pub(super) fn u32(&mut self) -> Result<u32, IndexFileError> {
         Ok(u32::from_le_bytes(
             self.take(4)?.try_into().expect("4 bytes"),
         ))
     }
 
-    fn u64(&mut self) -> Result<u64, IndexFileError> {
+    pub(super) fn u64(&mut self) -> Result<u64, IndexFileError> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
         ))

@@ -1,0 +1,145 @@
+//! The idempotency window: which recent positions may hold a given event id.
+//!
+//! It covers at least the newest `capacity` events, in whole segments: the segment
+//! being written exactly (id → position), and the newest sealed segments as sorted
+//! 64-bit keys of their ids with each record's slot (12 bytes per event, so a window of
+//! 1,000,000 events costs about 12 MB). A key match is only a candidate: the writer
+//! reads the record there and compares the whole id. A sealed segment leaves the window
+//! once the newer ones cover `capacity` events; a duplicate id older than that is
+//! appended as a new event (see ADR 0002).
+
+use projections::Position;
+use std::collections::{HashMap, VecDeque};
+use uuid::Uuid;
+
+/// The window's key of an event id (a collision only costs one extra read).
+pub fn id_key(id: &Uuid) -> u64 {
+    let (high, low) = id.as_u64_pair();
+    high ^ low.rotate_left(29)
+}
+
+/// One sealed segment's ids, sorted by key.
+struct SealedIds {
+    first_position: Position,
+    keys: Vec<u64>,
+    slots: Vec<u32>,
+}
+
+/// Event id → candidate positions, for the newest events.
+pub struct IdIndex {
+    capacity: usize,
+    sealed: VecDeque<SealedIds>,
+    held: usize,
+    active: HashMap<Uuid, Position>,
+    active_first: Option<Position>,
+}
+
+impl IdIndex {
+    /// An empty window covering at least `capacity` events (none when 0).
+    pub fn new(capacity: usize) -> IdIndex {
+        IdIndex {
+            capacity,
+            sealed: VecDeque::new(),
+            held: 0,
+            active: HashMap::new(),
+            active_first: None,
+        }
+    }
+
+    /// The positions that may hold `id`, newest first: an exact hit in the segment being
+    /// written, then key matches in sealed segments.
+    pub fn candidates(&self, id: &Uuid) -> Vec<Position> {
+        if let Some(position) = self.active.get(id) {
+            return vec![*position];
+        }
+        let key = id_key(id);
+        let mut found = Vec::new();
+        for segment in self.sealed.iter().rev() {
+            let from = segment.keys.partition_point(|k| *k < key);
+            for (i, k) in segment.keys[from..].iter().enumerate() {
+                if *k != key {
+                    break;
+                }
+                found.push(segment.first_position + u64::from(segment.slots[from + i]));
+            }
+        }
+        found
+    }
+
+    /// Remembers `id` at `position` in the segment being written.
+    pub fn insert(&mut self, id: Uuid, position: Position) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.active_first.get_or_insert(position);
+        self.active.insert(id, position);
+    }
+
+    /// The segment being written is sealed: its ids join the sealed part of the window.
+    pub fn seal_active(&mut self) {
+        let Some(first) = self.active_first.take() else {
+            return;
+        };
+        let keys = std::mem::take(&mut self.active)
+            .into_iter()
+            .map(|(id, position)| (id_key(&id), (position - first) as u32))
+            .collect();
+        self.push_sealed(first, keys);
+    }
+
+    /// Adds a sealed segment's ids (key, slot), oldest segment first, and forgets the
+    /// oldest segments the newer ones make unnecessary.
+    pub fn push_sealed(&mut self, first_position: Position, mut keys: Vec<(u64, u32)>) {
+        if self.capacity == 0 || keys.is_empty() {
+            return;
+        }
+        keys.sort_unstable();
+        self.held += keys.len();
+        self.sealed.push_back(SealedIds {
+            first_position,
+            keys: keys.iter().map(|(k, _)| *k).collect(),
+            slots: keys.iter().map(|(_, s)| *s).collect(),
+        });
+        while let Some(oldest) = self.sealed.front() {
+            if self.held - oldest.keys.len() < self.capacity {
+                break;
+            }
+            self.held -= oldest.keys.len();
+            self.sealed.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_found_in_the_active_and_sealed_segments_until_they_leave_the_window() {
+        let mut ids = IdIndex::new(4);
+        let id = |n: u128| Uuid::from_u128(n);
+        for n in 1..=3 {
+            ids.insert(id(n), n as u64);
+        }
+        assert_eq!(ids.candidates(&id(2)), vec![2]);
+        ids.seal_active();
+        assert_eq!(ids.candidates(&id(2)), vec![2]);
+        for n in 4..=8 {
+            ids.insert(id(n), n as u64);
+        }
+        ids.seal_active();
+        assert_eq!(ids.candidates(&id(7)), vec![7]);
+        assert!(
+            ids.candidates(&id(2)).is_empty(),
+            "the newer segment covers the window"
+        );
+        assert!(ids.candidates(&id(99)).is_empty());
+    }
+
+    #[test]
+    fn a_window_of_zero_holds_nothing() {
+        let mut ids = IdIndex::new(0);
+        ids.insert(Uuid::from_u128(1), 1);
+        assert!(ids.candidates(&Uuid::from_u128(1)).is_empty());
+    }
+}
