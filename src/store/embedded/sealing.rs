@@ -161,13 +161,16 @@ pub fn write_index_in_background(
     }
 }
 
+/// An open index file and its bytes.
+pub type IndexFile = (std::sync::Arc<dyn LogFile>, Vec<u8>);
+
 /// The bytes of segment `sequence`'s index file, if it exists and can be read, with
 /// an open handle to it; `Err` says why one that exists cannot be read.
 pub fn read_index_file(
     fs: &dyn FileSystem,
     dir: &Path,
     sequence: u64,
-) -> Result<Option<(std::sync::Arc<dyn LogFile>, Vec<u8>)>, String> {
+) -> Result<Option<IndexFile>, String> {
     let file = match fs.open(&index_path(dir, sequence), false) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
