@@ -8,6 +8,7 @@
 //! - [`peer`]: the relational peer (tokio-postgres, one transaction per operation).
 //! - [`dataset`]: realistic logs for the in-process figures, written via `decide_alert`.
 //! - [`inproc`]: append, `$all` read, rebuild, startup and memory (child-process probe).
+//! - [`store_probe`]: the open store alone (child process): memory, stream read p99, `$all`.
 //! - [`sse`]: fan-out latency of `/v1/subscribe`.
 //! - [`soak`]: long mixed load with subscribers; memory, errors and p99 over time.
 //! - [`suites`]: each sub-benchmark as table rows.
@@ -23,6 +24,7 @@ mod peer;
 mod report;
 mod soak;
 mod sse;
+mod store_probe;
 mod suites;
 
 use clap::{Parser, Subcommand};
@@ -133,6 +135,12 @@ enum Suite {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// (internal) Opens the store alone over a data dir: open time, memory, reads.
+    #[command(hide = true)]
+    StoreProbe {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 impl Suite {
@@ -151,6 +159,7 @@ impl Suite {
             Suite::Soak { .. } => "soak",
             Suite::ServeChild { .. } => "serve-child",
             Suite::Probe { .. } => "probe",
+            Suite::StoreProbe { .. } => "store-probe",
         }
     }
 }
@@ -169,6 +178,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     if let Suite::Probe { data_dir } = &suite {
         let probe = runtime.block_on(inproc::probe(data_dir))?;
+        println!("{}", serde_json::to_string(&probe)?);
+        return Ok(());
+    }
+    if let Suite::StoreProbe { data_dir } = &suite {
+        let probe = runtime.block_on(store_probe::probe(data_dir))?;
         println!("{}", serde_json::to_string(&probe)?);
         return Ok(());
     }

@@ -320,6 +320,7 @@ async fn log(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
                 eprintln!("  the page cache cannot be dropped here: no cold-open row");
             }
             rows.push(verify_rows(settings, &data, &label).await?);
+            rows.extend(store_rows(settings, &data, &label).await?);
             let reopened = inproc::open(&data).await?;
             if says(suite, "startup") || says(suite, "memory") {
                 let views = last_views.take().expect("rebuilt views");
@@ -401,6 +402,44 @@ async fn verify_rows(
         &[full],
     )
     .with_note("peer column: one full walk of the same log (--full); lower is better"))
+}
+
+/// The open store alone, in child processes: its resident memory, one stream's read
+/// p99, and `$all` from the middle of the log.
+async fn store_rows(
+    settings: &Settings,
+    data: &std::path::Path,
+    label: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let (mut memory, mut stream, mut all) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..quick_once(settings) {
+        let probe = crate::store_probe::run(data).await?;
+        eprintln!("  store probe: {probe:?}");
+        let (m, s, a) = crate::store_probe::samples(&probe);
+        memory.push(m);
+        stream.push(s);
+        all.push(a);
+    }
+    Ok(vec![
+        Row::ledger(
+            format!("resident memory of the open store, {label} events"),
+            "MiB",
+            &memory,
+        )
+        .with_note("growth of a fresh process's resident set over the open (one stream per incident, about 3 events each)"),
+        Row::ledger(
+            format!("one stream's events, {label} events, p99"),
+            "ms",
+            &stream,
+        )
+        .with_note("2,000 streams sampled evenly across the log, each read whole"),
+        Row::ledger(
+            format!("$all read from the middle, {label} events, pages of 4,096"),
+            "events/s",
+            &all,
+        )
+        .with_note("1,000,000 events (or to the head) from position head/2"),
+    ])
 }
 
 /// Repeats of the open and verify rows: one in quick mode (a smoke test of the code

@@ -27,7 +27,7 @@ mod sealed;
 
 use super::format::Witness;
 use super::index::{IdIndex, Index};
-use super::segment::{create_segment, display_name, list_segments, read_whole};
+use super::segment::{create_segment, display_name, list_segments, read_whole, read_written};
 use super::witness::{self, Found, WITNESS_FILE};
 use super::writer::Start;
 use super::{EmbeddedOptions, RecoveryMode};
@@ -127,7 +127,13 @@ pub fn recover(options: &EmbeddedOptions) -> Result<Recovered, StoreError> {
             }
         }
         recent.flush_into(&mut scan.ids);
-        let buf = read_whole(file.as_ref()).map_err(|e| StoreError::io("read segment", e))?;
+        let witnessed_end = i == last && scan.witness_position.is_some();
+        let buf = if witnessed_end {
+            read_written(file.as_ref())
+        } else {
+            read_whole(file.as_ref())
+        }
+        .map_err(|e| StoreError::io("read segment", e))?;
         let found = scan_segment(&mut scan, *sequence, path, file.clone(), &buf);
         report.segments_scanned += 1;
         if found.is_none() && i < last {

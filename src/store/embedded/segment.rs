@@ -6,7 +6,9 @@
 //! every later `fdatasync` an overwrite of allocated blocks, which is much cheaper than
 //! syncing a growing file.
 
-use super::format::{FormatVersion, SegmentHeader, SEGMENT_HEADER_LEN};
+use super::format::{
+    FormatVersion, SegmentHeader, MAX_BODY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
 use crate::io::{read_exact_at, write_all_at, FileSystem, LogFile};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -122,6 +124,59 @@ pub fn read_whole(file: &dyn LogFile) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     read_exact_at(file, &mut buf, 0)?;
     Ok(buf)
+}
+
+/// The bytes of the segment being written, from its start through its written data,
+/// without reading the rest of its preallocation: frames are followed by their length
+/// fields until one is zero (the end-of-data marker) or cannot be a frame; reading goes
+/// on past that point only while it finds non-zero bytes (what an unacknowledged write
+/// may have left), and stops once a whole [`WRITTEN_SLACK`] of zeros follows them.
+pub fn read_written(file: &dyn LogFile) -> io::Result<Vec<u8>> {
+    let size = usize::try_from(file.size()?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "segment too large"))?;
+    let mut buf = Vec::new();
+    let mut walk = SEGMENT_HEADER_LEN;
+    let mut frames_end = None;
+    let mut nonzero_end = 0;
+    while buf.len() < size {
+        let start = buf.len();
+        buf.resize(start + WRITTEN_SLACK.min(size - start), 0);
+        read_exact_at(file, &mut buf[start..], start as u64)?;
+        if frames_end.is_none() {
+            frames_end = walk_frames(&buf, &mut walk);
+        }
+        let Some(end) = frames_end else {
+            continue;
+        };
+        let from = end.max(start);
+        if let Some(last) = buf[from..].iter().rposition(|b| *b != 0) {
+            nonzero_end = from + last + 1;
+        }
+        if buf.len() - nonzero_end.max(end) >= WRITTEN_SLACK {
+            break;
+        }
+    }
+    Ok(buf)
+}
+
+/// Zero bytes after the written data that end [`read_written`] (also its read size).
+pub const WRITTEN_SLACK: usize = 1 << 20;
+
+/// Follows frame lengths from `*walk` while whole frames are in `buf`; the offset
+/// where they end, once a length field says so.
+fn walk_frames(buf: &[u8], walk: &mut usize) -> Option<usize> {
+    while *walk + 4 <= buf.len() {
+        let len = u32::from_le_bytes(buf[*walk..*walk + 4].try_into().expect("4 bytes")) as usize;
+        if len == 0 || len > MAX_BODY_LEN {
+            return Some(*walk);
+        }
+        let next = *walk + RECORD_HEADER_LEN + len;
+        if next > buf.len() {
+            return None;
+        }
+        *walk = next;
+    }
+    None
 }
 
 /// The display name of a segment path (its file name), used in errors.

@@ -297,7 +297,11 @@ async fn many_streams_read_back_through_the_sealed_segments_directories_and_filt
                 continue;
             }
             h.store
-                .append(&format!("alert-{s}"), ExpectedVersion::Any, notes("many", 1))
+                .append(
+                    &format!("alert-{s}"),
+                    ExpectedVersion::Any,
+                    notes("many", 1),
+                )
                 .await
                 .expect("append");
         }

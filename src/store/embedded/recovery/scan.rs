@@ -46,7 +46,10 @@ struct Pending {
 }
 
 /// Scans one segment into `scan`, committing whole appends only. Returns the damage
-/// that stopped it, if any.
+/// that stopped it, if any. Without a durable-end witness, the bytes after the
+/// end-of-data marker are searched for a valid record too (damage in the middle of the
+/// log cannot be told from a torn write otherwise); with one, the witness judges
+/// whether the log ends short of what was acknowledged, so the scan stops at the marker.
 pub(super) fn scan_segment(
     scan: &mut Scan,
     sequence: u64,
@@ -120,7 +123,7 @@ pub(super) fn scan_segment(
             "append not completed".into(),
         ));
     }
-    if damage.is_none() {
+    if damage.is_none() && scan.witness_position.is_none() {
         if let Some(rel) = find_valid_frame(&buf[offset..]) {
             damage = Some(damage_at(
                 offset as u64,
