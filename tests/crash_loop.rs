@@ -9,6 +9,8 @@
 //! - every acknowledged position is at or below the head;
 //! - `/readyz` turned 200 after every restart;
 //! - `alert-ledger verify` passes on the data directory;
+//! - with 1 MiB segments the log rolls over several times, so kills also land while
+//!   sealed segments' index files are written, and index files exist at the end;
 //! - the views served after the crashes (snapshot + tail) equal the views of a fresh
 //!   replay of the whole log (an empty snapshot directory).
 //!
@@ -126,7 +128,7 @@ impl Server {
             .arg("--snapshot-dir")
             .arg(snapshot_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--segment-size-mib", "4", "--snapshot-every-events"])
+            .args(["--segment-size-mib", "1", "--snapshot-every-events"])
             .arg(SNAPSHOT_EVERY_EVENTS.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -509,6 +511,24 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
         "verify failed: {}{}",
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
+    );
+
+    let log_files: Vec<String> = std::fs::read_dir(dir.path().join("log"))
+        .expect("log dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let count = |ext: &str| log_files.iter().filter(|n| n.ends_with(ext)).count();
+    let (segments, indexes) = (count(".seg"), count(".idx"));
+    eprintln!("{segments} segments, {indexes} sealed segment index files after {cycles} kills");
+    assert!(
+        segments < 2 || indexes > 0,
+        "{segments} segments but no index file: the kills never met a sealed segment"
     );
 
     if head_position >= 3 * SNAPSHOT_EVERY_EVENTS {

@@ -118,6 +118,13 @@ impl SealedFile {
     pub fn positions(&self, run: &FileRun, skip: u64, take: u64) -> io::Result<Vec<Position>> {
         let skip = skip.min(run.count);
         let take = take.min(run.count - skip);
+        let end = run.positions_at + run.count * 4;
+        if end > self.layout.directory_at as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a stream entry runs past the streams of its index file",
+            ));
+        }
         let mut buf = vec![0u8; (take * 4) as usize];
         read_exact_at(self.file.as_ref(), &mut buf, run.positions_at + skip * 4)?;
         let first = self.layout.first_position;
