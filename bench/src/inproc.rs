@@ -177,20 +177,29 @@ pub async fn probe(data_dir: &Path) -> anyhow::Result<Probe> {
 
 /// Runs the probe in a child process (this binary, `probe` subcommand).
 pub async fn run_probe(data_dir: &Path) -> anyhow::Result<Probe> {
+    run_child("probe", data_dir).await
+}
+
+/// Runs this binary's hidden `subcommand` over `data_dir` in a child process and reads
+/// the one JSON line it prints.
+pub async fn run_child<T: serde::de::DeserializeOwned>(
+    subcommand: &str,
+    data_dir: &Path,
+) -> anyhow::Result<T> {
     let exe = std::env::current_exe()?;
     let output = tokio::process::Command::new(exe)
-        .arg("probe")
+        .arg(subcommand)
         .arg("--data-dir")
         .arg(data_dir)
         .output()
         .await?;
     anyhow::ensure!(
         output.status.success(),
-        "probe failed: {}",
+        "{subcommand} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     let line = String::from_utf8(output.stdout)?;
-    serde_json::from_str(line.trim()).context("probe output")
+    serde_json::from_str(line.trim()).with_context(|| format!("{subcommand} output"))
 }
 
 /// Startup seconds and MiB per million events from one probe.

@@ -89,20 +89,7 @@ pub async fn probe(data_dir: &Path) -> anyhow::Result<StoreProbe> {
 
 /// Runs [`probe`] in a child process (this binary, `store-probe` subcommand).
 pub async fn run(data_dir: &Path) -> anyhow::Result<StoreProbe> {
-    let exe = std::env::current_exe()?;
-    let output = tokio::process::Command::new(exe)
-        .arg("store-probe")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .await?;
-    anyhow::ensure!(
-        output.status.success(),
-        "store probe failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = String::from_utf8(output.stdout)?;
-    serde_json::from_str(line.trim()).context("store probe output")
+    crate::inproc::run_child("store-probe", data_dir).await
 }
 
 /// The samples of one probe: MiB held by the open store, stream read p99 (ms), `$all`

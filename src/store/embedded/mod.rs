@@ -4,13 +4,14 @@
 //! - [`format`]: the byte layout of segment headers and record frames (the only place
 //!   that knows it).
 //! - `segment`: segment file naming, preallocation and whole-file reads.
-//! - `index`: the in-memory stream/position indexes and the idempotency window.
+//! - `index`: what finds records: the segment being written in memory, sealed ones
+//!   through their index files read on demand; and the idempotency window.
 //! - `witness`: the durable-end witness file, written after every batch's sync and
 //!   before its acknowledgement; recovery judges damage against it.
 //! - `recovery`: opening a log; an unacknowledged torn write is moved aside, damage to
 //!   acknowledged events refused, under a [`RecoveryMode`].
 //! - `sealing`: index files of sealed segments, written once a segment is full and
-//!   read on open instead of scanning it.
+//!   checked on open instead of scanning it.
 //! - `writer`: the single writer thread with group commit (one write + one
 //!   `fdatasync` per batch; nothing acknowledged before its batch is durable).
 //! - `reader`: positional reads of `$all` and of one stream.

@@ -527,14 +527,15 @@ impl Writer {
             .map_err(|_| StoreError::Unavailable("index lock poisoned".into()))?;
         for record in &batch.records {
             let offset = (self.write_offset + record.offset_in_batch as u64) as u32;
-            let stream = &batch.streams[record.append];
-            index.push(
-                offset,
-                record.event_id,
-                stream,
-                record.entry.stream_version,
-                record.entry.position,
-            );
+            if let Some(sealing) = index.being_written() {
+                sealing.push(
+                    offset,
+                    record.event_id,
+                    &batch.streams[record.append],
+                    record.entry.stream_version,
+                    record.entry.position,
+                );
+            }
         }
         index.head = batch.head;
         if let Some(segment) = index.segments.last_mut() {

@@ -272,21 +272,14 @@ impl Index {
         }))
     }
 
-    /// Records one durable event in the segment being written.
-    pub fn push(
-        &mut self,
-        offset: u32,
-        event_id: Uuid,
-        stream: &str,
-        stream_version: StreamVersion,
-        position: Position,
-    ) {
-        if let Some(SegmentIndex {
-            content: Content::Active(sealing),
-            ..
-        }) = self.segments.last_mut()
-        {
-            sealing.push(offset, event_id, stream, stream_version, position);
+    /// The records of the segment being written, to add durable events to.
+    pub fn being_written(&mut self) -> Option<&mut Sealing> {
+        match self.segments.last_mut() {
+            Some(SegmentIndex {
+                content: Content::Active(sealing),
+                ..
+            }) => Some(sealing),
+            _ => None,
         }
     }
 

@@ -202,13 +202,15 @@ fn check_record<'b>(
 fn commit(scan: &mut Scan, records: Vec<Pending>, end: u64) {
     for record in records {
         let position = scan.index.head.position + 1;
-        scan.index.push(
-            record.offset as u32,
-            record.event_id,
-            &record.stream,
-            record.stream_version,
-            position,
-        );
+        if let Some(sealing) = scan.index.being_written() {
+            sealing.push(
+                record.offset as u32,
+                record.event_id,
+                &record.stream,
+                record.stream_version,
+                position,
+            );
+        }
         scan.index.head.position = position;
         scan.index.head.hash = record.hash;
         if scan.witness_position == Some(position) {
