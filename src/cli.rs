@@ -31,7 +31,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check the hash chain of the log (and every record's CRC in an embedded log).
     Verify(VerifyArgs),
     /// Print the OpenAPI document the service serves at /openapi.json.
@@ -100,6 +100,10 @@ struct ServeArgs {
     /// Idle seconds between `/v1/subscribe` heartbeat comments.
     #[arg(long, env = "ALERT_LEDGER_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat_secs: u64,
+    /// MiB of encoded `/v1/subscribe` frames kept in memory for live subscribers (one
+    /// behind them reads the log instead).
+    #[arg(long, env = "ALERT_LEDGER_SSE_RING_MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    sse_ring_mib: u64,
     /// Seconds a client may take to send a request's headers (then the connection is
     /// closed: slow-loris protection).
     #[arg(long, env = "ALERT_LEDGER_HEADER_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -200,7 +204,7 @@ pub fn run() -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Verify(args) => runtime.block_on(verify(args)),
         Command::Openapi => print_openapi(),
         Command::Rebuild(args) => runtime.block_on(rebuild(args)),
@@ -230,6 +234,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         read_wait: Duration::from_millis(args.read_wait_ms),
         segment_size: args.store.segment_size_mib * 1024 * 1024,
         heartbeat: Duration::from_secs(args.heartbeat_secs),
+        sse_ring_bytes: args.sse_ring_mib as usize * 1024 * 1024,
         snapshot_dir: args.snapshots.snapshot_dir,
         snapshot_every_events: args.snapshots.snapshot_every_events,
         snapshot_every: Duration::from_secs(args.snapshots.snapshot_every_secs),

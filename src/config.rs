@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub segment_size: u64,
     /// Idle interval between `/v1/subscribe` heartbeats.
     pub heartbeat: Duration,
+    /// Bytes of encoded `/v1/subscribe` frames kept for live subscribers.
+    pub sse_ring_bytes: usize,
     /// Where view snapshots go (`None`: `<data_dir>/snapshots`).
     pub snapshot_dir: Option<PathBuf>,
     /// Snapshot after this many events.
@@ -90,6 +92,7 @@ impl ServeConfig {
             read_wait: Duration::from_secs(5),
             segment_size: 64 * 1024 * 1024,
             heartbeat: crate::http::subscribe::DEFAULT_HEARTBEAT,
+            sse_ring_bytes: crate::http::frames::DEFAULT_RING_BYTES,
             snapshot_dir: None,
             snapshot_every_events: 100_000,
             snapshot_every: Duration::from_secs(300),

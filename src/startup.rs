@@ -83,6 +83,11 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let metrics = Arc::new(Metrics::new());
+        let head = store.head().await.context("cannot read the log's head")?;
+        let frames = Arc::new(http::frames::FrameRing::new(
+            head.position,
+            config.sse_ring_bytes,
+        ));
         let app = App {
             commands: Commands::new(store.clone(), metrics.clone()),
             store,
@@ -107,6 +112,7 @@ impl Application {
                 heartbeat: config.heartbeat,
                 body_read_timeout: config.timeouts.body_read,
             }),
+            frames,
         };
         let dispatcher = crate::dispatch::Dispatcher::new(
             &state.app,
@@ -167,6 +173,11 @@ impl Application {
             wait_true(stop_rx),
         ));
         let scheduler = crate::scheduler::spawn(state.app.clone(), wait_true(stop_tx.subscribe()));
+        let tail = tokio::spawn(http::frames::run_tail(
+            state.app.store.clone(),
+            state.frames.clone(),
+            wait_true(stop_tx.subscribe()),
+        ));
         // Stopped before the follower, so its last records reach the views.
         let (dispatch_stop, dispatch_stop_rx) = tokio::sync::watch::channel(false);
         let dispatching = tokio::spawn(dispatcher.run(wait_true(dispatch_stop_rx)));
@@ -198,6 +209,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = follower.await;
         let _ = scheduler.await;
+        let _ = tail.await;
         if state.app.views.applied() > state.app.views.snapshot_info().position {
             if let Err(err) = state
                 .app

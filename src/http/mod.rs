@@ -13,6 +13,7 @@
 //! - [`ops`]: health, readiness, metrics, digest, OpenAPI.
 //! - [`admin`]: projection status and online rebuild.
 //! - [`subscribe`]: Server-Sent Events over `$all`, catch-up then live.
+//! - [`frames`]: each event's SSE frame encoded once, in a ring every subscriber reads.
 
 pub mod admin;
 pub mod alerts;
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod frames;
 pub mod idempotency;
 pub mod json_rules;
 pub mod openapi;
@@ -73,6 +75,8 @@ pub struct HttpState {
     pub idempotency: Arc<idempotency::IdempotencyCache>,
     /// Limits.
     pub settings: Arc<HttpSettings>,
+    /// Every event's SSE frame, encoded once for all `/v1/subscribe` subscribers.
+    pub frames: Arc<frames::FrameRing>,
 }
 
 /// Event metadata for a command `principal` sends through the API.

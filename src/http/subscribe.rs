@@ -1,14 +1,18 @@
 //! `GET /v1/subscribe`: Server-Sent Events over `$all`, catch-up then live.
 //!
 //! Each event is sent as `id: <global position>`, `event: <event type>` and
-//! `data: <the recorded event as one line of JSON>`. Events come from a
-//! [`Subscription`], which reads the log page by page, so the switch from catch-up to
-//! live has no gap and no duplicate.
+//! `data: <the recorded event as one line of JSON>`. A subscriber holds only a cursor
+//! (the position of the last event it was sent): it takes the frames after it from the
+//! shared [`FrameRing`], where each event was encoded once for every subscriber, and
+//! writes the ones its filter passes as one chunk. While its cursor is older than what
+//! the ring holds (catch-up, or a subscriber that fell behind), it reads the log itself
+//! page by page and encodes what passes, then rejoins the ring at its cursor: the ring
+//! holds every event after a position, so neither switch opens a gap or repeats an
+//! event.
 //!
-//! The body pulls the next event only when hyper polls it, which it does only when the
-//! socket can take more bytes: a slow consumer reads from the log at its own pace and
-//! the server holds at most one page of events for it (plus hyper's write buffer),
-//! never its backlog.
+//! The body produces the next chunk only when hyper polls it, which it does only when
+//! the socket can take more bytes: a slow consumer costs its cursor and one chunk in
+//! flight (plus hyper's write buffer), never its backlog.
 //!
 //! # Query
 //! - `from`: a position (the first event delivered is the first with position ≥
@@ -25,20 +29,24 @@
 
 use super::error::ApiError;
 use super::extract::{decode, QueryParams};
+use super::frames::{Frame, FrameRing, Take};
 use super::{HttpState, ReaderAuth, POSITION_HEADER};
 use crate::metrics::Metrics;
-use crate::store::subscription::{Subscription, SubscriptionFilter};
+use crate::store::subscription::SubscriptionFilter;
+use crate::store::EventStore;
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use projections::{Event, Position, RecordedEvent};
+use projections::{Event, Position};
 use std::convert::Infallible;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Idle interval between heartbeat comments unless configured otherwise.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
@@ -72,14 +80,26 @@ pub async fn subscribe(
         },
     };
     tracing::Span::current().record("from", from);
-    let guard = SubscriberGuard::new(state.app.metrics.clone());
-    let subscription = Subscription::new(state.app.store.clone(), from).with_filter(filter);
-    let events = sse_events(subscription, guard, state.app.shutting_down.clone());
-    let keep_alive = KeepAlive::new()
-        .interval(state.settings.heartbeat)
-        .text("heartbeat");
-    let starts_after = [(POSITION_HEADER, (from - 1).to_string())];
-    Ok((starts_after, Sse::new(events).keep_alive(keep_alive)).into_response())
+    let feed = Feed {
+        store: state.app.store.clone(),
+        ring: state.frames.clone(),
+        newest: state.frames.watch(),
+        filter,
+        cursor: from - 1,
+        heartbeat: state.settings.heartbeat,
+        idle_since: Instant::now(),
+        shutting_down: state.app.shutting_down.clone(),
+        _guard: SubscriberGuard::new(state.app.metrics.clone()),
+    };
+    let headers = [
+        (header::CONTENT_TYPE, "text/event-stream".to_owned()),
+        (header::CACHE_CONTROL, "no-cache".to_owned()),
+        (
+            header::HeaderName::from_static(POSITION_HEADER),
+            (from - 1).to_string(),
+        ),
+    ];
+    Ok((headers, Body::from_stream(chunks(feed))).into_response())
 }
 
 /// Where delivery starts, from the `from` parameter.
@@ -196,71 +216,103 @@ impl Drop for SubscriberGuard {
     }
 }
 
-/// What the body stream carries between polls.
+/// Events a subscriber behind the ring reads from the log per page.
+const CATCH_UP_PAGE: usize = 512;
+
+/// One subscriber: its cursor and what it needs to move it.
 struct Feed {
-    subscription: Subscription,
+    store: Arc<dyn EventStore>,
+    ring: Arc<FrameRing>,
+    newest: watch::Receiver<Position>,
+    filter: SubscriptionFilter,
+    /// The position of the last event looked at (sent, or skipped by the filter).
+    cursor: Position,
+    heartbeat: Duration,
+    idle_since: Instant,
     shutting_down: Arc<AtomicBool>,
-    shutdown_check: tokio::time::Interval,
     _guard: SubscriberGuard,
 }
 
-/// The subscription as SSE events, pulled one at a time as the body is polled. Ends
-/// when the server shuts down, the store closes or a read fails (the client resumes
-/// with `Last-Event-ID`).
-fn sse_events(
-    subscription: Subscription,
-    guard: SubscriberGuard,
-    shutting_down: Arc<AtomicBool>,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
-    let mut shutdown_check = tokio::time::interval(SHUTDOWN_CHECK);
-    shutdown_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let feed = Feed {
-        subscription,
-        shutting_down,
-        shutdown_check,
-        _guard: guard,
-    };
+/// The subscriber's body: chunks of frames and heartbeat comments, produced as the body
+/// is polled. Ends when the server shuts down, the store closes or a read fails (the
+/// client resumes with `Last-Event-ID`).
+fn chunks(feed: Feed) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     futures_util::stream::unfold(feed, |mut feed| async move {
-        let event = feed.next().await?;
-        Some((Ok(event), feed))
+        let chunk = feed.next().await?;
+        Some((Ok(chunk), feed))
     })
 }
 
 impl Feed {
-    async fn next(&mut self) -> Option<SseEvent> {
-        // Polled in place (not restarted) so a slow page read is never cancelled.
-        let mut next = pin!(self.subscription.next());
-        let item = loop {
-            tokio::select! {
-                item = &mut next => break item,
-                _ = self.shutdown_check.tick() => {
-                    if self.shutting_down.load(Ordering::Relaxed) {
-                        return None;
-                    }
-                }
+    async fn next(&mut self) -> Option<Bytes> {
+        let mut shutdown_check = tokio::time::interval(SHUTDOWN_CHECK);
+        loop {
+            if self.shutting_down.load(Ordering::Relaxed) {
+                return None;
             }
-        };
-        match item? {
-            Ok(event) => to_sse(&event),
-            Err(err) => {
-                tracing::warn!(%err, "subscription read failed; ending the stream");
-                None
+            let chunk = match self.ring.take(self.cursor, &self.filter) {
+                Take::Frames { chunk, last } => {
+                    self.cursor = last;
+                    chunk
+                }
+                Take::Behind => self.catch_up().await?,
+                Take::Nothing => {
+                    self.newest.mark_unchanged();
+                    if *self.newest.borrow() > self.cursor {
+                        continue;
+                    }
+                    tokio::select! {
+                        changed = self.newest.changed() => {
+                            if changed.is_err() {
+                                return None;
+                            }
+                        }
+                        () = tokio::time::sleep_until(self.idle_since + self.heartbeat) => {
+                            self.idle_since = Instant::now();
+                            return Some(Bytes::from_static(b":heartbeat\n\n"));
+                        }
+                        _ = shutdown_check.tick() => {}
+                    }
+                    None
+                }
+            };
+            if let Some(chunk) = chunk {
+                self.idle_since = Instant::now();
+                return Some(chunk);
             }
         }
     }
-}
 
-fn to_sse(event: &RecordedEvent) -> Option<SseEvent> {
-    let sse = SseEvent::default()
-        .id(event.position.to_string())
-        .event(event.event.event_type())
-        .json_data(event);
-    match sse {
-        Ok(sse) => Some(sse),
-        Err(err) => {
-            tracing::error!(position = event.position, %err, "cannot encode event");
-            None
+    /// Reads one page of the log after the cursor and encodes what passes the filter.
+    /// `None` ends the stream (a failed read).
+    async fn catch_up(&mut self) -> Option<Option<Bytes>> {
+        let page = match self.store.read_all(self.cursor + 1, CATCH_UP_PAGE).await {
+            Ok(page) => page,
+            Err(err) => {
+                tracing::warn!(%err, "subscription read failed; ending the stream");
+                return None;
+            }
+        };
+        if page.is_empty() {
+            tokio::time::sleep(SHUTDOWN_CHECK).await;
+            return Some(None);
         }
+        let mut chunk = BytesMut::new();
+        for event in &page {
+            self.cursor = event.position;
+            if !self.filter.matches(event) {
+                continue;
+            }
+            let frame = match Frame::encode(event) {
+                Ok(frame) => frame,
+                Err(err) => {
+                    tracing::error!(position = event.position, %err, "cannot encode event");
+                    return None;
+                }
+            };
+            chunk.extend_from_slice(&frame.bytes);
+        }
+        Some((!chunk.is_empty()).then(|| chunk.freeze()))
     }
 }
 

@@ -7,11 +7,13 @@
 //! - `delivery`: catch-up then live, resume, filters, `from=end`, heartbeats, metrics,
 //!   shutdown.
 //! - `slow_consumer`: a stalled subscriber does not grow the server's memory.
+//! - `ring`: the shared ring of encoded frames, crossed both ways at random speeds.
 //! - `bad_input`: bad parameters and missing tokens.
 //! - `tail`: the `alert-ledger tail` binary end to end.
 
 mod bad_input;
 mod delivery;
+mod ring;
 mod slow_consumer;
 mod support;
 mod tail;

@@ -1,7 +1,7 @@
 //! A subscriber that stops reading holds the server to one page of events and the
 //! socket buffers: its backlog stays in the log, not in memory.
 
-use crate::support::{new_event, note, spawn_alone, TestApp};
+use crate::support::{new_event, note, spawn_alone_with, TestApp};
 use alert_ledger::store::ExpectedVersion;
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,9 @@ async fn rss_growth_of_backlog(app: &TestApp) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_subscriber_does_not_grow_server_memory_and_later_reads_everything_in_order() {
     let started = Instant::now();
-    let app = spawn_alone().await;
+    // The ring of encoded frames every subscriber shares fills once, whoever listens;
+    // kept at 1 MiB here so the comparison below shows what a stalled subscriber adds.
+    let app = spawn_alone_with(|config| config.sse_ring_bytes = 1024 * 1024).await;
     app.append("alert-bulk", vec![note("first")]).await;
     let mut reader = app.subscribe("from=1", &[]).await;
     assert_eq!(reader.event().await.0, 1);

@@ -52,9 +52,9 @@ pub async fn spawn_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
 }
 
 /// An app that runs while no other test in this binary does.
-pub async fn spawn_alone() -> TestApp {
+pub async fn spawn_alone_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let guard = Guard::Exclusive(MEASURING.clone().write_owned().await);
-    spawn_guarded(guard, |_| {}).await
+    spawn_guarded(guard, configure).await
 }
 
 /// Keeps a test's hold on [`MEASURING`].

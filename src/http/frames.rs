@@ -1,0 +1,284 @@
+//! Server-Sent Events frames, encoded once per event and shared by every subscriber.
+//!
+//! One tail task per process follows the log (any backend, through a
+//! [`Subscription`]) and encodes each event's whole SSE frame (`id`, `event`, `data`)
+//! once into [`Bytes`], with the keys filters need beside it (stream, event type). The
+//! frames go into a [`FrameRing`] bounded in bytes; the position of its newest frame is
+//! published on a `watch`. A subscriber holds only a cursor: it takes the frames after
+//! it, filters them and writes them as one chunk. One that falls behind the ring reads
+//! the log itself until it reaches the ring again (`subscribe.rs`).
+//!
+//! The ring covers every event with a position after [`Ring::covers_after`] up to its
+//! newest frame, in log order, so switching between the log and the ring at a cursor
+//! can neither skip nor repeat an event.
+
+use crate::store::subscription::{Subscription, SubscriptionFilter};
+use crate::store::EventStore;
+use bytes::{Bytes, BytesMut};
+use projections::{category, Position, RecordedEvent};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Bytes of frames the ring keeps unless configured otherwise.
+pub const DEFAULT_RING_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most bytes of frames a subscriber writes as one chunk.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// What the ring counts per frame besides its bytes (the frame, its stream name,
+/// allocator overhead), so its capacity bounds the memory it holds.
+const FRAME_OVERHEAD: usize = 128;
+
+/// One event's encoded frame and what filters look at.
+pub struct Frame {
+    /// The event's position in `$all`.
+    pub position: Position,
+    /// Its stream.
+    pub stream: Box<str>,
+    /// Its event type.
+    pub event_type: &'static str,
+    /// `id: …\nevent: …\ndata: …\n\n`.
+    pub bytes: Bytes,
+}
+
+impl Frame {
+    /// The frame of `event`.
+    pub fn encode(event: &RecordedEvent) -> Result<Frame, serde_json::Error> {
+        let event_type = event.event.event_type();
+        let mut bytes = Vec::with_capacity(512);
+        bytes.extend_from_slice(
+            format!("id: {}\nevent: {event_type}\ndata: ", event.position).as_bytes(),
+        );
+        serde_json::to_writer(&mut bytes, event)?;
+        bytes.extend_from_slice(b"\n\n");
+        Ok(Frame {
+            position: event.position,
+            stream: event.stream.as_str().into(),
+            event_type,
+            bytes: Bytes::from(bytes.into_boxed_slice()),
+        })
+    }
+
+    /// Whether the frame passes `filter`.
+    pub fn matches(&self, filter: &SubscriptionFilter) -> bool {
+        filter.stream.as_deref().is_none_or(|s| s == &*self.stream)
+            && filter
+                .category
+                .as_deref()
+                .is_none_or(|c| c == category(&self.stream))
+            && (filter.event_types.is_empty()
+                || filter.event_types.iter().any(|t| t == self.event_type))
+    }
+}
+
+/// The frames held, oldest first.
+struct Ring {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+    /// Every event after this position, up to the newest frame, is held.
+    covers_after: Position,
+}
+
+/// What a subscriber at a cursor can take from the ring.
+pub enum Take {
+    /// The ring no longer holds the events after the cursor: read the log.
+    Behind,
+    /// Nothing after the cursor yet: wait for the ring to move.
+    Nothing,
+    /// The matching frames after the cursor (possibly none matched), as one chunk, and
+    /// the position of the last frame looked at (the new cursor).
+    Frames {
+        chunk: Option<Bytes>,
+        last: Position,
+    },
+}
+
+/// The shared, bounded ring of encoded frames.
+pub struct FrameRing {
+    ring: RwLock<Ring>,
+    newest: watch::Sender<Position>,
+    capacity: usize,
+}
+
+impl FrameRing {
+    /// An empty ring that will hold the events after `start_after`, at most
+    /// `capacity` bytes of them.
+    pub fn new(start_after: Position, capacity: usize) -> FrameRing {
+        FrameRing {
+            ring: RwLock::new(Ring {
+                frames: VecDeque::new(),
+                bytes: 0,
+                covers_after: start_after,
+            }),
+            newest: watch::channel(start_after).0,
+            capacity,
+        }
+    }
+
+    /// The position the ring holds events after (where the tail starts).
+    pub fn covers_after(&self) -> Position {
+        self.ring.read().map_or(0, |ring| ring.covers_after)
+    }
+
+    /// The newest position held, as it changes.
+    pub fn watch(&self) -> watch::Receiver<Position> {
+        self.newest.subscribe()
+    }
+
+    /// Adds frames (in log order, after everything held), dropping the oldest beyond
+    /// the capacity.
+    pub fn push(&self, frames: Vec<Frame>) {
+        let Some(newest) = frames.last().map(|f| f.position) else {
+            return;
+        };
+        if let Ok(mut ring) = self.ring.write() {
+            for frame in frames {
+                ring.bytes += frame.bytes.len() + FRAME_OVERHEAD;
+                ring.frames.push_back(frame);
+            }
+            while ring.bytes > self.capacity && ring.frames.len() > 1 {
+                let oldest = ring.frames.pop_front().expect("more than one frame");
+                ring.bytes -= oldest.bytes.len() + FRAME_OVERHEAD;
+                ring.covers_after = oldest.position;
+            }
+        }
+        self.newest.send_replace(newest);
+    }
+
+    /// The frames after `cursor` that pass `filter`, up to about [`CHUNK_BYTES`].
+    pub fn take(&self, cursor: Position, filter: &SubscriptionFilter) -> Take {
+        let Ok(ring) = self.ring.read() else {
+            return Take::Behind;
+        };
+        if cursor < ring.covers_after {
+            return Take::Behind;
+        }
+        let from = ring.frames.partition_point(|f| f.position <= cursor);
+        if from == ring.frames.len() {
+            return Take::Nothing;
+        }
+        let mut chunk = BytesMut::new();
+        let mut last = cursor;
+        for frame in ring.frames.range(from..) {
+            if chunk.len() >= CHUNK_BYTES {
+                break;
+            }
+            last = frame.position;
+            if frame.matches(filter) {
+                chunk.extend_from_slice(&frame.bytes);
+            }
+        }
+        let chunk = (!chunk.is_empty()).then(|| chunk.freeze());
+        Take::Frames { chunk, last }
+    }
+}
+
+/// Follows the log from where `ring` starts and fills it, until `stop` completes. A
+/// read that fails is retried from the same position.
+pub async fn run_tail(
+    store: Arc<dyn EventStore>,
+    ring: Arc<FrameRing>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut stop = std::pin::pin!(stop);
+    let mut next = ring.covers_after() + 1;
+    loop {
+        let mut subscription = Subscription::new(store.clone(), next);
+        loop {
+            let item = tokio::select! {
+                () = &mut stop => return,
+                item = subscription.next() => item,
+            };
+            match item {
+                None => return,
+                Some(Ok(event)) => {
+                    next = event.position + 1;
+                    match Frame::encode(&event) {
+                        Ok(frame) => ring.push(vec![frame]),
+                        Err(err) => {
+                            tracing::error!(position = event.position, %err, "cannot encode event for subscribers")
+                        }
+                    }
+                }
+                Some(Err(err)) => {
+                    tracing::warn!(%err, position = next, "the subscribers' tail cannot read the log; retrying");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(position: Position, stream: &str) -> Frame {
+        Frame {
+            position,
+            stream: stream.into(),
+            event_type: "note_added",
+            bytes: Bytes::from(format!("id: {position}\n\n")),
+        }
+    }
+
+    fn taken(
+        ring: &FrameRing,
+        cursor: Position,
+        filter: &SubscriptionFilter,
+    ) -> (String, Position) {
+        match ring.take(cursor, filter) {
+            Take::Frames { chunk, last } => (
+                String::from_utf8(chunk.map_or_else(Vec::new, |c| c.to_vec())).unwrap(),
+                last,
+            ),
+            Take::Behind => ("behind".into(), cursor),
+            Take::Nothing => ("nothing".into(), cursor),
+        }
+    }
+
+    #[test]
+    fn the_ring_serves_what_follows_a_cursor_until_it_drops_it() {
+        let every = SubscriptionFilter::default();
+        let ring = FrameRing::new(10, 3 * (8 + FRAME_OVERHEAD));
+        assert_eq!(taken(&ring, 10, &every).0, "nothing");
+        assert_eq!(
+            taken(&ring, 9, &every).0,
+            "behind",
+            "before where it starts"
+        );
+        ring.push((11..=13).map(|p| frame(p, "alert-a")).collect());
+        assert_eq!(
+            taken(&ring, 11, &every),
+            ("id: 12\n\nid: 13\n\n".into(), 13)
+        );
+        ring.push(vec![frame(14, "alert-b")]);
+        assert_eq!(ring.covers_after(), 11, "the oldest frame left");
+        assert_eq!(taken(&ring, 10, &every).0, "behind");
+        assert_eq!(taken(&ring, 11, &every).1, 14);
+        assert_eq!(*ring.watch().borrow(), 14);
+        let only_b = SubscriptionFilter {
+            stream: Some("alert-b".into()),
+            ..SubscriptionFilter::default()
+        };
+        assert_eq!(taken(&ring, 11, &only_b), ("id: 14\n\n".into(), 14));
+        let only_a = SubscriptionFilter {
+            category: Some("alert".into()),
+            event_types: vec!["alert_triggered".into()],
+            ..SubscriptionFilter::default()
+        };
+        assert_eq!(
+            taken(&ring, 11, &only_a),
+            (String::new(), 14),
+            "skipped, cursor moves"
+        );
+        assert_eq!(taken(&ring, 14, &every).0, "nothing");
+    }
+}
