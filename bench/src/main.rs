@@ -73,6 +73,9 @@ struct Options {
     /// 1000,10000; quick 1000).
     #[arg(long, global = true, value_delimiter = ',')]
     sse_rates: Option<Vec<u64>>,
+    /// Live subscribers during the SSE fan-out.
+    #[arg(long, global = true, default_value_t = 100)]
+    sse_subscribers: usize,
     /// Repeats per measurement; the table shows the median (at least 3).
     #[arg(long, global = true, default_value_t = 3)]
     repeats: usize,

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 /// Concurrency levels of the HTTP comparison.
 const LEVELS: [usize; 4] = [1, 16, 64, 256];
-/// Subscribers of the SSE fan-out.
-const SUBSCRIBERS: usize = 100;
 
 /// Durations and sizes for one run.
 pub struct Settings {
@@ -25,6 +23,7 @@ pub struct Settings {
     append: Duration,
     events: Vec<u64>,
     sse_rates: Vec<u64>,
+    sse_subscribers: usize,
     sse: Duration,
     pg_url: String,
     dir: Option<PathBuf>,
@@ -49,6 +48,7 @@ impl Settings {
                     vec![1_000_000]
                 }
             }),
+            sse_subscribers: options.sse_subscribers.max(1),
             sse_rates: options.sse_rates.clone().unwrap_or_else(|| {
                 if quick {
                     vec![1_000]
@@ -515,13 +515,16 @@ async fn fan_out(settings: &Settings, rate: u64) -> anyhow::Result<Row> {
     let mut lost = 0;
     for _ in 0..settings.repeats {
         let server = Server::start()?;
-        let run = sse::fan_out(&server, SUBSCRIBERS, rate, settings.sse).await?;
+        let run = sse::fan_out(&server, settings.sse_subscribers, rate, settings.sse).await?;
         drop(server);
         progress("sse", &run.sample);
         lost += run.expected.saturating_sub(run.received);
         samples.push(run.sample);
     }
-    let name = format!("SSE fan-out, {SUBSCRIBERS} subscribers, {} appends/s", rate);
+    let name = format!(
+        "SSE fan-out, {} subscribers, {rate} appends/s",
+        settings.sse_subscribers
+    );
     let mut note = "deliveries/s; latency = receive − recorded_at".to_owned();
     if lost > 0 {
         note.push_str(&format!(
