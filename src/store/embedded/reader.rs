@@ -207,7 +207,19 @@ pub(super) fn read_stream(
         buf.resize(location.len as usize, 0);
         read_exact_at(location.file.as_ref(), &mut buf, location.offset)
             .map_err(|e| StoreError::io("read segment", e))?;
-        out.push(decode_at(&buf, &location.path, location.offset, position)?.0);
+        let event = decode_at(&buf, &location.path, location.offset, position)?.0;
+        if event.stream != stream {
+            return Err(StoreError::Corrupt {
+                segment: display_name(&location.path),
+                offset: location.offset,
+                position,
+                reason: format!(
+                    "the index places a record of stream {stream} here, but it belongs to {}",
+                    event.stream
+                ),
+            });
+        }
+        out.push(event);
     }
     Ok(out)
 }

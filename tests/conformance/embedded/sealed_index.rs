@@ -345,3 +345,24 @@ async fn many_streams_read_back_through_the_sealed_segments_directories_and_filt
     }
     store.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn an_index_that_points_a_stream_at_another_streams_record_fails_the_read_not_silently() {
+    use alert_ledger::store::embedded::format::sealed::SealedIndex;
+    let (h, _) = sealed_log().await;
+    let target = index_path(h.dir.path(), 2);
+    let mut index = SealedIndex::decode(&std::fs::read(&target).expect("read")).expect("decode");
+    let stolen = index.streams[1].positions[0];
+    index.streams[0].positions[0] = stolen;
+    let victim = index.streams[0].stream.clone();
+    std::fs::write(&target, index.encode()).expect("rewrite with a valid checksum");
+    let store = h
+        .open_again()
+        .expect("the open checks the file, not every position");
+    let err = store
+        .read_stream(&victim, 0, Direction::Forward, 10_000)
+        .await
+        .expect_err("a record of another stream is refused");
+    assert!(err.to_string().contains("belongs to"), "{err}");
+    store.close().await.expect("close");
+}
