@@ -17,7 +17,9 @@
 //! - `reader`: positional reads of `$all` and of one stream.
 //!
 //! Readers share the index with the writer behind a `std::sync::RwLock` that is only
-//! held while computing byte ranges, never across IO or an `.await`.
+//! held while computing byte ranges (which may take small positional reads of sealed
+//! segments' index files, usually from the page cache), never across a read of the
+//! segments' records or an `.await`.
 
 mod batch;
 pub mod format;
