@@ -123,6 +123,9 @@ enum Suite {
         /// Live `/v1/subscribe` subscribers.
         #[arg(long, default_value_t = 10)]
         subscribers: usize,
+        /// How many subscribers stop reading for the whole load (then catch up).
+        #[arg(long, default_value_t = 0)]
+        paused: usize,
     },
     /// (internal) The service the soak drives, in a child process.
     #[command(hide = true)]
@@ -197,6 +200,7 @@ fn main() -> anyhow::Result<()> {
         secs,
         connections,
         subscribers,
+        paused,
     } = &suite
     {
         let default_secs = if options.quick { 60 } else { 600 };
@@ -205,6 +209,7 @@ fn main() -> anyhow::Result<()> {
             window: std::time::Duration::from_secs(if options.quick { 5 } else { 10 }),
             connections: *connections,
             subscribers: *subscribers,
+            paused: *paused,
             json: options
                 .json
                 .unwrap_or_else(|| default_json().with_file_name("soak-results.json")),

@@ -29,6 +29,9 @@ pub struct SoakSettings {
     pub connections: usize,
     /// Live subscribers on `/v1/subscribe`.
     pub subscribers: usize,
+    /// How many of them stop reading after their first chunk until the load ends
+    /// (then they must still catch up to the head).
+    pub paused: usize,
     /// Where the JSON result goes.
     pub json: PathBuf,
 }
@@ -51,6 +54,7 @@ struct SoakReport {
     seconds: f64,
     connections: usize,
     subscribers: usize,
+    paused: usize,
     windows: Vec<Window>,
     errors: u64,
     first_error: Option<String>,
@@ -58,6 +62,8 @@ struct SoakReport {
     /// Events each subscriber received (each must equal `head`).
     delivered: Vec<u64>,
     rss_start_mib: f64,
+    /// At the end of the load, before paused subscribers resume.
+    rss_loaded_mib: f64,
     rss_end_mib: f64,
     /// A fresh service on the same log, once ready: what the views alone hold.
     rss_fresh_mib: f64,
@@ -88,11 +94,13 @@ async fn head(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
     position.ok_or_else(|| anyhow::anyhow!("no X-Ledger-Position on the digest"))
 }
 
-/// Counts the events one subscriber receives (the `id:` lines) until `stop`.
+/// Counts the events one subscriber receives (the `id:` lines) until `stop`. With
+/// `paused_until`, it stops reading after its first chunk until that turns true.
 async fn subscribe(
     base: String,
     received: Arc<AtomicU64>,
     stop: tokio::sync::watch::Receiver<bool>,
+    mut paused_until: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let response = client
@@ -117,6 +125,9 @@ async fn subscribe(
             anyhow::bail!("the subscription ended before the soak did");
         };
         pending.extend_from_slice(&chunk?);
+        if let Some(mut resume) = paused_until.take() {
+            let _ = resume.wait_for(|r| *r).await;
+        }
         let Some(end) = pending.iter().rposition(|b| *b == b'\n') else {
             continue;
         };
@@ -165,10 +176,20 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (resume_tx, resume_rx) = tokio::sync::watch::channel(false);
     let received: Vec<Arc<AtomicU64>> = (0..settings.subscribers).map(|_| Arc::default()).collect();
     let subscribers: Vec<_> = received
         .iter()
-        .map(|count| tokio::spawn(subscribe(base.clone(), count.clone(), stop_rx.clone())))
+        .enumerate()
+        .map(|(i, count)| {
+            let paused = (i < settings.paused).then(|| resume_rx.clone());
+            tokio::spawn(subscribe(
+                base.clone(),
+                count.clone(),
+                stop_rx.clone(),
+                paused,
+            ))
+        })
         .collect();
 
     let target = Arc::new(HttpLedger::connect(base.clone(), settings.connections).await?);
@@ -214,6 +235,8 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
         windows.push(window);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let rss_loaded_mib = rss_mib(pid);
+    let _ = resume_tx.send(true);
     let final_head = head(&client, &base).await?;
     // Every subscriber must reach the head.
     let caught_up_by = Instant::now() + Duration::from_secs(30);
@@ -251,6 +274,8 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
         seconds,
         connections: settings.connections,
         subscribers: settings.subscribers,
+        paused: settings.paused,
+        rss_loaded_mib,
         rss_start_mib: windows.first().map_or(0.0, |w| w.rss_mib),
         rss_end_mib,
         rss_fresh_mib: fresh.rss_ready_kib as f64 / 1024.0,
@@ -263,11 +288,14 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
     std::fs::write(&settings.json, serde_json::to_vec_pretty(&report)?)?;
     let p99s: Vec<f64> = report.windows.iter().map(|w| w.p99_ms).collect();
     eprintln!(
-        "soak: {:.0} s, {} events, errors {}, rss start {:.1} MiB / end {:.1} MiB / fresh service on the same log {:.1} MiB, p99 per window min {:.1} max {:.1} ms; wrote {}",
+        "soak: {:.0} s, {} events, {} subscribers ({} paused during the load), errors {}, rss start {:.1} MiB / end of load {:.1} MiB / end {:.1} MiB / fresh service on the same log {:.1} MiB, p99 per window min {:.1} max {:.1} ms; wrote {}",
         report.seconds,
         report.head,
+        report.subscribers,
+        report.paused,
         report.errors,
         report.rss_start_mib,
+        report.rss_loaded_mib,
         report.rss_end_mib,
         report.rss_fresh_mib,
         p99s.iter().copied().fold(f64::INFINITY, f64::min),
