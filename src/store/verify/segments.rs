@@ -5,7 +5,7 @@
 use super::chain::{Chain, Stored};
 use super::{Place, Target, VerifyFailure, VerifyReport};
 use crate::codec::decode_index_fields;
-use crate::store::embedded::format::sealed::{IndexHeader, SealedIndex, INDEX_HEADER_LEN};
+use crate::store::embedded::format::sealed::{IndexHeader, IndexLayout, INDEX_HEADER_LEN};
 use crate::store::embedded::format::{
     decode_frame, find_valid_frame, Frame, SegmentHeader, Witness, MAX_BODY_LEN, RECORD_HEADER_LEN,
     SEGMENT_HEADER_LEN,
@@ -155,10 +155,11 @@ fn locate_by_headers(
             continue;
         }
         let bytes = std::fs::read(index_path(dir, *sequence)).ok()?;
-        let index = SealedIndex::decode(&bytes)
+        let layout = IndexLayout::parse(&bytes)
             .ok()
-            .filter(|index| index.first_position == first)?;
-        let offset = index.records.get((position - first) as usize)?.offset as usize;
+            .filter(|layout| layout.first_position == first)?;
+        let slot = position - first;
+        let offset = (slot < layout.count).then(|| layout.record(&bytes, slot).offset as usize)?;
         let frame = read_frame_at(path, offset)?;
         let Ok(Frame::Record(record)) = decode_frame(&frame) else {
             return None;
@@ -201,12 +202,12 @@ fn locate_by_reading(
     for (i, (sequence, path)) in segments.iter().enumerate() {
         let indexed = std::fs::read(index_path(dir, *sequence))
             .ok()
-            .and_then(|bytes| SealedIndex::decode(&bytes).ok())
-            .filter(|index| index.sequence == *sequence && index.first_position == first);
-        if let Some(index) = indexed {
-            let count = index.records.len() as u64;
+            .and_then(|bytes| Some((IndexLayout::parse(&bytes).ok()?, bytes)))
+            .filter(|(layout, _)| layout.sequence == *sequence && layout.first_position == first);
+        if let Some((layout, bytes)) = indexed {
+            let count = layout.count;
             if position < first + count {
-                let offset = index.records[(position - first) as usize].offset as usize;
+                let offset = layout.record(&bytes, position - first).offset as usize;
                 return Ok(Start { segment: i, offset });
             }
             first += count;
