@@ -15,7 +15,7 @@
 use crate::store::subscription::{Subscription, SubscriptionFilter};
 use crate::store::EventStore;
 use bytes::{Bytes, BytesMut};
-use projections::{category, Position, RecordedEvent};
+use projections::{Position, RecordedEvent};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -64,13 +64,7 @@ impl Frame {
 
     /// Whether the frame passes `filter`.
     pub fn matches(&self, filter: &SubscriptionFilter) -> bool {
-        filter.stream.as_deref().is_none_or(|s| s == &*self.stream)
-            && filter
-                .category
-                .as_deref()
-                .is_none_or(|c| c == category(&self.stream))
-            && (filter.event_types.is_empty()
-                || filter.event_types.iter().any(|t| t == self.event_type))
+        filter.matches_keys(&self.stream, self.event_type)
     }
 }
 

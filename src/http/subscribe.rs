@@ -89,6 +89,7 @@ pub async fn subscribe(
         heartbeat: state.settings.heartbeat,
         idle_since: Instant::now(),
         shutting_down: state.app.shutting_down.clone(),
+        shutdown_check: shutdown_check(),
         _guard: SubscriberGuard::new(state.app.metrics.clone()),
     };
     let headers = [
@@ -100,6 +101,13 @@ pub async fn subscribe(
         ),
     ];
     Ok((headers, Body::from_stream(chunks(feed))).into_response())
+}
+
+/// The idle subscriber's timer for noticing a shutdown.
+fn shutdown_check() -> tokio::time::Interval {
+    let mut check = tokio::time::interval(SHUTDOWN_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check
 }
 
 /// Where delivery starts, from the `from` parameter.
@@ -230,6 +238,7 @@ struct Feed {
     heartbeat: Duration,
     idle_since: Instant,
     shutting_down: Arc<AtomicBool>,
+    shutdown_check: tokio::time::Interval,
     _guard: SubscriberGuard,
 }
 
@@ -245,7 +254,6 @@ fn chunks(feed: Feed) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 
 
 impl Feed {
     async fn next(&mut self) -> Option<Bytes> {
-        let mut shutdown_check = tokio::time::interval(SHUTDOWN_CHECK);
         loop {
             if self.shutting_down.load(Ordering::Relaxed) {
                 return None;
@@ -271,7 +279,7 @@ impl Feed {
                             self.idle_since = Instant::now();
                             return Some(Bytes::from_static(b":heartbeat\n\n"));
                         }
-                        _ = shutdown_check.tick() => {}
+                        _ = self.shutdown_check.tick() => {}
                     }
                     None
                 }

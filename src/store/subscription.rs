@@ -30,16 +30,17 @@ pub struct SubscriptionFilter {
 impl SubscriptionFilter {
     /// Whether `event` passes the filter.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
-        self.stream.as_deref().is_none_or(|s| s == event.stream)
+        self.matches_keys(&event.stream, event.event.event_type())
+    }
+
+    /// Whether an event of `stream` and `event_type` passes the filter.
+    pub fn matches_keys(&self, stream: &str, event_type: &str) -> bool {
+        self.stream.as_deref().is_none_or(|s| s == stream)
             && self
                 .category
                 .as_deref()
-                .is_none_or(|c| c == category(&event.stream))
-            && (self.event_types.is_empty()
-                || self
-                    .event_types
-                    .iter()
-                    .any(|t| t == event.event.event_type()))
+                .is_none_or(|c| c == category(stream))
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
     }
 }
 

@@ -18,8 +18,9 @@
 //!
 //! Readers share the index with the writer behind a `std::sync::RwLock` that is only
 //! held while computing byte ranges (which may take small positional reads of sealed
-//! segments' index files, usually from the page cache), never across a read of the
-//! segments' records or an `.await`.
+//! segments' index files, usually from the page cache), never across an `.await`;
+//! readers read and decode records after releasing it. The writer's idempotency check
+//! reads under it the one record an event id's key points at (only for a re-sent id).
 
 mod batch;
 pub mod format;

@@ -100,13 +100,27 @@ impl IdIndex {
             keys: keys.iter().map(|(k, _)| *k).collect(),
             slots: keys.iter().map(|(_, s)| *s).collect(),
         });
-        while let Some(oldest) = self.sealed.front() {
-            if self.held - oldest.keys.len() < self.capacity {
-                break;
-            }
-            self.held -= oldest.keys.len();
-            self.sealed.pop_front();
+        forget_covered(&mut self.sealed, &mut self.held, self.capacity, |s| {
+            s.keys.len()
+        });
+    }
+}
+
+/// Drops the oldest segments (at the front of `segments`, `held` ids in all) while the
+/// newer ones still cover `capacity` ids: the window's one rule, also applied while an
+/// open collects the newest index files' ids.
+pub fn forget_covered<T>(
+    segments: &mut VecDeque<T>,
+    held: &mut usize,
+    capacity: usize,
+    len: impl Fn(&T) -> usize,
+) {
+    while let Some(oldest) = segments.front() {
+        if *held - len(oldest) < capacity {
+            break;
         }
+        *held -= len(oldest);
+        segments.pop_front();
     }
 }
 

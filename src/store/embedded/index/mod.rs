@@ -19,7 +19,7 @@
 pub mod ids;
 mod sealed_file;
 
-use super::format::sealed::SealedIndex;
+use super::format::sealed::{SealedIndex, StreamRun};
 use super::sealing::Sealing;
 use crate::io::LogFile;
 use crate::store::StoreError;
@@ -58,7 +58,7 @@ pub struct SegmentIndex {
 }
 
 /// One stream's records in one segment: the version of the first, and their positions.
-pub type StreamRun = (StreamVersion, Vec<Position>);
+pub type RunPositions = (StreamVersion, Vec<Position>);
 
 fn io_error(err: std::io::Error) -> StoreError {
     StoreError::io("read segment index", err)
@@ -119,19 +119,12 @@ impl SegmentIndex {
     }
 
     /// `stream`'s records in this segment.
-    fn run(&self, stream: &str) -> Result<Option<StreamRun>, StoreError> {
+    fn run(&self, stream: &str) -> Result<Option<RunPositions>, StoreError> {
         match &self.content {
             Content::Active(sealing) => Ok(sealing.run(stream)),
-            Content::Sealed(index) => Ok(index
-                .streams
-                .binary_search_by(|run| run.stream.as_str().cmp(stream))
-                .ok()
-                .map(|i| {
-                    (
-                        index.streams[i].first_version,
-                        index.streams[i].positions.clone(),
-                    )
-                })),
+            Content::Sealed(index) => {
+                Ok(sealed_run(index, stream).map(|run| (run.first_version, run.positions.clone())))
+            }
             Content::File(file) => {
                 let Some(run) = file.run(stream).map_err(io_error)? else {
                     return Ok(None);
@@ -142,18 +135,28 @@ impl SegmentIndex {
         }
     }
 
-    /// The last version of `stream` in this segment.
+    /// The last version of `stream` in this segment (without reading its positions:
+    /// the writer asks this for every append).
     fn last_version(&self, stream: &str) -> Result<Option<StreamVersion>, StoreError> {
         match &self.content {
+            Content::Active(sealing) => Ok(sealing.last_version(stream)),
+            Content::Sealed(index) => Ok(sealed_run(index, stream)
+                .map(|run| run.first_version + run.positions.len() as u64 - 1)),
             Content::File(file) => Ok(file
                 .run(stream)
                 .map_err(io_error)?
                 .map(|run| run.first_version + run.count - 1)),
-            _ => Ok(self
-                .run(stream)?
-                .map(|(first, positions)| first + positions.len() as u64 - 1)),
         }
     }
+}
+
+/// `stream`'s run in a finished index held in memory (its streams are sorted by name).
+fn sealed_run<'a>(index: &'a SealedIndex, stream: &str) -> Option<&'a StreamRun> {
+    index
+        .streams
+        .binary_search_by(|run| run.stream.as_str().cmp(stream))
+        .ok()
+        .map(|i| &index.streams[i])
 }
 
 fn out_of_step() -> StoreError {

@@ -4,7 +4,7 @@
 
 use super::super::format::sealed::IndexLayout;
 use super::super::format::{decode_frame, Frame};
-use super::super::index::ids::id_key;
+use super::super::index::ids::{forget_covered, id_key};
 use super::super::index::{Content, IdIndex, SealedFile, SegmentIndex};
 use super::super::sealing::{agrees, read_index, read_index_file, write_index, Sealing};
 use super::super::EmbeddedOptions;
@@ -40,13 +40,12 @@ impl RecentIds {
         }
         self.held += keys.len();
         self.segments.push_back((first, keys));
-        while let Some((_, oldest)) = self.segments.front() {
-            if self.held - oldest.len() < self.capacity {
-                break;
-            }
-            self.held -= oldest.len();
-            self.segments.pop_front();
-        }
+        forget_covered(
+            &mut self.segments,
+            &mut self.held,
+            self.capacity,
+            |(_, keys)| keys.len(),
+        );
     }
 
     /// Moves what is held into `ids`, oldest first (before any scanned segment's ids).

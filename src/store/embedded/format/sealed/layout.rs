@@ -5,7 +5,7 @@
 //! store keeps only this (plus the filter) and reads the rest on demand.
 
 use super::super::{read_hash, read_u32, read_u64};
-use super::{bad, Cursor, IndexFileError, IndexHeader, SealedRecord};
+use super::{bad, Cursor, IndexFileError, IndexHeader, SealedRecord, StreamRun};
 use super::{DIRECTORY_ENTRY_LEN, FIXED_LEN, RECORD_LEN};
 use projections::{Hash, Position};
 use uuid::Uuid;
@@ -74,7 +74,7 @@ impl IndexLayout {
             previous = Some(offset);
         }
         let streams_at = FIXED_LEN + records_len;
-        let directory_at = walk_streams(body, streams_at, stream_count, count)?;
+        let directory_at = walk_streams(body, streams_at, stream_count, count, |_| {})?;
         let filter_at = usize::try_from(stream_count)
             .ok()
             .and_then(|s| s.checked_mul(DIRECTORY_ENTRY_LEN))
@@ -134,6 +134,28 @@ impl IndexLayout {
         }
     }
 
+    /// The streams of the file `bytes` this layout was parsed from, each with its
+    /// positions.
+    pub fn streams(&self, bytes: &[u8]) -> Result<Vec<StreamRun>, IndexFileError> {
+        let mut streams = Vec::with_capacity(self.stream_count as usize);
+        walk_streams(
+            bytes,
+            self.streams_at,
+            self.stream_count,
+            self.count,
+            |(stream, first_version, positions)| {
+                streams.push(StreamRun {
+                    stream: stream.to_owned(),
+                    first_version,
+                    positions: relatives(positions)
+                        .map(|relative| self.first_position + relative)
+                        .collect(),
+                });
+            },
+        )?;
+        Ok(streams)
+    }
+
     /// The filter's words from the file `bytes` this layout was parsed from.
     pub fn filter(&self, bytes: &[u8]) -> Vec<u64> {
         (0..self.filter_words)
@@ -151,14 +173,19 @@ impl IndexLayout {
     }
 }
 
-/// Walks the stream entries from `at`; returns where they end. Names must be UTF-8 and
-/// ascend, positions must name records of this segment, and the entries together must
-/// place every record once by count.
+/// One stream entry as [`walk_streams`] hands it on: name, version of its first record
+/// here, and its positions relative to the segment's first (u32 LE each, as stored).
+type StreamEntry<'a> = (&'a str, u64, &'a [u8]);
+
+/// Walks the stream entries from `at`, handing each to `each`; returns where they end.
+/// Names must be UTF-8 and ascend, positions must name records of this segment, and the
+/// entries together must place every record once by count.
 fn walk_streams(
     body: &[u8],
     at: usize,
     stream_count: u64,
     count: u64,
+    mut each: impl FnMut(StreamEntry<'_>),
 ) -> Result<usize, IndexFileError> {
     let mut cursor = Cursor { bytes: body, at };
     let mut placed = 0u64;
@@ -166,23 +193,20 @@ fn walk_streams(
     for _ in 0..stream_count {
         let name_len = usize::from(cursor.u16()?);
         let name = cursor.take(name_len)?;
-        if std::str::from_utf8(name).is_err() {
-            return Err(bad("a stream name is not UTF-8"));
-        }
+        let stream = std::str::from_utf8(name).map_err(|_| bad("a stream name is not UTF-8"))?;
         if previous.is_some_and(|p| p >= name) {
             return Err(bad("stream names out of order"));
         }
         previous = Some(name);
-        let _first_version = cursor.u64()?;
+        let first_version = cursor.u64()?;
         let k = cursor.u32()?;
         let positions = cursor.take(4 * k as usize)?;
-        for relative in positions.chunks_exact(4) {
-            let relative = u64::from(read_u32(relative, 0));
-            if relative >= count {
-                return Err(bad(format!("a stream names record {relative} of {count}")));
-            }
+        let beyond = relatives(positions).find(|relative| *relative >= count);
+        if let Some(relative) = beyond {
+            return Err(bad(format!("a stream names record {relative} of {count}")));
         }
         placed += u64::from(k);
+        each((stream, first_version, positions));
     }
     if placed != count {
         return Err(bad(format!(
@@ -190,4 +214,11 @@ fn walk_streams(
         )));
     }
     Ok(cursor.at)
+}
+
+/// The relative positions of a stream entry's stored u32s.
+fn relatives(stored: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    stored
+        .chunks_exact(4)
+        .map(|relative| u64::from(read_u32(relative, 0)))
 }

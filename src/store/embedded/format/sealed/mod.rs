@@ -188,27 +188,7 @@ impl SealedIndex {
         let records = (0..layout.count)
             .map(|i| layout.record(bytes, i))
             .collect::<Vec<_>>();
-        let mut streams = Vec::with_capacity(layout.stream_count as usize);
-        let mut cursor = Cursor {
-            bytes,
-            at: layout.streams_at,
-        };
-        while cursor.at < layout.directory_at {
-            let name_len = usize::from(cursor.u16()?);
-            let stream = std::str::from_utf8(cursor.take(name_len)?)
-                .map_err(|_| bad("a stream name is not UTF-8"))?
-                .to_owned();
-            let first_version = cursor.u64()?;
-            let k = cursor.u32()?;
-            let positions = (0..k)
-                .map(|_| Ok(layout.first_position + u64::from(cursor.u32()?)))
-                .collect::<Result<Vec<_>, IndexFileError>>()?;
-            streams.push(StreamRun {
-                stream,
-                first_version,
-                positions,
-            });
-        }
+        let streams = layout.streams(bytes)?;
         let index = SealedIndex {
             sequence: layout.sequence,
             first_position: layout.first_position,
