@@ -98,11 +98,7 @@ async fn editing_one_payload_byte_is_named_by_verify_and_refused_at_startup() {
         .await
         .expect(201);
     let tampered_at = trigger_marked(&app, "second", "TAMPER-TARGET").await;
-    for i in 0..3 {
-        app.trigger(&trigger_body("db", &format!("later-{i}"), "info"))
-            .await
-            .expect(201);
-    }
+    trigger_several(&app, "later-", "info").await;
     let digest = app.get("/v1/ledger/digest").await.expect(200);
     let stopped = app.stop().await;
     let dir = stopped.data_dir;
@@ -147,11 +143,7 @@ async fn editing_one_payload_byte_is_named_by_verify_and_refused_at_startup() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_with_a_saved_digest_says_plainly_that_it_matched_and_names_a_forged_one() {
     let app = spawn_app_with(|_| {}).await;
-    for i in 0..3 {
-        app.trigger(&trigger_body("db", &format!("k{i}"), "error"))
-            .await
-            .expect(201);
-    }
+    trigger_several(&app, "k", "error").await;
     let digest = app.get("/v1/ledger/digest").await.expect(200);
     let at = digest.body["position"].as_u64().unwrap();
     let hash = digest.body["head_hash"].as_str().unwrap().to_owned();
@@ -206,6 +198,15 @@ async fn verify_with_a_saved_digest_says_plainly_that_it_matched_and_names_a_for
     );
 }
 
+/// Triggers three alerts of service `db` with dedup keys `<prefix>0..2` at `severity`.
+async fn trigger_several(app: &crate::helpers::TestApp, prefix: &str, severity: &str) {
+    for i in 0..3 {
+        app.trigger(&trigger_body("db", &format!("{prefix}{i}"), severity))
+            .await
+            .expect(201);
+    }
+}
+
 /// Triggers an alert whose summary starts with `marker` (to find its bytes in the log
 /// later); its position.
 async fn trigger_marked(app: &crate::helpers::TestApp, key: &str, marker: &str) -> u64 {
@@ -232,11 +233,7 @@ fn tamper_first(dir: &Path, needle: &[u8]) {
 async fn an_incremental_verify_checks_the_digest_and_what_came_after_it_only() {
     let app = spawn_app_with(|_| {}).await;
     let before_at = trigger_marked(&app, "before", "BEFORE-DIGEST").await;
-    for i in 0..3 {
-        app.trigger(&trigger_body("db", &format!("k{i}"), "error"))
-            .await
-            .expect(201);
-    }
+    trigger_several(&app, "k", "error").await;
     let digest = app.get("/v1/ledger/digest").await.expect(200);
     let at = digest.body["position"].as_u64().unwrap();
     let after_at = trigger_marked(&app, "after", "AFTER-DIGEST").await;
