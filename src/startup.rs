@@ -99,6 +99,7 @@ impl Application {
             snapshots: Some(snapshots.clone()),
             marks: Arc::new(WriteMarks::default()),
             recent_alerts: Arc::new(RecentAlerts::new(65_536)),
+            members: Arc::default(),
             data_dir: matches!(config.store, StoreLocation::Embedded)
                 .then(|| config.data_dir.clone()),
         };

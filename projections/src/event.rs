@@ -3,8 +3,8 @@
 //! [`Event::schema_version`] and a row in `docs/events.md`.
 
 use crate::ids::{
-    AlertId, ChannelId, DedupKey, HostName, MessageId, PolicyId, RuleId, ServiceName, SyncId,
-    TaskId, TimerId,
+    AlertId, ChannelId, ConsumerName, DedupKey, HostName, MemberId, MessageId, PolicyId, RuleId,
+    ServiceName, SyncId, TaskId, TimerId,
 };
 use crate::{EventRef, Position};
 use chrono::{DateTime, Utc};
@@ -112,6 +112,49 @@ pub struct EscalationStep {
     /// Channels notified at this step, besides the alert's own.
     #[serde(default)]
     pub channels: Vec<ChannelId>,
+}
+
+/// Which events a subscriber or a consumer group reads. Every set field must match;
+/// empty means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    /// Only this stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// Only streams of this category (the part of the name before its first `-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Only these event types (empty: every type).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+}
+
+impl EventFilter {
+    /// Whether `event` passes the filter.
+    pub fn matches(&self, event: &crate::RecordedEvent) -> bool {
+        self.matches_keys(&event.stream, event.event.event_type())
+    }
+
+    /// Whether an event of `stream` and `event_type` passes the filter.
+    pub fn matches_keys(&self, stream: &str, event_type: &str) -> bool {
+        self.stream.as_deref().is_none_or(|s| s == stream)
+            && self
+                .category
+                .as_deref()
+                .is_none_or(|c| c == crate::category(stream))
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+    }
+}
+
+/// How far one partition of a consumer group has been acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionCheckpoint {
+    /// The partition (`0..partitions`).
+    pub partition: u16,
+    /// Every event of the partition at or before this position is acknowledged.
+    pub position: Position,
 }
 
 /// Every fact the ledger can record.
@@ -357,6 +400,34 @@ pub enum Event {
         #[serde(default)]
         cut_bytes: u64,
     },
+    /// A durable consumer group was created (stream `consumer-<group>`).
+    ConsumerGroupCreated {
+        /// The group.
+        group: ConsumerName,
+        /// Which events it reads.
+        filter: EventFilter,
+        /// How many partitions its events are spread over (by stream).
+        partitions: u16,
+        /// It reads the events after this position.
+        start_after: Position,
+        /// Seconds after a member's last read before its partitions go to others.
+        member_timeout_secs: u32,
+    },
+    /// A member acknowledged the group's events up to a position, in the partitions it
+    /// held: the group's checkpoint.
+    ConsumerAcked {
+        /// The group.
+        group: ConsumerName,
+        /// The member that acknowledged.
+        member: MemberId,
+        /// The partitions whose checkpoint moved, and where to.
+        checkpoints: Vec<PartitionCheckpoint>,
+    },
+    /// A consumer group was deleted; its name may be created again.
+    ConsumerGroupDeleted {
+        /// The group.
+        group: ConsumerName,
+    },
     /// A self-healing task was created (stream `task-<id>`).
     TaskCreated {
         /// The task.
@@ -434,6 +505,9 @@ impl Event {
             Event::TaskRuleSet { .. } => "task_rule_set",
             Event::TaskRuleRemoved { .. } => "task_rule_removed",
             Event::DataLossRecorded { .. } => "data_loss_recorded",
+            Event::ConsumerGroupCreated { .. } => "consumer_group_created",
+            Event::ConsumerAcked { .. } => "consumer_acked",
+            Event::ConsumerGroupDeleted { .. } => "consumer_group_deleted",
         }
     }
 
@@ -468,7 +542,10 @@ impl Event {
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
             | Event::TaskRuleRemoved { .. }
-            | Event::DataLossRecorded { .. } => None,
+            | Event::DataLossRecorded { .. }
+            | Event::ConsumerGroupCreated { .. }
+            | Event::ConsumerAcked { .. }
+            | Event::ConsumerGroupDeleted { .. } => None,
         }
     }
 
@@ -480,7 +557,7 @@ impl Event {
     }
 
     /// Every event type this build understands, with its current version.
-    pub const TYPES: [(&'static str, u16); 29] = [
+    pub const TYPES: [(&'static str, u16); 32] = [
         ("alert_triggered", 2),
         ("trigger_repeated", 1),
         ("alert_acknowledged", 1),
@@ -510,6 +587,9 @@ impl Event {
         ("task_rule_set", 1),
         ("task_rule_removed", 1),
         ("data_loss_recorded", 1),
+        ("consumer_group_created", 1),
+        ("consumer_acked", 1),
+        ("consumer_group_deleted", 1),
     ];
 }
 

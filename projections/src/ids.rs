@@ -167,6 +167,15 @@ text_id!(
     /// A rule that creates self-healing tasks from alerts.
     RuleId, check_name, 128
 );
+text_id!(
+    /// A durable consumer group: a named reader of the log whose checkpoint is kept
+    /// in the ledger.
+    ConsumerName, check_name, 128
+);
+text_id!(
+    /// One member of a consumer group, named by the client that reads for it.
+    MemberId, check_name, 128
+);
 
 /// Namespace for the deterministic ids derived below (a fixed random UUID).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6c1e_27a0_5d0b_4e8f_9a51_0c3d_82f4_7b19);

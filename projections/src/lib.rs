@@ -26,14 +26,15 @@ pub mod views;
 
 pub use envelope::{category, EventRef, Hash, Metadata, Position, RecordedEvent, StreamVersion};
 pub use event::{
-    ChannelTarget, EscalationStep, Event, MessageKind, ResolvedBy, Severity, TaskSpec,
+    ChannelTarget, EscalationStep, Event, EventFilter, MessageKind, PartitionCheckpoint,
+    ResolvedBy, Severity, TaskSpec,
 };
 
 /// Stream-name prefixes, one per aggregate. See ADR 0001 for why alerts live in
 /// per-(service, dedup key) series streams.
 pub mod streams {
     use crate::ids::{
-        ChannelId, MessageId, PolicyId, RuleId, SeriesId, ServiceName, SyncId, TaskId,
+        ChannelId, ConsumerName, MessageId, PolicyId, RuleId, SeriesId, ServiceName, SyncId, TaskId,
     };
 
     /// The stream of every alert of one (service, dedup key).
@@ -67,5 +68,9 @@ pub mod streams {
     /// The stream of one task rule.
     pub fn task_rule(rule: &RuleId) -> String {
         format!("taskrule-{rule}")
+    }
+    /// The stream of one consumer group (its creation, checkpoints, deletion).
+    pub fn consumer(group: &ConsumerName) -> String {
+        format!("consumer-{group}")
     }
 }

@@ -57,6 +57,8 @@ pub struct WriteMarks {
     pub routing: AtomicU64,
     /// Resources (syncs).
     pub syncs: AtomicU64,
+    /// Consumer groups (creation, checkpoints, deletion).
+    pub consumers: AtomicU64,
     /// Held by each configuration write from its reference check to its append, so
     /// this instance's configuration writes check against each other's results
     /// (`config::configure`, ADR 0009). Never held by triggers.

@@ -16,14 +16,18 @@
 //!   creation by a task rule).
 //! - [`configuration`]: channels, service routes, escalation policies, task rules.
 //! - [`messages`]: the dispatcher's records of delivery attempts.
+//! - [`consumers`]: durable consumer groups: create, delete, list with lag, acknowledge.
+//! - [`members`]: which member of a consumer group holds which partitions.
 //! - [`marks`]: this instance's own recent writes ([`RecentAlerts`], [`WriteMarks`]).
 //! - [`status`]: whether the dispatcher runs ([`DispatchStatus`]).
 
 pub mod alerts;
 pub mod configuration;
+pub mod consumers;
 pub mod error;
 pub mod history;
 pub mod marks;
+pub mod members;
 pub mod messages;
 pub mod status;
 pub mod syncs;
@@ -71,6 +75,8 @@ pub struct App {
     pub marks: Arc<WriteMarks>,
     /// Streams of the alerts this instance opened recently.
     pub recent_alerts: Arc<RecentAlerts>,
+    /// The members of consumer groups reading from this instance.
+    pub members: Arc<members::Members>,
 }
 
 /// What a write did, for every command that answers with a position.

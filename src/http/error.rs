@@ -145,7 +145,8 @@ fn rejection_status(rejection: &Rejection) -> StatusCode {
         | Rejection::UnknownTask(_)
         | Rejection::UnknownHost { .. }
         | Rejection::UnknownChannel(_)
-        | Rejection::UnknownTaskRule(_) => StatusCode::NOT_FOUND,
+        | Rejection::UnknownTaskRule(_)
+        | Rejection::UnknownConsumerGroup(_) => StatusCode::NOT_FOUND,
         Rejection::UnknownResource(_)
         | Rejection::RepeatedEntry { .. }
         | Rejection::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -162,7 +163,8 @@ fn rejection_status(rejection: &Rejection) -> StatusCode {
         | Rejection::MessageClaimedElsewhere { .. }
         | Rejection::MessageNotClaimed(_)
         | Rejection::ChannelWasRemoved(_)
-        | Rejection::ChannelInUse { .. } => StatusCode::CONFLICT,
+        | Rejection::ChannelInUse { .. }
+        | Rejection::ConsumerGroupExists(_) => StatusCode::CONFLICT,
     }
 }
 
@@ -173,7 +175,8 @@ fn rejection_kind(rejection: &Rejection) -> &'static str {
         | Rejection::UnknownTask(_)
         | Rejection::UnknownHost { .. }
         | Rejection::UnknownChannel(_)
-        | Rejection::UnknownTaskRule(_) => "not-found",
+        | Rejection::UnknownTaskRule(_)
+        | Rejection::UnknownConsumerGroup(_) => "not-found",
         Rejection::UnknownResource(_) => "unknown-resource",
         Rejection::AlertAlreadyResolved(_) | Rejection::AlertResolvedByDeletion { .. } => {
             "alert-resolved"
@@ -190,6 +193,7 @@ fn rejection_kind(rejection: &Rejection) -> &'static str {
         Rejection::RepeatedEntry { .. } => "validation",
         Rejection::UnknownReference { .. } => "unknown-reference",
         Rejection::ChannelInUse { .. } => "channel-in-use",
+        Rejection::ConsumerGroupExists(_) => "consumer-group-exists",
     }
 }
 

@@ -12,7 +12,7 @@
 //! newest frame, in log order, so switching between the log and the ring at a cursor
 //! can neither skip nor repeat an event.
 
-use crate::store::subscription::{Subscription, SubscriptionFilter};
+use crate::store::subscription::{EventFilter, Subscription};
 use crate::store::EventStore;
 use bytes::{Bytes, BytesMut};
 use projections::{Position, RecordedEvent};
@@ -42,6 +42,8 @@ pub struct Frame {
     pub event_type: &'static str,
     /// `id: …\nevent: …\ndata: …\n\n`.
     pub bytes: Bytes,
+    /// Where the `data` value (the recorded event's JSON) starts in `bytes`.
+    pub data_start: usize,
 }
 
 impl Frame {
@@ -52,6 +54,7 @@ impl Frame {
         bytes.extend_from_slice(
             format!("id: {}\nevent: {event_type}\ndata: ", event.position).as_bytes(),
         );
+        let data_start = bytes.len();
         serde_json::to_writer(&mut bytes, event)?;
         bytes.extend_from_slice(b"\n\n");
         Ok(Frame {
@@ -59,11 +62,17 @@ impl Frame {
             stream: event.stream.as_str().into(),
             event_type,
             bytes: Bytes::from(bytes.into_boxed_slice()),
+            data_start,
         })
     }
 
+    /// The recorded event as one JSON object (the `data` line's value).
+    pub fn data(&self) -> Bytes {
+        self.bytes.slice(self.data_start..self.bytes.len() - 2)
+    }
+
     /// Whether the frame passes `filter`.
-    pub fn matches(&self, filter: &SubscriptionFilter) -> bool {
+    pub fn matches(&self, filter: &EventFilter) -> bool {
         filter.matches_keys(&self.stream, self.event_type)
     }
 }
@@ -86,6 +95,22 @@ pub enum Take {
     /// the position of the last frame looked at (the new cursor).
     Frames {
         chunk: Option<Bytes>,
+        last: Position,
+    },
+}
+
+/// What a reader at a cursor found in the ring, with what it kept of each frame.
+pub enum Visit<T> {
+    /// The ring no longer holds the events after the cursor: read the log.
+    Behind,
+    /// Nothing after the cursor yet: wait for the ring to move.
+    Nothing,
+    /// What was kept of the frames looked at (possibly nothing), and the position of
+    /// the last frame looked at (the new cursor).
+    Visited {
+        /// What `keep` returned for the frames it kept, in log order.
+        kept: Vec<T>,
+        /// The last position looked at.
         last: Position,
     },
 }
@@ -143,30 +168,54 @@ impl FrameRing {
     }
 
     /// The frames after `cursor` that pass `filter`, up to about [`CHUNK_BYTES`].
-    pub fn take(&self, cursor: Position, filter: &SubscriptionFilter) -> Take {
+    pub fn take(&self, cursor: Position, filter: &EventFilter) -> Take {
+        let visit = self.visit(cursor, usize::MAX, |frame| {
+            frame.matches(filter).then(|| frame.bytes.clone())
+        });
+        match visit {
+            Visit::Behind => Take::Behind,
+            Visit::Nothing => Take::Nothing,
+            Visit::Visited { kept, last } => {
+                let mut chunk = BytesMut::new();
+                kept.iter().for_each(|bytes| chunk.extend_from_slice(bytes));
+                let chunk = (!chunk.is_empty()).then(|| chunk.freeze());
+                Take::Frames { chunk, last }
+            }
+        }
+    }
+
+    /// Looks at the frames after `cursor` in log order, keeping what `keep` returns,
+    /// until about [`CHUNK_BYTES`] of kept frames or `max_kept` of them.
+    pub fn visit<T>(
+        &self,
+        cursor: Position,
+        max_kept: usize,
+        mut keep: impl FnMut(&Frame) -> Option<T>,
+    ) -> Visit<T> {
         let Ok(ring) = self.ring.read() else {
-            return Take::Behind;
+            return Visit::Behind;
         };
         if cursor < ring.covers_after {
-            return Take::Behind;
+            return Visit::Behind;
         }
         let from = ring.frames.partition_point(|f| f.position <= cursor);
         if from == ring.frames.len() {
-            return Take::Nothing;
+            return Visit::Nothing;
         }
-        let mut chunk = BytesMut::new();
+        let mut kept = Vec::new();
+        let mut bytes = 0;
         let mut last = cursor;
         for frame in ring.frames.range(from..) {
-            if chunk.len() >= CHUNK_BYTES {
+            if bytes >= CHUNK_BYTES || kept.len() >= max_kept {
                 break;
             }
             last = frame.position;
-            if frame.matches(filter) {
-                chunk.extend_from_slice(&frame.bytes);
+            if let Some(value) = keep(frame) {
+                bytes += frame.bytes.len();
+                kept.push(value);
             }
         }
-        let chunk = (!chunk.is_empty()).then(|| chunk.freeze());
-        Take::Frames { chunk, last }
+        Visit::Visited { kept, last }
     }
 }
 
@@ -220,14 +269,11 @@ mod tests {
             stream: stream.into(),
             event_type: "note_added",
             bytes: Bytes::from(format!("id: {position}\n\n")),
+            data_start: 0,
         }
     }
 
-    fn taken(
-        ring: &FrameRing,
-        cursor: Position,
-        filter: &SubscriptionFilter,
-    ) -> (String, Position) {
+    fn taken(ring: &FrameRing, cursor: Position, filter: &EventFilter) -> (String, Position) {
         match ring.take(cursor, filter) {
             Take::Frames { chunk, last } => (
                 String::from_utf8(chunk.map_or_else(Vec::new, |c| c.to_vec())).unwrap(),
@@ -240,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_ring_serves_what_follows_a_cursor_until_it_drops_it() {
-        let every = SubscriptionFilter::default();
+        let every = EventFilter::default();
         let ring = FrameRing::new(10, 3 * (8 + FRAME_OVERHEAD));
         assert_eq!(taken(&ring, 10, &every).0, "nothing");
         assert_eq!(
@@ -258,15 +304,15 @@ mod tests {
         assert_eq!(taken(&ring, 10, &every).0, "behind");
         assert_eq!(taken(&ring, 11, &every).1, 14);
         assert_eq!(*ring.watch().borrow(), 14);
-        let only_b = SubscriptionFilter {
+        let only_b = EventFilter {
             stream: Some("alert-b".into()),
-            ..SubscriptionFilter::default()
+            ..EventFilter::default()
         };
         assert_eq!(taken(&ring, 11, &only_b), ("id: 14\n\n".into(), 14));
-        let only_a = SubscriptionFilter {
+        let only_a = EventFilter {
             category: Some("alert".into()),
             event_types: vec!["alert_triggered".into()],
-            ..SubscriptionFilter::default()
+            ..EventFilter::default()
         };
         assert_eq!(
             taken(&ring, 11, &only_a),

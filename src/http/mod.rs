@@ -14,11 +14,15 @@
 //! - [`admin`]: projection status and online rebuild.
 //! - [`subscribe`]: Server-Sent Events over `$all`, catch-up then live.
 //! - [`frames`]: each event's SSE frame encoded once, in a ring every subscriber reads.
+//! - [`consumers`]: durable consumer groups (create, list, read, ack, delete).
+//! - [`consumer_feed`]: what one member of a group is handed, from the ring or the log.
 
 pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod config;
+pub mod consumer_feed;
+pub mod consumers;
 pub mod error;
 pub mod extract;
 pub mod frames;
@@ -170,6 +174,13 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/streams/{stream}", get(reads::stream))
         .route("/v1/events", get(reads::events))
         .route("/v1/subscribe", get(subscribe::subscribe))
+        .route("/v1/consumers", post(consumers::create).get(consumers::list))
+        .route(
+            "/v1/consumers/{name}",
+            get(consumers::get_one).delete(consumers::delete),
+        )
+        .route("/v1/consumers/{name}/events", get(consumers::events))
+        .route("/v1/consumers/{name}/ack", post(consumers::ack))
         .route("/v1/ledger/digest", get(ops::digest))
         .route("/v1/ledger/verify", post(admin::verify))
         .route("/v1/admin/projections", get(admin::projections))

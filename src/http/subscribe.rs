@@ -32,7 +32,7 @@ use super::extract::{decode, QueryParams};
 use super::frames::{Frame, FrameRing, Take};
 use super::{HttpState, ReaderAuth, POSITION_HEADER};
 use crate::metrics::Metrics;
-use crate::store::subscription::SubscriptionFilter;
+use crate::store::subscription::EventFilter;
 use crate::store::EventStore;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -150,7 +150,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<Position>, ApiError> {
     text.parse().map(Some).map_err(|_| invalid())
 }
 
-fn parse_filter(raw: Option<&str>, params: &QueryParams) -> Result<SubscriptionFilter, ApiError> {
+fn parse_filter(raw: Option<&str>, params: &QueryParams) -> Result<EventFilter, ApiError> {
     let stream = name_param(params, "stream")?;
     let category = name_param(params, "category")?;
     if category.as_deref().is_some_and(|c| c.contains('-')) {
@@ -159,7 +159,7 @@ fn parse_filter(raw: Option<&str>, params: &QueryParams) -> Result<SubscriptionF
             "a category is the part of a stream name before its first `-`, so it has none",
         ));
     }
-    Ok(SubscriptionFilter {
+    Ok(EventFilter {
         stream,
         category,
         event_types: event_types(raw)?,
@@ -232,7 +232,7 @@ struct Feed {
     store: Arc<dyn EventStore>,
     ring: Arc<FrameRing>,
     newest: watch::Receiver<Position>,
-    filter: SubscriptionFilter,
+    filter: EventFilter,
     /// The position of the last event looked at (sent, or skipped by the filter).
     cursor: Position,
     heartbeat: Duration,
@@ -328,7 +328,7 @@ impl Feed {
 mod tests {
     use super::*;
 
-    fn params(raw: &str) -> Result<SubscriptionFilter, ApiError> {
+    fn params(raw: &str) -> Result<EventFilter, ApiError> {
         let parsed = QueryParams::parse(Some(raw), &PARAMS)?;
         parse_filter(Some(raw), &parsed)
     }

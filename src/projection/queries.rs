@@ -10,11 +10,11 @@
 use projections::decide::config::{check_references, require_channels};
 use projections::decide::{ConfigCommand, Rejection};
 use projections::ids::{
-    AlertId, ChannelId, HostName, MessageId, PolicyId, ServiceName, SyncId, TaskId,
+    AlertId, ChannelId, ConsumerName, HostName, MessageId, PolicyId, ServiceName, SyncId, TaskId,
 };
 use projections::views::{
-    AlarmGroup, AlertStatus, AlertView, ChannelView, DeliveryState, MessageView, Policy, Route,
-    RoutingView, SyncView, TaskRule, TaskView, Views,
+    AlarmGroup, AlertStatus, AlertView, ChannelView, ConsumerGroupView, DeliveryState,
+    MessageView, Policy, Route, RoutingView, SyncView, TaskRule, TaskView, Views,
 };
 use projections::{Position, Severity};
 use serde::Serialize;
@@ -144,6 +144,10 @@ pub trait ViewQueries {
     fn check_references(&self, command: &ConfigCommand) -> Result<(), Rejection>;
     /// Whether every channel exists and is not removed (`field` names the list).
     fn require_channels(&self, field: &str, channels: &[ChannelId]) -> Result<(), Rejection>;
+    /// One consumer group.
+    fn consumer_group(&self, name: &ConsumerName) -> Option<ConsumerGroupView>;
+    /// Every consumer group, by name.
+    fn consumer_groups(&self) -> Vec<ConsumerGroupView>;
 }
 
 impl ViewQueries for Views {
@@ -341,5 +345,13 @@ impl ViewQueries for Views {
 
     fn require_channels(&self, field: &str, channels: &[ChannelId]) -> Result<(), Rejection> {
         require_channels(&self.routing, field, channels)
+    }
+
+    fn consumer_group(&self, name: &ConsumerName) -> Option<ConsumerGroupView> {
+        self.consumers.groups.get(name).cloned()
+    }
+
+    fn consumer_groups(&self) -> Vec<ConsumerGroupView> {
+        self.consumers.groups.values().cloned().collect()
     }
 }

@@ -8,7 +8,7 @@
 
 use super::{EventStore, StoreError};
 use futures_util::Stream;
-use projections::{category, Position, RecordedEvent};
+use projections::{Position, RecordedEvent};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -16,33 +16,7 @@ use tokio::sync::watch;
 /// Events to read per page while catching up.
 pub const DEFAULT_PAGE_SIZE: usize = 512;
 
-/// Which events a subscriber wants. Every set field must match; empty means all.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscriptionFilter {
-    /// Only this stream.
-    pub stream: Option<String>,
-    /// Only streams of this category (the part before the first `-`).
-    pub category: Option<String>,
-    /// Only these event types (empty: every type).
-    pub event_types: Vec<String>,
-}
-
-impl SubscriptionFilter {
-    /// Whether `event` passes the filter.
-    pub fn matches(&self, event: &RecordedEvent) -> bool {
-        self.matches_keys(&event.stream, event.event.event_type())
-    }
-
-    /// Whether an event of `stream` and `event_type` passes the filter.
-    pub fn matches_keys(&self, stream: &str, event_type: &str) -> bool {
-        self.stream.as_deref().is_none_or(|s| s == stream)
-            && self
-                .category
-                .as_deref()
-                .is_none_or(|c| c == category(stream))
-            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
-    }
-}
+pub use projections::EventFilter;
 
 /// An ordered, gap-free reader of `$all` from a position, catching up then following
 /// the head.
@@ -52,7 +26,7 @@ pub struct Subscription {
     next_position: Position,
     buffer: VecDeque<RecordedEvent>,
     page_size: usize,
-    filter: SubscriptionFilter,
+    filter: EventFilter,
 }
 
 impl Subscription {
@@ -65,12 +39,12 @@ impl Subscription {
             next_position: from.max(1),
             buffer: VecDeque::new(),
             page_size: DEFAULT_PAGE_SIZE,
-            filter: SubscriptionFilter::default(),
+            filter: EventFilter::default(),
         }
     }
 
     /// Only delivers events that match `filter` (the rest are read and skipped).
-    pub fn with_filter(mut self, filter: SubscriptionFilter) -> Subscription {
+    pub fn with_filter(mut self, filter: EventFilter) -> Subscription {
         self.filter = filter;
         self
     }

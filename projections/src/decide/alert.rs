@@ -153,7 +153,10 @@ impl StreamState for SeriesState {
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
             | Event::TaskRuleRemoved { .. }
-            | Event::DataLossRecorded { .. } => {}
+            | Event::DataLossRecorded { .. }
+            | Event::ConsumerGroupCreated { .. }
+            | Event::ConsumerAcked { .. }
+            | Event::ConsumerGroupDeleted { .. } => {}
         }
     }
 

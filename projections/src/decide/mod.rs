@@ -10,14 +10,18 @@
 //! - [`task`]: create tasks and record each host's run.
 //! - [`message`]: claims, attempts and outcomes of outgoing messages.
 //! - [`config`]: channels, service routes, escalation policies, task rules.
+//! - [`consumer`]: durable consumer groups and their checkpoints.
 
 pub mod alert;
 pub mod config;
+pub mod consumer;
 pub mod message;
 pub mod sync;
 pub mod task;
 
-use crate::ids::{AlertId, ChannelId, HostName, MessageId, RuleId, SyncId, TaskId, TimerId};
+use crate::ids::{
+    AlertId, ChannelId, ConsumerName, HostName, MessageId, RuleId, SyncId, TaskId, TimerId,
+};
 use crate::{RecordedEvent, StreamVersion};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -25,6 +29,7 @@ use std::fmt::Display;
 
 pub use alert::{decide_alert, AlertCommand, ResourceCheck, SeriesState, Trigger};
 pub use config::{decide_config, ConfigCommand, ConfigState};
+pub use consumer::{decide_consumer, ConsumerCommand, ConsumerState};
 pub use message::{decide_message, MessageCommand, MessageState};
 pub use sync::{decide_sync, SyncCommand, SyncState};
 pub use task::{decide_task, TaskCommand, TaskState};
@@ -244,6 +249,19 @@ pub enum Rejection {
         /// What names it.
         referrers: Vec<crate::views::Referrer>,
     },
+    /// A consumer group with this name exists with another filter, partition count or
+    /// member timeout.
+    ///
+    /// ### Handling
+    /// HTTP 409: delete it first, or choose another name.
+    #[error("consumer group {0} already exists with other settings")]
+    ConsumerGroupExists(ConsumerName),
+    /// No consumer group with this name exists.
+    ///
+    /// ### Handling
+    /// HTTP 404.
+    #[error("consumer group {0} does not exist")]
+    UnknownConsumerGroup(ConsumerName),
 }
 
 impl Rejection {

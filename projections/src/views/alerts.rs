@@ -332,7 +332,10 @@ impl AlertsView {
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
             | Event::TaskRuleRemoved { .. }
-            | Event::DataLossRecorded { .. } => Ok(()),
+            | Event::DataLossRecorded { .. }
+            | Event::ConsumerGroupCreated { .. }
+            | Event::ConsumerAcked { .. }
+            | Event::ConsumerGroupDeleted { .. } => Ok(()),
         }
     }
 

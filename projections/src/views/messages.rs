@@ -197,7 +197,10 @@ impl MessagesView {
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
             | Event::TaskRuleRemoved { .. }
-            | Event::DataLossRecorded { .. } => Ok(()),
+            | Event::DataLossRecorded { .. }
+            | Event::ConsumerGroupCreated { .. }
+            | Event::ConsumerAcked { .. }
+            | Event::ConsumerGroupDeleted { .. } => Ok(()),
         }
     }
 

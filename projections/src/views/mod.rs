@@ -12,9 +12,11 @@
 //! - [`tasks`]: self-healing tasks with per-host state.
 //! - [`syncs`]: registered resources.
 //! - [`routing`]: channels, service routes, escalation policies, task rules.
+//! - [`consumers`]: durable consumer groups and their checkpoints.
 
 pub mod alarms;
 pub mod alerts;
+pub mod consumers;
 pub mod messages;
 pub mod routing;
 pub mod syncs;
@@ -22,6 +24,7 @@ pub mod tasks;
 
 pub use alarms::{AlarmGroup, AlarmsView};
 pub use alerts::{AlertStatus, AlertView, AlertsView, Resolution, StatusChange};
+pub use consumers::{ConsumerGroupView, ConsumersView};
 pub use messages::{MessageState as DeliveryState, MessageView, MessagesView};
 pub use routing::{ChannelView, Policy, Referrer, Route, RoutingView, TaskRule};
 pub use syncs::{SyncView, SyncsView};
@@ -136,6 +139,10 @@ pub struct Views {
     pub syncs: SyncsView,
     /// Channels, service routes, escalation policies, task rules.
     pub routing: RoutingView,
+    /// Durable consumer groups (absent from snapshots written before they existed,
+    /// which then held none).
+    #[serde(default)]
+    pub consumers: ConsumersView,
 }
 
 impl Views {
@@ -161,6 +168,7 @@ impl Views {
         self.tasks.apply(event)?;
         self.messages.apply(event)?;
         self.alerts.apply(event)?;
-        self.alarms.apply(event)
+        self.alarms.apply(event)?;
+        self.consumers.apply(event)
     }
 }

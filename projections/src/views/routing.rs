@@ -165,6 +165,9 @@ impl RoutingView {
                 }
             }
             Event::DataLossRecorded { .. }
+            | Event::ConsumerGroupCreated { .. }
+            | Event::ConsumerAcked { .. }
+            | Event::ConsumerGroupDeleted { .. }
             | Event::AlertTriggered { .. }
             | Event::TriggerRepeated { .. }
             | Event::AlertAcknowledged { .. }

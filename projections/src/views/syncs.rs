@@ -99,7 +99,10 @@ impl SyncsView {
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
             | Event::TaskRuleRemoved { .. }
-            | Event::DataLossRecorded { .. } => Ok(()),
+            | Event::DataLossRecorded { .. }
+            | Event::ConsumerGroupCreated { .. }
+            | Event::ConsumerAcked { .. }
+            | Event::ConsumerGroupDeleted { .. } => Ok(()),
         }
     }
 }

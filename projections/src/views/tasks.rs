@@ -183,7 +183,10 @@ impl TasksView {
             | Event::EscalationPolicySet { .. }
             | Event::TaskRuleSet { .. }
             | Event::TaskRuleRemoved { .. }
-            | Event::DataLossRecorded { .. } => Ok(()),
+            | Event::DataLossRecorded { .. }
+            | Event::ConsumerGroupCreated { .. }
+            | Event::ConsumerAcked { .. }
+            | Event::ConsumerGroupDeleted { .. } => Ok(()),
         }
     }
 

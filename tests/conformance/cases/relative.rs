@@ -10,7 +10,7 @@
 //! whole chain).
 
 use crate::support::{note, notes, Harness};
-use alert_ledger::store::subscription::{Subscription, SubscriptionFilter};
+use alert_ledger::store::subscription::{EventFilter, Subscription};
 use alert_ledger::store::{Direction, ExpectedVersion};
 use std::time::Duration;
 
@@ -194,10 +194,10 @@ pub async fn a_filtered_subscription_from_a_stored_position_delivers_only_matchi
             even.push(result.first_position);
         }
     }
-    let filter = SubscriptionFilter {
+    let filter = EventFilter {
         category: Some("alert".into()),
         event_types: vec!["note_added".into()],
-        ..SubscriptionFilter::default()
+        ..EventFilter::default()
     };
     // From the third matching event on.
     let mut subscription = Subscription::new(store.clone(), even[2]).with_filter(filter);

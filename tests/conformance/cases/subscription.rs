@@ -1,7 +1,7 @@
 //! Catch-up-then-live subscriptions over `$all`.
 
 use crate::support::{note, notes, Harness};
-use alert_ledger::store::subscription::{Subscription, SubscriptionFilter};
+use alert_ledger::store::subscription::{EventFilter, Subscription};
 use alert_ledger::store::ExpectedVersion;
 use std::time::Duration;
 
@@ -64,10 +64,10 @@ pub async fn a_filtered_subscription_delivers_only_matching_events_in_order(h: &
             .await
             .expect("append");
     }
-    let filter = SubscriptionFilter {
+    let filter = EventFilter {
         category: Some("alert".into()),
         event_types: vec!["note_added".into()],
-        ..SubscriptionFilter::default()
+        ..EventFilter::default()
     };
     let mut subscription = Subscription::new(store.clone(), 5).with_filter(filter);
     let mut seen = Vec::new();

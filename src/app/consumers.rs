@@ -1,0 +1,334 @@
+//! Durable consumer groups: create one on a filter, list them with their lag, move a
+//! group's checkpoint when a member acknowledges, delete one. Creation, checkpoints and
+//! deletion are events of the group's stream (`consumer-<name>`), so the checkpoint
+//! survives restarts and is the same on every instance. Which member is handed which
+//! events: [`super::members`]; the reads themselves: `src/http/consumers.rs`.
+
+use super::members::{AckRefusal, MemberRow};
+use super::{App, AppError, WriteMarks, Written};
+use crate::app::trigger::parse_id;
+use projections::decide::{decide_consumer, ConsumerCommand, ConsumerState};
+use projections::ids::{ConsumerName, MemberId};
+use projections::views::ConsumerGroupView;
+use projections::{Event, EventFilter, Metadata, PartitionCheckpoint, Position};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Partitions of a group unless the request says otherwise.
+pub const DEFAULT_PARTITIONS: u16 = 16;
+/// Most partitions a group may have.
+pub const MAX_PARTITIONS: u16 = 256;
+/// Seconds a member keeps its partitions after its last read, unless configured.
+pub const DEFAULT_MEMBER_TIMEOUT_SECS: u32 = 30;
+/// Longest member timeout.
+pub const MAX_MEMBER_TIMEOUT_SECS: u32 = 3600;
+/// Longest accepted `stream` or `category` value of a filter.
+const MAX_FILTER_NAME: usize = 256;
+
+/// Body of `POST /v1/consumers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerBody {
+    /// The group's name: letters, digits, `. _ : -`, at most 128.
+    pub name: String,
+    /// Only this stream.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// Only streams of this category.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Only these event types.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// `end` (default: events appended from now on), `start` (the whole log), or a
+    /// position (the events from it on).
+    #[serde(default)]
+    pub from: Option<serde_json::Value>,
+    /// How many partitions the group's events are spread over (1 to 256, default 16).
+    #[serde(default)]
+    pub partitions: Option<u16>,
+    /// Seconds a member keeps its partitions after its last read (1 to 3600, default 30).
+    #[serde(default)]
+    pub member_timeout_secs: Option<u32>,
+}
+
+/// A group, its checkpoint and lag, and its members on this instance.
+#[derive(Debug, Serialize)]
+pub struct ConsumerStatus {
+    /// The group.
+    #[serde(flatten)]
+    pub group: ConsumerGroupView,
+    /// Every event at or before this position is acknowledged, in every partition.
+    pub checkpoint: Position,
+    /// Positions between the checkpoint and the log's head.
+    pub lag: u64,
+    /// The log's head when this was read.
+    pub head: Position,
+    /// Members reading from this instance and the partitions each holds.
+    pub members: Vec<MemberRow>,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Serialize)]
+pub struct Acked {
+    /// The partitions whose checkpoint moved, and where to (empty: nothing moved).
+    pub checkpoints: Vec<PartitionCheckpoint>,
+    /// The group's checkpoint after the acknowledgement.
+    pub checkpoint: Position,
+    /// Position of the checkpoint event, or of the head when nothing was written.
+    pub position: Position,
+}
+
+impl App {
+    /// Creates a group; `created` is `false` when it existed with the same settings.
+    pub async fn create_consumer(
+        &self,
+        body: &ConsumerBody,
+        metadata: Metadata,
+    ) -> Result<(ConsumerStatus, Written), AppError> {
+        let group = parse_id("name", ConsumerName::parse(&body.name))?;
+        let filter = filter(body)?;
+        let partitions = body.partitions.unwrap_or(DEFAULT_PARTITIONS);
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(AppError::field(
+                "partitions",
+                format!("must be 1 to {MAX_PARTITIONS}"),
+            ));
+        }
+        let member_timeout_secs = body
+            .member_timeout_secs
+            .unwrap_or(DEFAULT_MEMBER_TIMEOUT_SECS);
+        if !(1..=MAX_MEMBER_TIMEOUT_SECS).contains(&member_timeout_secs) {
+            return Err(AppError::field(
+                "member_timeout_secs",
+                format!("must be 1 to {MAX_MEMBER_TIMEOUT_SECS} seconds"),
+            ));
+        }
+        let head = self.store.head().await?.position;
+        let start_after = match &body.from {
+            None => head,
+            Some(serde_json::Value::String(s)) if s == "end" => head,
+            Some(serde_json::Value::String(s)) if s == "start" => 0,
+            Some(serde_json::Value::Number(n)) if n.as_u64().is_some_and(|p| p >= 1) => {
+                n.as_u64().unwrap_or(1) - 1
+            }
+            Some(_) => {
+                return Err(AppError::field(
+                    "from",
+                    "must be `end`, `start` or a log position (a whole number from 1)",
+                ))
+            }
+        };
+        let command = ConsumerCommand::Create {
+            group: group.clone(),
+            filter,
+            partitions,
+            start_after,
+            member_timeout_secs,
+        };
+        let written = self.consumer_command(&group, command, metadata, true).await?;
+        self.wait_for(written.position).await?;
+        let status = self.consumer_status(&group).await?;
+        Ok((status, written))
+    }
+
+    /// Deletes a group; its members on this instance are forgotten.
+    pub async fn delete_consumer(
+        &self,
+        group: &ConsumerName,
+        metadata: Metadata,
+    ) -> Result<Written, AppError> {
+        let command = ConsumerCommand::Delete {
+            group: group.clone(),
+        };
+        let written = self.consumer_command(group, command, metadata, false).await?;
+        self.members.forget(group);
+        Ok(written)
+    }
+
+    /// A group as the views know it, after this instance's own consumer writes (and,
+    /// when it is not known yet, after everything the log holds).
+    pub async fn consumer_group(&self, group: &ConsumerName) -> Result<ConsumerGroupView, AppError> {
+        self.wait_for_mark(&self.marks.consumers).await?;
+        if let Some(view) = self.views.current().consumer_group(group) {
+            return Ok(view);
+        }
+        self.sync_views().await?;
+        self.views
+            .current()
+            .consumer_group(group)
+            .ok_or_else(|| AppError::NotFound(format!("consumer group {group} does not exist")))
+    }
+
+    /// One group with its checkpoint, lag and members.
+    pub async fn consumer_status(&self, group: &ConsumerName) -> Result<ConsumerStatus, AppError> {
+        let view = self.consumer_group(group).await?;
+        let head = self.store.head().await?.position;
+        Ok(self.status_of(view, head))
+    }
+
+    /// Every group with its checkpoint, lag and members.
+    pub async fn consumer_statuses(&self) -> Result<Vec<ConsumerStatus>, AppError> {
+        self.wait_for_mark(&self.marks.consumers).await?;
+        let head = self.store.head().await?.position;
+        let groups = self.views.current().consumer_groups();
+        Ok(groups
+            .into_iter()
+            .map(|view| self.status_of(view, head))
+            .collect())
+    }
+
+    fn status_of(&self, group: ConsumerGroupView, head: Position) -> ConsumerStatus {
+        let checkpoint = group.checkpoint();
+        let members = self.members.rows(&group.name, Instant::now());
+        ConsumerStatus {
+            checkpoint,
+            lag: head.saturating_sub(checkpoint),
+            head,
+            members,
+            group,
+        }
+    }
+
+    /// The member acknowledges every event it was handed up to `position`: the
+    /// checkpoints of the partitions it holds move (an event in the ledger).
+    pub async fn ack_consumer(
+        &self,
+        group: &ConsumerName,
+        member: &MemberId,
+        position: Position,
+        metadata: Metadata,
+    ) -> Result<Acked, AppError> {
+        let view = self.consumer_group(group).await?;
+        let head = self.store.head().await?.position;
+        if position > head {
+            return Err(AppError::field(
+                "position",
+                format!("{position} is after the log's head ({head}); acknowledge a position you were handed"),
+            ));
+        }
+        let moved = self
+            .members
+            .ack(group, member, position, Instant::now())
+            .map_err(|AckRefusal::NotMember| {
+                AppError::field(
+                    "member",
+                    format!("{member} holds no partition of {group} on this instance: read first (a member that stops reading for the group's member timeout loses its partitions)"),
+                )
+            })?;
+        let command = ConsumerCommand::Ack {
+            group: group.clone(),
+            member: member.clone(),
+            checkpoints: moved,
+        };
+        let outcome = self
+            .commands
+            .execute(
+                &projections::streams::consumer(group),
+                ConsumerState::default(),
+                metadata,
+                |s| decide_consumer(s, command.clone()),
+            )
+            .await?;
+        let recorded: Vec<PartitionCheckpoint> = outcome
+            .events
+            .iter()
+            .flat_map(|event| match event {
+                Event::ConsumerAcked { checkpoints, .. } => checkpoints.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        if let Some(append) = &outcome.append {
+            WriteMarks::wrote(&self.marks.consumers, append.last_position);
+        }
+        self.members.acked(group, &recorded, Instant::now());
+        let mut checkpoints = view.checkpoints.clone();
+        for c in &recorded {
+            let slot = &mut checkpoints[usize::from(c.partition)];
+            *slot = (*slot).max(c.position);
+        }
+        let written = self.written(&outcome, false).await?;
+        Ok(Acked {
+            checkpoints: recorded,
+            checkpoint: checkpoints.into_iter().min().unwrap_or(view.start_after),
+            position: written.position,
+        })
+    }
+
+    async fn consumer_command(
+        &self,
+        group: &ConsumerName,
+        command: ConsumerCommand,
+        metadata: Metadata,
+        creates: bool,
+    ) -> Result<Written, AppError> {
+        let outcome = self
+            .commands
+            .execute(
+                &projections::streams::consumer(group),
+                ConsumerState::default(),
+                metadata,
+                |s| decide_consumer(s, command.clone()),
+            )
+            .await?;
+        if let Some(append) = &outcome.append {
+            WriteMarks::wrote(&self.marks.consumers, append.last_position);
+        }
+        self.written(&outcome, creates).await
+    }
+}
+
+/// The group's filter from the body, field by field.
+fn filter(body: &ConsumerBody) -> Result<EventFilter, AppError> {
+    let name = |field: &str, value: &Option<String>| -> Result<Option<String>, AppError> {
+        match value {
+            None => Ok(None),
+            Some(v)
+                if v.is_empty()
+                    || v.len() > MAX_FILTER_NAME
+                    || v.chars().any(char::is_control) =>
+            {
+                Err(AppError::field(
+                    field,
+                    format!("must be 1 to {MAX_FILTER_NAME} characters without control characters"),
+                ))
+            }
+            Some(v) => Ok(Some(v.clone())),
+        }
+    };
+    let stream = name("stream", &body.stream)?;
+    let category = name("category", &body.category)?;
+    if category.as_deref().is_some_and(|c| c.contains('-')) {
+        return Err(AppError::field(
+            "category",
+            "a category is the part of a stream name before its first `-`, so it has none",
+        ));
+    }
+    if stream
+        .as_deref()
+        .or(category.as_deref())
+        .is_some_and(|s| projections::category(s) == projections::views::consumers::CONSUMER_CATEGORY)
+    {
+        return Err(AppError::field(
+            "stream",
+            "consumer groups do not read consumer-group streams (their own checkpoints)",
+        ));
+    }
+    let mut event_types: Vec<String> = Vec::new();
+    for (i, t) in body.types.iter().enumerate() {
+        if !Event::TYPES.iter().any(|(known, _)| known == t) {
+            return Err(AppError::field(
+                format!("types[{i}]"),
+                format!("unknown event type `{t}`"),
+            ));
+        }
+        if !event_types.contains(t) {
+            event_types.push(t.clone());
+        }
+    }
+    Ok(EventFilter {
+        stream,
+        category,
+        event_types,
+    })
+}
