@@ -49,6 +49,8 @@ pub struct Metrics {
     /// does not vanish when its count drops to zero.
     open_alerts: Mutex<BTreeMap<String, u64>>,
     subscribers: AtomicI64,
+    /// Consumer group → (positions behind the head, members reading on this instance).
+    consumers: Mutex<BTreeMap<String, (u64, u64)>>,
     /// `(channel, outcome)` → delivery attempts.
     dispatches: Mutex<BTreeMap<(String, String), u64>>,
     /// Channel kind → duration of one delivery attempt (the HTTP round trip).
@@ -82,6 +84,7 @@ impl Metrics {
             fold_errors: AtomicU64::new(0),
             open_alerts: Mutex::default(),
             subscribers: AtomicI64::new(0),
+            consumers: Mutex::default(),
             dispatches: Mutex::default(),
             dispatch_durations: Mutex::default(),
             delivery_latency: Mutex::default(),
@@ -143,6 +146,16 @@ impl Metrics {
     /// The number of live subscribers.
     pub fn set_subscribers(&self, count: i64) {
         self.subscribers.store(count, Ordering::Relaxed);
+    }
+
+    /// Every consumer group's lag (positions between its checkpoint and the head) and
+    /// members on this instance; groups not listed are dropped.
+    pub fn set_consumers(&self, groups: &[(&str, u64, u64)]) {
+        let mut consumers = lock(&self.consumers);
+        consumers.clear();
+        for (group, lag, members) in groups {
+            consumers.insert((*group).to_owned(), (*lag, *members));
+        }
     }
 
     /// A subscriber connected.
@@ -269,6 +282,25 @@ impl Metrics {
         out.header(name, "Open (not resolved) alerts by severity.", "gauge");
         for (severity, count) in lock(&self.open_alerts).iter() {
             out.sample(name, &[("severity", severity)], *count as f64);
+        }
+        let consumers = lock(&self.consumers);
+        let name = "alert_ledger_consumer_lag_positions";
+        out.header(
+            name,
+            "Positions between a consumer group's checkpoint and the log head.",
+            "gauge",
+        );
+        for (group, (lag, _)) in consumers.iter() {
+            out.sample(name, &[("group", group)], *lag as f64);
+        }
+        let name = "alert_ledger_consumer_members";
+        out.header(
+            name,
+            "Members of a consumer group reading from this instance.",
+            "gauge",
+        );
+        for (group, (_, members)) in consumers.iter() {
+            out.sample(name, &[("group", group)], *members as f64);
         }
     }
 

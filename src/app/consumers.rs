@@ -126,7 +126,9 @@ impl App {
             start_after,
             member_timeout_secs,
         };
-        let written = self.consumer_command(&group, command, metadata, true).await?;
+        let written = self
+            .consumer_command(&group, command, metadata, true)
+            .await?;
         self.wait_for(written.position).await?;
         let status = self.consumer_status(&group).await?;
         Ok((status, written))
@@ -141,14 +143,19 @@ impl App {
         let command = ConsumerCommand::Delete {
             group: group.clone(),
         };
-        let written = self.consumer_command(group, command, metadata, false).await?;
+        let written = self
+            .consumer_command(group, command, metadata, false)
+            .await?;
         self.members.forget(group);
         Ok(written)
     }
 
     /// A group as the views know it, after this instance's own consumer writes (and,
     /// when it is not known yet, after everything the log holds).
-    pub async fn consumer_group(&self, group: &ConsumerName) -> Result<ConsumerGroupView, AppError> {
+    pub async fn consumer_group(
+        &self,
+        group: &ConsumerName,
+    ) -> Result<ConsumerGroupView, AppError> {
         self.wait_for_mark(&self.marks.consumers).await?;
         if let Some(view) = self.views.current().consumer_group(group) {
             return Ok(view);
@@ -284,9 +291,7 @@ fn filter(body: &ConsumerBody) -> Result<EventFilter, AppError> {
         match value {
             None => Ok(None),
             Some(v)
-                if v.is_empty()
-                    || v.len() > MAX_FILTER_NAME
-                    || v.chars().any(char::is_control) =>
+                if v.is_empty() || v.len() > MAX_FILTER_NAME || v.chars().any(char::is_control) =>
             {
                 Err(AppError::field(
                     field,
@@ -304,11 +309,9 @@ fn filter(body: &ConsumerBody) -> Result<EventFilter, AppError> {
             "a category is the part of a stream name before its first `-`, so it has none",
         ));
     }
-    if stream
-        .as_deref()
-        .or(category.as_deref())
-        .is_some_and(|s| projections::category(s) == projections::views::consumers::CONSUMER_CATEGORY)
-    {
+    if stream.as_deref().or(category.as_deref()).is_some_and(|s| {
+        projections::category(s) == projections::views::consumers::CONSUMER_CATEGORY
+    }) {
         return Err(AppError::field(
             "stream",
             "consumer groups do not read consumer-group streams (their own checkpoints)",

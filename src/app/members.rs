@@ -14,6 +14,11 @@
 //! what it was handed but did not acknowledge goes to the next holder: delivery is at
 //! least once.
 //!
+//! Each read (a long-poll page or an event stream) starts at the group's checkpoint
+//! in the partitions the member holds: what it was handed before and did not
+//! acknowledge is handed again. So a member acknowledges a page before it asks for the
+//! next, and one member has one read open at a time.
+//!
 //! Everything here is in memory: after a restart the members read again and are
 //! handed what their group's checkpoint (in the ledger) does not cover.
 
@@ -73,7 +78,9 @@ impl Plan {
 
     /// Whether an event of `partition` at `position` is for this member and new to it.
     pub fn wants(&self, partition: u16, position: Position) -> bool {
-        self.seen.get(&partition).is_some_and(|&seen| position > seen)
+        self.seen
+            .get(&partition)
+            .is_some_and(|&seen| position > seen)
     }
 }
 
@@ -98,7 +105,8 @@ pub struct MemberRow {
 
 impl Members {
     /// The member starts a read: it joins (or stays in) the group, the partitions are
-    /// shared again, and the answer is what it may be handed now. End the read with
+    /// shared again, and the answer is what it may be handed now, from the checkpoint
+    /// of each partition it holds. End the read with
     /// [`Members::read_ended`].
     pub fn read_started(&self, view: &ConsumerGroupView, member: &MemberId, now: Instant) -> Plan {
         let mut groups = self.lock();
@@ -118,6 +126,12 @@ impl Members {
         entry.open_reads += 1;
         entry.last_seen = now;
         group.share(now);
+        let checkpoints = &group.checkpoints;
+        if let Some(entry) = group.members.get_mut(member) {
+            for (p, seen) in &mut entry.seen {
+                *seen = checkpoints[usize::from(*p)];
+            }
+        }
         group.plan(member)
     }
 
@@ -194,10 +208,7 @@ impl Members {
         let mut groups = self.lock();
         let group = groups.get_mut(group).ok_or(AckRefusal::NotMember)?;
         group.share(now);
-        let entry = group
-            .members
-            .get_mut(member)
-            .ok_or(AckRefusal::NotMember)?;
+        let entry = group.members.get_mut(member).ok_or(AckRefusal::NotMember)?;
         entry.last_seen = entry.last_seen.max(now);
         let mut moved = Vec::new();
         for (&partition, &seen) in &entry.seen {

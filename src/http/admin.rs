@@ -44,6 +44,19 @@ pub struct ProjectionsStatus {
     pub projections: Vec<ProjectionRow>,
     /// The current or last online rebuild.
     pub rebuild: Option<RebuildStatus>,
+    /// Every consumer group's checkpoint and lag.
+    pub consumers: Vec<ConsumerLag>,
+}
+
+/// How far a consumer group is behind.
+#[derive(Debug, Serialize)]
+pub struct ConsumerLag {
+    /// The group.
+    pub name: String,
+    /// Every event at or before this position is acknowledged.
+    pub checkpoint: u64,
+    /// Positions between the checkpoint and the head.
+    pub lag: u64,
 }
 
 /// `GET /v1/admin/projections`: status, lag, snapshot and rebuild progress.
@@ -77,6 +90,17 @@ pub async fn projections(
         snapshot: state.app.views.snapshot_info(),
         projections,
         rebuild: state.app.views.rebuild.status(),
+        consumers: state
+            .app
+            .consumer_statuses()
+            .await?
+            .into_iter()
+            .map(|g| ConsumerLag {
+                name: g.group.name.to_string(),
+                checkpoint: g.checkpoint,
+                lag: g.lag,
+            })
+            .collect(),
     };
     Ok(Json(body).into_response())
 }

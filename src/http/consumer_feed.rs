@@ -77,13 +77,19 @@ impl MemberFeed {
         };
         let group = &self.group;
         let visit = self.ring.visit(cursor, max, |frame| {
-            wanted(group, &plan, &frame.stream, frame.event_type, frame.position)
-                .map(|partition| Handed::of(frame, partition))
+            wanted(
+                group,
+                &plan,
+                &frame.stream,
+                frame.event_type,
+                frame.position,
+            )
+            .map(|partition| Handed::of(frame, partition))
         });
         let (mut events, read_to) = match visit {
             Visit::Nothing => return Ok(None),
             Visit::Visited { kept, last } => (kept, last),
-            Visit::Behind => match self.from_log(cursor, &plan, max).await? {
+            Visit::Behind => match self.read_log(cursor, &plan, max).await? {
                 Some(read) => read,
                 None => return Ok(None),
             },
@@ -99,7 +105,7 @@ impl MemberFeed {
     }
 
     /// Reads a page of the log after `cursor` and encodes what the member is handed.
-    async fn from_log(
+    async fn read_log(
         &self,
         cursor: Position,
         plan: &Plan,

@@ -158,8 +158,8 @@ pub async fn events(
             "required: the member's name (letters, digits, . _ : -)",
         ));
     };
-    let member = MemberId::parse(member)
-        .map_err(|err| ApiError::field("query.member", err.to_string()))?;
+    let member =
+        MemberId::parse(member).map_err(|err| ApiError::field("query.member", err.to_string()))?;
     let limit = params.limit(MAX_PAGE)?;
     let wait = params
         .parse_opt::<u64>("wait", "a whole number of seconds")?
@@ -171,10 +171,11 @@ pub async fn events(
         ));
     }
     let view = state.app.consumer_group(&group).await?;
-    state
+    let plan = state
         .app
         .members
         .read_started(&view, &member, Instant::now());
+    let starts_after = plan.cursor().unwrap_or(view.checkpoint());
     let reading = Reading {
         app: state.app.clone(),
         group,
@@ -202,7 +203,8 @@ pub async fn events(
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ];
-        return Ok((headers, Body::from_stream(chunks(stream))).into_response());
+        let body = Body::from_stream(chunks(stream));
+        return Ok((headers, position_header(starts_after), body).into_response());
     }
     let page = long_poll(feed, limit, Duration::from_secs(wait)).await;
     drop(reading);
@@ -210,7 +212,11 @@ pub async fn events(
 }
 
 /// Collects up to `limit` events for the member, waiting up to `wait` for the first.
-async fn long_poll(mut feed: MemberFeed, limit: usize, wait: Duration) -> Result<Response, ApiError> {
+async fn long_poll(
+    mut feed: MemberFeed,
+    limit: usize,
+    wait: Duration,
+) -> Result<Response, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut events: Vec<Bytes> = Vec::new();
     let mut read_to = None;

@@ -174,7 +174,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/streams/{stream}", get(reads::stream))
         .route("/v1/events", get(reads::events))
         .route("/v1/subscribe", get(subscribe::subscribe))
-        .route("/v1/consumers", post(consumers::create).get(consumers::list))
+        .route(
+            "/v1/consumers",
+            post(consumers::create).get(consumers::list),
+        )
         .route(
             "/v1/consumers/{name}",
             get(consumers::get_one).delete(consumers::delete),

@@ -76,6 +76,13 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
         .map(|(severity, count)| (severity.as_str(), count))
         .collect();
     state.app.metrics.set_open_alerts(&labelled);
+    if let Ok(groups) = state.app.consumer_statuses().await {
+        let rows: Vec<(&str, u64, u64)> = groups
+            .iter()
+            .map(|g| (g.group.name.as_str(), g.lag, g.members.len() as u64))
+            .collect();
+        state.app.metrics.set_consumers(&rows);
+    }
     state
         .app
         .metrics

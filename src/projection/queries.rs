@@ -13,8 +13,8 @@ use projections::ids::{
     AlertId, ChannelId, ConsumerName, HostName, MessageId, PolicyId, ServiceName, SyncId, TaskId,
 };
 use projections::views::{
-    AlarmGroup, AlertStatus, AlertView, ChannelView, ConsumerGroupView, DeliveryState,
-    MessageView, Policy, Route, RoutingView, SyncView, TaskRule, TaskView, Views,
+    AlarmGroup, AlertStatus, AlertView, ChannelView, ConsumerGroupView, DeliveryState, MessageView,
+    Policy, Route, RoutingView, SyncView, TaskRule, TaskView, Views,
 };
 use projections::{Position, Severity};
 use serde::Serialize;

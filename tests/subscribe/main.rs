@@ -9,9 +9,11 @@
 //! - `slow_consumer`: a stalled subscriber does not grow the server's memory.
 //! - `ring`: the shared ring of encoded frames, crossed both ways at random speeds.
 //! - `bad_input`: bad parameters and missing tokens.
+//! - `consumers`: durable consumer groups (members, acks, restart, refusals).
 //! - `tail`: the `alert-ledger tail` binary end to end.
 
 mod bad_input;
+mod consumers;
 mod delivery;
 mod ring;
 mod slow_consumer;

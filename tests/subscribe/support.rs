@@ -213,7 +213,7 @@ pub struct SseReader {
 }
 
 impl SseReader {
-    fn new(response: reqwest::Response) -> SseReader {
+    pub fn new(response: reqwest::Response) -> SseReader {
         let starts_after = response.headers()["x-ledger-position"]
             .to_str()
             .unwrap()

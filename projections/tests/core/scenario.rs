@@ -40,6 +40,14 @@ pub enum Op {
         step_repeat: Repeat,
         severity: u8,
     },
+    /// Create (0), acknowledge (1) or delete (2) a consumer group; an
+    /// acknowledgement names a partition and a position `back` events before the end.
+    Consumer {
+        kind: u8,
+        group: u8,
+        partition: u8,
+        back: u16,
+    },
     Acknowledge(u8),
     Resolve(u8, bool),
     Escalate(u8),
@@ -159,6 +167,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => n().prop_map(Op::Abandon),
         2 => (0u8..6, 0u8..3, 0u8..4, repeat())
             .prop_map(|(kind, a, b, repeat)| Op::Config { kind, a, b, repeat }),
+        1 => (0u8..3, 0u8..2, 0u8..4, any::<u16>())
+            .prop_map(|(kind, group, partition, back)| Op::Consumer { kind, group, partition, back }),
     ]
 }
 

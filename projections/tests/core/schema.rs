@@ -54,6 +54,9 @@ fn variant(event: &Event) -> usize {
         Event::TaskRuleSet { .. } => 26,
         Event::TaskRuleRemoved { .. } => 27,
         Event::DataLossRecorded { .. } => 28,
+        Event::ConsumerGroupCreated { .. } => 29,
+        Event::ConsumerAcked { .. } => 30,
+        Event::ConsumerGroupDeleted { .. } => 31,
     }
 }
 
@@ -220,6 +223,28 @@ fn samples() -> Vec<Event> {
             detail: "checksum mismatch in 0000000001.seg at byte 4096".into(),
             moved_aside: vec!["cut/0000000001.seg@4096.bin".into()],
             cut_bytes: 2048,
+        },
+        Event::ConsumerGroupCreated {
+            group: projections::ids::ConsumerName::parse("billing").unwrap(),
+            filter: projections::EventFilter {
+                stream: Some("alert-x".into()),
+                category: Some("alert".into()),
+                event_types: vec!["alert_triggered".into()],
+            },
+            partitions: 16,
+            start_after: 40,
+            member_timeout_secs: 30,
+        },
+        Event::ConsumerAcked {
+            group: projections::ids::ConsumerName::parse("billing").unwrap(),
+            member: projections::ids::MemberId::parse("worker-1").unwrap(),
+            checkpoints: vec![projections::PartitionCheckpoint {
+                partition: 3,
+                position: 77,
+            }],
+        },
+        Event::ConsumerGroupDeleted {
+            group: projections::ids::ConsumerName::parse("billing").unwrap(),
         },
     ]
 }

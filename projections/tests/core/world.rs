@@ -7,13 +7,14 @@
 use crate::scenario::{with_repeat, Op, Repeat};
 use chrono::{DateTime, Duration, Utc};
 use projections::decide::{
-    decide_alert, decide_config, decide_message, decide_sync, decide_task, AlertCommand,
-    ConfigCommand, ConfigState, MessageCommand, MessageState, Rejection, ResourceCheck,
-    SeriesState, StreamState, SyncCommand, SyncState, TaskCommand, TaskState, Trigger,
+    decide_alert, decide_config, decide_consumer, decide_message, decide_sync, decide_task,
+    AlertCommand, ConfigCommand, ConfigState, ConsumerCommand, ConsumerState, MessageCommand,
+    MessageState, Rejection, ResourceCheck, SeriesState, StreamState, SyncCommand, SyncState,
+    TaskCommand, TaskState, Trigger,
 };
 use projections::ids::{
-    AlertId, ChannelId, DedupKey, HostName, MessageId, PolicyId, RuleId, SeriesId, ServiceName,
-    SyncId, TaskId, TimerId,
+    AlertId, ChannelId, ConsumerName, DedupKey, HostName, MemberId, MessageId, PolicyId, RuleId,
+    SeriesId, ServiceName, SyncId, TaskId, TimerId,
 };
 use projections::views::{FoldError, Views};
 use projections::{streams, Event, Hash, Metadata, RecordedEvent, ResolvedBy, Severity, TaskSpec};
@@ -161,7 +162,43 @@ impl World {
             | Op::Fail { .. }
             | Op::Abandon(_) => self.message(op),
             Op::Config { kind, a, b, repeat } => self.config(*kind, *a, *b, *repeat),
+            Op::Consumer {
+                kind,
+                group,
+                partition,
+                back,
+            } => self.consumer(*kind, *group, *partition, *back),
         }
+    }
+
+    fn consumer(&mut self, kind: u8, group: u8, partition: u8, back: u16) {
+        let group = ConsumerName::parse(&format!("group-{group}")).unwrap();
+        let end = self.log.len() as u64;
+        let command = match kind {
+            0 => ConsumerCommand::Create {
+                group: group.clone(),
+                filter: projections::EventFilter::default(),
+                partitions: 4,
+                start_after: end.saturating_sub(u64::from(back)),
+                member_timeout_secs: 30,
+            },
+            1 => ConsumerCommand::Ack {
+                group: group.clone(),
+                member: MemberId::parse("m").unwrap(),
+                checkpoints: vec![projections::PartitionCheckpoint {
+                    partition: u16::from(partition),
+                    position: end.saturating_sub(u64::from(back % 8)),
+                }],
+            },
+            _ => ConsumerCommand::Delete {
+                group: group.clone(),
+            },
+        };
+        let stream = streams::consumer(&group);
+        let mut state = ConsumerState::default();
+        self.fold_stream(&stream, |e| state.apply(e));
+        let decided = decide_consumer(&state, command);
+        self.append(&stream, state.version, decided);
     }
 
     fn trigger(&mut self, op: &Op) {

@@ -32,7 +32,10 @@ fn a_lone_member_holds_every_partition_from_the_checkpoint() {
     assert_eq!(partitions(&plan), [0, 1, 2, 3]);
     assert_eq!(plan.cursor(), Some(10));
     assert!(plan.wants(2, 11));
-    assert!(!plan.wants(2, 10), "at the checkpoint: already acknowledged");
+    assert!(
+        !plan.wants(2, 10),
+        "at the checkpoint: already acknowledged"
+    );
 }
 
 #[test]
@@ -50,7 +53,11 @@ fn a_partition_moves_to_a_new_member_only_once_its_holder_acknowledged_it() {
     let plan_b = members.read_started(&view, &b, now);
     assert!(partitions(&plan_b).is_empty(), "nothing until a drains");
     let plan_a = members.plan(&view.name, &a, now);
-    assert_eq!(partitions(&plan_a), [0], "a is handed nothing new of partition 1");
+    assert_eq!(
+        partitions(&plan_a),
+        [0],
+        "a is handed nothing new of partition 1"
+    );
 
     // a acknowledges up to 16: everything it was handed in partition 0 (15), so
     // partition 0 moves to what was looked at (20); partition 1 (handed 18) to 16.
@@ -58,8 +65,14 @@ fn a_partition_moves_to_a_new_member_only_once_its_holder_acknowledged_it() {
     assert_eq!(
         moved,
         [
-            PartitionCheckpoint { partition: 0, position: 20 },
-            PartitionCheckpoint { partition: 1, position: 16 },
+            PartitionCheckpoint {
+                partition: 0,
+                position: 20
+            },
+            PartitionCheckpoint {
+                partition: 1,
+                position: 16
+            },
         ]
     );
     members.acked(&view.name, &moved, now);
@@ -68,7 +81,13 @@ fn a_partition_moves_to_a_new_member_only_once_its_holder_acknowledged_it() {
     // a acknowledges 18, everything it was handed: partition 1 moves to what it
     // looked at, and goes to b from there.
     let moved = members.ack(&view.name, &a, 18, now).unwrap();
-    assert_eq!(moved, [PartitionCheckpoint { partition: 1, position: 20 }]);
+    assert_eq!(
+        moved,
+        [PartitionCheckpoint {
+            partition: 1,
+            position: 20
+        }]
+    );
     members.acked(&view.name, &moved, now);
     let plan_b = members.plan(&view.name, &b, now);
     assert_eq!(plan_b.seen, BTreeMap::from([(1, 20)]));
@@ -88,8 +107,13 @@ fn events_of_a_partition_that_moved_while_the_log_was_read_are_not_handed() {
     let plan_b = members.read_started(&view, &b, later);
     assert_eq!(partitions(&plan_b), [0, 1]);
     // a's read, planned before, ends: nothing of it may be handed.
-    assert!(members.handed(&view.name, &a, &plan_a, 30, &[(0, 12)]).is_empty());
-    assert_eq!(members.ack(&view.name, &a, 30, later), Err(AckRefusal::NotMember));
+    assert!(members
+        .handed(&view.name, &a, &plan_a, 30, &[(0, 12)])
+        .is_empty());
+    assert_eq!(
+        members.ack(&view.name, &a, 30, later),
+        Err(AckRefusal::NotMember)
+    );
 }
 
 #[test]
@@ -114,4 +138,24 @@ fn a_member_that_times_out_leaves_its_unacknowledged_events_to_the_others() {
     let plan_b = members.plan(&view.name, &b, later);
     assert_eq!(plan_b.seen.get(&0), Some(&10));
     assert_eq!(partitions(&plan_b), [0, 1]);
+}
+
+#[test]
+fn a_new_read_is_handed_again_what_the_last_did_not_acknowledge() {
+    let members = Members::default();
+    let view = group(1, 30);
+    let now = Instant::now();
+    let a = member("a");
+    let plan = members.read_started(&view, &a, now);
+    members.handed(&view.name, &a, &plan, 50, &[(0, 40)]);
+    assert!(
+        !members.plan(&view.name, &a, now).wants(0, 40),
+        "within the read"
+    );
+    members.read_ended(&view.name, &a, now);
+    let moved = members.ack(&view.name, &a, 30, now).unwrap();
+    members.acked(&view.name, &moved, now);
+    let again = members.read_started(&view, &a, now);
+    assert_eq!(again.seen, BTreeMap::from([(0, 30)]), "from the checkpoint");
+    assert!(again.wants(0, 40));
 }
