@@ -2,6 +2,7 @@
 //! variable. Errors end the process with one line on stderr and a non-zero exit.
 
 pub mod tail;
+pub mod tail_group;
 
 use crate::config::{ServeConfig, StoreLocation};
 use crate::startup::{shutdown_signal, Application};

@@ -1,6 +1,7 @@
 //! `alert-ledger tail`: follows the log through `GET /v1/subscribe` and prints one
 //! line per event, reconnecting with `Last-Event-ID` and backoff when the connection
-//! drops, until ctrl-c or SIGTERM.
+//! drops, until ctrl-c or SIGTERM. With `--group`, it reads as a member of a durable
+//! consumer group instead (`tail_group.rs`).
 //!
 //! Server-Sent Events are a small line protocol, parsed here by [`SseParser`] rather
 //! than with another crate.
@@ -13,9 +14,9 @@ use std::io::Write;
 use std::time::Duration;
 
 /// First wait before reconnecting; doubles up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(250);
+pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait between reconnects.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A connection that sends nothing (not even a heartbeat) this long is presumed dead.
 /// The server's heartbeat defaults to 15 s.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,6 +39,16 @@ pub struct TailArgs {
     /// First position to print, or `end` for only new events.
     #[arg(long, default_value = "end")]
     pub from: String,
+    /// Read as a member of this consumer group (`POST /v1/consumers` creates one): the
+    /// group's filter applies, the partitions are shared with its other members, and
+    /// each page is acknowledged once printed, so a restart resumes at the group's
+    /// checkpoint.
+    #[arg(long, conflicts_with_all = ["from", "stream", "category", "types"])]
+    pub group: Option<String>,
+    /// The member name to read under with `--group` (default: `tail-<pid>`). Use a
+    /// stable name per worker.
+    #[arg(long, requires = "group")]
+    pub member: Option<String>,
     /// Only this stream.
     #[arg(long)]
     pub stream: Option<String>,
@@ -59,6 +70,17 @@ pub async fn run(args: TailArgs, shutdown: impl Future<Output = ()>) -> anyhow::
         .connect_timeout(Duration::from_secs(5))
         .build()
         .context("cannot build the HTTP client")?;
+    if let Some(group) = args.group.clone() {
+        let member = args
+            .member
+            .clone()
+            .unwrap_or_else(|| format!("tail-{}", std::process::id()));
+        let mut reader = super::tail_group::GroupReader::new(args, client, group, member);
+        return tokio::select! {
+            outcome = reader.follow() => outcome,
+            () = shutdown => Ok(()),
+        };
+    }
     let mut tail = Tail {
         args,
         client,
@@ -198,6 +220,15 @@ impl Tail {
     }
 }
 
+/// How `tail` prints one recorded event: its JSON as is (`--json`) or a summary line.
+pub fn event_line(event: &Value, json: bool) -> String {
+    if json {
+        event.to_string()
+    } else {
+        summary_line(event)
+    }
+}
+
 /// `<position> <recorded_at> <stream>@<version> <type> <field=value …>`.
 pub fn summary_line(recorded: &Value) -> String {
     let event = &recorded["event"];
@@ -236,7 +267,7 @@ fn shorten(text: &str) -> String {
 }
 
 /// The `detail` of a problem document, or the body itself.
-fn problem_detail(body: &str) -> String {
+pub fn problem_detail(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|problem| problem["detail"].as_str().map(str::to_owned))
