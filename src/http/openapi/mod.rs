@@ -10,8 +10,10 @@
 //! - [`links`]: from the answers that create something to the operations on it.
 //! - [`schemas`]: response schemas (`#/components/schemas`) of the views and commands.
 //! - [`ops`]: response schemas of the operational and admin answers.
+//! - [`consumers`]: bodies, parameters and answers of the consumer-group routes.
 
 mod bodies;
+mod consumers;
 mod links;
 mod ops;
 mod params;
@@ -29,6 +31,9 @@ enum Reply {
     Events,
     /// `text/event-stream`.
     Sse,
+    /// A member's page of events as JSON, or its event stream with
+    /// `Accept: text/event-stream`.
+    MemberEvents,
     /// Prometheus text.
     Text,
 }
@@ -114,6 +119,12 @@ const OPERATIONS: &[Operation] = &[
     Operation { method: "get", path: "/v1/streams/{stream}", role: READER, summary: "Raw events of one stream", body: None, query: params::STREAM, replies: &[(200, "A page of the stream (`next` is a stream version)", Reply::Events)], errors: READ },
     Operation { method: "get", path: "/v1/events", role: READER, summary: "A page of $all", body: None, query: params::EVENTS, replies: &[(200, "A page of $all (`next` is a position)", Reply::Events)], errors: READ },
     Operation { method: "get", path: "/v1/subscribe", role: READER, summary: "Server-Sent Events over $all: catch-up then live; Last-Event-ID resumes", body: None, query: params::SUBSCRIBE, replies: &[(200, "An event stream: `id:` position, `event:` type, `data:` the recorded event as JSON", Reply::Sse)], errors: READ },
+    Operation { method: "post", path: "/v1/consumers", role: WRITER, summary: "Create a durable consumer group on a filter (201; 200 when it exists with the same settings; 409 with other settings)", body: Some((REQUIRED, consumers::create_body)), query: NONE, replies: &[(201, "Created", Reply::Json("ConsumerGroup")), (200, "Already there with these settings", Reply::Json("ConsumerGroup"))], errors: WRITE },
+    Operation { method: "get", path: "/v1/consumers", role: READER, summary: "Consumer groups with checkpoint, lag and members", body: None, query: NONE, replies: &[(200, "The groups", Reply::Json("ConsumerList"))], errors: READ },
+    Operation { method: "get", path: "/v1/consumers/{name}", role: READER, summary: "One consumer group with checkpoint, lag and members", body: None, query: NONE, replies: &[(200, "The group", Reply::Json("ConsumerGroup"))], errors: READ_ONE },
+    Operation { method: "delete", path: "/v1/consumers/{name}", role: WRITER, summary: "Delete a consumer group", body: None, query: NONE, replies: WRITE_RESULT, errors: DELETE },
+    Operation { method: "get", path: "/v1/consumers/{name}/events", role: READER, summary: "The next events for a member: the partitions it holds, from the group's checkpoint (a long-poll page, or an event stream with Accept: text/event-stream)", body: None, query: consumers::EVENTS, replies: &[(200, "Events handed to the member", Reply::MemberEvents)], errors: READ_ONE },
+    Operation { method: "post", path: "/v1/consumers/{name}/ack", role: WRITER, summary: "Acknowledge, cumulatively, what the member was handed up to a position (the checkpoint is an event in the ledger)", body: Some((REQUIRED, consumers::ack_body)), query: NONE, replies: &[(200, "What moved", Reply::Json("ConsumerAck"))], errors: WRITE_ONE },
     Operation { method: "get", path: "/v1/ledger/digest", role: READER, summary: "Head position and hash of the ledger", body: None, query: NONE, replies: &[(200, "The digest", Reply::Json("Digest"))], errors: &[401, 403, 503] },
     Operation { method: "post", path: "/v1/ledger/verify", role: ADMIN, summary: "Verify CRCs and the hash chain up to the head or a digest, or incrementally from a digest to the head", body: Some((OPTIONAL, bodies::digest)), query: NONE, replies: &[(200, "What verification found (`ok: false` names the first bad position)", Reply::Json("VerifyOutcome"))], errors: &[400, 401, 403, 404, 413, 415, 422, 503] },
     Operation { method: "get", path: "/v1/admin/projections", role: ADMIN, summary: "Projection status, lag, snapshot and rebuild progress", body: None, query: NONE, replies: &[(200, "Status", Reply::Json("ProjectionsStatus"))], errors: &[401, 403, 503] },
@@ -210,6 +221,10 @@ fn responses(operation: &Operation) -> Value {
                 "application/x-ndjson": { "schema": { "type": "string", "description": "One recorded event per line; the next page's start in X-Ledger-Next" } }
             }),
             Reply::Sse => json!({ "text/event-stream": { "schema": { "type": "string" } } }),
+            Reply::MemberEvents => json!({
+                "application/json": { "schema": schemas::reference("ConsumerPage") },
+                "text/event-stream": { "schema": { "type": "string", "description": "With Accept: text/event-stream: `id:` position, `event:` type, `data:` the recorded event, as long as the member reads" } }
+            }),
             Reply::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
         };
         let mut response = json!({ "description": description, "content": content });

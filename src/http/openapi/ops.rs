@@ -54,6 +54,7 @@ pub fn projections_status() -> Value {
             "snapshot",
             "projections",
             "rebuild",
+            "consumers",
         ],
         json!({
             "position": position(),
@@ -63,7 +64,8 @@ pub fn projections_status() -> Value {
             "following": { "type": "boolean" },
             "snapshot": snapshot,
             "projections": { "type": "array", "items": row },
-            "rebuild": { "oneOf": [{ "type": "null" }, reference("RebuildStatus")] }
+            "rebuild": { "oneOf": [{ "type": "null" }, reference("RebuildStatus")] },
+            "consumers": { "type": "array", "items": object(&["name", "checkpoint", "lag"], json!({ "name": { "type": "string" }, "checkpoint": position(), "lag": position() })) }
         }),
     )
 }

@@ -12,7 +12,7 @@ pub struct Query {
     description: &'static str,
 }
 
-const fn q(name: &'static str, schema: fn() -> Value, description: &'static str) -> Query {
+pub const fn q(name: &'static str, schema: fn() -> Value, description: &'static str) -> Query {
     Query {
         name,
         schema,
@@ -199,6 +199,7 @@ fn path_schema(path: &str, name: &str) -> Value {
     match (path, name) {
         ("/v1/streams/{stream}", _) => json!({ "type": "string", "minLength": 1 }),
         (_, "host") => host(),
+        (p, "name") if p.starts_with("/v1/consumers/") => name_pattern(),
         (_, "name") => {
             json!({ "enum": ["all", "alerts", "messages", "alarms", "tasks", "syncs"] })
         }

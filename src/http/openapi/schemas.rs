@@ -2,12 +2,12 @@
 //! field. Objects list every field the server always writes as `required`; fields that
 //! are `Option` on the server are `["<type>", "null"]`, never left out.
 
-use super::ops;
+use super::{consumers, ops};
 use serde_json::{json, Map, Value};
 
 /// Every component schema, by name.
 pub fn components() -> Map<String, Value> {
-    let named: [(&str, Value); 27] = [
+    let named: [(&str, Value); 31] = [
         ("Problem", problem()),
         ("AlertCommandResult", alert_command_result()),
         ("WriteResult", write_result()),
@@ -43,6 +43,10 @@ pub fn components() -> Map<String, Value> {
             object(&["status"], json!({ "status": { "const": "live" } })),
         ),
         ("Readiness", ops::readiness()),
+        ("ConsumerGroup", consumers::group()),
+        ("ConsumerList", consumers::list()),
+        ("ConsumerAck", consumers::acked()),
+        ("ConsumerPage", consumers::page()),
         (
             "OpenApiDocument",
             json!({ "type": "object", "required": ["openapi", "paths"] }),

@@ -1,0 +1,180 @@
+//! The consumer-group part of the document: request bodies, the member's query
+//! parameters and the answers of `/v1/consumers…`. Registered in [`super::schemas`]
+//! and the route table.
+
+use super::bodies::name;
+use super::params::{q, Query};
+use super::schemas::{nullable_time, object, position, reference, time};
+use serde_json::{json, Value};
+
+/// A `stream` or `category` of a group's filter: not a consumer-group stream.
+fn filter_name() -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": 256,
+        "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]*$",
+        "not": { "pattern": "^consumer(-|$)" }
+    })
+}
+
+fn event_types() -> Value {
+    let types: Vec<&str> = projections::Event::TYPES.iter().map(|(t, _)| *t).collect();
+    json!({ "type": "array", "items": { "enum": types } })
+}
+
+/// `POST /v1/consumers`.
+pub fn create_body() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["name"],
+        "properties": {
+            "name": name(),
+            "stream": filter_name(),
+            "category": {
+                "allOf": [filter_name(), { "pattern": "^[^-]*$" }],
+                "description": "The part of a stream name before its first `-`"
+            },
+            "types": event_types(),
+            "from": {
+                "anyOf": [
+                    { "enum": ["end", "start"] },
+                    { "type": "integer", "minimum": 1, "maximum": u64::MAX }
+                ],
+                "default": "end",
+                "description": "`end`: events appended from now on; `start`: the whole log; a position: the events from it on"
+            },
+            "partitions": { "type": "integer", "minimum": 1, "maximum": 256, "default": 16 },
+            "member_timeout_secs": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 30 }
+        }
+    })
+}
+
+/// `POST /v1/consumers/{name}/ack`.
+pub fn ack_body() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["member", "position"],
+        "properties": {
+            "member": name(),
+            "position": { "type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "Everything the member was handed up to this position is done; not after the head (422 naming `position`)" }
+        }
+    })
+}
+
+/// `GET /v1/consumers/{name}/events`.
+pub const EVENTS: &[Query] = &[
+    q(
+        "member",
+        || json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$" }),
+        "Required: the member reading (a stable name per worker)",
+    ),
+    q(
+        "limit",
+        || json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
+        "Most events in the page",
+    ),
+    q(
+        "wait",
+        || json!({ "type": "integer", "minimum": 0, "maximum": 60, "default": 10 }),
+        "Seconds to hold the page open for a first event",
+    ),
+];
+
+fn filter() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "stream": { "type": "string" },
+            "category": { "type": "string" },
+            "event_types": { "type": "array", "items": { "type": "string" } }
+        }
+    })
+}
+
+fn member_row() -> Value {
+    object(
+        &["member", "partitions", "reading"],
+        json!({
+            "member": { "type": "string" },
+            "partitions": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
+            "reading": { "type": "boolean" }
+        }),
+    )
+}
+
+/// One group with checkpoint, lag and members (`ConsumerGroup`).
+pub fn group() -> Value {
+    object(
+        &[
+            "name",
+            "filter",
+            "partitions",
+            "member_timeout_secs",
+            "start_after",
+            "checkpoints",
+            "created_at",
+            "created_position",
+            "acked_at",
+            "last_position",
+            "checkpoint",
+            "lag",
+            "head",
+            "members",
+        ],
+        json!({
+            "name": { "type": "string" },
+            "filter": filter(),
+            "partitions": { "type": "integer", "minimum": 1 },
+            "member_timeout_secs": { "type": "integer", "minimum": 1 },
+            "start_after": position(),
+            "checkpoints": { "type": "array", "items": position(), "description": "Per partition, every event at or before this position is acknowledged" },
+            "created_at": time(),
+            "created_position": position(),
+            "acked_at": nullable_time(),
+            "last_position": position(),
+            "checkpoint": position(),
+            "lag": position(),
+            "head": position(),
+            "members": { "type": "array", "items": member_row(), "description": "Members reading from this instance" }
+        }),
+    )
+}
+
+/// `GET /v1/consumers`.
+pub fn list() -> Value {
+    object(
+        &["items"],
+        json!({ "items": { "type": "array", "items": reference("ConsumerGroup") } }),
+    )
+}
+
+/// `POST /v1/consumers/{name}/ack`.
+pub fn acked() -> Value {
+    let moved = object(
+        &["partition", "position"],
+        json!({ "partition": { "type": "integer", "minimum": 0 }, "position": position() }),
+    );
+    object(
+        &["checkpoints", "checkpoint", "position"],
+        json!({
+            "checkpoints": { "type": "array", "items": moved, "description": "The partitions whose checkpoint moved, and where to" },
+            "checkpoint": position(),
+            "position": position()
+        }),
+    )
+}
+
+/// A page of events handed to a member.
+pub fn page() -> Value {
+    object(
+        &["group", "member", "read_to", "partitions", "events"],
+        json!({
+            "group": { "type": "string" },
+            "member": { "type": "string" },
+            "read_to": { "type": "integer", "minimum": 0, "description": "The log was read up to here for this member: acknowledge it once the events are done" },
+            "partitions": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
+            "events": { "type": "array", "items": reference("RecordedEvent") }
+        }),
+    )
+}
