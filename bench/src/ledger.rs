@@ -26,7 +26,7 @@ pub struct Server {
     pub store: Arc<dyn EventStore>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
-    _dir: TempDir,
+    _dir: Option<TempDir>,
 }
 
 impl Server {
@@ -45,6 +45,16 @@ impl Server {
         if let Some(url) = store {
             config.store = alert_ledger::config::StoreLocation::Url(url.to_owned());
         }
+        Server::start_with(config, Some(dir))
+    }
+
+    /// Starts the service on the embedded store in `data_dir` (kept when it stops),
+    /// listening on `listen`, and waits until it is ready.
+    pub fn start_at(data_dir: &std::path::Path, listen: SocketAddr) -> anyhow::Result<Server> {
+        Server::start_with(ServeConfig::new(listen, data_dir), None)
+    }
+
+    fn start_with(config: ServeConfig, dir: Option<TempDir>) -> anyhow::Result<Server> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()

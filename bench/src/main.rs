@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+mod consumers;
 mod dataset;
 mod inproc;
 mod ledger;
@@ -127,6 +128,17 @@ enum Suite {
         #[arg(long, default_value_t = 0)]
         paused: usize,
     },
+    /// A durable consumer group: 4 `alert-ledger tail --group` members at a fixed
+    /// append rate, one member SIGKILLed and the service restarted (not part of `all`).
+    /// Needs the `alert-ledger` binary beside this one.
+    Consumers {
+        /// Seconds of load (default 30; quick 12).
+        #[arg(long)]
+        secs: Option<u64>,
+        /// Appends per second.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+    },
     /// (internal) The service the soak drives, in a child process.
     #[command(hide = true)]
     ServeChild {
@@ -163,6 +175,7 @@ impl Suite {
             Suite::Open => "open",
             Suite::Sse => "sse",
             Suite::Soak { .. } => "soak",
+            Suite::Consumers { .. } => "consumers",
             Suite::ServeChild { .. } => "serve-child",
             Suite::Probe { .. } => "probe",
             Suite::StoreProbe { .. } => "store-probe",
@@ -215,6 +228,22 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|| default_json().with_file_name("soak-results.json")),
         };
         return runtime.block_on(soak::run(&settings));
+    }
+    if let Suite::Consumers { secs, rate } = &suite {
+        let default_secs = if options.quick { 12 } else { 30 };
+        let duration = std::time::Duration::from_secs(secs.unwrap_or(default_secs));
+        let run = runtime.block_on(consumers::run(*rate, duration))?;
+        println!("{}", serde_json::to_string_pretty(&run)?);
+        let json = options
+            .json
+            .unwrap_or_else(|| default_json().with_file_name("consumers-results.json"));
+        std::fs::write(&json, serde_json::to_vec_pretty(&run)?)?;
+        eprintln!("wrote {}", json.display());
+        anyhow::ensure!(
+            run.missing == 0 && run.not_acked == 0 && run.acked_unseen == 0,
+            "a promise of the consumer group was broken"
+        );
+        return Ok(());
     }
     anyhow::ensure!(options.repeats >= 1, "--repeats must be at least 1");
     let settings = Settings::new(&options);

@@ -60,7 +60,8 @@ pub struct ConsumerStatus {
     pub group: ConsumerGroupView,
     /// Every event at or before this position is acknowledged, in every partition.
     pub checkpoint: Position,
-    /// Positions between the checkpoint and the log's head.
+    /// Positions between the checkpoint and the newest event the group could read (the
+    /// group's own checkpoint events do not count): 0 when every member is done.
     pub lag: u64,
     /// The log's head when this was read.
     pub head: Position,
@@ -167,10 +168,12 @@ impl App {
             .ok_or_else(|| AppError::NotFound(format!("consumer group {group} does not exist")))
     }
 
-    /// One group with its checkpoint, lag and members.
+    /// One group with its checkpoint, members and lag, the lag exact as of the request
+    /// (the views are waited for up to the head; the list answers from the views as
+    /// they are).
     pub async fn consumer_status(&self, group: &ConsumerName) -> Result<ConsumerStatus, AppError> {
+        let head = self.sync_views().await?;
         let view = self.consumer_group(group).await?;
-        let head = self.store.head().await?.position;
         Ok(self.status_of(view, head))
     }
 
@@ -188,9 +191,10 @@ impl App {
     fn status_of(&self, group: ConsumerGroupView, head: Position) -> ConsumerStatus {
         let checkpoint = group.checkpoint();
         let members = self.members.rows(&group.name, Instant::now());
+        let readable = self.views.current().group_head();
         ConsumerStatus {
             checkpoint,
-            lag: head.saturating_sub(checkpoint),
+            lag: readable.saturating_sub(checkpoint),
             head,
             members,
             group,

@@ -125,13 +125,14 @@ impl Members {
         });
         entry.open_reads += 1;
         entry.last_seen = now;
-        group.share(now);
-        let checkpoints = &group.checkpoints;
-        if let Some(entry) = group.members.get_mut(member) {
-            for (p, seen) in &mut entry.seen {
-                *seen = checkpoints[usize::from(*p)];
-            }
+        // What earlier reads handed and was not acknowledged is handed again from the
+        // checkpoint: nothing of it is with this member any more, so a partition it
+        // was draining can move on.
+        for (p, seen) in &mut entry.seen {
+            *seen = group.checkpoints[usize::from(*p)];
         }
+        entry.last_handed.clear();
+        group.share(now);
         group.plan(member)
     }
 

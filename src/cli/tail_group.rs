@@ -24,8 +24,6 @@ pub struct GroupReader {
     client: reqwest::Client,
     group: String,
     member: String,
-    /// The last position acknowledged by this process.
-    acked: u64,
 }
 
 /// Why one round ended without a page.
@@ -56,7 +54,6 @@ impl GroupReader {
             client,
             group,
             member,
-            acked: 0,
         }
     }
 
@@ -101,7 +98,11 @@ impl GroupReader {
             return Ok(false);
         }
         let read_to = page["read_to"].as_u64().unwrap_or(0);
-        if read_to > self.acked {
+        // Every page is acknowledged, even one that repeats positions acknowledged
+        // before: a read starts at the checkpoint of each partition, so after a restart
+        // or a move of partitions a page can lie below an earlier one. An
+        // acknowledgement that moves nothing writes nothing.
+        if read_to > 0 {
             let url = format!("{}/v1/consumers/{}/ack", self.base(), self.group);
             let body = json!({"member": self.member, "position": read_to});
             let request = self
@@ -109,8 +110,17 @@ impl GroupReader {
                 .post(url)
                 .json(&body)
                 .timeout(Duration::from_secs(30));
-            self.send(request).await?;
-            self.acked = read_to;
+            match self.send(request).await {
+                Ok(_) => {}
+                // The server restarted, or this member timed out: it no longer knows
+                // what this member was handed, so the page is handed again.
+                Err(Failed::Status(422, message)) => {
+                    return Err(Failed::Retry(format!(
+                        "acknowledgement refused ({message})"
+                    )))
+                }
+                Err(other) => return Err(other),
+            }
         }
         Ok(true)
     }
@@ -127,12 +137,12 @@ impl GroupReader {
         let response = request
             .send()
             .await
-            .map_err(|err| Failed::Retry(format!("cannot reach the server: {err}")))?;
+            .map_err(|err| Failed::Retry(format!("cannot reach the server: {}", chain(&err))))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|err| Failed::Retry(format!("connection lost: {err}")))?;
+            .map_err(|err| Failed::Retry(format!("connection lost: {}", chain(&err))))?;
         if !status.is_success() {
             let message = format!("server answered {status}: {}", problem_detail(&body));
             return Err(Failed::Status(status.as_u16(), message));
@@ -152,4 +162,15 @@ impl GroupReader {
         }
         stdout.flush().is_ok()
     }
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message hides the cause).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }

@@ -13,8 +13,9 @@ use crate::app::members::Plan;
 use crate::app::{App, AppError};
 use bytes::Bytes;
 use projections::ids::MemberId;
+use projections::views::consumers::CONSUMER_CATEGORY;
 use projections::views::ConsumerGroupView;
-use projections::Position;
+use projections::{category, Position};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -68,7 +69,14 @@ pub struct MemberFeed {
 
 impl MemberFeed {
     /// The next batch, up to `max` events; `None` when there is nothing to hand now
-    /// (the member holds no partition, or it has seen everything).
+    /// (the member holds no partition, or nothing the group reads came after its
+    /// cursor).
+    ///
+    /// The batch's `read_to` is the last position looked at outside consumer-group
+    /// streams: a group's own checkpoint events are passed over only together with a
+    /// later event it could read, so acknowledging an idle page moves nothing and
+    /// writes nothing (else each acknowledgement would be a new position to
+    /// acknowledge).
     pub async fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, AppError> {
         let now = Instant::now();
         let plan = self.app.members.plan(&self.group.name, &self.member, now);
@@ -76,7 +84,11 @@ impl MemberFeed {
             return Ok(None);
         };
         let group = &self.group;
+        let mut read_to = cursor;
         let visit = self.ring.visit(cursor, max, |frame| {
+            if category(&frame.stream) != CONSUMER_CATEGORY {
+                read_to = frame.position;
+            }
             wanted(
                 group,
                 &plan,
@@ -86,14 +98,20 @@ impl MemberFeed {
             )
             .map(|partition| Handed::of(frame, partition))
         });
-        let (mut events, read_to) = match visit {
+        let mut events = match visit {
             Visit::Nothing => return Ok(None),
-            Visit::Visited { kept, last } => (kept, last),
+            Visit::Visited { kept, .. } => kept,
             Visit::Behind => match self.read_log(cursor, &plan, max).await? {
-                Some(read) => read,
+                Some((events, to)) => {
+                    read_to = to;
+                    events
+                }
                 None => return Ok(None),
             },
         };
+        if read_to == cursor {
+            return Ok(None);
+        }
         let handed: Vec<(u16, Position)> =
             events.iter().map(|e| (e.partition, e.position)).collect();
         let kept = self
@@ -104,7 +122,8 @@ impl MemberFeed {
         Ok(Some(Batch { events, read_to }))
     }
 
-    /// Reads a page of the log after `cursor` and encodes what the member is handed.
+    /// Reads a page of the log after `cursor` and encodes what the member is handed,
+    /// with the last position looked at outside consumer-group streams.
     async fn read_log(
         &self,
         cursor: Position,
@@ -121,8 +140,10 @@ impl MemberFeed {
             if events.len() >= max {
                 break;
             }
-            read_to = event.position;
             let stream = event.stream.as_str();
+            if category(stream) != CONSUMER_CATEGORY {
+                read_to = event.position;
+            }
             let Some(partition) = wanted(
                 &self.group,
                 plan,

@@ -148,6 +148,8 @@ pub trait ViewQueries {
     fn consumer_group(&self, name: &ConsumerName) -> Option<ConsumerGroupView>;
     /// Every consumer group, by name.
     fn consumer_groups(&self) -> Vec<ConsumerGroupView>;
+    /// The newest position a consumer group could read (outside `consumer-*` streams).
+    fn group_head(&self) -> Position;
 }
 
 impl ViewQueries for Views {
@@ -353,5 +355,9 @@ impl ViewQueries for Views {
 
     fn consumer_groups(&self) -> Vec<ConsumerGroupView> {
         self.consumers.groups.values().cloned().collect()
+    }
+
+    fn group_head(&self) -> Position {
+        self.group_head
     }
 }

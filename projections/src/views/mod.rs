@@ -127,6 +127,11 @@ pub enum FoldError {
 pub struct Views {
     /// The last applied position (0: none).
     pub position: Position,
+    /// The last position outside consumer-group streams: the newest event a consumer
+    /// group could read, against which a group's lag is measured (its own checkpoint
+    /// events do not count). Absent from snapshots written before consumer groups.
+    #[serde(default)]
+    pub group_head: Position,
     /// Alert status.
     pub alerts: AlertsView,
     /// Outgoing messages.
@@ -147,7 +152,8 @@ pub struct Views {
 
 impl Views {
     /// Applies one event to every view, all or nothing: on a [`FoldError`] no view has
-    /// changed, only the position advances, so a bad event cannot stop a replay.
+    /// changed, only the position (and the group head) advances, so a bad event cannot
+    /// stop a replay.
     ///
     /// Views go in dependency order and the first error stops the event. Each event is
     /// refused, if at all, only by the view that owns its entity (syncs for
@@ -163,6 +169,9 @@ impl Views {
             });
         }
         self.position = event.position;
+        if crate::category(&event.stream) != consumers::CONSUMER_CATEGORY {
+            self.group_head = event.position;
+        }
         self.routing.apply(event)?;
         self.syncs.apply(event)?;
         self.tasks.apply(event)?;

@@ -176,9 +176,11 @@ fn refused_without_effect(log: &Log, stream: &str, bogus: Event, expected: fn(&F
         after.position, record.position,
         "the position still advances"
     );
+    assert_eq!(after.group_head, record.position, "so does the group head");
     assert_eq!(
         Views {
             position: before.position,
+            group_head: before.group_head,
             ..after
         },
         before

@@ -486,6 +486,7 @@ fn refused_event_changes_nothing(world: &World, kind: u8) -> Check {
         "the position advances past it"
     );
     after.position = world.views.position;
+    after.group_head = world.views.group_head;
     prop_assert_eq!(
         &after,
         &world.views,

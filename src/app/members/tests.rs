@@ -159,3 +159,26 @@ fn a_new_read_is_handed_again_what_the_last_did_not_acknowledge() {
     assert_eq!(again.seen, BTreeMap::from([(0, 30)]), "from the checkpoint");
     assert!(again.wants(0, 40));
 }
+
+#[test]
+fn a_partition_draining_from_a_member_moves_when_that_member_starts_a_new_read() {
+    let members = Members::default();
+    let view = group(2, 30);
+    let now = Instant::now();
+    let (a, b) = (member("a"), member("b"));
+    let plan = members.read_started(&view, &a, now);
+    members.handed(&view.name, &a, &plan, 20, &[(1, 18)]);
+    members.read_ended(&view.name, &a, now);
+    members.read_started(&view, &b, now);
+    assert!(
+        partitions(&members.plan(&view.name, &b, now)).is_empty(),
+        "a drains 1"
+    );
+    // a reads again without acknowledging 18: it gives it up, so partition 1 moves to
+    // b from the checkpoint, and 18 is handed again there.
+    let plan_a = members.read_started(&view, &a, now);
+    assert_eq!(partitions(&plan_a), [0]);
+    let plan_b = members.plan(&view.name, &b, now);
+    assert_eq!(plan_b.seen, BTreeMap::from([(1, 10)]));
+    assert!(plan_b.wants(1, 18));
+}
