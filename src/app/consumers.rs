@@ -7,6 +7,7 @@
 use super::members::{AckRefusal, MemberRow};
 use super::{App, AppError, WriteMarks, Written};
 use crate::app::trigger::parse_id;
+use crate::commands::Outcome;
 use projections::decide::{decide_consumer, ConsumerCommand, ConsumerState};
 use projections::ids::{ConsumerName, MemberId};
 use projections::views::ConsumerGroupView;
@@ -232,15 +233,7 @@ impl App {
             member: member.clone(),
             checkpoints: moved,
         };
-        let outcome = self
-            .commands
-            .execute(
-                &projections::streams::consumer(group),
-                ConsumerState::default(),
-                metadata,
-                |s| decide_consumer(s, command.clone()),
-            )
-            .await?;
+        let outcome = self.run_consumer(group, command, metadata).await?;
         let recorded: Vec<PartitionCheckpoint> = outcome
             .events
             .iter()
@@ -249,9 +242,6 @@ impl App {
                 _ => Vec::new(),
             })
             .collect();
-        if let Some(append) = &outcome.append {
-            WriteMarks::wrote(&self.marks.consumers, append.last_position);
-        }
         self.members.acked(group, &recorded, Instant::now());
         let mut checkpoints = view.checkpoints.clone();
         for c in &recorded {
@@ -273,6 +263,18 @@ impl App {
         metadata: Metadata,
         creates: bool,
     ) -> Result<Written, AppError> {
+        let outcome = self.run_consumer(group, command, metadata).await?;
+        self.written(&outcome, creates).await
+    }
+
+    /// Decides and appends on the group's stream, and marks the write so this
+    /// instance's next group read sees it.
+    async fn run_consumer(
+        &self,
+        group: &ConsumerName,
+        command: ConsumerCommand,
+        metadata: Metadata,
+    ) -> Result<Outcome, AppError> {
         let outcome = self
             .commands
             .execute(
@@ -285,7 +287,7 @@ impl App {
         if let Some(append) = &outcome.append {
             WriteMarks::wrote(&self.marks.consumers, append.last_position);
         }
-        self.written(&outcome, creates).await
+        Ok(outcome)
     }
 }
 

@@ -50,14 +50,15 @@ async fn ack(
         .unwrap()
 }
 
-async fn status(client: &reqwest::Client, address: &str, group: &str) -> Value {
-    let response = client
-        .get(format!("{address}/v1/consumers/{group}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+/// `GET address+path`, which must answer 200 with JSON.
+async fn get_json(client: &reqwest::Client, address: &str, path: &str) -> Value {
+    let response = client.get(format!("{address}{path}")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
     response.json().await.unwrap()
+}
+
+async fn status(client: &reqwest::Client, address: &str, group: &str) -> Value {
+    get_json(client, address, &format!("/v1/consumers/{group}")).await
 }
 
 /// (position, stream) of every event of a page.
@@ -158,14 +159,7 @@ async fn each_event_goes_to_one_member_and_acks_bring_the_lag_to_zero() {
     assert_eq!(group["members"].as_array().unwrap().len(), 2, "{group}");
 
     // The checkpoint is in the ledger: the group's stream holds the acks.
-    let stream: Value = client
-        .get(format!("{address}/v1/streams/consumer-billing"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stream = get_json(client, address, "/v1/streams/consumer-billing").await;
     let types: Vec<&str> = stream["events"]
         .as_array()
         .unwrap()
@@ -389,14 +383,7 @@ async fn bad_consumer_requests_are_refused_naming_the_field_and_write_nothing() 
         .unwrap();
     assert_eq!(deleted.status(), 200);
     assert_eq!(page_status(client, address, "g").await, 404);
-    let list: Value = client
-        .get(format!("{address}/v1/consumers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(client, address, "/v1/consumers").await;
     assert_eq!(list["items"], json!([]));
     app.stop().await.unwrap();
 }
