@@ -143,6 +143,11 @@ impl Metrics {
         }
     }
 
+    /// The live subscribers now.
+    pub fn subscribers(&self) -> i64 {
+        self.subscribers.load(Ordering::Relaxed)
+    }
+
     /// The number of live subscribers.
     pub fn set_subscribers(&self, count: i64) {
         self.subscribers.store(count, Ordering::Relaxed);
