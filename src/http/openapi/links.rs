@@ -1,12 +1,13 @@
 //! OpenAPI links from the answers that create something to the operations on it, so
 //! clients (and Schemathesis' stateful phase) can follow an alert, task, resource,
-//! channel or rule from the write that made it.
+//! channel, rule or consumer group from the write that made it.
 
 use serde_json::{json, Map, Value};
 
 /// Where the id of what a write created is found in its answer.
 const ALERT_ID: &str = "$response.body#/alert_id";
 const ID: &str = "$response.body#/id";
+const NAME: &str = "$response.body#/name";
 
 /// The operations a write's answer leads to: (method, path, path parameter values).
 fn targets(method: &str, path: &str) -> Vec<(&'static str, &'static str, Value)> {
@@ -31,6 +32,13 @@ fn targets(method: &str, path: &str) -> Vec<(&'static str, &'static str, Value)>
         ("post", "/v1/syncs") => vec![("delete", "/v1/syncs/{id}", id)],
         ("post", "/v1/channels") => vec![("delete", "/v1/channels/{id}", id)],
         ("post", "/v1/task-rules") => vec![("delete", "/v1/task-rules/{id}", id)],
+        ("post", "/v1/consumers") => {
+            let name = json!({ "name": NAME });
+            vec![
+                ("get", "/v1/consumers/{name}", name.clone()),
+                ("delete", "/v1/consumers/{name}", name),
+            ]
+        }
         _ => Vec::new(),
     }
 }
