@@ -14,6 +14,7 @@
 
 use crate::dataset;
 use crate::ledger::Server;
+use crate::soak::free_port;
 use alert_ledger::store::{EventStore, ExpectedVersion};
 use anyhow::Context;
 use projections::{category, Event, Position};
@@ -328,12 +329,6 @@ async fn count(
         drain_secs: 0.0,
         restart_secs: 0.0,
     })
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@
 
 use super::members::{AckRefusal, MemberRow};
 use super::{App, AppError, WriteMarks, Written};
+use crate::app::filter;
 use crate::app::trigger::parse_id;
 use crate::commands::Outcome;
 use projections::decide::{decide_consumer, ConsumerCommand, ConsumerState};
 use projections::ids::{ConsumerName, MemberId};
+use projections::views::consumers::is_group_stream;
 use projections::views::ConsumerGroupView;
 use projections::{Event, EventFilter, Metadata, PartitionCheckpoint, Position};
 use serde::{Deserialize, Serialize};
@@ -23,8 +25,6 @@ pub const MAX_PARTITIONS: u16 = 256;
 pub const DEFAULT_MEMBER_TIMEOUT_SECS: u32 = 30;
 /// Longest member timeout.
 pub const MAX_MEMBER_TIMEOUT_SECS: u32 = 3600;
-/// Longest accepted `stream` or `category` value of a filter.
-const MAX_FILTER_NAME: usize = 256;
 
 /// Body of `POST /v1/consumers`.
 #[derive(Debug, Deserialize)]
@@ -293,47 +293,21 @@ impl App {
 
 /// The group's filter from the body, field by field.
 fn filter(body: &ConsumerBody) -> Result<EventFilter, AppError> {
-    let name = |field: &str, value: &Option<String>| -> Result<Option<String>, AppError> {
-        match value {
-            None => Ok(None),
-            Some(v)
-                if v.is_empty() || v.len() > MAX_FILTER_NAME || v.chars().any(char::is_control) =>
-            {
-                Err(AppError::field(
-                    field,
-                    format!("must be 1 to {MAX_FILTER_NAME} characters without control characters"),
-                ))
-            }
-            Some(v) => Ok(Some(v.clone())),
-        }
-    };
-    let stream = name("stream", &body.stream)?;
-    let category = name("category", &body.category)?;
-    if category.as_deref().is_some_and(|c| c.contains('-')) {
-        return Err(AppError::field(
-            "category",
-            "a category is the part of a stream name before its first `-`, so it has none",
-        ));
-    }
-    if stream.as_deref().or(category.as_deref()).is_some_and(|s| {
-        projections::category(s) == projections::views::consumers::CONSUMER_CATEGORY
-    }) {
+    let stream = filter::name("stream", body.stream.as_deref())?;
+    let category = filter::category("category", body.category.as_deref())?;
+    if stream
+        .as_deref()
+        .or(category.as_deref())
+        .is_some_and(is_group_stream)
+    {
         return Err(AppError::field(
             "stream",
             "consumer groups do not read consumer-group streams (their own checkpoints)",
         ));
     }
-    let mut event_types: Vec<String> = Vec::new();
+    let mut event_types = Vec::new();
     for (i, t) in body.types.iter().enumerate() {
-        if !Event::TYPES.iter().any(|(known, _)| known == t) {
-            return Err(AppError::field(
-                format!("types[{i}]"),
-                format!("unknown event type `{t}`"),
-            ));
-        }
-        if !event_types.contains(t) {
-            event_types.push(t.clone());
-        }
+        filter::add_type(&format!("types[{i}]"), &mut event_types, t)?;
     }
     Ok(EventFilter {
         stream,

@@ -17,6 +17,7 @@
 //! - [`configuration`]: channels, service routes, escalation policies, task rules.
 //! - [`messages`]: the dispatcher's records of delivery attempts.
 //! - [`consumers`]: durable consumer groups: create, delete, list with lag, acknowledge.
+//! - [`filter`]: the rules of an event filter (subscriptions, consumer groups).
 //! - [`members`]: which member of a consumer group holds which partitions.
 //! - [`marks`]: this instance's own recent writes ([`RecentAlerts`], [`WriteMarks`]).
 //! - [`status`]: whether the dispatcher runs ([`DispatchStatus`]).
@@ -25,6 +26,7 @@ pub mod alerts;
 pub mod configuration;
 pub mod consumers;
 pub mod error;
+pub mod filter;
 pub mod history;
 pub mod marks;
 pub mod members;

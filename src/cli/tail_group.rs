@@ -8,6 +8,7 @@
 //! retried with backoff; a 4xx (no such group, bad token) stops it.
 
 use super::tail::{event_line, problem_detail, TailArgs, MAX_BACKOFF, MIN_BACKOFF};
+use crate::dispatch::sender::describe;
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -137,12 +138,12 @@ impl GroupReader {
         let response = request
             .send()
             .await
-            .map_err(|err| Failed::Retry(format!("cannot reach the server: {}", chain(&err))))?;
+            .map_err(|err| Failed::Retry(format!("cannot reach the server: {}", describe(&err))))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|err| Failed::Retry(format!("connection lost: {}", chain(&err))))?;
+            .map_err(|err| Failed::Retry(format!("connection lost: {}", describe(&err))))?;
         if !status.is_success() {
             let message = format!("server answered {status}: {}", problem_detail(&body));
             return Err(Failed::Status(status.as_u16(), message));
@@ -162,15 +163,4 @@ impl GroupReader {
         }
         stdout.flush().is_ok()
     }
-}
-
-/// An error and its causes, `: `-separated (reqwest's own message hides the cause).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }

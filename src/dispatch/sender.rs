@@ -227,7 +227,7 @@ fn clean(text: &str, max: usize) -> String {
 }
 
 /// An error and its causes, `outer: inner: innermost`, repeats dropped.
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(current) = next {

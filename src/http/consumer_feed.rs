@@ -13,9 +13,9 @@ use crate::app::members::Plan;
 use crate::app::{App, AppError};
 use bytes::Bytes;
 use projections::ids::MemberId;
-use projections::views::consumers::CONSUMER_CATEGORY;
+use projections::views::consumers::is_group_stream;
 use projections::views::ConsumerGroupView;
-use projections::{category, Position};
+use projections::Position;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -86,7 +86,7 @@ impl MemberFeed {
         let group = &self.group;
         let mut read_to = cursor;
         let visit = self.ring.visit(cursor, max, |frame| {
-            if category(&frame.stream) != CONSUMER_CATEGORY {
+            if !is_group_stream(&frame.stream) {
                 read_to = frame.position;
             }
             wanted(
@@ -141,7 +141,7 @@ impl MemberFeed {
                 break;
             }
             let stream = event.stream.as_str();
-            if category(stream) != CONSUMER_CATEGORY {
+            if !is_group_stream(stream) {
                 read_to = event.position;
             }
             let Some(partition) = wanted(

@@ -35,6 +35,7 @@ use super::error::ApiError;
 use super::extract::{decode, QueryParams};
 use super::frames::{Frame, FrameRing, Take};
 use super::{HttpState, ReaderAuth, POSITION_HEADER};
+use crate::app::filter;
 use crate::metrics::Metrics;
 use crate::store::subscription::EventFilter;
 use crate::store::EventStore;
@@ -44,7 +45,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use projections::{Event, Position};
+use projections::Position;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -62,9 +63,6 @@ const SHUTDOWN_CHECK: Duration = Duration::from_millis(200);
 
 /// The query parameters `/v1/subscribe` accepts.
 const PARAMS: [&str; 4] = ["from", "stream", "category", "type"];
-
-/// Longest accepted `stream` or `category` value.
-const MAX_NAME: usize = 256;
 
 /// `GET /v1/subscribe`.
 #[tracing::instrument(skip_all, fields(from = tracing::field::Empty))]
@@ -155,34 +153,11 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<Position>, ApiError> {
 }
 
 fn parse_filter(raw: Option<&str>, params: &QueryParams) -> Result<EventFilter, ApiError> {
-    let stream = name_param(params, "stream")?;
-    let category = name_param(params, "category")?;
-    if category.as_deref().is_some_and(|c| c.contains('-')) {
-        return Err(ApiError::field(
-            "query.category",
-            "a category is the part of a stream name before its first `-`, so it has none",
-        ));
-    }
     Ok(EventFilter {
-        stream,
-        category,
+        stream: filter::name("query.stream", params.get("stream"))?,
+        category: filter::category("query.category", params.get("category"))?,
         event_types: event_types(raw)?,
     })
-}
-
-/// A `stream` or `category` value: non-empty, at most [`MAX_NAME`] bytes, no control
-/// characters.
-fn name_param(params: &QueryParams, name: &str) -> Result<Option<String>, ApiError> {
-    let Some(value) = params.get(name) else {
-        return Ok(None);
-    };
-    if value.is_empty() || value.len() > MAX_NAME || value.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            format!("query.{name}"),
-            format!("must be 1 to {MAX_NAME} characters without control characters"),
-        ));
-    }
-    Ok(Some(value.to_owned()))
 }
 
 /// Every `type` value, repeated and/or comma-separated, each a known event type.
@@ -197,16 +172,7 @@ fn event_types(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
         .map(|(_, value)| decode(value));
     for value in values {
         for name in value.split(',').map(str::trim) {
-            if !Event::TYPES.iter().any(|(known, _)| *known == name) {
-                let known: Vec<&str> = Event::TYPES.iter().map(|(t, _)| *t).collect();
-                return Err(ApiError::field(
-                    "query.type",
-                    format!("unknown event type `{name}`; known: {}", known.join(", ")),
-                ));
-            }
-            if !types.iter().any(|t| t == name) {
-                types.push(name.to_owned());
-            }
+            filter::add_type("query.type", &mut types, name)?;
         }
     }
     Ok(types)

@@ -10,24 +10,14 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_prints_one_line_per_alert_event_as_alerts_are_triggered() {
     let app = spawn().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_alert-ledger"))
-        .args(["tail", "--server", &app.address, "--from", "1"])
-        .args(["--category", "alert"])
-        .env_remove("ALERT_LEDGER_TOKEN")
-        .env_remove("ALERT_LEDGER_SERVER")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, lines) = tail(&[
+        "--server",
+        &app.address,
+        "--from",
+        "1",
+        "--category",
+        "alert",
+    ]);
 
     for key in ["disk", "cpu"] {
         let body = json!({ "service": "db", "dedup_key": key, "summary": format!("{key} is unhappy"), "severity": "error" });
@@ -91,17 +81,11 @@ async fn tail_prints_one_line_per_alert_event_as_alerts_are_triggered() {
     );
 }
 
-/// Starts `alert-ledger tail --group <group> --member <member> --json` and forwards
-/// its lines.
-fn tail_group(
-    address: &str,
-    group: &str,
-    member: &str,
-) -> (std::process::Child, mpsc::Receiver<String>) {
+/// Starts `alert-ledger tail <args>` and forwards its lines.
+fn tail(args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_alert-ledger"))
-        .args([
-            "tail", "--server", address, "--group", group, "--member", member, "--json",
-        ])
+        .arg("tail")
+        .args(args)
         .env_remove("ALERT_LEDGER_TOKEN")
         .env_remove("ALERT_LEDGER_SERVER")
         .stdout(Stdio::piped())
@@ -118,6 +102,17 @@ fn tail_group(
         }
     });
     (child, lines)
+}
+
+/// `alert-ledger tail --group <group> --member <member> --json`.
+fn tail_group(
+    address: &str,
+    group: &str,
+    member: &str,
+) -> (std::process::Child, mpsc::Receiver<String>) {
+    tail(&[
+        "--server", address, "--group", group, "--member", member, "--json",
+    ])
 }
 
 fn positions_printed(lines: &mpsc::Receiver<String>, count: usize) -> Vec<u64> {

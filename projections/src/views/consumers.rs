@@ -15,6 +15,12 @@ use std::collections::BTreeMap;
 /// more work to ack.
 pub const CONSUMER_CATEGORY: &str = "consumer";
 
+/// Whether `stream` is a consumer group's own stream (its creation, checkpoints,
+/// deletion): no group reads those, and a group's lag does not count them.
+pub fn is_group_stream(stream: &str) -> bool {
+    category(stream) == CONSUMER_CATEGORY
+}
+
 /// One consumer group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerGroupView {
@@ -58,7 +64,7 @@ impl ConsumerGroupView {
 
     /// Whether the group reads an event of `stream` and `event_type`.
     pub fn reads(&self, stream: &str, event_type: &str) -> bool {
-        category(stream) != CONSUMER_CATEGORY && self.filter.matches_keys(stream, event_type)
+        !is_group_stream(stream) && self.filter.matches_keys(stream, event_type)
     }
 }
 

@@ -169,7 +169,7 @@ impl Views {
             });
         }
         self.position = event.position;
-        if crate::category(&event.stream) != consumers::CONSUMER_CATEGORY {
+        if !consumers::is_group_stream(&event.stream) {
             self.group_head = event.position;
         }
         self.routing.apply(event)?;

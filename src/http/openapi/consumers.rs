@@ -3,7 +3,7 @@
 //! and the route table.
 
 use super::bodies::name;
-use super::params::{q, Query};
+use super::params::{event_types, q, Query};
 use super::schemas::{nullable_time, object, position, reference, time};
 use serde_json::{json, Value};
 
@@ -14,11 +14,6 @@ fn filter_name() -> Value {
         "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]*$",
         "not": { "pattern": "^consumer(-|$)" }
     })
-}
-
-fn event_types() -> Value {
-    let types: Vec<&str> = projections::Event::TYPES.iter().map(|(t, _)| *t).collect();
-    json!({ "type": "array", "items": { "enum": types } })
 }
 
 /// `POST /v1/consumers`.

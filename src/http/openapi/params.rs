@@ -189,7 +189,8 @@ fn stream_filter() -> Value {
     json!({ "type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]*$" })
 }
 
-fn event_types() -> Value {
+/// Every event type this build knows, as an array of them.
+pub(super) fn event_types() -> Value {
     let types: Vec<&str> = projections::Event::TYPES.iter().map(|(t, _)| *t).collect();
     json!({ "type": "array", "items": { "enum": types } })
 }
