@@ -112,29 +112,12 @@ struct ServeArgs {
     /// Seconds a client may take to send a request's body (then 408).
     #[arg(long, env = "ALERT_LEDGER_BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     body_read_timeout_secs: u64,
-    #[command(flatten)]
-    snapshots: SnapshotArgs,
+    /// The view file (default: `<data-dir>/views.sqlite3`). Disposable: delete it
+    /// and the service rebuilds it from the log.
+    #[arg(long, env = "ALERT_LEDGER_VIEWS_FILE")]
+    views_file: Option<PathBuf>,
     #[command(flatten)]
     dispatch: crate::dispatch::DispatchArgs,
-}
-
-/// Where and how often view snapshots are written.
-#[derive(Debug, Args)]
-struct SnapshotArgs {
-    /// Directory of view snapshots (default: `<data-dir>/snapshots`).
-    #[arg(long, env = "ALERT_LEDGER_SNAPSHOT_DIR")]
-    snapshot_dir: Option<PathBuf>,
-    /// Write a snapshot after this many events (or half the last snapshot's position,
-    /// if that is more).
-    #[arg(
-        long,
-        env = "ALERT_LEDGER_SNAPSHOT_EVERY_EVENTS",
-        default_value_t = 100_000
-    )]
-    snapshot_every_events: u64,
-    /// Write a snapshot after this many seconds, if anything changed.
-    #[arg(long, env = "ALERT_LEDGER_SNAPSHOT_EVERY_SECS", default_value_t = 300)]
-    snapshot_every_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -173,9 +156,9 @@ struct ImportArgs {
 struct RebuildArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// Directory of view snapshots (default: `<data-dir>/snapshots`).
-    #[arg(long, env = "ALERT_LEDGER_SNAPSHOT_DIR")]
-    snapshot_dir: Option<PathBuf>,
+    /// The view file to rebuild (default: `<data-dir>/views.sqlite3`).
+    #[arg(long, env = "ALERT_LEDGER_VIEWS_FILE")]
+    views_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -236,9 +219,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         segment_size: args.store.segment_size_mib * 1024 * 1024,
         heartbeat: Duration::from_secs(args.heartbeat_secs),
         sse_ring_bytes: args.sse_ring_mib as usize * 1024 * 1024,
-        snapshot_dir: args.snapshots.snapshot_dir,
-        snapshot_every_events: args.snapshots.snapshot_every_events,
-        snapshot_every: Duration::from_secs(args.snapshots.snapshot_every_secs),
+        views_file: args.views_file,
         dispatch: args.dispatch.into_config(),
         file_system: None,
         timeouts: crate::http::serve::Timeouts {
@@ -352,12 +333,12 @@ async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
         args.store.segment_size_mib * 1024 * 1024,
     )
     .await?;
-    let snapshot_dir = args
-        .snapshot_dir
-        .unwrap_or_else(|| args.store.data_dir.join("snapshots"));
+    let file = args
+        .views_file
+        .unwrap_or_else(|| args.store.data_dir.join(crate::projection::VIEW_FILE));
     let started = std::time::Instant::now();
     let mut last_print = std::time::Instant::now();
-    let progress = |position: u64, head: u64| {
+    let progress = move |position: u64, head: u64| {
         if last_print.elapsed().as_millis() >= 200 || position == head {
             last_print = std::time::Instant::now();
             let rate = position as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -366,22 +347,20 @@ async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
             } else {
                 position as f64 * 100.0 / head as f64
             };
-            eprint!("\rrebuild: {position} / {head} events ({percent:.0}%), {rate:.0} events/s   ");
+            let eta = head.saturating_sub(position) as f64 / rate.max(1.0);
+            eprint!("\rrebuild: {position} / {head} events ({percent:.0}%), {rate:.0} events/s, ETA {eta:.0} s   ");
             let _ = std::io::stderr().flush();
         }
     };
-    let (views, failed) = crate::projection::rebuild::replay_all(store.as_ref(), progress).await?;
+    let (events, failed) =
+        crate::projection::rebuild::rebuild_offline(store.clone(), &file, progress).await?;
     eprintln!();
     let elapsed = started.elapsed().as_secs_f64();
-    let events = views.position;
-    let handle = crate::projection::ViewsHandle::new(views);
-    let dir = crate::snapshot::SnapshotDir::new(snapshot_dir, 3);
-    handle.write_snapshot(store.as_ref(), &dir).await?;
     store.close().await?;
     println!(
-        "rebuilt {events} events in {elapsed:.2}s ({:.0} events/s); events that did not fold: {failed}; snapshot in {}",
+        "rebuilt {events} events in {elapsed:.2}s ({:.0} events/s); events that did not fold: {failed}; views in {}",
         events as f64 / elapsed.max(1e-9),
-        dir.path().display()
+        file.display()
     );
     Ok(())
 }

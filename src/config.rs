@@ -61,12 +61,8 @@ pub struct ServeConfig {
     pub heartbeat: Duration,
     /// Bytes of encoded `/v1/subscribe` frames kept for live subscribers.
     pub sse_ring_bytes: usize,
-    /// Where view snapshots go (`None`: `<data_dir>/snapshots`).
-    pub snapshot_dir: Option<PathBuf>,
-    /// Snapshot after this many events.
-    pub snapshot_every_events: u64,
-    /// Snapshot after this long, if anything changed.
-    pub snapshot_every: Duration,
+    /// The view file (`None`: `<data_dir>/views.sqlite3`).
+    pub views_file: Option<PathBuf>,
     /// How outgoing messages are delivered (instance id, signing secret, retries).
     pub dispatch: crate::dispatch::DispatchConfig,
     /// The embedded store's file system (`None`: the operating system's). There is no
@@ -93,19 +89,17 @@ impl ServeConfig {
             segment_size: 64 * 1024 * 1024,
             heartbeat: crate::http::subscribe::DEFAULT_HEARTBEAT,
             sse_ring_bytes: crate::http::frames::DEFAULT_RING_BYTES,
-            snapshot_dir: None,
-            snapshot_every_events: 100_000,
-            snapshot_every: Duration::from_secs(300),
+            views_file: None,
             dispatch: crate::dispatch::DispatchConfig::default(),
             file_system: None,
             timeouts: crate::http::serve::Timeouts::default(),
         }
     }
 
-    /// The snapshot directory in use.
-    pub fn snapshot_dir(&self) -> PathBuf {
-        self.snapshot_dir
+    /// The view file in use.
+    pub fn views_file(&self) -> PathBuf {
+        self.views_file
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("snapshots"))
+            .unwrap_or_else(|| self.data_dir.join(crate::projection::VIEW_FILE))
     }
 }

@@ -14,10 +14,10 @@
 //!   data losses). PostgreSQL assigns positions in `store/postgres/append.rs`; the
 //!   embedded writer and its witness are `store/embedded/writer.rs` and `witness.rs`,
 //!   recovery `recovery.rs`.
-//! - [`snapshot`]: snapshot files of the views.
-//! - [`projection`]: the live views (folded by `projections::views`) and their typed
+//! - [`projection`]: the views in the view file `views.sqlite3` (folded by
+//!   `projections::views`, stored and queried in `projection/sqlite/`), their typed
 //!   queries (`projection/queries.rs`), the task that keeps them following the log,
-//!   snapshot loading, online rebuild and views as of the past.
+//!   the file's checks, offline and online rebuilds, and views as of the past.
 //! - [`commands`]: load → decide → append with expected version → retry. [`export`]:
 //!   the log as NDJSON, out and back in.
 //! - [`app`]: the application core: the service state, `AppError`, and one entry point
@@ -50,6 +50,5 @@ pub mod io;
 pub mod metrics;
 pub mod projection;
 pub mod scheduler;
-pub mod snapshot;
 pub mod startup;
 pub mod store;

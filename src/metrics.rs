@@ -43,6 +43,8 @@ pub struct Metrics {
     events_appended: AtomicU64,
     store_batch: Histogram,
     view_position: AtomicU64,
+    /// The view file: set aside at start (0/1), page check failed (0/1), failed reads.
+    view_file: [AtomicU64; 3],
     head_position: AtomicU64,
     fold_errors: AtomicU64,
     /// Severity → open alerts. Severities once seen stay (at 0) so a series
@@ -80,6 +82,7 @@ impl Metrics {
             events_appended: AtomicU64::new(0),
             store_batch: Histogram::new(BATCH_BUCKETS),
             view_position: AtomicU64::new(0),
+            view_file: Default::default(),
             head_position: AtomicU64::new(0),
             fold_errors: AtomicU64::new(0),
             open_alerts: Mutex::default(),
@@ -121,6 +124,19 @@ impl Metrics {
     /// The global position the views have applied.
     pub fn set_applied_position(&self, position: u64) {
         self.view_position.store(position, Ordering::Relaxed);
+    }
+
+    /// What the view file's checks found: a file set aside at start, a failed page
+    /// check, and how many reads failed.
+    pub fn set_view_file(&self, set_aside: bool, page_check_failed: bool, read_errors: u64) {
+        let values = [
+            u64::from(set_aside),
+            u64::from(page_check_failed),
+            read_errors,
+        ];
+        for (slot, value) in self.view_file.iter().zip(values) {
+            slot.store(value, Ordering::Relaxed);
+        }
     }
 
     /// The global position of the log's head.
@@ -280,6 +296,23 @@ impl Metrics {
             "Events appended but not yet applied to the views.",
             lag,
         );
+        let [set_aside, page_check, read_errors] = self
+            .view_file
+            .each_ref()
+            .map(|v| v.load(Ordering::Relaxed) as f64);
+        out.gauge(
+            "alert_ledger_view_file_set_aside",
+            "1 when the view file was refused at start, moved aside and rebuilt.",
+            set_aside,
+        );
+        out.gauge(
+            "alert_ledger_view_file_page_check_failed",
+            "1 when the view file failed its page check (an online rebuild follows).",
+            page_check,
+        );
+        let name = "alert_ledger_view_file_read_errors_total";
+        out.header(name, "Reads of the view file that failed.", "counter");
+        out.sample(name, &[], read_errors);
         let name = "alert_ledger_fold_errors_total";
         out.header(name, "Events a fold refused.", "counter");
         out.sample(name, &[], load(&self.fold_errors));

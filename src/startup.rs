@@ -13,8 +13,7 @@ use crate::config::{ServeConfig, StoreLocation};
 use crate::http::auth::Tokens;
 use crate::http::{self, HttpSettings, HttpState};
 use crate::metrics::Metrics;
-use crate::projection::{self, SnapshotPolicy};
-use crate::snapshot::SnapshotDir;
+use crate::projection::{self, ViewsHandle};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::EventStore;
 use anyhow::Context;
@@ -30,15 +29,11 @@ pub struct Application {
     listener: TcpListener,
     timeouts: http::serve::Timeouts,
     state: HttpState,
-    policy: SnapshotPolicy,
     dispatcher: crate::dispatch::Dispatcher,
 }
 
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// How many snapshot files are kept (older ones help time travel start close).
-const SNAPSHOTS_KEPT: usize = 3;
 
 impl Application {
     /// Opens the store, replays the views and binds. Every failure here is a startup
@@ -64,12 +59,12 @@ impl Application {
             config.file_system.clone(),
         )
         .await?;
-        let snapshots = SnapshotDir::new(config.snapshot_dir(), SNAPSHOTS_KEPT);
         let started = Instant::now();
         let accept_loss = config.recovery == crate::store::embedded::RecoveryMode::AcceptDataLoss;
-        let views = projection::load_snapshot(store.as_ref(), &snapshots, accept_loss)
+        remove_old_snapshots(&config.data_dir);
+        let views = ViewsHandle::open(store.as_ref(), &config.views_file(), accept_loss)
             .await
-            .context("cannot start from the views snapshots")?;
+            .context("cannot open the view file")?;
         let replayed = projection::catch_up(store.as_ref(), &views)
             .await
             .context("cannot replay the log into the views")?;
@@ -96,7 +91,6 @@ impl Application {
             read_wait: config.read_wait,
             shutting_down: Arc::new(AtomicBool::new(false)),
             dispatch: crate::app::DispatchStatus::default(),
-            snapshots: Some(snapshots.clone()),
             marks: Arc::new(WriteMarks::default()),
             recent_alerts: Arc::new(RecentAlerts::new(65_536)),
             members: Arc::default(),
@@ -121,16 +115,10 @@ impl Application {
             state.app.dispatch.clone(),
         )
         .context("cannot start the dispatcher")?;
-        let policy = SnapshotPolicy {
-            dir: snapshots,
-            every_events: config.snapshot_every_events,
-            every: config.snapshot_every,
-        };
         Ok(Application {
             listener,
             timeouts: config.timeouts,
             state,
-            policy,
             dispatcher,
         })
     }
@@ -163,15 +151,18 @@ impl Application {
             listener,
             timeouts,
             state,
-            policy,
             dispatcher,
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let follower = tokio::spawn(projection::run(
             state.app.store.clone(),
             state.app.views.clone(),
-            Some(policy.clone()),
             wait_true(stop_rx),
+        ));
+        // The deep page check reads the whole view file: in the background, once ready.
+        tokio::spawn(projection::health::deep_check(
+            state.app.store.clone(),
+            state.app.views.clone(),
         ));
         let scheduler = crate::scheduler::spawn(state.app.clone(), wait_true(stop_tx.subscribe()));
         let tail = tokio::spawn(http::frames::run_tail(
@@ -211,19 +202,31 @@ impl Application {
         let _ = follower.await;
         let _ = scheduler.await;
         let _ = tail.await;
-        if state.app.views.applied() > state.app.views.snapshot_info().position {
-            if let Err(err) = state
-                .app
-                .views
-                .write_snapshot(state.app.store.as_ref(), &policy.dir)
-                .await
-            {
-                tracing::error!(%err, "final snapshot failed; the next start replays more of the log");
-            }
-        }
         state.app.store.close().await.context("closing the store")?;
         tracing::info!(position = state.app.views.applied(), "stopped");
         Ok(())
+    }
+}
+
+/// Removes the whole-view JSON snapshots of versions before the view file (they are
+/// never read again: the view file's checkpoint replaced them as the log's witness).
+fn remove_old_snapshots(data_dir: &std::path::Path) {
+    let dir = data_dir.join("snapshots");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let old = name.is_some_and(|n| n.starts_with("views-") && n.contains(".snap"));
+        if old && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    let _ = std::fs::remove_dir(&dir);
+    if removed > 0 {
+        tracing::info!(files = removed, dir = %dir.display(), "removed whole-view snapshots of an older version (the view file replaces them)");
     }
 }
 

@@ -15,7 +15,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("io", 0),
     ("metrics", 0),
     ("store", 1),
-    ("snapshot", 2),
     ("projection", 3),
     ("commands", 4),
     ("export", 4),

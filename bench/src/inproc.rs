@@ -1,11 +1,10 @@
 //! In-process measurements of the library: durable append, `$all` reads, full
 //! rebuild, and (through a child process, so the figures are a fresh service's)
-//! startup-to-ready with a snapshot and resident memory per million events.
+//! startup-to-ready over a view file at the head and resident memory.
 
 use crate::dataset;
 use crate::report::Sample;
-use alert_ledger::projection::{self, ViewsHandle};
-use alert_ledger::snapshot::SnapshotDir;
+use alert_ledger::projection;
 use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use alert_ledger::store::{EventStore, ExpectedVersion, NewEvent};
 use anyhow::Context;
@@ -97,13 +96,23 @@ pub async fn read_all(store: &dyn EventStore) -> anyhow::Result<Sample> {
     })
 }
 
-/// Replays the whole log into fresh views (`replay_all`, what `alert-ledger
-/// rebuild` runs); events/s. Fails if any event does not fold.
+/// Folds the whole log into in-memory views (the test oracle, and how every view was
+/// kept before the view file: the peer of the file's rebuild); events/s.
 pub async fn rebuild(
     store: &dyn EventStore,
 ) -> anyhow::Result<(Sample, projections::views::Views)> {
     let started = Instant::now();
-    let (views, failed) = projection::rebuild::replay_all(store, |_, _| {}).await?;
+    let mut views = projections::views::Views::default();
+    let mut failed = 0;
+    loop {
+        let page = store.read_all(views.position + 1, projection::PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for event in &page {
+            failed += u64::from(views.apply(event).is_err());
+        }
+    }
     let secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(failed == 0, "{failed} events did not fold");
     let sample = Sample {
@@ -113,22 +122,24 @@ pub async fn rebuild(
     Ok((sample, views))
 }
 
-/// Writes a snapshot of `views` (at the log's head) where the service looks for it.
-pub async fn write_snapshot(
-    store: &dyn EventStore,
-    data_dir: &Path,
-    views: projections::views::Views,
-) -> anyhow::Result<()> {
-    let handle = ViewsHandle::new(views);
-    let dir = SnapshotDir::new(data_dir.join("snapshots"), 3);
-    handle.write_snapshot(store, &dir).await?;
-    Ok(())
+/// Builds the view file `<data_dir>/views.sqlite3` from the whole log (what
+/// `alert-ledger rebuild` runs); events/s. Fails if any event does not fold.
+pub async fn rebuild_file(store: Arc<dyn EventStore>, data_dir: &Path) -> anyhow::Result<Sample> {
+    let file = data_dir.join(projection::VIEW_FILE);
+    let started = Instant::now();
+    let (events, failed) = projection::rebuild::rebuild_offline(store, &file, |_, _| {}).await?;
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(failed == 0, "{failed} events did not fold");
+    Ok(Sample {
+        value: events as f64 / secs,
+        ..Sample::default()
+    })
 }
 
 /// What a probe child reports.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Probe {
-    /// `Application::build` (open, load snapshot, catch up, bind) in seconds.
+    /// `Application::build` (open the log and the view file, catch up, bind) in seconds.
     pub ready_secs: f64,
     /// Resident set before anything was opened (KiB).
     pub rss_before_kib: u64,

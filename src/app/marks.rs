@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The streams of the alerts this instance opened most recently (bounded, oldest
 /// forgotten first), so an acknowledge or resolve sent right after its trigger needs no
-/// view: the views may be busy (a snapshot of a large log holds them for seconds) and
+/// view: the views may lag behind the log (a rebuild, a burst of writes) and
 /// the command only needs the alert's stream, which the trigger knew.
 pub struct RecentAlerts {
     capacity: usize,

@@ -43,7 +43,6 @@ pub use status::DispatchStatus;
 use crate::commands::{Commands, Outcome};
 use crate::metrics::Metrics;
 use crate::projection::ViewsHandle;
-use crate::snapshot::SnapshotDir;
 use crate::store::EventStore;
 use projections::{Metadata, Position};
 use std::path::PathBuf;
@@ -69,8 +68,6 @@ pub struct App {
     pub shutting_down: Arc<AtomicBool>,
     /// Whether this instance's dispatcher runs: readiness turns 503 when it does not.
     pub dispatch: DispatchStatus,
-    /// View snapshots (time travel starts from them).
-    pub snapshots: Option<SnapshotDir>,
     /// The embedded log's directory, for verification (`None` for server backends).
     pub data_dir: Option<PathBuf>,
     /// Positions of this instance's latest configuration and resource writes.

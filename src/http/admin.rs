@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::extract::MaybeJson;
 use super::{AdminAuth, HttpState};
+use crate::projection::health::ViewHealth;
 use crate::projection::rebuild::{self, ProjectionName, RebuildStatus};
-use crate::projection::SnapshotInfo;
 use crate::store::verify::{verify_raw_log, verify_segments, Target, VerifyFailure, VerifyReport};
 use crate::store::Head;
 use axum::extract::{Path, State};
@@ -38,14 +38,24 @@ pub struct ProjectionsStatus {
     pub fold_errors: u64,
     /// Whether the follower runs.
     pub following: bool,
-    /// The last snapshot.
-    pub snapshot: SnapshotInfo,
+    /// The view file: where it is and what its checks found.
+    pub view_file: ViewFile,
     /// Every view.
     pub projections: Vec<ProjectionRow>,
     /// The current or last online rebuild.
     pub rebuild: Option<RebuildStatus>,
     /// Every consumer group's checkpoint and lag.
     pub consumers: Vec<ConsumerLag>,
+}
+
+/// The view file in the projection status.
+#[derive(Debug, Serialize)]
+pub struct ViewFile {
+    /// Its path.
+    pub path: String,
+    /// What its checks found.
+    #[serde(flatten)]
+    pub health: ViewHealth,
 }
 
 /// How far a consumer group is behind.
@@ -59,7 +69,7 @@ pub struct ConsumerLag {
     pub lag: u64,
 }
 
-/// `GET /v1/admin/projections`: status, lag, snapshot and rebuild progress.
+/// `GET /v1/admin/projections`: status, lag, the view file's health and rebuild progress.
 pub async fn projections(
     AdminAuth(_): AdminAuth,
     State(state): State<HttpState>,
@@ -87,7 +97,10 @@ pub async fn projections(
         lag: head.saturating_sub(position),
         fold_errors: state.app.views.fold_errors(),
         following: state.app.views.is_following(),
-        snapshot: state.app.views.snapshot_info(),
+        view_file: ViewFile {
+            path: state.app.views.path().display().to_string(),
+            health: state.app.views.health(),
+        },
         projections,
         rebuild: state.app.views.rebuild.status(),
         consumers: state

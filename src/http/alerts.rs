@@ -166,8 +166,10 @@ pub fn parse_alert_id(raw: &str) -> Result<AlertId, ApiError> {
     AlertId::parse(raw).map_err(|_| ApiError::field("path.id", "must be a UUID"))
 }
 
-/// `GET /v1/alerts`: filters `status`, `service`, `resource`, `severity`; `limit`,
-/// `cursor`; `min_position`. Newest first; the cursor is stable under new writes.
+/// `GET /v1/alerts`: filters `status`, `service`, `resource`, `severity`, `since`,
+/// `until` (opened in that time range), `q` (full text over summary and details, not
+/// with `as_of`); `limit`, `cursor`; `min_position` or `as_of`. Newest first; the
+/// cursor is stable under new writes.
 pub async fn list(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
@@ -178,12 +180,40 @@ pub async fn list(
         "service",
         "resource",
         "severity",
+        "since",
+        "until",
+        "q",
         "limit",
         "cursor",
         "min_position",
         "as_of",
     ];
     let params = QueryParams::parse(query.as_deref(), &allowed)?;
+    let time = |name: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+        params
+            .get(name)
+            .map(|raw| {
+                chrono::DateTime::parse_from_rfc3339(raw)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| {
+                        ApiError::field(&format!("query.{name}"), "must be an RFC 3339 time")
+                    })
+            })
+            .transpose()
+    };
+    let since = time("since")?;
+    let until = time("until")?;
+    let query_text = match params.get("q") {
+        None => None,
+        Some(raw) if params.get("as_of").is_some() => {
+            let _ = raw;
+            return Err(ApiError::field(
+                "query.q",
+                "cannot be combined with as_of: full-text search covers the current text of alerts",
+            ));
+        }
+        Some(raw) => Some(search_query(raw)?),
+    };
     let status = match params.get("status") {
         None => None,
         Some(raw) => Some(parse_status(raw)?),
@@ -201,11 +231,38 @@ pub async fn list(
         severity,
         service: params.get("service").map(str::to_owned),
         resource: params.get("resource").map(str::to_owned),
+        since,
+        until,
+        query: query_text,
     };
     read_views(&state, &params, move |views| {
         Ok(views.alerts(&filter, cursor, limit))
     })
     .await
+}
+
+/// `q` as a full-text query every alert must match: each word quoted (so no input is
+/// FTS5 syntax), all of them required; a trailing `*` keeps a word a prefix.
+fn search_query(raw: &str) -> Result<String, ApiError> {
+    if raw.chars().count() > 256 {
+        return Err(ApiError::field("query.q", "must be at most 256 characters"));
+    }
+    let terms: Vec<String> = raw
+        .split_whitespace()
+        .filter_map(|word| {
+            let (word, prefix) = match word.strip_suffix('*') {
+                Some(stem) => (stem, "*"),
+                None => (word, ""),
+            };
+            word.chars()
+                .any(char::is_alphanumeric)
+                .then(|| format!("\"{}\"{prefix}", word.replace('"', "\"\"")))
+        })
+        .collect();
+    if terms.is_empty() {
+        return Err(ApiError::field("query.q", "must contain at least one word"));
+    }
+    Ok(terms.join(" "))
 }
 
 fn parse_status(raw: &str) -> Result<AlertStatus, ApiError> {

@@ -32,16 +32,24 @@ pub struct Readiness {
     pub lag: u64,
     /// Events that failed to fold since start.
     pub fold_errors: u64,
+    /// The view file's checks: a file moved aside at start, the page check, failed reads.
+    pub views: crate::projection::health::ViewHealth,
 }
 
 /// `GET /readyz`: 200 once the views caught up and follow the log; 503 otherwise.
 pub async fn readyz(State(state): State<HttpState>) -> Response {
     let applied = state.app.views.applied();
+    let health = state.app.views.health();
     let head = state.app.store.head().await.map(|h| h.position);
     let reason = match &head {
         _ if state.app.shutting_down.load(Ordering::Relaxed) => Some("shutting down".to_owned()),
         Err(err) => Some(format!("store unavailable: {err}")),
         Ok(_) if !state.app.views.is_following() => Some("views are not following the log".into()),
+        Ok(_) if views_rebuilding(&state) => Some(
+            "the view file is being rebuilt; the views answer from the old file until the swap"
+                .into(),
+        ),
+        Ok(_) if health.problem().is_some() => health.problem(),
         Ok(_) if state.app.dispatch.not_ready_reason().is_some() => {
             state.app.dispatch.not_ready_reason().map(str::to_owned)
         }
@@ -59,12 +67,24 @@ pub async fn readyz(State(state): State<HttpState>) -> Response {
         head_position: head,
         lag: head.saturating_sub(applied),
         fold_errors: state.app.views.fold_errors(),
+        views: health,
     };
     let status = match reason {
         None => StatusCode::OK,
         Some(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     (status, Json(body)).into_response()
+}
+
+/// Whether an online rebuild is running (after a failed page check, or asked for).
+fn views_rebuilding(state: &HttpState) -> bool {
+    use crate::projection::rebuild::RebuildState;
+    state
+        .app
+        .views
+        .rebuild
+        .status()
+        .is_some_and(|s| s.state == RebuildState::Running)
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -87,6 +107,15 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
         .app
         .metrics
         .set_applied_position(state.app.views.applied());
+    let health = state.app.views.health();
+    state.app.metrics.set_view_file(
+        health.set_aside.is_some(),
+        matches!(
+            health.deep_check,
+            crate::projection::health::DeepCheck::Failed { .. }
+        ),
+        health.read_errors,
+    );
     if let Ok(head) = state.app.store.head().await {
         state.app.metrics.set_head_position(head.position);
     }

@@ -31,15 +31,12 @@ pub async fn read_views<T: Serialize>(
     read: impl FnOnce(&dyn ViewQueries) -> Result<T, ApiError>,
 ) -> Result<Response, ApiError> {
     if let Some(as_of) = as_of_position(state, params).await? {
-        let views = history::views_at(
-            state.app.store.as_ref(),
-            &state.app.views.history,
-            state.app.snapshots.as_ref(),
-            as_of,
-        )
-        .await?;
-        let body = read(views.as_ref())?;
-        return Ok((position_header(as_of), Json(body)).into_response());
+        state.app.wait_for(as_of).await?;
+        let body = {
+            let views = state.app.views.at(as_of);
+            read(&*views)
+        };
+        return Ok((position_header(as_of), Json(body?)).into_response());
     }
     wait_for_min_position(state, params).await?;
     let (position, body) = {

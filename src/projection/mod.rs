@@ -1,133 +1,108 @@
-//! Keeps the in-memory views up to date with the log, snapshots them, rebuilds them,
-//! and answers "as of" questions.
+//! Keeps the views up to date with the log in the view file, rebuilds them, and
+//! answers "as of" questions.
 //!
-//! [`ViewsHandle`] owns the views behind a `std::sync::RwLock` (never held across an
-//! `.await`: readers copy out what they need) and publishes the last applied position
-//! on a watch channel, which `min_position` reads wait on. [`catch_up`] replays the
-//! log before the service binds; [`run`] then follows the head for as long as the
-//! service lives, writing a snapshot every N events or T seconds.
+//! The views live in one SQLite file (`<data-dir>/views.sqlite3`, [`sqlite`]): each
+//! batch of events is folded by the pure folds of the `projections` crate over the
+//! rows it touches, and its rows and checkpoint commit in one transaction, so a crash
+//! loses at most the batch in flight and a restart replays only what the file has not
+//! seen. [`ViewsHandle`] owns the writer and the readers and publishes the last
+//! applied position on a watch channel, which `min_position` reads wait on.
+//! [`catch_up`] replays the tail before the service binds; [`run`] then follows the
+//! log's durable head for as long as the service lives.
 //!
 //! # Layout
 //! - [`queries`]: [`ViewQueries`], the typed reads every caller outside this module
-//!   makes (through [`ViewsHandle::current`] or the past views of [`history`]).
-//! - [`rebuild`]: online rebuild beside the live views, swapped in when caught up.
-//! - [`history`]: views as of a past position or time.
-//! - `load`: the snapshot to start from, checked as a witness of the log.
+//!   makes (through [`ViewsHandle::current`] or [`ViewsHandle::at`]).
+//! - [`sqlite`]: the view file (schema, batches, queries, checks, builds).
+//! - [`rebuild`]: offline and online rebuilds (a fresh file beside the live one,
+//!   renamed into place).
+//! - [`history`]: which position a time names.
+//! - [`health`]: what the checks of the file found, for `/readyz` and metrics.
 
+pub mod health;
 pub mod history;
-mod load;
 pub mod queries;
 pub mod rebuild;
+pub mod sqlite;
 
-pub use load::load_snapshot;
 pub use queries::ViewQueries;
 
-use crate::snapshot::{self, SnapshotDir};
 use crate::store::{EventStore, StoreError};
-use projections::views::Views;
+use health::ViewHealth;
 use projections::{Position, RecordedEvent};
-use serde::Serialize;
+use sqlite::{ViewFile, Writer};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Events read from the log per page while replaying or following.
 pub const PAGE: usize = 4096;
 
-/// When to write snapshots.
-#[derive(Debug, Clone)]
-pub struct SnapshotPolicy {
-    /// Where.
-    pub dir: SnapshotDir,
-    /// After this many events since the last snapshot.
-    pub every_events: u64,
-    /// After this long since the last snapshot, if anything changed.
-    pub every: Duration,
-}
+/// The name of the view file in the data directory.
+pub const VIEW_FILE: &str = "views.sqlite3";
 
-/// The last snapshot written or loaded.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SnapshotInfo {
-    /// Its position.
-    pub position: Position,
-    /// Its file.
-    pub file: Option<PathBuf>,
-    /// When it was written or loaded (RFC 3339).
-    pub at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The last snapshot failure, if the latest attempt failed.
-    pub last_error: Option<String>,
-}
-
-/// The live views as they are now, answering [`ViewQueries`] (from
-/// [`ViewsHandle::current`]). Every answer from one `Current` reflects the same position.
-pub struct Current<'a>(RwLockReadGuard<'a, Views>);
-
-impl std::ops::Deref for Current<'_> {
-    type Target = dyn ViewQueries;
-
-    fn deref(&self) -> &Self::Target {
-        &*self.0
-    }
-}
+/// The views as they are now or as of a past position, answering [`ViewQueries`].
+/// Every answer from one `Current` reflects the same position; drop it before any
+/// `.await` (it holds a read transaction and is not `Send`).
+pub type Current<'a> = sqlite::Reading<'a>;
 
 /// The live views and how far they have got.
 pub struct ViewsHandle {
-    views: RwLock<Views>,
+    file: ViewFile,
+    writer: Arc<tokio::sync::Mutex<Option<Writer>>>,
     applied: watch::Sender<Position>,
     fold_errors: AtomicU64,
     following: AtomicBool,
-    snapshot: Mutex<SnapshotInfo>,
+    health: Mutex<ViewHealth>,
     /// Status of the current or last online rebuild.
     pub rebuild: rebuild::RebuildSlot,
-    /// Cache of the last views built for an `as_of` read.
-    pub history: history::HistoryCache,
 }
 
 impl ViewsHandle {
-    /// Wraps views that already reflect `views.position`.
-    pub fn new(views: Views) -> Arc<Self> {
-        let (applied, _) = watch::channel(views.position);
-        Arc::new(ViewsHandle {
-            views: RwLock::new(views),
+    /// Opens (or creates) the view file at `path` and checks it against `store`
+    /// (`sqlite::open`): a refused file is moved aside and rebuilt; one that proves a
+    /// loss refuses the start unless `accept_loss`.
+    pub async fn open(
+        store: &dyn EventStore,
+        path: &Path,
+        accept_loss: bool,
+    ) -> Result<Arc<Self>, StoreError> {
+        let opened = sqlite::open::open(path, store, accept_loss).await?;
+        let position = opened.writer.resident().position;
+        let health = ViewHealth {
+            opened_at_position: position,
+            set_aside: opened.set_aside,
+            ..ViewHealth::default()
+        };
+        let (applied, _) = watch::channel(position);
+        Ok(Arc::new(ViewsHandle {
+            file: ViewFile::new(path.to_owned()),
+            writer: Arc::new(tokio::sync::Mutex::new(Some(opened.writer))),
             applied,
             fold_errors: AtomicU64::new(0),
             following: AtomicBool::new(false),
-            snapshot: Mutex::new(SnapshotInfo::default()),
+            health: Mutex::new(health),
             rebuild: rebuild::RebuildSlot::default(),
-            history: history::HistoryCache::default(),
-        })
+        }))
     }
 
-    /// The current views, to ask [`ViewQueries`] of. Each answer is a copy; the views
-    /// stay read-locked until the value returned is dropped, so drop it before any
-    /// `.await` (it is not `Send`, so an async task cannot keep it across one).
+    /// The view file's path.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// The current views, to ask [`ViewQueries`] of.
     pub fn current(&self) -> Current<'_> {
-        Current(
-            self.views
-                .read()
-                .unwrap_or_else(|poison| poison.into_inner()),
-        )
+        self.file.read(None)
     }
 
-    /// Runs `read` against the current views. Keep it short and synchronous.
-    fn read<R>(&self, read: impl FnOnce(&Views) -> R) -> R {
-        let views = self
-            .views
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner());
-        read(&views)
-    }
-
-    /// Runs `write` with the views locked for writing (swaps by the rebuild).
-    fn write<R>(&self, write: impl FnOnce(&mut Views) -> R) -> R {
-        let mut views = self
-            .views
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner());
-        write(&mut views)
+    /// The views as they were once the event at `position` was applied (at most the
+    /// applied position: wait for it first). An indexed read, not a replay.
+    pub fn at(&self, position: Position) -> Current<'_> {
+        self.file.read(Some(position))
     }
 
     /// The last applied position.
@@ -145,12 +120,19 @@ impl ViewsHandle {
         self.following.load(Ordering::Relaxed)
     }
 
-    /// The last snapshot written or loaded.
-    pub fn snapshot_info(&self) -> SnapshotInfo {
-        self.snapshot
+    /// What the checks of the file found.
+    pub fn health(&self) -> ViewHealth {
+        let mut health = self
+            .health
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        health.read_errors = self.file.read_errors();
+        health
+    }
+
+    fn update_health(&self, change: impl FnOnce(&mut ViewHealth)) {
+        change(&mut self.health.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
     /// Waits until the views have applied `position`, at most `timeout`.
@@ -167,61 +149,32 @@ impl ViewsHandle {
         }
     }
 
-    /// Applies a page of events in order under one write lock.
-    fn apply(&self, events: &[RecordedEvent]) {
-        let Some(last) = events.last() else { return };
-        let failed = self.write(|views| apply_all(views, events));
-        self.fold_errors.fetch_add(failed, Ordering::Relaxed);
-        self.applied.send_replace(last.position);
-    }
-
-    /// Writes a snapshot of the current views. Serialising happens on a blocking
-    /// thread under the read lock; the follower waits for it.
-    pub async fn write_snapshot(
-        self: &Arc<Self>,
-        store: &dyn EventStore,
-        dir: &SnapshotDir,
-    ) -> anyhow::Result<Position> {
-        let handle = self.clone();
-        let (position, body) = tokio::task::spawn_blocking(move || {
-            handle.read(|views| snapshot::encode(views).map(|body| (views.position, body)))
-        })
-        .await??;
-        let hash = match position {
-            0 => projections::Hash::GENESIS,
-            p => snapshot::hash_at(store, p)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("the log has no position {p}"))?,
+    /// Folds a page of events into the file on a blocking thread (one transaction).
+    async fn apply(&self, events: Vec<RecordedEvent>) -> Result<(), StoreError> {
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(());
         };
-        let dir = dir.clone();
-        let path = tokio::task::spawn_blocking(move || dir.write(position, hash, &body)).await??;
-        tracing::info!(position, file = %path.display(), "snapshot written");
-        self.record_snapshot(position, Some(path), None);
-        Ok(position)
+        let mut writer = self.writer.clone().lock_owned().await;
+        let failed = tokio::task::spawn_blocking(move || {
+            let outcome = match writer.as_mut() {
+                Some(writer) => writer.apply(&events),
+                None => Err(rusqlite::Error::InvalidQuery),
+            };
+            drop(writer);
+            outcome
+        })
+        .await
+        .map_err(|e| StoreError::io("fold a batch", std::io::Error::other(e)))?
+        .map_err(|e| sqlite::open::sqlite_error("write the view file", e))?;
+        self.fold_errors.fetch_add(failed, Ordering::Relaxed);
+        self.applied.send_replace(last);
+        Ok(())
     }
 
-    fn record_snapshot(&self, position: Position, file: Option<PathBuf>, error: Option<String>) {
-        let mut info = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        if error.is_none() {
-            info.position = position;
-            info.file = file;
-            info.at = Some(chrono::Utc::now());
-        }
-        info.last_error = error;
+    /// Where the writer's file is, and the position it reflects (for rebuilds).
+    fn live_path(&self) -> PathBuf {
+        self.file.path().to_owned()
     }
-}
-
-/// Applies `events` to `views`, logging each event that does not fold; returns how
-/// many did not.
-pub fn apply_all(views: &mut Views, events: &[RecordedEvent]) -> u64 {
-    let mut failed = 0;
-    for event in events {
-        if let Err(err) = views.apply(event) {
-            failed += 1;
-            tracing::warn!(position = event.position, %err, "event not applied to views");
-        }
-    }
-    failed
 }
 
 /// Replays the log from the views' position to the current head.
@@ -230,48 +183,40 @@ pub async fn catch_up(store: &dyn EventStore, views: &ViewsHandle) -> Result<u64
     let head = store.head().await?.position;
     let mut applied = 0;
     while views.applied() < head {
-        let page = store.read_all(views.applied() + 1, PAGE).await?;
+        let mut page = store.read_all(views.applied() + 1, PAGE).await?;
+        page.retain(|event| event.position <= head);
         if page.is_empty() {
             break;
         }
         applied += page.len() as u64;
-        views.apply(&page);
+        views.apply(page).await?;
     }
     Ok(applied)
 }
 
-/// Follows the log until `shutdown` completes, snapshotting by `policy`. A read
+/// Follows the log's durable head until `shutdown` completes (never past it: the
+/// views must not reflect an event a crash could still take back). A read or write
 /// failure is logged and retried after a pause; the views never skip an event.
 pub async fn run(
     store: Arc<dyn EventStore>,
     views: Arc<ViewsHandle>,
-    policy: Option<SnapshotPolicy>,
     shutdown: impl Future<Output = ()>,
 ) {
     views.following.store(true, Ordering::Relaxed);
     tokio::pin!(shutdown);
     let mut head = store.watch_head();
-    // Counted from the last durable snapshot, not from where this process started: a
-    // service that is killed before it ever shuts down cleanly (a crash loop) still
-    // reaches a snapshot once the replayed tail is long enough, so its start time stops
-    // growing with the log.
-    let mut last_snapshot = (views.snapshot_info().position, Instant::now());
-    if let Some(policy) = &policy {
-        maybe_snapshot(&store, &views, policy, &mut last_snapshot).await;
-    }
     loop {
         let target = *head.borrow_and_update();
         if views.applied() < target {
-            match store.read_all(views.applied() + 1, PAGE).await {
-                Ok(page) => {
-                    views.apply(&page);
-                    if let Some(policy) = &policy {
-                        maybe_snapshot(&store, &views, policy, &mut last_snapshot).await;
-                    }
-                    continue;
-                }
+            let step = async {
+                let mut page = store.read_all(views.applied() + 1, PAGE).await?;
+                page.retain(|event| event.position <= target);
+                views.apply(page).await
+            };
+            match step.await {
+                Ok(()) => continue,
                 Err(err) => {
-                    tracing::error!(%err, "views cannot read the log; retrying in 1 s");
+                    tracing::error!(%err, "views cannot follow the log; retrying in 1 s");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                         _ = &mut shutdown => break,
@@ -279,47 +224,10 @@ pub async fn run(
                 }
             }
         }
-        let tick = match &policy {
-            Some(policy) => policy.every,
-            None => Duration::from_secs(3600),
-        };
         tokio::select! {
             changed = head.changed() => if changed.is_err() { break },
-            _ = tokio::time::sleep(tick) => {
-                if let Some(policy) = &policy {
-                    maybe_snapshot(&store, &views, policy, &mut last_snapshot).await;
-                }
-            }
             _ = &mut shutdown => break,
         }
     }
     views.following.store(false, Ordering::Relaxed);
-}
-
-async fn maybe_snapshot(
-    store: &Arc<dyn EventStore>,
-    views: &Arc<ViewsHandle>,
-    policy: &SnapshotPolicy,
-    last: &mut (Position, Instant),
-) {
-    let applied = views.applied();
-    // A snapshot holds the views' read lock while it encodes them, which takes longer
-    // as the views grow (seconds past a million events: the follower waits, and so do
-    // writes that read their own result). So the event interval grows with the log:
-    // at least `every_events`, and at least half the position of the last snapshot,
-    // which keeps the total encoding work proportional to the log, not quadratic.
-    let interval = policy.every_events.max(last.0 / 2);
-    let due = applied.saturating_sub(last.0) >= interval
-        || (applied > last.0 && last.1.elapsed() >= policy.every);
-    if !due {
-        return;
-    }
-    match views.write_snapshot(store.as_ref(), &policy.dir).await {
-        Ok(position) => *last = (position, Instant::now()),
-        Err(err) => {
-            tracing::error!(%err, "snapshot failed; the views keep running from the log");
-            views.record_snapshot(applied, None, Some(err.to_string()));
-            *last = (last.0, Instant::now());
-        }
-    }
 }

@@ -4,8 +4,9 @@
 //! by filter and cursor, alarms grouped, messages by filter, tasks, resources,
 //! routing) and answers with owned values, so no caller holds on to the views. The
 //! live views answer through [`ViewsHandle::current`](super::ViewsHandle::current),
-//! views as of a past position through [`history::views_at`](super::history::views_at).
-//! A persistent view store implements the same trait.
+//! views as of a past position through [`ViewsHandle::at`](super::ViewsHandle::at):
+//! both are the view file ([`super::sqlite::read`]). The in-memory [`Views`] answer too:
+//! they are the oracle the file is tested against.
 
 use projections::decide::config::{check_references, require_channels};
 use projections::decide::{ConfigCommand, Rejection};
@@ -31,6 +32,14 @@ pub struct AlertFilter {
     pub service: Option<String>,
     /// Only alerts on this resource.
     pub resource: Option<String>,
+    /// Only alerts opened at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only alerts opened before this time.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only alerts whose summary or details contain every word of this full-text
+    /// query (SQLite FTS5 over the current text; the HTTP layer quotes each word, a
+    /// trailing `*` makes it a prefix).
+    pub query: Option<String>,
 }
 
 /// A page of alerts.
@@ -72,7 +81,7 @@ pub struct Alarms {
 }
 
 /// How many rows each view holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ViewSizes {
     /// Alerts.
     pub alerts: usize,
@@ -192,7 +201,13 @@ impl ViewQueries for Views {
                 && filter
                     .resource
                     .as_deref()
-                    .is_none_or(|r| alert.resource.as_ref().is_some_and(|x| x.as_str() == r));
+                    .is_none_or(|r| alert.resource.as_ref().is_some_and(|x| x.as_str() == r))
+                && filter.since.is_none_or(|t| alert.created_at >= t)
+                && filter.until.is_none_or(|t| alert.created_at < t)
+                && filter
+                    .query
+                    .as_deref()
+                    .is_none_or(|q| words_match(alert, q));
             if !keep {
                 continue;
             }
@@ -360,4 +375,20 @@ impl ViewQueries for Views {
     fn group_head(&self) -> Position {
         self.group_head
     }
+}
+
+/// The in-memory stand-in for full-text search: every word of `query` occurs, case
+/// folded, in the summary or the details (the oracle's approximation of FTS5 for plain
+/// words).
+fn words_match(alert: &AlertView, query: &str) -> bool {
+    let mut text = alert.summary.to_lowercase();
+    for (key, value) in &alert.details {
+        text.push(' ');
+        text.push_str(&key.to_lowercase());
+        text.push(' ');
+        text.push_str(&value.to_lowercase());
+    }
+    query
+        .split_whitespace()
+        .all(|word| text.contains(&word.to_lowercase()))
 }

@@ -1,20 +1,28 @@
-//! Rebuilding views from the log: offline (`alert-ledger rebuild`) and online (beside
-//! the live views, which keep serving; swapped in atomically once caught up).
+//! Rebuilding the views from the log: offline (`alert-ledger rebuild`) and online
+//! (while the service runs). Either way a fresh file is built beside the live one
+//! (`views.sqlite3.rebuild`, bulk settings), caught up, and renamed into place; the
+//! live file serves until the swap and is kept as `views.sqlite3.previous` until the
+//! new one passes its page check.
 //!
-//! The follower applies pages under the views' write lock, so "the rebuilt views have
-//! reached the live position" is checked and the swap made under that same lock: no
-//! event can slip between the check and the swap.
+//! Online, the tail and the swap happen under the writer's lock (the follower waits),
+//! so no event can slip between "caught up" and the swap; readers are held at the
+//! file's gate only while the files are renamed.
 
-use super::{apply_all, ViewsHandle, PAGE};
+use super::sqlite::build::{self, fresh_path, remove_with_companions};
+use super::sqlite::open::sqlite_error;
+use super::sqlite::Writer;
+use super::{ViewsHandle, PAGE};
 use crate::store::{EventStore, StoreError};
 use chrono::{DateTime, Utc};
-use projections::views::Views;
 use projections::Position;
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// A view that can be rebuilt on its own, or all of them.
+/// A view that can be named for a rebuild. The views share one file and one
+/// checkpoint, so every name rebuilds the whole file; the names stay so scripts and
+/// the API keep their paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProjectionName {
@@ -60,25 +68,13 @@ impl ProjectionName {
             ProjectionName::Syncs => "syncs",
         }
     }
-
-    /// Moves this view (or all of them) from `fresh` into `live`.
-    fn swap_into(self, live: &mut Views, fresh: Views) {
-        match self {
-            ProjectionName::All => *live = fresh,
-            ProjectionName::Alerts => live.alerts = fresh.alerts,
-            ProjectionName::Messages => live.messages = fresh.messages,
-            ProjectionName::Alarms => live.alarms = fresh.alarms,
-            ProjectionName::Tasks => live.tasks = fresh.tasks,
-            ProjectionName::Syncs => live.syncs = fresh.syncs,
-        }
-    }
 }
 
 /// Where a rebuild is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RebuildState {
-    /// Replaying beside the live views.
+    /// Building a fresh file beside the live one.
     Running,
     /// Caught up and swapped in.
     Swapped,
@@ -160,7 +156,7 @@ pub fn start(
 ) -> Result<RebuildStatus, RebuildStatus> {
     let status = views.rebuild.claim(projection, views.applied())?;
     tokio::spawn(async move {
-        let outcome = rebuild_online(store.as_ref(), &views, projection).await;
+        let outcome = rebuild_online(store, &views).await;
         views.rebuild.update(|status| {
             status.finished_at = Some(Utc::now());
             match outcome {
@@ -176,70 +172,142 @@ pub fn start(
     Ok(status)
 }
 
-async fn rebuild_online(
-    store: &dyn EventStore,
-    views: &ViewsHandle,
-    projection: ProjectionName,
-) -> Result<(), StoreError> {
-    let started = Instant::now();
-    let mut fresh = Views::default();
-    let mut failed = 0;
-    loop {
-        let live = views.applied();
-        if fresh.position >= live {
-            let swapped = views.write(|current| {
-                if current.position != fresh.position {
-                    return Err(Box::new(fresh));
-                }
-                projection.swap_into(current, fresh);
-                Ok(())
-            });
-            match swapped {
-                Ok(()) => {
-                    tracing::info!(
-                        projection = projection.as_str(),
-                        position = live,
-                        "rebuilt views swapped in"
-                    );
-                    views.history.clear();
-                    return Ok(());
-                }
-                Err(back) => fresh = *back,
-            }
-        }
-        let page = store.read_all(fresh.position + 1, PAGE).await?;
-        if page.is_empty() {
-            tokio::task::yield_now().await;
-            continue;
-        }
-        failed += apply_all(&mut fresh, &page);
-        let rate = fresh.position as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        views.rebuild.update(|status| {
-            status.position = fresh.position;
-            status.target = views.applied();
-            status.fold_errors = failed;
-            status.events_per_sec = rate;
-        });
-    }
+/// Where the replaced file is kept until its successor passes the page check.
+pub fn previous_path(live: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.previous", live.display()))
 }
 
-/// Replays the whole log into fresh views (offline rebuild). `progress` gets the
-/// position reached and the head after every page. Returns the views and how many
-/// events did not fold.
-pub async fn replay_all(
-    store: &dyn EventStore,
-    mut progress: impl FnMut(Position, Position),
-) -> Result<(Views, u64), StoreError> {
-    let head = store.head().await?.position;
-    let mut views = Views::default();
-    let mut failed = 0;
-    while views.position < head {
-        let page = store.read_all(views.position + 1, PAGE).await?;
+async fn rebuild_online(
+    store: Arc<dyn EventStore>,
+    views: &Arc<ViewsHandle>,
+) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let live = views.live_path();
+    let fresh = fresh_path(&live);
+    let reporter = views.clone();
+    let progress = move |position: Position| {
+        let rate = position as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let target = reporter.applied();
+        reporter.rebuild.update(|status| {
+            status.position = position;
+            status.target = target;
+            status.events_per_sec = rate;
+        });
+    };
+    let (mut writer, mut failed) =
+        build::build(store.clone(), &fresh, views.applied(), progress).await?;
+    let mut live_writer = views.writer.clone().lock_owned().await;
+    let target = live_writer.as_ref().map_or(0, |w| w.resident().position);
+    while writer.resident().position < target {
+        let mut page = store.read_all(writer.resident().position + 1, PAGE).await?;
+        page.retain(|event| event.position <= target);
         if page.is_empty() {
             break;
         }
-        failed += apply_all(&mut views, &page);
-        progress(views.position, head);
+        let (back, outcome) = tokio::task::spawn_blocking(move || {
+            let outcome = writer.apply(&page);
+            (writer, outcome)
+        })
+        .await
+        .map_err(|e| StoreError::io("fold a rebuild", std::io::Error::other(e)))?;
+        writer = back;
+        failed += outcome.map_err(|e| sqlite_error("build the view file", e))?;
     }
-    Ok((views, failed))
+    views.rebuild.update(|status| status.fold_errors = failed);
+    let handle = views.clone();
+    let swap_live = live.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        let _gate = handle.file.close_for_swap();
+        let old = live_writer.take();
+        let swapped = swap(old, writer, &fresh, &swap_live);
+        *live_writer = Writer::open(&swap_live).ok();
+        swapped
+    })
+    .await
+    .map_err(|e| StoreError::io("swap the view file", std::io::Error::other(e)))??;
+    tracing::info!(
+        position = target,
+        events_per_sec = target as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        "rebuilt view file swapped in"
+    );
+    let checked = check_and_drop_previous(&live).await;
+    views.update_health(|h| h.deep_check = super::health::checked_now(checked));
+    Ok(())
+}
+
+/// Closes both files and renames the fresh one into place, keeping the live one as
+/// the previous file.
+fn swap(
+    old: Option<Writer>,
+    fresh: Writer,
+    fresh_path: &Path,
+    live: &Path,
+) -> Result<(), StoreError> {
+    fresh
+        .close()
+        .map_err(|e| sqlite_error("close the rebuilt view file", e))?;
+    if let Some(old) = old {
+        old.close()
+            .map_err(|e| sqlite_error("close the live view file", e))?;
+    }
+    let previous = previous_path(live);
+    remove_with_companions(&previous)
+        .map_err(|e| StoreError::io("remove the previous view file", e))?;
+    if live.exists() {
+        std::fs::rename(live, &previous)
+            .map_err(|e| StoreError::io("keep the previous view file", e))?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", live.display()));
+    }
+    std::fs::rename(fresh_path, live)
+        .map_err(|e| StoreError::io("rename the rebuilt view file", e))?;
+    if let Some(dir) = live.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::io("sync the data directory", e))?;
+    }
+    Ok(())
+}
+
+/// Page-checks the new live file; removes the previous one once it passed.
+async fn check_and_drop_previous(live: &Path) -> Result<(), String> {
+    let path = live.to_owned();
+    let checked = tokio::task::spawn_blocking(move || super::health::quick_check(&path))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    match &checked {
+        Ok(()) => {
+            let _ = remove_with_companions(&previous_path(live));
+        }
+        Err(detail) => {
+            tracing::error!(%detail, "the rebuilt view file failed its page check; the previous one is kept")
+        }
+    }
+    checked
+}
+
+/// Rebuilds the view file at `live` from the whole log (the service must not be
+/// running). `progress` gets the position reached and the head after every batch.
+/// Returns the position reached and how many events did not fold.
+pub async fn rebuild_offline(
+    store: Arc<dyn EventStore>,
+    live: &Path,
+    mut progress: impl FnMut(Position, Position) + Send + 'static,
+) -> Result<(Position, u64), StoreError> {
+    let head = store.head().await?.position;
+    let fresh = fresh_path(live);
+    let (writer, failed) = build::build(store, &fresh, head, move |p| progress(p, head)).await?;
+    let position = writer.resident().position;
+    let live_path = live.to_owned();
+    tokio::task::spawn_blocking(move || swap(None, writer, &fresh, &live_path))
+        .await
+        .map_err(|e| StoreError::io("swap the view file", std::io::Error::other(e)))??;
+    if let Err(detail) = check_and_drop_previous(live).await {
+        return Err(StoreError::io(
+            "check the rebuilt view file",
+            std::io::Error::other(detail),
+        ));
+    }
+    Ok((position, failed))
 }

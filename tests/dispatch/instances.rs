@@ -247,7 +247,6 @@ async fn readiness_follows_the_dispatcher() {
     let follower = tokio::spawn(alert_ledger::projection::run(
         state.store.clone(),
         state.views.clone(),
-        None,
         async move {
             let _ = views_rx.await;
         },

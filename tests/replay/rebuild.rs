@@ -37,12 +37,12 @@ async fn an_online_rebuild_swaps_in_views_equal_to_the_live_ones_while_writes_co
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_offline_rebuild_replays_the_log_reports_its_rate_and_writes_a_snapshot() {
+async fn the_offline_rebuild_replays_the_log_reports_its_rate_and_writes_the_view_file() {
     let app = spawn_app_with(|_| {}).await;
     let head = write_history(&app, 5).await;
     let before = all_views(&app, &format!("min_position={head}")).await;
     let dir = app.stop().await.data_dir;
-    std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
+    std::fs::remove_file(dir.path().join("views.sqlite3")).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_alert-ledger"))
         .args(["rebuild", "--data-dir"])
         .arg(dir.path())
@@ -59,11 +59,13 @@ async fn the_offline_rebuild_replays_the_log_reports_its_rate_and_writes_a_snaps
         "{stdout}"
     );
     assert!(stdout.contains("events/s"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ETA"), "progress shows an ETA: {stderr}");
     let app = spawn_app_in(dir, |_| {}).await;
     let status = app.get("/v1/admin/projections").await.expect(200);
     assert_eq!(
-        status.body["snapshot"]["position"], head,
-        "started from the rebuilt snapshot"
+        status.body["view_file"]["opened_at_position"], head,
+        "started from the rebuilt view file"
     );
     assert_eq!(
         all_views(&app, &format!("min_position={head}")).await,

@@ -5,7 +5,7 @@ use crate::workload::all_views;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_is_triggered_as_of_before_its_ack_and_acknowledged_after() {
-    let app = spawn_app_with(|config| config.snapshot_every_events = 3).await;
+    let app = spawn_app_with(|_| {}).await;
     let triggered = app
         .trigger(&trigger_body("web", "5xx", "error"))
         .await
@@ -69,7 +69,7 @@ async fn an_alert_is_triggered_as_of_before_its_ack_and_acknowledged_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_as_of_the_head_equal_the_live_views_and_beyond_the_head_is_refused() {
-    let app = spawn_app_with(|config| config.snapshot_every_events = 4).await;
+    let app = spawn_app_with(|_| {}).await;
     let head = crate::workload::write_history(&app, 5).await;
     let live = all_views(&app, &format!("min_position={head}")).await;
     assert_eq!(all_views(&app, &format!("as_of={head}")).await, live);

@@ -144,6 +144,29 @@ pub struct AlertsView {
 }
 
 impl AlertsView {
+    /// Gives a partial view what the fold knows of one resource: its open alerts and
+    /// the event that deleted it. A persistent store seeds the resources a batch names
+    /// (see [`touched`](super::touch::touched)) before folding it over the rows it
+    /// loaded, so the fold decides exactly as it would over every alert.
+    pub fn seed_resource(
+        &mut self,
+        sync_id: SyncId,
+        open: BTreeSet<AlertId>,
+        deleted_by: Option<EventRef>,
+    ) {
+        if !open.is_empty() {
+            self.open_by_resource.insert(sync_id.clone(), open);
+        }
+        if let Some(deletion) = deleted_by {
+            self.deleted_resources.insert(sync_id, deletion);
+        }
+    }
+
+    /// The event that deleted `sync_id`, once one did.
+    pub fn deleted_by(&self, sync_id: &SyncId) -> Option<&EventRef> {
+        self.deleted_resources.get(sync_id)
+    }
+
     /// Folds one event.
     pub fn apply(&mut self, e: &RecordedEvent) -> Result<(), FoldError> {
         match &e.event {

@@ -13,6 +13,7 @@
 //! - [`syncs`]: registered resources.
 //! - [`routing`]: channels, service routes, escalation policies, task rules.
 //! - [`consumers`]: durable consumer groups and their checkpoints.
+//! - [`touch`]: which rows an event may change (what a persistent store loads).
 
 pub mod alarms;
 pub mod alerts;
@@ -21,6 +22,7 @@ pub mod messages;
 pub mod routing;
 pub mod syncs;
 pub mod tasks;
+pub mod touch;
 
 pub use alarms::{AlarmGroup, AlarmsView};
 pub use alerts::{AlertStatus, AlertView, AlertsView, Resolution, StatusChange};

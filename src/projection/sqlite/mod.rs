@@ -1,0 +1,233 @@
+//! The view file: every view in one SQLite database (`<data-dir>/views.sqlite3`),
+//! written in batches whose rows and checkpoint commit together, read through
+//! [`ViewQueries`](crate::projection::ViewQueries) now or as of a past position.
+//!
+//! # Layout
+//! - [`schema`]: tables, indexes, format version.
+//! - [`checkpoint`]: the checkpoint row and what the writer keeps in memory.
+//! - [`rows`]: versioned rows (load the current one, write a batch's versions).
+//! - [`batch`]: one projection batch (load, fold with the pure folds, write).
+//! - [`read`]: the queries.
+//! - [`open`]: the checks a file passes before it is used, and moving a refused one
+//!   aside.
+//! - [`build`]: a fresh file from the log (rebuilds), with bulk settings.
+
+pub mod batch;
+pub mod build;
+pub mod checkpoint;
+pub mod open;
+pub mod read;
+pub mod rows;
+pub mod schema;
+
+pub use checkpoint::{Counts, Resident};
+
+use crate::projection::queries::{ViewQueries, ViewSizes};
+use projections::{Position, RecordedEvent};
+use read::{ReadShared, SqlViews};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+/// Idle read connections kept for reuse.
+const IDLE_READERS: usize = 16;
+
+/// Opens a connection to the file with the settings every live connection uses.
+pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+/// The file's writer: one connection and the state kept between batches.
+pub struct Writer {
+    conn: Connection,
+    resident: Resident,
+}
+
+impl Writer {
+    /// Opens the writer on `path`, creating the tables if the file is new.
+    pub fn open(path: &Path) -> rusqlite::Result<Writer> {
+        let conn = connect(path)?;
+        conn.execute_batch(schema::TABLES)?;
+        conn.execute_batch(schema::READ_INDEXES)?;
+        let resident = checkpoint::load_resident(&conn)?;
+        Ok(Writer { conn, resident })
+    }
+
+    /// Wraps a connection whose tables exist.
+    pub(super) fn from_connection(conn: Connection) -> rusqlite::Result<Writer> {
+        let resident = checkpoint::load_resident(&conn)?;
+        Ok(Writer { conn, resident })
+    }
+
+    /// What the writer keeps between batches.
+    pub fn resident(&self) -> &Resident {
+        &self.resident
+    }
+
+    /// Folds `events` and commits them with the checkpoint; returns how many did not
+    /// fold. On an error nothing of the batch is kept.
+    pub fn apply(&mut self, events: &[RecordedEvent]) -> rusqlite::Result<u64> {
+        let tx = self.conn.transaction()?;
+        let outcome = batch::apply(&tx, &mut self.resident, events)
+            .and_then(|failed| tx.commit().map(|()| failed));
+        if outcome.is_err() {
+            self.resident = checkpoint::load_resident(&self.conn)?;
+        }
+        outcome
+    }
+
+    /// Closes the connection after moving the write-ahead log into the file, so the
+    /// file alone holds everything (before it is renamed).
+    pub fn close(self) -> rusqlite::Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn.close().map_err(|(_, err)| err)
+    }
+}
+
+/// The file as readers see it: a pool of read connections, and a gate a swap closes
+/// while it replaces the file.
+pub struct ViewFile {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    gate: RwLock<()>,
+    shared: Arc<ReadShared>,
+}
+
+impl ViewFile {
+    /// Readers of the file at `path`.
+    pub fn new(path: PathBuf) -> ViewFile {
+        ViewFile {
+            path,
+            idle: Mutex::new(Vec::new()),
+            gate: RwLock::new(()),
+            shared: Arc::default(),
+        }
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads that failed since start.
+    pub fn read_errors(&self) -> u64 {
+        self.shared
+            .read_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A read transaction over the current rows (`at: None`) or as of `at`.
+    pub fn read(&self, at: Option<Position>) -> Reading<'_> {
+        let gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let views = match pooled.map_or_else(|| connect(&self.path), Ok) {
+            Ok(conn) => self.begin(conn, at),
+            Err(err) => Err(err),
+        };
+        let views = views.unwrap_or_else(|err| {
+            self.shared
+                .read_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(%err, file = %self.path.display(), "cannot read the view file");
+            None
+        });
+        Reading {
+            _gate: gate,
+            views,
+            file: self,
+        }
+    }
+
+    fn begin(&self, conn: Connection, at: Option<Position>) -> rusqlite::Result<Option<SqlViews>> {
+        conn.execute_batch("BEGIN")?;
+        let row = conn.query_row(
+            "SELECT position, group_head, alerts, messages, tasks, syncs FROM checkpoint WHERE id = 1",
+            [],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)? as Position,
+                    row.get::<_, i64>(1)? as Position,
+                    ViewSizes {
+                        alerts: row.get::<_, i64>(2)? as usize,
+                        messages: row.get::<_, i64>(3)? as usize,
+                        alarms: 0,
+                        tasks: row.get::<_, i64>(4)? as usize,
+                        syncs: row.get::<_, i64>(5)? as usize,
+                    },
+                ))
+            },
+        );
+        let (position, group_head, sizes) = match row {
+            Ok(row) => row,
+            Err(rusqlite::Error::QueryReturnedNoRows) => (0, 0, ViewSizes::default()),
+            Err(err) => return Err(err),
+        };
+        Ok(Some(SqlViews {
+            conn,
+            at,
+            position: at.unwrap_or(position),
+            group_head: at.unwrap_or(group_head),
+            sizes: at.is_none().then_some(sizes),
+            shared: self.shared.clone(),
+        }))
+    }
+
+    /// Closes the gate: no reader holds or takes a connection until the guard drops.
+    /// Pooled connections are closed, so the file can be replaced.
+    pub fn close_for_swap(&self) -> RwLockWriteGuard<'_, ()> {
+        let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.shared.clear();
+        gate
+    }
+}
+
+/// One read transaction; answers [`ViewQueries`] (all answers reflect one position).
+/// Drop it before any `.await`.
+pub struct Reading<'a> {
+    _gate: RwLockReadGuard<'a, ()>,
+    views: Option<SqlViews>,
+    file: &'a ViewFile,
+}
+
+impl std::ops::Deref for Reading<'_> {
+    type Target = dyn ViewQueries;
+
+    fn deref(&self) -> &Self::Target {
+        match &self.views {
+            Some(views) => views,
+            None => &*UNREADABLE,
+        }
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        let Some(views) = self.views.take() else {
+            return;
+        };
+        let conn = views.conn;
+        if conn.execute_batch("COMMIT").is_ok() {
+            let mut idle = self.file.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+/// What a reader answers when the file cannot be opened: nothing (each failure was
+/// logged and counted, and `/readyz` reports it).
+static UNREADABLE: std::sync::LazyLock<projections::views::Views> =
+    std::sync::LazyLock::new(projections::views::Views::default);

@@ -1,0 +1,315 @@
+//! Reading and writing versioned rows: the current state of one entity, and the
+//! versions a batch produced for it.
+
+use super::schema::time;
+use projections::ids::SyncId;
+use projections::views::{
+    AlertView, ConsumerGroupView, MessageView, RoutingView, SyncView, TaskView,
+};
+use projections::{EventRef, Position};
+use rusqlite::types::Value;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Display;
+
+/// The states one entity went through in a batch, from what the file held before it.
+#[derive(Debug)]
+pub struct Versions<V> {
+    /// Whether the file held a current row for it before the batch.
+    pub existed: bool,
+    /// The last state seen (before the batch, or after its last change).
+    pub last: Option<V>,
+    /// Each change: the position that made it and the state after it (`None`: gone).
+    pub changes: Vec<(Position, Option<V>)>,
+}
+
+impl<V: Clone + PartialEq> Versions<V> {
+    /// Starts from the state the file held.
+    pub fn from_file(state: Option<V>) -> Self {
+        Versions {
+            existed: state.is_some(),
+            last: state,
+            changes: Vec::new(),
+        }
+    }
+
+    /// Records the state after the event at `position`, if it changed.
+    pub fn observe(&mut self, position: Position, now: Option<&V>) {
+        if self.last.as_ref() != now {
+            self.last = now.cloned();
+            self.changes.push((position, self.last.clone()));
+        }
+    }
+}
+
+/// Every entity of one kind a batch touched.
+pub type Tracked<K, V> = BTreeMap<K, Versions<V>>;
+
+/// The current row of `id` in `table`.
+pub fn load_current<V: DeserializeOwned>(
+    tx: &Transaction,
+    table: &str,
+    id: &str,
+) -> rusqlite::Result<Option<V>> {
+    let body: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT body FROM {table} WHERE id = ?1 AND valid_to IS NULL"
+        ))?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    body.map(|b| decode(&b)).transpose()
+}
+
+/// A body as stored, or a conversion error naming what did not decode.
+pub fn decode<V: DeserializeOwned>(body: &str) -> rusqlite::Result<V> {
+    serde_json::from_str(body).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
+fn encode<V: Serialize>(value: &V) -> rusqlite::Result<String> {
+    serde_json::to_string(value)
+        .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))
+}
+
+/// How one kind of entity is stored: its table and the columns copied from it.
+pub trait Stored: Clone + PartialEq + Serialize + DeserializeOwned {
+    /// The table.
+    const TABLE: &'static str;
+    /// Columns besides `id`, `valid_from`, `valid_to` and `body`.
+    const COLUMNS: &'static [&'static str];
+    /// Their values, in the order of [`Stored::COLUMNS`].
+    fn columns(&self) -> Vec<Value>;
+}
+
+fn text(value: impl Display) -> Value {
+    Value::Text(value.to_string())
+}
+
+fn optional_time(at: Option<&chrono::DateTime<chrono::Utc>>) -> Value {
+    at.map_or(Value::Null, |at| Value::Text(time(at)))
+}
+
+impl Stored for AlertView {
+    const TABLE: &'static str = "alerts";
+    const COLUMNS: &'static [&'static str] = &[
+        "opened",
+        "status",
+        "service",
+        "severity",
+        "resource",
+        "summary",
+        "created_at",
+        "acknowledged_at",
+        "resolved_at",
+        "next_escalation_at",
+    ];
+
+    fn columns(&self) -> Vec<Value> {
+        use projections::views::AlertStatus;
+        let first = |status: AlertStatus| {
+            self.status_changes
+                .iter()
+                .find(|change| change.status == status)
+                .map(|change| &change.at)
+        };
+        vec![
+            Value::Integer(opened(self) as i64),
+            text(self.status.as_str()),
+            text(self.service.as_str()),
+            text(self.severity.as_str()),
+            self.resource
+                .as_ref()
+                .map_or(Value::Null, |r| text(r.as_str())),
+            text(&self.summary),
+            Value::Text(time(&self.created_at)),
+            optional_time(first(AlertStatus::Acknowledged)),
+            optional_time(first(AlertStatus::Resolved)),
+            optional_time(self.next_escalation_at.as_ref()),
+        ]
+    }
+}
+
+/// The position of the trigger that opened `alert` (its first status change): the
+/// stable key list cursors walk and full-text rows are filed under.
+pub fn opened(alert: &AlertView) -> Position {
+    alert
+        .status_changes
+        .first()
+        .map_or(alert.last_position, |change| change.position)
+}
+
+impl Stored for MessageView {
+    const TABLE: &'static str = "messages";
+    const COLUMNS: &'static [&'static str] = &["alert_id", "channel", "state", "queued_at"];
+
+    fn columns(&self) -> Vec<Value> {
+        vec![
+            text(self.alert_id),
+            text(self.channel.as_str()),
+            text(self.state.as_str()),
+            Value::Text(time(&self.queued_at)),
+        ]
+    }
+}
+
+impl Stored for TaskView {
+    const TABLE: &'static str = "tasks";
+    const COLUMNS: &'static [&'static str] = &["alert_id", "finished", "created_at"];
+
+    fn columns(&self) -> Vec<Value> {
+        vec![
+            self.alert_id.map_or(Value::Null, text),
+            Value::Integer(i64::from(self.is_finished())),
+            Value::Text(time(&self.created_at)),
+        ]
+    }
+}
+
+/// A resource row with the event that deleted it (which the alert fold needs to
+/// resolve a trigger that raced the deletion).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SyncRow {
+    /// The resource as the API shows it.
+    #[serde(flatten)]
+    pub view: SyncView,
+    /// The deletion, once deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<EventRef>,
+}
+
+impl Stored for SyncRow {
+    const TABLE: &'static str = "syncs";
+    const COLUMNS: &'static [&'static str] = &["deleted", "deleted_by"];
+
+    fn columns(&self) -> Vec<Value> {
+        vec![
+            Value::Integer(i64::from(self.view.deleted)),
+            self.deleted_by.as_ref().map_or(Value::Null, |by| {
+                text(format!("{}@{}", by.stream, by.version))
+            }),
+        ]
+    }
+}
+
+impl Stored for RoutingView {
+    const TABLE: &'static str = "routing";
+    const COLUMNS: &'static [&'static str] = &[];
+
+    fn columns(&self) -> Vec<Value> {
+        Vec::new()
+    }
+}
+
+impl Stored for ConsumerGroupView {
+    const TABLE: &'static str = "consumer_groups";
+    const COLUMNS: &'static [&'static str] = &[];
+
+    fn columns(&self) -> Vec<Value> {
+        Vec::new()
+    }
+}
+
+/// The key of the single routing row.
+pub const ROUTING_ID: &str = "routing";
+
+/// Writes the versions of every entity in `tracked`: closes each one's current row at
+/// its first change and inserts one row per state it went through. Returns how many
+/// entities are new (had no row before and have one now).
+pub fn write<K: Display, V: Stored>(
+    tx: &Transaction,
+    tracked: &Tracked<K, V>,
+) -> rusqlite::Result<u64> {
+    let mut close = tx.prepare_cached(&format!(
+        "UPDATE {} SET valid_to = ?1 WHERE id = ?2 AND valid_to IS NULL",
+        V::TABLE
+    ))?;
+    let names = V::COLUMNS.join(", ");
+    let marks = (0..V::COLUMNS.len() + 4)
+        .map(|i| format!("?{}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let separator = if V::COLUMNS.is_empty() { "" } else { ", " };
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO {} (id, valid_from, valid_to, body{separator}{names}) VALUES ({marks})",
+        V::TABLE
+    ))?;
+    let mut created = 0;
+    for (key, versions) in tracked {
+        let Some((first, _)) = versions.changes.first() else {
+            continue;
+        };
+        let id = key.to_string();
+        if versions.existed {
+            close.execute(params![*first as i64, id])?;
+        } else if versions.last.is_some() {
+            created += 1;
+        }
+        for (index, (from, state)) in versions.changes.iter().enumerate() {
+            let Some(state) = state else { continue };
+            let to = versions
+                .changes
+                .get(index + 1)
+                .map_or(Value::Null, |(next, _)| Value::Integer(*next as i64));
+            let mut values = vec![
+                Value::Text(id.clone()),
+                Value::Integer(*from as i64),
+                to,
+                Value::Text(encode(state)?),
+            ];
+            values.extend(state.columns());
+            insert.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    Ok(created)
+}
+
+/// Refiles the searchable text of every alert whose summary or details changed.
+pub fn write_alert_text(
+    tx: &Transaction,
+    tracked: &Tracked<projections::ids::AlertId, AlertView>,
+    before: &BTreeMap<projections::ids::AlertId, Option<(String, BTreeMap<String, String>)>>,
+) -> rusqlite::Result<()> {
+    let mut remove = tx.prepare_cached("DELETE FROM alert_text WHERE rowid = ?1")?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO alert_text (rowid, summary, details) VALUES (?1, ?2, ?3)")?;
+    for (id, versions) in tracked {
+        let Some(alert) = versions.last.as_ref() else {
+            continue;
+        };
+        let previous = before.get(id).and_then(Option::as_ref);
+        if previous.is_some_and(|(summary, details)| {
+            *summary == alert.summary && *details == alert.details
+        }) {
+            continue;
+        }
+        let key = opened(alert) as i64;
+        if previous.is_some() {
+            remove.execute([key])?;
+        }
+        insert.execute(params![key, alert.summary, details_text(&alert.details)])?;
+    }
+    Ok(())
+}
+
+/// Details as searchable text: one `key value` line each.
+fn details_text(details: &BTreeMap<String, String>) -> String {
+    details
+        .iter()
+        .map(|(key, value)| format!("{key} {value}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The current rows of every open alert on `resource`.
+pub fn open_on_resource(tx: &Transaction, resource: &SyncId) -> rusqlite::Result<Vec<AlertView>> {
+    let mut statement = tx.prepare_cached(
+        "SELECT body FROM alerts WHERE resource = ?1 AND valid_to IS NULL AND status != 'resolved'",
+    )?;
+    let bodies = statement
+        .query_map([resource.as_str()], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    bodies.iter().map(|body| decode(body)).collect()
+}
