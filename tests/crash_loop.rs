@@ -11,8 +11,12 @@
 //! - `alert-ledger verify` passes on the data directory;
 //! - with 1 MiB segments the log rolls over several times, so kills also land while
 //!   sealed segments' index files are written, and index files exist at the end;
-//! - the views served after the crashes (snapshot + tail) equal the views of a fresh
-//!   replay of the whole log (an empty snapshot directory).
+//! - every batch of the views commits its rows and checkpoint together, so a kill
+//!   (during a projection batch or not) leaves a view file that resumes where it was:
+//!   after the first cycles every restart opens the file at a position above 0 and
+//!   replays only the tail after it;
+//! - the views served after the crashes (view file + tail) equal the views of a fresh
+//!   replay of the whole log (a new view file).
 //!
 //! Cycles: `ALERT_LEDGER_CRASH_CYCLES` (default 10, the CI mode; run with 500 on
 //! demand, see docs/testing.md). The kill moment is random; the seed is printed and
@@ -93,20 +97,6 @@ impl Acked {
 // ---------------------------------------------------------------------------
 // The server process
 
-/// The service's `--snapshot-every-events` in this test.
-const SNAPSHOT_EVERY_EVENTS: u64 = 400;
-
-fn snapshot_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "snap"))
-            })
-            .count()
-    })
-}
-
 struct Server {
     child: Child,
     base: String,
@@ -118,18 +108,17 @@ mod support_binary;
 use support_binary::{binary, free_port};
 
 impl Server {
-    fn spawn(data_dir: &Path, snapshot_dir: &Path, run: usize) -> Server {
+    fn spawn(data_dir: &Path, views_file: &Path, run: usize) -> Server {
         let port = free_port();
         let log = data_dir.join(format!("server-{run}.log"));
         let child = binary()
             .env("RUST_LOG", "warn")
             .args(["serve", "--data-dir"])
             .arg(data_dir.join("log"))
-            .arg("--snapshot-dir")
-            .arg(snapshot_dir)
+            .arg("--views-file")
+            .arg(views_file)
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--segment-size-mib", "1", "--snapshot-every-events"])
-            .arg(SNAPSHOT_EVERY_EVENTS.to_string())
+            .args(["--segment-size-mib", "1"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -366,7 +355,7 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
     eprintln!("crash loop: {cycles} cycles, seed {seed} (ALERT_LEDGER_CRASH_SEED)");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
-    let snapshots = dir.path().join("snapshots");
+    let views_file = dir.path().join("views.sqlite3");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -374,10 +363,13 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
     let acked = Arc::new(Mutex::new(Vec::<Acked>::new()));
     let known: Known = Arc::default();
     let mut slowest_ready = Duration::ZERO;
+    // (position the view file was opened at, events replayed after it) per restart.
+    let mut resumed = Vec::new();
 
     for cycle in 0..cycles {
-        let mut server = Server::spawn(dir.path(), &snapshots, cycle);
+        let mut server = Server::spawn(dir.path(), &views_file, cycle);
         slowest_ready = slowest_ready.max(server.wait_ready(&client).await);
+        resumed.push(resumed_from(&client, &server.base).await);
         let load: Vec<_> = (0..CLIENTS)
             .map(|n| {
                 tokio::spawn(drive(
@@ -405,11 +397,9 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
         "too little load to prove anything: {} acknowledged writes",
         acked.len()
     );
-    // Written while the service never once shut down cleanly (startup must not grow
-    // with the log in a crash loop).
-    let snapshots_from_crashed_runs = snapshot_count(&snapshots);
-    let mut server = Server::spawn(dir.path(), &snapshots, cycles);
+    let mut server = Server::spawn(dir.path(), &views_file, cycles);
     slowest_ready = slowest_ready.max(server.wait_ready(&client).await);
+    resumed.push(resumed_from(&client, &server.base).await);
 
     // Every acknowledged write is reflected in the views.
     let head_reply = client
@@ -484,11 +474,11 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
         }
     }
 
-    // The views after the crashes (snapshot + tail) equal a fresh replay.
+    // The views after the crashes (view file + tail) equal a fresh replay.
     let served = views(&client, &server.base).await;
     server.terminate();
-    let fresh_snapshots = dir.path().join("fresh-snapshots");
-    let mut fresh = Server::spawn(dir.path(), &fresh_snapshots, cycles + 1);
+    let fresh_views = dir.path().join("fresh-views.sqlite3");
+    let mut fresh = Server::spawn(dir.path(), &fresh_views, cycles + 1);
     fresh.wait_ready(&client).await;
     let replayed = views(&client, &fresh.base).await;
     for (route, view) in &served {
@@ -531,18 +521,31 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
         "{segments} segments but no index file: the kills never met a sealed segment"
     );
 
-    if head_position >= 3 * SNAPSHOT_EVERY_EVENTS {
+    // No service here ever shut down cleanly, yet every restart after the first
+    // resumed from the view file: what start replays is the tail the killed run had
+    // not projected, not the log.
+    for (cycle, (opened_at, tail)) in resumed.iter().enumerate().skip(1) {
         assert!(
-            snapshots_from_crashed_runs > 0,
-            "no views snapshot was written in {cycles} crashed runs over {head_position} events"
+            *opened_at > 0 || *tail == 0,
+            "restart {cycle} replayed the whole log: {resumed:?}"
         );
     }
-    let snapshot_files = snapshot_count(&snapshots);
+    let longest_tail = resumed.iter().map(|(_, tail)| *tail).max().unwrap_or(0);
     eprintln!(
-        "crash loop: {cycles} SIGKILL cycles, {} acknowledged writes ({} alerts, {} in the views), none lost; slowest /readyz {:?}; {snapshot_files} snapshot files; head {head_position}",
+        "crash loop: {cycles} SIGKILL cycles, {} acknowledged writes ({} alerts, {} in the views), none lost; slowest /readyz {:?}; longest tail replayed at a restart {longest_tail} events; head {head_position}",
         acked.len(),
         alerts.len(),
         head(&served["/v1/alerts"]),
         slowest_ready
     );
+}
+
+/// Where a restarted service's view file was (`opened_at_position`) and how many
+/// events it replayed after it to be ready.
+async fn resumed_from(client: &reqwest::Client, base: &str) -> (u64, u64) {
+    let (status, body) = get(client, &format!("{base}/v1/admin/projections")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let opened_at = body["view_file"]["opened_at_position"].as_u64().unwrap();
+    let position = body["position"].as_u64().unwrap();
+    (opened_at, position.saturating_sub(opened_at))
 }

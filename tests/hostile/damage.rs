@@ -101,7 +101,7 @@ impl Drop for Serve {
 }
 
 /// The base ledger: 200 acknowledged triggers (one event each), a saved digest, a
-/// clean shutdown (which also writes a views snapshot at the head).
+/// clean shutdown (the view file's checkpoint is then at the head).
 async fn base_ledger(client: &reqwest::Client, keep: &Path) -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut serve = Serve::start(dir.path(), &[]);
@@ -321,8 +321,8 @@ async fn every_damage_class_is_refused_naming_the_position_or_only_an_unacknowle
     });
     refuses(&client, dir.path(), 201, "witness").await;
 
-    // No witness (a log from an older version), cut short: the views snapshot at 200
-    // is then the witness that disagrees.
+    // No witness (a log from an older version), cut short: the view file's checkpoint
+    // at 200 is then the witness that disagrees.
     let dir = copy_dir(base.path());
     std::fs::remove_file(dir.path().join(WITNESS_FILE)).expect("remove witness");
     edit(&segment(dir.path()), |b| b[frame(100).0..].fill(0));
@@ -330,9 +330,9 @@ async fn every_damage_class_is_refused_naming_the_position_or_only_an_unacknowle
     let stderr = serve
         .ready(&client)
         .await
-        .expect_err("the snapshot refuses");
+        .expect_err("the view file refuses");
     assert!(
-        stderr.contains("views snapshot") && stderr.contains("position 100"),
+        stderr.contains("view file views.sqlite3") && stderr.contains("position 100"),
         "{stderr}"
     );
 
@@ -342,6 +342,32 @@ async fn every_damage_class_is_refused_naming_the_position_or_only_an_unacknowle
 
 /// The state a crash leaves when it tears the data write of a batch that was never
 /// acknowledged: one more record was being written after the last witnessed one.
+/// The view file and its write-ahead companions, by name.
+fn view_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .expect("data dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("views.sqlite3"))
+        })
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("view file");
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// Puts back exactly the view files `saved` (removing any written since).
+fn restore_view_files(dir: &Path, saved: &[(PathBuf, Vec<u8>)]) {
+    for (path, _) in view_files(dir) {
+        std::fs::remove_file(path).expect("remove a view file");
+    }
+    for (path, bytes) in saved {
+        std::fs::write(path, bytes).expect("restore a view file");
+    }
+}
+
 async fn torn_write_after_the_witness_is_cut_and_kept(
     client: &reqwest::Client,
     base: &Path,
@@ -349,11 +375,15 @@ async fn torn_write_after_the_witness_is_cut_and_kept(
 ) {
     let dir = copy_dir(base);
     let witness = std::fs::read(dir.path().join(WITNESS_FILE)).expect("witness");
+    let views = view_files(dir.path());
     let mut serve = Serve::start(dir.path(), &[]);
     serve.ready(client).await.expect("starts");
     serve.trigger(client, "late").await;
     serve.stop("-KILL");
+    // Every witness as if the late write had never completed: the durable-end marker,
+    // and the view file (which only ever folds durable events).
     std::fs::write(dir.path().join(WITNESS_FILE), witness).expect("witness as before");
+    restore_view_files(dir.path(), &views);
     let (offset, len) = frames(dir.path())[EVENTS as usize];
     edit(&segment(dir.path()), |b| {
         b[offset + len / 2..offset + len].fill(0)
@@ -409,7 +439,7 @@ async fn accept_data_loss_records_the_loss_and_verify_shows_it(
     let ledger = serve.get_json(client, "/v1/streams/ledger").await;
     serve.stop("-TERM");
     let recorded = ledger["events"].as_array().expect("events");
-    assert_eq!(recorded.len(), 2, "the log's and the snapshot's: {ledger}");
+    assert_eq!(recorded.len(), 2, "the log's and the view file's: {ledger}");
     assert_eq!(recorded[0]["event"]["type"], "data_loss_recorded");
     assert_eq!(recorded[0]["event"]["first_lost_position"], 100);
     assert_eq!(recorded[0]["event"]["witness_position"], EVENTS);

@@ -36,7 +36,12 @@ async fn refused_while_broken_then_accepted(
         .expect(201);
     let first_id = first.str("alert_id");
     let head = app.head_position().await;
-    let alerts_before = app.list_alerts("").await.expect(200).body["items"].clone();
+    let alerts_before = app
+        .list_alerts(&format!("min_position={head}"))
+        .await
+        .expect(200)
+        .body["items"]
+        .clone();
 
     arm(faults);
     let refused = [
@@ -77,8 +82,12 @@ async fn refused_while_broken_then_accepted(
         .expect(200);
     assert_eq!(repeat.str("alert_id"), first_id);
     app.ack(&first_id).await.expect(200);
-    app.register_sync("sync-after", "db").await.expect(201);
-    let alert = app.get_alert(&first_id, 0).await.expect(200);
+    let last = app
+        .register_sync("sync-after", "db")
+        .await
+        .expect(201)
+        .position();
+    let alert = app.get_alert(&first_id, last).await.expect(200);
     assert_eq!(
         alert.body["repeat_count"], 1,
         "only the accepted repeat counts"
