@@ -136,15 +136,29 @@ impl Agent {
     /// One poll: runs every task that waits for this host, oldest first.
     async fn poll(&self, stop: &mut watch::Receiver<bool>) -> Result<(), Failure> {
         let url = format!("{}/v1/tasks", self.base);
-        let query = [("host", self.host.as_str()), ("pending", "true")];
-        let response = self
-            .request(self.client.get(url).query(&query))
-            .send()
-            .await
-            .map_err(|err| Failure::Retry(format!("cannot reach the server: {err}")))?;
-        let body = check(response).await?;
-        let mut tasks: Vec<TaskView> = serde_json::from_value(body["items"].clone())
-            .map_err(|err| Failure::Retry(format!("unexpected task list: {err}")))?;
+        let mut tasks: Vec<TaskView> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("host", self.host.as_str().to_owned()),
+                ("pending", "true".to_owned()),
+                ("limit", "1000".to_owned()),
+            ];
+            query.extend(cursor.take().map(|c| ("cursor", c)));
+            let response = self
+                .request(self.client.get(&url).query(&query))
+                .send()
+                .await
+                .map_err(|err| Failure::Retry(format!("cannot reach the server: {err}")))?;
+            let body = check(response).await?;
+            let page: Vec<TaskView> = serde_json::from_value(body["items"].clone())
+                .map_err(|err| Failure::Retry(format!("unexpected task list: {err}")))?;
+            tasks.extend(page);
+            match body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
         tasks.sort_by_key(|task| task.created_at);
         for task in tasks {
             if *stop.borrow() {

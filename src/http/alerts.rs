@@ -218,12 +218,7 @@ pub async fn list(
         None => None,
         Some(raw) => Some(parse_status(raw)?),
     };
-    let severity = match params.get("severity") {
-        None => None,
-        Some(raw) => Some(Severity::parse(raw).ok_or_else(|| {
-            ApiError::field("query.severity", "must be critical, error, warning or info")
-        })?),
-    };
+    let severity = parse_severity(params.get("severity"))?;
     let cursor = params.parse_opt::<Position>("cursor", "a cursor from a previous page")?;
     let limit = params.limit(1000)?;
     let filter = AlertFilter {
@@ -242,7 +237,8 @@ pub async fn list(
 }
 
 /// `q` as a full-text query every alert must match: each word quoted (so no input is
-/// FTS5 syntax), all of them required; a trailing `*` keeps a word a prefix.
+/// FTS5 syntax), all of them required; a trailing `*` keeps a word a prefix. Text
+/// without a word (only spaces or punctuation) matches no alert: `""`.
 fn search_query(raw: &str) -> Result<String, ApiError> {
     if raw.chars().count() > 256 {
         return Err(ApiError::field("query.q", "must be at most 256 characters"));
@@ -259,10 +255,17 @@ fn search_query(raw: &str) -> Result<String, ApiError> {
                 .then(|| format!("\"{}\"{prefix}", word.replace('"', "\"\"")))
         })
         .collect();
-    if terms.is_empty() {
-        return Err(ApiError::field("query.q", "must contain at least one word"));
-    }
     Ok(terms.join(" "))
+}
+
+/// The `severity` query parameter, when given.
+pub fn parse_severity(raw: Option<&str>) -> Result<Option<Severity>, ApiError> {
+    raw.map(|raw| {
+        Severity::parse(raw).ok_or_else(|| {
+            ApiError::field("query.severity", "must be critical, error, warning or info")
+        })
+    })
+    .transpose()
 }
 
 fn parse_status(raw: &str) -> Result<AlertStatus, ApiError> {

@@ -45,10 +45,6 @@ pub async fn readyz(State(state): State<HttpState>) -> Response {
         _ if state.app.shutting_down.load(Ordering::Relaxed) => Some("shutting down".to_owned()),
         Err(err) => Some(format!("store unavailable: {err}")),
         Ok(_) if !state.app.views.is_following() => Some("views are not following the log".into()),
-        Ok(_) if views_rebuilding(&state) => Some(
-            "the view file is being rebuilt; the views answer from the old file until the swap"
-                .into(),
-        ),
         Ok(_) if health.problem().is_some() => health.problem(),
         Ok(_) if state.app.dispatch.not_ready_reason().is_some() => {
             state.app.dispatch.not_ready_reason().map(str::to_owned)
@@ -74,17 +70,6 @@ pub async fn readyz(State(state): State<HttpState>) -> Response {
         Some(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     (status, Json(body)).into_response()
-}
-
-/// Whether an online rebuild is running (after a failed page check, or asked for).
-fn views_rebuilding(state: &HttpState) -> bool {
-    use crate::projection::rebuild::RebuildState;
-    state
-        .app
-        .views
-        .rebuild
-        .status()
-        .is_some_and(|s| s.state == RebuildState::Running)
 }
 
 /// `GET /metrics`: Prometheus text format.

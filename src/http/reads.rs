@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::extract::QueryParams;
 use super::{HttpState, ReaderAuth, POSITION_HEADER};
 use crate::projection::history;
-use crate::projection::queries::MessageFilter;
+use crate::projection::queries::{AlarmFilter, MessageFilter};
 use crate::projection::ViewQueries;
 use crate::store::Direction;
 use axum::extract::{Path, RawQuery, State};
@@ -102,14 +102,29 @@ pub async fn as_of_position(
     Ok(Some(position))
 }
 
-/// `GET /v1/alarms`.
+/// `GET /v1/alarms`: filters `service`, `resource`, `severity`, `acknowledged`;
+/// `min_position` or `as_of`. Grouped by (resource, service), alerts inline.
 pub async fn alarms(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
-    read_views(&state, &params, |views| Ok(views.alarms())).await
+    let allowed = [
+        "service",
+        "resource",
+        "severity",
+        "acknowledged",
+        "min_position",
+        "as_of",
+    ];
+    let params = QueryParams::parse(query.as_deref(), &allowed)?;
+    let filter = AlarmFilter {
+        service: params.get("service").map(str::to_owned),
+        resource: params.get("resource").map(str::to_owned),
+        severity: super::alerts::parse_severity(params.get("severity"))?,
+        acknowledged: params.parse_opt::<bool>("acknowledged", "true or false")?,
+    };
+    read_views(&state, &params, move |views| Ok(views.alarms(&filter))).await
 }
 
 /// `GET /v1/messages`: filters `state`, `alert_id`, `channel`; `limit`, `cursor`.

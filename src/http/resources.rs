@@ -9,6 +9,7 @@ use crate::app::syncs::SyncBody;
 use crate::app::tasks::{CancelBody, ResultBody, TaskBody};
 use crate::app::trigger::parse_id;
 use crate::app::Written;
+use crate::projection::queries::TaskFilter;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -69,16 +70,27 @@ pub async fn delete_sync(
     Ok(respond(sync_id.to_string(), written))
 }
 
-/// `GET /v1/syncs`: every resource, deleted ones included (`deleted` filter).
+/// `GET /v1/syncs`: resources in id order, deleted ones included (`deleted` filter);
+/// `limit`, `cursor`.
 pub async fn list_syncs(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["deleted", "min_position", "as_of"])?;
+    let allowed = ["deleted", "limit", "cursor", "min_position", "as_of"];
+    let params = QueryParams::parse(query.as_deref(), &allowed)?;
     let deleted = params.parse_opt::<bool>("deleted", "true or false")?;
+    let limit = params.limit(1000)?;
+    let cursor = params
+        .get("cursor")
+        .map(|raw| {
+            SyncId::parse(raw).map_err(|_| {
+                ApiError::field("query.cursor", "must be a cursor from a previous page")
+            })
+        })
+        .transpose()?;
     read_views(&state, &params, move |views| {
-        Ok(serde_json::json!({ "items": views.syncs(deleted) }))
+        Ok(views.syncs(deleted, cursor.as_ref(), limit))
     })
     .await
 }
@@ -164,16 +176,24 @@ pub async fn get_task(
     .await
 }
 
-/// `GET /v1/tasks`: tasks, optionally only those with work for `host`.
+/// `GET /v1/tasks`: tasks in id order, optionally only those with work for `host`,
+/// only unfinished ones (`pending`), or those of one alert (`alert_id`); `limit`,
+/// `cursor`.
 pub async fn list_tasks(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(
-        query.as_deref(),
-        &["host", "pending", "min_position", "as_of"],
-    )?;
+    let allowed = [
+        "host",
+        "pending",
+        "alert_id",
+        "limit",
+        "cursor",
+        "min_position",
+        "as_of",
+    ];
+    let params = QueryParams::parse(query.as_deref(), &allowed)?;
     let host = match params.get("host") {
         None => None,
         Some(raw) => Some(parse_id("query.host", HostName::parse(raw))?),
@@ -181,8 +201,29 @@ pub async fn list_tasks(
     let pending = params
         .parse_opt::<bool>("pending", "true or false")?
         .unwrap_or(false);
+    let alert = params
+        .get("alert_id")
+        .map(|raw| {
+            super::alerts::parse_alert_id(raw)
+                .map_err(|_| ApiError::field("query.alert_id", "must be a UUID"))
+        })
+        .transpose()?;
+    let limit = params.limit(1000)?;
+    let cursor = params
+        .get("cursor")
+        .map(|raw| {
+            TaskId::parse(raw).map_err(|_| {
+                ApiError::field("query.cursor", "must be a cursor from a previous page")
+            })
+        })
+        .transpose()?;
+    let filter = TaskFilter {
+        host,
+        pending,
+        alert,
+    };
     read_views(&state, &params, move |views| {
-        Ok(serde_json::json!({ "items": views.tasks(host.as_ref(), pending) }))
+        Ok(views.tasks(&filter, cursor, limit))
     })
     .await
 }

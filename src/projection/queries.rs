@@ -8,17 +8,20 @@
 //! both are the view file ([`super::sqlite::read`]). The in-memory [`Views`] answer too:
 //! they are the oracle the file is tested against.
 
+use chrono::{DateTime, Utc};
 use projections::decide::config::{check_references, require_channels};
 use projections::decide::{ConfigCommand, Rejection};
 use projections::ids::{
     AlertId, ChannelId, ConsumerName, HostName, MessageId, PolicyId, ServiceName, SyncId, TaskId,
 };
+use projections::views::alarms::Alarm;
 use projections::views::{
-    AlarmGroup, AlertStatus, AlertView, ChannelView, ConsumerGroupView, DeliveryState, MessageView,
-    Policy, Route, RoutingView, SyncView, TaskRule, TaskView, Views,
+    AlertStatus, AlertView, ChannelView, ConsumerGroupView, DeliveryState, MessageView, Policy,
+    Route, RoutingView, SyncView, TaskRule, TaskView, Views,
 };
 use projections::{Position, Severity};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 /// Which alerts a page lists; `None` matches every alert.
@@ -38,7 +41,7 @@ pub struct AlertFilter {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
     /// Only alerts whose summary or details contain every word of this full-text
     /// query (SQLite FTS5 over the current text; the HTTP layer quotes each word, a
-    /// trailing `*` makes it a prefix).
+    /// trailing `*` makes it a prefix). A query without words matches nothing.
     pub query: Option<String>,
 }
 
@@ -71,13 +74,147 @@ pub struct MessagePage {
     pub next_cursor: Option<String>,
 }
 
+/// Which active alarms to show; `None` matches every alarm.
+#[derive(Debug, Clone, Default)]
+pub struct AlarmFilter {
+    /// Only alarms of this service.
+    pub service: Option<String>,
+    /// Only alarms on this resource.
+    pub resource: Option<String>,
+    /// Only alarms of this severity.
+    pub severity: Option<Severity>,
+    /// Only acknowledged (`true`) or unacknowledged (`false`) alarms.
+    pub acknowledged: Option<bool>,
+}
+
+/// One active alarm, inline, so a dashboard needs no request per alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmItem {
+    /// The alert.
+    pub id: AlertId,
+    /// Its latest summary.
+    pub summary: String,
+    /// Its latest severity.
+    pub severity: Severity,
+    /// `triggered` or `acknowledged`.
+    pub status: AlertStatus,
+    /// When it opened.
+    pub since: DateTime<Utc>,
+}
+
+/// The active alarms of one (resource, service).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmGroup {
+    /// The resource (`None`: alarms not tied to a resource).
+    pub resource: Option<SyncId>,
+    /// The service.
+    pub service: ServiceName,
+    /// How many alarms per severity (every severity listed, zeros included).
+    pub counts: BTreeMap<Severity, u64>,
+    /// How many are acknowledged.
+    pub acknowledged: u64,
+    /// How many nobody has acknowledged.
+    pub unacknowledged: u64,
+    /// The alarms' alert ids, in id order.
+    pub alerts: Vec<AlertId>,
+    /// The alarms themselves, in id order.
+    pub items: Vec<AlarmItem>,
+}
+
 /// The active-alarm view.
 #[derive(Debug, Serialize)]
 pub struct Alarms {
-    /// Total active alarms.
+    /// Active alarms shown.
     pub total: usize,
+    /// Of those, acknowledged.
+    pub acknowledged: usize,
+    /// Of those, not acknowledged.
+    pub unacknowledged: usize,
     /// Grouped by resource and service.
     pub groups: Vec<AlarmGroup>,
+}
+
+impl Alarms {
+    /// Groups `alarms` (in alert id order) that `filter` keeps by (resource, service).
+    pub fn group(
+        alarms: impl IntoIterator<Item = (Alarm, AlarmItem)>,
+        filter: &AlarmFilter,
+    ) -> Alarms {
+        let mut groups: BTreeMap<(Option<SyncId>, ServiceName), AlarmGroup> = BTreeMap::new();
+        let (mut total, mut acknowledged) = (0, 0);
+        for (alarm, item) in alarms {
+            let keep = filter
+                .service
+                .as_deref()
+                .is_none_or(|s| alarm.service.as_str() == s)
+                && filter
+                    .resource
+                    .as_deref()
+                    .is_none_or(|r| alarm.resource.as_ref().is_some_and(|x| x.as_str() == r))
+                && filter.severity.is_none_or(|s| alarm.severity == s)
+                && filter.acknowledged.is_none_or(|a| alarm.acknowledged == a);
+            if !keep {
+                continue;
+            }
+            let group = groups
+                .entry((alarm.resource.clone(), alarm.service.clone()))
+                .or_insert_with(|| AlarmGroup {
+                    resource: alarm.resource.clone(),
+                    service: alarm.service.clone(),
+                    counts: Severity::ALL.into_iter().map(|s| (s, 0)).collect(),
+                    acknowledged: 0,
+                    unacknowledged: 0,
+                    alerts: Vec::new(),
+                    items: Vec::new(),
+                });
+            *group.counts.entry(alarm.severity).or_default() += 1;
+            if alarm.acknowledged {
+                group.acknowledged += 1;
+                acknowledged += 1;
+            } else {
+                group.unacknowledged += 1;
+            }
+            total += 1;
+            group.alerts.push(item.id);
+            group.items.push(item);
+        }
+        Alarms {
+            total,
+            acknowledged,
+            unacknowledged: total - acknowledged,
+            groups: groups.into_values().collect(),
+        }
+    }
+}
+
+/// Which tasks a page lists.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only tasks that run on this host (with `pending`, only those whose run on it
+    /// has not ended).
+    pub host: Option<HostName>,
+    /// Only unfinished tasks (or runs, with `host`).
+    pub pending: bool,
+    /// Only tasks started for this alert.
+    pub alert: Option<AlertId>,
+}
+
+/// A page of tasks.
+#[derive(Debug, Serialize)]
+pub struct TaskPage {
+    /// Tasks in id order.
+    pub items: Vec<TaskView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of resources.
+#[derive(Debug, Serialize)]
+pub struct SyncPage {
+    /// Resources in id order.
+    pub items: Vec<SyncView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// How many rows each view holds.
@@ -114,8 +251,8 @@ pub trait ViewQueries {
     fn open_alerts(&self) -> Vec<AlertView>;
     /// Every alert that has an escalation step scheduled, in id order.
     fn alerts_awaiting_escalation(&self) -> Vec<AlertView>;
-    /// Active alarms, grouped.
-    fn alarms(&self) -> Alarms;
+    /// Active alarms that `filter` keeps, grouped, with the alerts inline.
+    fn alarms(&self, filter: &AlarmFilter) -> Alarms;
     /// Messages after `cursor` in id order, at most `limit`.
     fn messages(
         &self,
@@ -132,13 +269,15 @@ pub trait ViewQueries {
     fn task(&self, id: TaskId) -> Option<TaskView>;
     /// Whether a task exists.
     fn has_task(&self, id: TaskId) -> bool;
-    /// Tasks in id order: with `host`, those that run on it (only unfinished runs
-    /// when `pending`); without, every task (only unfinished ones when `pending`).
-    fn tasks(&self, host: Option<&HostName>, pending: bool) -> Vec<TaskView>;
+    /// Tasks `filter` keeps, in id order, after `cursor`, at most `limit`: with a host,
+    /// those that run on it (only unfinished runs when pending); without, every task
+    /// (only unfinished ones when pending).
+    fn tasks(&self, filter: &TaskFilter, cursor: Option<TaskId>, limit: usize) -> TaskPage;
     /// One resource.
     fn sync(&self, id: &SyncId) -> Option<SyncView>;
-    /// Resources in id order, only deleted (or only live) ones when `deleted` says so.
-    fn syncs(&self, deleted: Option<bool>) -> Vec<SyncView>;
+    /// Resources in id order after `cursor`, at most `limit`, only deleted (or only
+    /// live) ones when `deleted` says so.
+    fn syncs(&self, deleted: Option<bool>, cursor: Option<&SyncId>, limit: usize) -> SyncPage;
     /// The whole routing configuration.
     fn routing(&self) -> RoutingView;
     /// Every task rule, in id order.
@@ -249,11 +388,19 @@ impl ViewQueries for Views {
             .collect()
     }
 
-    fn alarms(&self) -> Alarms {
-        Alarms {
-            total: self.alarms.active.len(),
-            groups: self.alarms.groups(),
-        }
+    fn alarms(&self, filter: &AlarmFilter) -> Alarms {
+        let alarms = self.alarms.active.iter().filter_map(|(id, alarm)| {
+            let alert = self.alerts.alerts.get(id)?;
+            let item = AlarmItem {
+                id: *id,
+                summary: alert.summary.clone(),
+                severity: alarm.severity,
+                status: alert.status,
+                since: alert.created_at,
+            };
+            Some((alarm.clone(), item))
+        });
+        Alarms::group(alarms, filter)
     }
 
     fn messages(
@@ -308,32 +455,44 @@ impl ViewQueries for Views {
         self.tasks.tasks.contains_key(&id)
     }
 
-    fn tasks(&self, host: Option<&HostName>, pending: bool) -> Vec<TaskView> {
-        self.tasks
-            .tasks
-            .values()
-            .filter(|task| match host {
-                None => !pending || !task.is_finished(),
-                Some(h) => task
-                    .hosts
-                    .get(h)
-                    .is_some_and(|run| !pending || !run.state.is_terminal()),
-            })
+    fn tasks(&self, filter: &TaskFilter, cursor: Option<TaskId>, limit: usize) -> TaskPage {
+        let range = match cursor {
+            Some(after) => self
+                .tasks
+                .tasks
+                .range((Bound::Excluded(after), Bound::Unbounded)),
+            None => self.tasks.tasks.range(..),
+        };
+        let mut items: Vec<TaskView> = range
+            .map(|(_, task)| task)
+            .filter(|task| filter.keeps(task))
+            .take(limit.saturating_add(1))
             .cloned()
-            .collect()
+            .collect();
+        let next_cursor = page_end(&mut items, limit).map(|task| task.id.to_string());
+        TaskPage { items, next_cursor }
     }
 
     fn sync(&self, id: &SyncId) -> Option<SyncView> {
         self.syncs.syncs.get(id).cloned()
     }
 
-    fn syncs(&self, deleted: Option<bool>) -> Vec<SyncView> {
-        self.syncs
-            .syncs
-            .values()
+    fn syncs(&self, deleted: Option<bool>, cursor: Option<&SyncId>, limit: usize) -> SyncPage {
+        let range = match cursor {
+            Some(after) => self
+                .syncs
+                .syncs
+                .range::<SyncId, _>((Bound::Excluded(after), Bound::Unbounded)),
+            None => self.syncs.syncs.range::<SyncId, _>(..),
+        };
+        let mut items: Vec<SyncView> = range
+            .map(|(_, sync)| sync)
             .filter(|s| deleted.is_none_or(|d| s.deleted == d))
+            .take(limit.saturating_add(1))
             .cloned()
-            .collect()
+            .collect();
+        let next_cursor = page_end(&mut items, limit).map(|sync| sync.id.to_string());
+        SyncPage { items, next_cursor }
     }
 
     fn routing(&self) -> RoutingView {
@@ -379,8 +538,11 @@ impl ViewQueries for Views {
 
 /// The in-memory stand-in for full-text search: every word of `query` occurs, case
 /// folded, in the summary or the details (the oracle's approximation of FTS5 for plain
-/// words).
+/// words); a query without words matches nothing.
 fn words_match(alert: &AlertView, query: &str) -> bool {
+    if query.split_whitespace().next().is_none() {
+        return false;
+    }
     let mut text = alert.summary.to_lowercase();
     for (key, value) in &alert.details {
         text.push(' ');
@@ -391,4 +553,29 @@ fn words_match(alert: &AlertView, query: &str) -> bool {
     query
         .split_whitespace()
         .all(|word| text.contains(&word.to_lowercase()))
+}
+
+impl TaskFilter {
+    /// Whether `task` is on the page.
+    pub fn keeps(&self, task: &TaskView) -> bool {
+        let on_host = match &self.host {
+            None => !self.pending || !task.is_finished(),
+            Some(h) => task
+                .hosts
+                .get(h)
+                .is_some_and(|run| !self.pending || !run.state.is_terminal()),
+        };
+        on_host && self.alert.is_none_or(|a| task.alert_id == Some(a))
+    }
+}
+
+/// Cuts `items` (at most `limit + 1` long) to `limit`; the last item kept, when more
+/// followed, is where the next page starts after.
+pub fn page_end<T>(items: &mut Vec<T>, limit: usize) -> Option<&T> {
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last()
+    } else {
+        None
+    }
 }

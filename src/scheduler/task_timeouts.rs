@@ -44,7 +44,11 @@ impl TaskTimeouts {
 
     /// Every unfinished host the views show.
     pub fn seed(&mut self, views: &dyn ViewQueries) {
-        for task in views.tasks(None, false) {
+        let unfinished = crate::projection::queries::TaskFilter {
+            pending: true,
+            ..Default::default()
+        };
+        for task in views.tasks(&unfinished, None, usize::MAX).items {
             for host in task.hosts.keys() {
                 self.track(&task, host);
             }

@@ -22,6 +22,8 @@
 //! - `messages`: error messages that name the real cause.
 //! - `docs_walkthrough`: docs/api.md's walk-through, run and compared with the page.
 //! - `docs_routes`: docs/api.md's route table against the OpenAPI document.
+//! - `view_queries`: alerts by time and full text, alarms split and inline, pages of
+//!   tasks and resources.
 
 mod agreement;
 mod alerts;
@@ -41,3 +43,4 @@ mod reads;
 mod references;
 mod schemathesis_regressions;
 mod syncs_tasks;
+mod view_queries;

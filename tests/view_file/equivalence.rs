@@ -4,7 +4,7 @@
 
 use crate::scenario::ops;
 use crate::world::World;
-use alert_ledger::projection::queries::{AlertFilter, MessageFilter};
+use alert_ledger::projection::queries::{AlarmFilter, AlertFilter, MessageFilter, TaskFilter};
 use alert_ledger::projection::sqlite::{ViewFile, Writer};
 use alert_ledger::projection::ViewQueries;
 use projections::ids::HostName;
@@ -45,7 +45,21 @@ fn answers(views: &dyn ViewQueries) -> Value {
     };
     let messages = views.messages(&MessageFilter::default(), None, 10_000);
     let message_pages = views.messages(&MessageFilter::default(), None, 2);
-    let host = HostName::parse("web-1").unwrap();
+    let pending = TaskFilter {
+        pending: true,
+        ..TaskFilter::default()
+    };
+    let on_host = TaskFilter {
+        host: Some(HostName::parse("web-1").unwrap()),
+        pending: true,
+        ..TaskFilter::default()
+    };
+    let start = crate::harness::t0();
+    let window = AlertFilter {
+        since: Some(start + chrono::Duration::seconds(20)),
+        until: Some(start + chrono::Duration::seconds(200)),
+        ..AlertFilter::default()
+    };
     let sizes = views.sizes();
     json!({
         "position": views.position(),
@@ -57,16 +71,33 @@ fn answers(views: &dyn ViewQueries) -> Value {
         "open_by_severity": views.open_alerts_by_severity(),
         "open": views.open_alerts(),
         "escalations": views.alerts_awaiting_escalation(),
-        "alarms": views.alarms(),
+        "alarms": views.alarms(&AlarmFilter::default()),
+        "unacknowledged_alarms": views.alarms(&AlarmFilter {
+            acknowledged: Some(false),
+            ..AlarmFilter::default()
+        }),
+        "checkout_alarms": views.alarms(&AlarmFilter {
+            service: Some("checkout".into()),
+            severity: Some(projections::Severity::Critical),
+            ..AlarmFilter::default()
+        }),
+        "db_alarms": views.alarms(&AlarmFilter {
+            resource: Some("db-1".into()),
+            ..AlarmFilter::default()
+        }),
         "messages": messages,
         "each_message": messages.items.iter().map(|m| views.message(m.id)).collect::<Vec<_>>(),
         "message_page": message_pages,
         "unfinished": views.unfinished_messages(1000),
-        "tasks": views.tasks(None, false),
-        "pending_tasks": views.tasks(None, true),
-        "host_tasks": views.tasks(Some(&host), true),
-        "syncs": views.syncs(None),
-        "deleted_syncs": views.syncs(Some(true)),
+        "tasks": views.tasks(&TaskFilter::default(), None, 10_000),
+        "task_page": views.tasks(&TaskFilter::default(), None, 2),
+        "pending_tasks": views.tasks(&pending, None, 10_000),
+        "host_tasks": views.tasks(&on_host, None, 10_000),
+        "host_task_page": views.tasks(&on_host, None, 1),
+        "syncs": views.syncs(None, None, 10_000),
+        "sync_page": views.syncs(None, None, 1),
+        "deleted_syncs": views.syncs(Some(true), None, 10_000),
+        "opened_in_a_window": views.alerts(&window, None, 10_000),
         "routing": views.routing(),
         "consumer_groups": views.consumer_groups(),
     })

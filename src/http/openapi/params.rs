@@ -57,6 +57,14 @@ fn as_of() -> Value {
     })
 }
 
+fn time() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn search() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 256 })
+}
+
 fn severity() -> Value {
     json!({ "enum": ["critical", "error", "warning", "info"] })
 }
@@ -96,6 +104,17 @@ pub const ALERTS: &[Query] = &[
         "Only alerts owned by this resource",
     ),
     q("severity", severity, "Only alerts of this severity"),
+    q(
+        "since",
+        time,
+        "Only alerts opened at or after this RFC 3339 time",
+    ),
+    q("until", time, "Only alerts opened before this RFC 3339 time"),
+    q(
+        "q",
+        search,
+        "Full-text search over summary and details: every word must match; a trailing * makes a word a prefix. Current text only: not with as_of (a 422 naming query.q)",
+    ),
     q("limit", limit_1000, "Page size"),
     q("cursor", position, "`next_cursor` of the previous page"),
     MIN_POSITION,
@@ -121,6 +140,28 @@ pub const MESSAGES: &[Query] = &[
     AS_OF,
 ];
 
+/// `GET /v1/alarms`.
+pub const ALARMS: &[Query] = &[
+    q(
+        "service",
+        || json!({ "type": "string" }),
+        "Only this service's alarms",
+    ),
+    q(
+        "resource",
+        || json!({ "type": "string" }),
+        "Only alarms on this resource",
+    ),
+    q("severity", severity, "Only alarms of this severity"),
+    q(
+        "acknowledged",
+        boolean,
+        "Only acknowledged (true) or unacknowledged (false) alarms",
+    ),
+    MIN_POSITION,
+    AS_OF,
+];
+
 /// `GET /v1/syncs`.
 pub const SYNCS: &[Query] = &[
     q(
@@ -128,6 +169,8 @@ pub const SYNCS: &[Query] = &[
         boolean,
         "Only deleted (true) or live (false) resources",
     ),
+    q("limit", limit_1000, "Page size"),
+    q("cursor", name_pattern, "`next_cursor` of the previous page"),
     MIN_POSITION,
     AS_OF,
 ];
@@ -140,6 +183,9 @@ pub const TASKS: &[Query] = &[
         boolean,
         "Only unfinished tasks (with host: the host's run is unfinished)",
     ),
+    q("alert_id", uuid, "Only tasks started for this alert"),
+    q("limit", limit_1000, "Page size"),
+    q("cursor", uuid, "`next_cursor` of the previous page"),
     MIN_POSITION,
     AS_OF,
 ];

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 /// Every component schema, by name.
 pub fn components() -> Map<String, Value> {
-    let named: [(&str, Value); 31] = [
+    let named: [(&str, Value); 32] = [
         ("Problem", problem()),
         ("AlertCommandResult", alert_command_result()),
         ("WriteResult", write_result()),
@@ -23,15 +23,22 @@ pub fn components() -> Map<String, Value> {
         ("EventPage", page_of_events()),
         ("Alarms", alarms()),
         ("AlarmGroup", alarm_group()),
+        ("AlarmItem", alarm_item()),
         ("Message", message()),
         (
             "MessagePage",
             page("Message", "next_cursor", json!(["string", "null"])),
         ),
         ("Sync", sync()),
-        ("SyncList", items("Sync")),
+        (
+            "SyncPage",
+            page("Sync", "next_cursor", json!(["string", "null"])),
+        ),
         ("Task", task()),
-        ("TaskList", items("Task")),
+        (
+            "TaskPage",
+            page("Task", "next_cursor", json!(["string", "null"])),
+        ),
         ("TaskSpec", task_spec()),
         ("Routing", routing()),
         ("Digest", ops::digest()),
@@ -107,13 +114,6 @@ fn page(item: &str, cursor: &str, cursor_type: Value) -> Value {
             "items": { "type": "array", "items": reference(item) },
             cursor: { "type": cursor_type, "description": "Pass as `cursor` for the next page; null on the last page" }
         }),
-    )
-}
-
-fn items(item: &str) -> Value {
-    object(
-        &["items"],
-        json!({ "items": { "type": "array", "items": reference(item) } }),
     )
 }
 
@@ -287,15 +287,42 @@ fn page_of_events() -> Value {
 }
 
 fn alarms() -> Value {
+    let count = json!({ "type": "integer", "minimum": 0 });
     object(
-        &["total", "groups"],
-        json!({ "total": { "type": "integer", "minimum": 0 }, "groups": { "type": "array", "items": reference("AlarmGroup") } }),
+        &["total", "acknowledged", "unacknowledged", "groups"],
+        json!({
+            "total": count,
+            "acknowledged": count,
+            "unacknowledged": count,
+            "groups": { "type": "array", "items": reference("AlarmGroup") }
+        }),
+    )
+}
+
+fn alarm_item() -> Value {
+    object(
+        &["id", "summary", "severity", "status", "since"],
+        json!({
+            "id": uuid(),
+            "summary": { "type": "string" },
+            "severity": severity(),
+            "status": { "enum": ["triggered", "acknowledged"] },
+            "since": time()
+        }),
     )
 }
 
 fn alarm_group() -> Value {
     object(
-        &["resource", "service", "counts", "alerts"],
+        &[
+            "resource",
+            "service",
+            "counts",
+            "acknowledged",
+            "unacknowledged",
+            "alerts",
+            "items",
+        ],
         json!({
             "resource": nullable("string"),
             "service": { "type": "string" },
@@ -304,7 +331,10 @@ fn alarm_group() -> Value {
                 "propertyNames": severity(),
                 "additionalProperties": { "type": "integer", "minimum": 0 }
             },
-            "alerts": { "type": "array", "items": uuid() }
+            "acknowledged": { "type": "integer", "minimum": 0 },
+            "unacknowledged": { "type": "integer", "minimum": 0 },
+            "alerts": { "type": "array", "items": uuid() },
+            "items": { "type": "array", "items": reference("AlarmItem") }
         }),
     )
 }

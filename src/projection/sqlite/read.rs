@@ -4,16 +4,17 @@
 
 use super::rows::{decode, SyncRow, ROUTING_ID};
 use crate::projection::queries::{
-    Alarms, AlertFilter, AlertPage, MessageFilter, MessagePage, ViewQueries, ViewSizes,
+    page_end, AlarmFilter, AlarmItem, Alarms, AlertFilter, AlertPage, MessageFilter, MessagePage,
+    SyncPage, TaskFilter, TaskPage, ViewQueries, ViewSizes,
 };
 use projections::decide::config::{check_references, require_channels};
 use projections::decide::{ConfigCommand, Rejection};
 use projections::ids::{
-    AlertId, ChannelId, ConsumerName, HostName, MessageId, PolicyId, ServiceName, SyncId, TaskId,
+    AlertId, ChannelId, ConsumerName, MessageId, PolicyId, ServiceName, SyncId, TaskId,
 };
 use projections::views::alarms::Alarm;
 use projections::views::{
-    AlarmsView, AlertStatus, AlertView, ChannelView, ConsumerGroupView, MessageView, Policy, Route,
+    AlertStatus, AlertView, ChannelView, ConsumerGroupView, MessageView, Policy, Route,
     RoutingView, SyncView, TaskRule, TaskView,
 };
 use projections::{Position, Severity};
@@ -183,6 +184,12 @@ impl ViewQueries for SqlViews {
         if let Some(until) = &filter.until {
             and("created_at <", Value::Text(super::schema::time(until)));
         }
+        if filter.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
+            return AlertPage {
+                items: Vec::new(),
+                next_cursor: None,
+            };
+        }
         if let Some(query) = &filter.query {
             and(
                 "opened IN (SELECT rowid FROM alert_text WHERE alert_text MATCH",
@@ -239,26 +246,52 @@ impl ViewQueries for SqlViews {
         self.answer("escalations", self.bodies(&sql, Vec::new()))
     }
 
-    fn alarms(&self) -> Alarms {
-        let active = self
-            .open_alerts()
-            .into_iter()
-            .map(|alert| {
-                let alarm = Alarm {
-                    resource: alert.resource.clone(),
-                    service: alert.service.clone(),
-                    severity: alert.severity,
-                    acknowledged: alert.status == AlertStatus::Acknowledged,
-                };
-                (alert.id, alarm)
-            })
-            .collect();
-        let mut view = AlarmsView::default();
-        view.active = active;
-        Alarms {
-            total: view.active.len(),
-            groups: view.groups(),
+    fn alarms(&self, filter: &AlarmFilter) -> Alarms {
+        let mut sql = format!(
+            "SELECT body FROM alerts WHERE {} AND status != 'resolved'",
+            self.visible()
+        );
+        let mut values = Vec::new();
+        let mut and = |clause: &str, value: Value| {
+            values.push(value);
+            sql.push_str(&format!(" AND {clause} ?{}", values.len()));
+        };
+        if let Some(service) = &filter.service {
+            and("service =", Value::Text(service.clone()));
         }
+        if let Some(resource) = &filter.resource {
+            and("resource =", Value::Text(resource.clone()));
+        }
+        if let Some(severity) = filter.severity {
+            and("severity =", Value::Text(severity.as_str().into()));
+        }
+        if let Some(acknowledged) = filter.acknowledged {
+            let status = if acknowledged {
+                AlertStatus::Acknowledged
+            } else {
+                AlertStatus::Triggered
+            };
+            and("status =", Value::Text(status.as_str().into()));
+        }
+        sql.push_str(" ORDER BY id");
+        let open: Vec<AlertView> = self.answer("alarms", self.bodies(&sql, values));
+        let alarms = open.into_iter().map(|alert| {
+            let alarm = Alarm {
+                resource: alert.resource.clone(),
+                service: alert.service.clone(),
+                severity: alert.severity,
+                acknowledged: alert.status == AlertStatus::Acknowledged,
+            };
+            let item = AlarmItem {
+                id: alert.id,
+                summary: alert.summary,
+                severity: alert.severity,
+                status: alert.status,
+                since: alert.created_at,
+            };
+            (alarm, item)
+        });
+        Alarms::group(alarms, filter)
     }
 
     fn messages(
@@ -328,23 +361,46 @@ impl ViewQueries for SqlViews {
         self.task(id).is_some()
     }
 
-    fn tasks(&self, host: Option<&HostName>, pending: bool) -> Vec<TaskView> {
-        let unfinished = if pending { " AND finished = 0" } else { "" };
-        let sql = format!(
-            "SELECT body FROM tasks WHERE {}{unfinished} ORDER BY id",
-            self.visible()
-        );
-        let tasks: Vec<TaskView> = self.answer("tasks", self.bodies(&sql, Vec::new()));
-        tasks
-            .into_iter()
-            .filter(|task| match host {
-                None => !pending || !task.is_finished(),
-                Some(h) => task
-                    .hosts
-                    .get(h)
-                    .is_some_and(|run| !pending || !run.state.is_terminal()),
-            })
-            .collect()
+    fn tasks(&self, filter: &TaskFilter, cursor: Option<TaskId>, limit: usize) -> TaskPage {
+        let mut sql = format!("SELECT body FROM tasks WHERE {}", self.visible());
+        let mut values = Vec::new();
+        if filter.pending {
+            sql.push_str(" AND finished = 0");
+        }
+        if let Some(alert) = filter.alert {
+            values.push(Value::Text(alert.to_string()));
+            sql.push_str(&format!(" AND alert_id = ?{}", values.len()));
+        }
+        if let Some(host) = &filter.host {
+            values.push(Value::Text(host.as_str().to_owned()));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM json_each(body, '$.hosts') WHERE key = ?{})",
+                values.len()
+            ));
+        }
+        let mut after = cursor.map(|c| c.to_string());
+        let mut items = Vec::new();
+        // A host's run state is inside the body: filter batches until the page is full.
+        loop {
+            let mut batch_sql = sql.clone();
+            let mut batch_values = values.clone();
+            if let Some(after) = &after {
+                batch_values.push(Value::Text(after.clone()));
+                batch_sql.push_str(&format!(" AND id > ?{}", batch_values.len()));
+            }
+            let batch = limit.saturating_add(1).clamp(1, 1000);
+            batch_sql.push_str(&format!(" ORDER BY id LIMIT {batch}"));
+            let rows: Vec<TaskView> = self.answer("tasks", self.bodies(&batch_sql, batch_values));
+            let exhausted = rows.len() < batch;
+            after = rows.last().map(|t| t.id.to_string());
+            items.extend(rows.into_iter().filter(|task| filter.keeps(task)));
+            if exhausted || items.len() > limit {
+                break;
+            }
+        }
+        items.truncate(limit.saturating_add(1));
+        let next_cursor = page_end(&mut items, limit).map(|task| task.id.to_string());
+        TaskPage { items, next_cursor }
     }
 
     fn sync(&self, id: &SyncId) -> Option<SyncView> {
@@ -352,9 +408,10 @@ impl ViewQueries for SqlViews {
             .map(|row| row.view)
     }
 
-    fn syncs(&self, deleted: Option<bool>) -> Vec<SyncView> {
-        let sql = format!(
-            "SELECT body FROM syncs WHERE {}{} ORDER BY id",
+    fn syncs(&self, deleted: Option<bool>, cursor: Option<&SyncId>, limit: usize) -> SyncPage {
+        let mut values = Vec::new();
+        let mut sql = format!(
+            "SELECT body FROM syncs WHERE {}{}",
             self.visible(),
             match deleted {
                 None => "",
@@ -362,8 +419,16 @@ impl ViewQueries for SqlViews {
                 Some(false) => " AND deleted = 0",
             }
         );
-        let rows: Vec<SyncRow> = self.answer("syncs", self.bodies(&sql, Vec::new()));
-        rows.into_iter().map(|row| row.view).collect()
+        if let Some(after) = cursor {
+            values.push(Value::Text(after.as_str().to_owned()));
+            sql.push_str(" AND id > ?1");
+        }
+        let batch = limit.saturating_add(1).min(i64::MAX as usize);
+        sql.push_str(&format!(" ORDER BY id LIMIT {batch}"));
+        let rows: Vec<SyncRow> = self.answer("syncs", self.bodies(&sql, values));
+        let mut items: Vec<SyncView> = rows.into_iter().map(|row| row.view).collect();
+        let next_cursor = page_end(&mut items, limit).map(|sync| sync.id.to_string());
+        SyncPage { items, next_cursor }
     }
 
     fn routing(&self) -> RoutingView {
