@@ -1,6 +1,7 @@
 # Multi-stage build: compile with the Rust toolchain, run from a small Debian image as
-# a non-root user. The data directory is a volume: the whole log on the embedded store,
-# only view snapshots with --store postgres://… or kurrentdb://….
+# a non-root user. The data directory is a volume: the whole log and the view file
+# (views.sqlite3) on the embedded store, only the view file with --store postgres://… or
+# kurrentdb://… (it is rebuilt from the log if the volume is empty).
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -24,7 +25,8 @@ VOLUME ["/var/lib/alert-ledger/data"]
 # Ready = the views caught up and the dispatcher runs (compose files may override this).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=6 \
     CMD curl -fsS http://127.0.0.1:8470/readyz || exit 1
-# SIGTERM: stop accepting, finish in-flight appends, snapshot, exit 0.
+# SIGTERM: stop accepting, finish in-flight appends, close the log, exit 0 (the view file
+# commits every batch as it goes, so there is nothing left to write).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["alert-ledger"]
 CMD ["serve"]

@@ -63,6 +63,9 @@ pub struct ServeConfig {
     pub sse_ring_bytes: usize,
     /// The view file (`None`: `<data_dir>/views.sqlite3`).
     pub views_file: Option<PathBuf>,
+    /// From this many events an empty view file is built in bulk before the service
+    /// starts (no flag: tests lower it to run that path on small logs).
+    pub views_bulk_build_from: u64,
     /// How outgoing messages are delivered (instance id, signing secret, retries).
     pub dispatch: crate::dispatch::DispatchConfig,
     /// The embedded store's file system (`None`: the operating system's). There is no
@@ -90,6 +93,7 @@ impl ServeConfig {
             heartbeat: crate::http::subscribe::DEFAULT_HEARTBEAT,
             sse_ring_bytes: crate::http::frames::DEFAULT_RING_BYTES,
             views_file: None,
+            views_bulk_build_from: crate::projection::BULK_BUILD_FROM,
             dispatch: crate::dispatch::DispatchConfig::default(),
             file_system: None,
             timeouts: crate::http::serve::Timeouts::default(),

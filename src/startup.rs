@@ -62,9 +62,14 @@ impl Application {
         let started = Instant::now();
         let accept_loss = config.recovery == crate::store::embedded::RecoveryMode::AcceptDataLoss;
         remove_old_snapshots(&config.data_dir);
-        let views = ViewsHandle::open(store.as_ref(), &config.views_file(), accept_loss)
-            .await
-            .context("cannot open the view file")?;
+        let views = ViewsHandle::open(
+            &store,
+            &config.views_file(),
+            accept_loss,
+            config.views_bulk_build_from,
+        )
+        .await
+        .context("cannot open the view file")?;
         let replayed = projection::catch_up(store.as_ref(), &views)
             .await
             .context("cannot replay the log into the views")?;

@@ -27,7 +27,8 @@ fn metadata() -> Metadata {
     }
 }
 
-fn wrap(events: Vec<Event>) -> Vec<NewEvent> {
+/// Events with fresh ids and the bench's metadata.
+pub fn wrap(events: Vec<Event>) -> Vec<NewEvent> {
     events
         .into_iter()
         .map(|event| NewEvent {
@@ -84,8 +85,18 @@ fn fold(state: &mut SeriesState, events: &[Event]) {
     }
 }
 
+/// A nonce no other fill of this process uses.
+pub fn fresh_nonce() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed) << 20
+}
+
 /// The appends of incident `i` (run `nonce`): (stream, events) in order.
 pub fn incident(nonce: u64, i: u64) -> (String, Vec<Vec<NewEvent>>) {
+    incident_closed(nonce, i, i.is_multiple_of(6))
+}
+
+/// Incident `i`, acknowledged and resolved when `close` (repeated every third).
+pub fn incident_closed(nonce: u64, i: u64, close: bool) -> (String, Vec<Vec<NewEvent>>) {
     let t = trigger(nonce, i);
     let mut state = SeriesState::new(SeriesId::of(&t.service, &t.dedup_key));
     let mut appends = Vec::new();
@@ -99,7 +110,7 @@ pub fn incident(nonce: u64, i: u64) -> (String, Vec<Vec<NewEvent>>) {
     if i.is_multiple_of(3) {
         step(&mut state, AlertCommand::Trigger(t));
     }
-    if i.is_multiple_of(6) {
+    if close {
         step(&mut state, AlertCommand::Acknowledge { alert_id });
         let resolved_by = ResolvedBy::Person;
         step(

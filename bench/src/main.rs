@@ -27,6 +27,7 @@ mod soak;
 mod sse;
 mod store_probe;
 mod suites;
+mod views;
 
 use clap::{Parser, Subcommand};
 use report::{Machine, Report};
@@ -147,6 +148,20 @@ enum Suite {
         #[arg(long)]
         port: u16,
     },
+    /// The view file against the in-memory views it replaced (not part of `all`):
+    /// rebuild, startup, memory, `as_of`, filtered lists and search, on logs of
+    /// `--events` (default 1000000,10000000; quick 100000) with 10,000 open alerts.
+    Views {
+        /// Timed reads per query kind.
+        #[arg(long, default_value_t = 1000)]
+        reads: usize,
+    },
+    /// (internal) Folds a data dir's log into in-memory views; memory and decode time.
+    #[command(hide = true)]
+    ViewsOldProbe {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// (internal) Builds the service over a data dir and reports time and memory.
     #[command(hide = true)]
     Probe {
@@ -178,6 +193,8 @@ impl Suite {
             Suite::Consumers { .. } => "consumers",
             Suite::ServeChild { .. } => "serve-child",
             Suite::Probe { .. } => "probe",
+            Suite::Views { .. } => "views",
+            Suite::ViewsOldProbe { .. } => "views-old-probe",
             Suite::StoreProbe { .. } => "store-probe",
         }
     }
@@ -197,6 +214,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     if let Suite::Probe { data_dir } = &suite {
         let probe = runtime.block_on(inproc::probe(data_dir))?;
+        println!("{}", serde_json::to_string(&probe)?);
+        return Ok(());
+    }
+    if let Suite::ViewsOldProbe { data_dir } = &suite {
+        let probe = runtime.block_on(views::old_probe(data_dir))?;
         println!("{}", serde_json::to_string(&probe)?);
         return Ok(());
     }
@@ -243,6 +265,34 @@ fn main() -> anyhow::Result<()> {
             run.missing == 0 && run.not_acked == 0 && run.acked_unseen == 0,
             "a promise of the consumer group was broken"
         );
+        return Ok(());
+    }
+    if let Suite::Views { reads } = &suite {
+        let sizes = options.events.clone().unwrap_or_else(|| {
+            if options.quick {
+                vec![100_000]
+            } else {
+                vec![1_000_000, 10_000_000]
+            }
+        });
+        let dir = options.dir.clone().unwrap_or_else(std::env::temp_dir);
+        let started = Instant::now();
+        let mut machine = Machine::now();
+        let rows = runtime.block_on(views::run(&dir, &sizes, *reads))?;
+        machine.loadavg_end = report::loadavg();
+        let report = Report {
+            machine,
+            mode: if options.quick { "quick" } else { "full" },
+            suites: vec!["views".to_owned()],
+            rows,
+            wall_secs: started.elapsed().as_secs_f64(),
+        };
+        print!("{}", report.markdown());
+        let json = options
+            .json
+            .unwrap_or_else(|| default_json().with_file_name("views-results.json"));
+        report.write_json(&json)?;
+        eprintln!("wrote {}", json.display());
         return Ok(());
     }
     anyhow::ensure!(options.repeats >= 1, "--repeats must be at least 1");

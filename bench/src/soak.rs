@@ -7,7 +7,9 @@
 //! reach the head, stops the service, and starts a fresh one on the same log (the
 //! probe) to learn what the views alone occupy. The run fails when any operation
 //! failed, a subscriber missed events, or the soaked service holds more than twice
-//! the fresh service's memory plus 64 MiB (growth beyond the views' own).
+//! the fresh service's memory plus 64 MiB (growth beyond the views' own). It reports
+//! whether memory stayed flat (end ÷ the window at 10 s, the issue's ≤ 1.2), and fails
+//! on it for runs of 10 minutes or more.
 
 use crate::inproc;
 use crate::ledger::HttpLedger;
@@ -62,6 +64,10 @@ struct SoakReport {
     /// Events each subscriber received (each must equal `head`).
     delivered: Vec<u64>,
     rss_start_mib: f64,
+    /// The first window at or after 10 s of load.
+    rss_10s_mib: f64,
+    /// `rss_end_mib / rss_10s_mib`: memory stays flat when at most 1.2.
+    rss_growth_since_10s: f64,
     /// At the end of the load, before paused subscribers resume.
     rss_loaded_mib: f64,
     rss_end_mib: f64,
@@ -258,19 +264,24 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
         .status()
         .await?;
     anyhow::ensure!(stopped.success(), "kill -TERM failed");
-    // Shutdown writes a final snapshot: on a log of millions of events that alone
-    // takes tens of seconds.
     let stopping = Instant::now();
     let status = tokio::time::timeout(Duration::from_secs(600), child.wait())
         .await
         .map_err(|_| anyhow::anyhow!("the service did not exit within 600 s of SIGTERM"))??;
     anyhow::ensure!(status.success(), "the service exited with {status}");
     eprintln!(
-        "soak: the service stopped {:.1} s after SIGTERM (final snapshot included)",
+        "soak: the service stopped {:.1} s after SIGTERM",
         stopping.elapsed().as_secs_f64()
     );
     let fresh = inproc::run_probe(&data_dir).await?;
+    let rss_10s_mib = windows
+        .iter()
+        .find(|w| w.at_secs >= 10.0)
+        .or(windows.last())
+        .map_or(0.0, |w| w.rss_mib);
     let report = SoakReport {
+        rss_10s_mib,
+        rss_growth_since_10s: rss_end_mib / rss_10s_mib.max(1e-9),
         seconds,
         connections: settings.connections,
         subscribers: settings.subscribers,
@@ -314,6 +325,17 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
         report.delivered,
         report.head
     );
+    eprintln!(
+        "soak: resident memory {:.1} MiB at 10 s, {:.1} MiB at the end: {:.2}× (flat when ≤ 1.2×)",
+        report.rss_10s_mib, report.rss_end_mib, report.rss_growth_since_10s
+    );
+    if report.seconds >= 600.0 {
+        anyhow::ensure!(
+            report.rss_growth_since_10s <= 1.2,
+            "resident memory did not stay flat: {:.2}× the figure at 10 s",
+            report.rss_growth_since_10s
+        );
+    }
     let bound = 2.0 * report.rss_fresh_mib + 64.0;
     anyhow::ensure!(
         report.rss_end_mib <= bound,

@@ -504,7 +504,8 @@ where
     Ok(samples)
 }
 
-fn millions(events: u64) -> String {
+/// `1.0M`, `100k`: a log size for row labels.
+pub fn millions(events: u64) -> String {
     if events >= 1_000_000 {
         format!("{:.1}M", events as f64 / 1e6)
     } else {

@@ -196,7 +196,7 @@ pub async fn list(
                 chrono::DateTime::parse_from_rfc3339(raw)
                     .map(|t| t.with_timezone(&chrono::Utc))
                     .map_err(|_| {
-                        ApiError::field(&format!("query.{name}"), "must be an RFC 3339 time")
+                        ApiError::field(format!("query.{name}"), "must be an RFC 3339 time")
                     })
             })
             .transpose()

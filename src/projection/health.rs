@@ -88,11 +88,14 @@ pub fn quick_check(path: &Path) -> Result<(), String> {
         .query_map([], |row| row.get::<_, String>(0))
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(|e| e.to_string())?;
-    if lines == ["ok"] {
-        Ok(())
-    } else {
-        Err(lines.join("; "))
+    if lines != ["ok"] {
+        return Err(lines.join("; "));
     }
+    // Sound pages: refresh the planner's statistics while here (a sample per index).
+    if let Err(err) = conn.execute_batch(super::sqlite::schema::ANALYZE) {
+        tracing::warn!(%err, "could not refresh the view file's statistics");
+    }
+    Ok(())
 }
 
 /// Runs the deep check of the live file in the background; a failure starts an online

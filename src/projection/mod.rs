@@ -44,6 +44,10 @@ pub const PAGE: usize = 4096;
 /// The name of the view file in the data directory.
 pub const VIEW_FILE: &str = "views.sqlite3";
 
+/// From this many events, an empty view file is built with the rebuild's bulk settings
+/// before the service starts, rather than by following the log batch by batch.
+pub const BULK_BUILD_FROM: Position = 50_000;
+
 /// The views as they are now or as of a past position, answering [`ViewQueries`].
 /// Every answer from one `Current` reflects the same position; drop it before any
 /// `.await` (it holds a read transaction and is not `Send`).
@@ -64,13 +68,21 @@ pub struct ViewsHandle {
 impl ViewsHandle {
     /// Opens (or creates) the view file at `path` and checks it against `store`
     /// (`sqlite::open`): a refused file is moved aside and rebuilt; one that proves a
-    /// loss refuses the start unless `accept_loss`.
+    /// loss refuses the start unless `accept_loss`. An empty file over a log of at
+    /// least `bulk_build_from` events is built in bulk first.
     pub async fn open(
-        store: &dyn EventStore,
+        store: &Arc<dyn EventStore>,
         path: &Path,
         accept_loss: bool,
+        bulk_build_from: Position,
     ) -> Result<Arc<Self>, StoreError> {
-        let opened = sqlite::open::open(path, store, accept_loss).await?;
+        let mut opened = sqlite::open::open(path, store.as_ref(), accept_loss).await?;
+        if opened.writer.resident().position == 0 {
+            let head = store.head().await?.position;
+            if head >= bulk_build_from.max(1) {
+                opened.writer = bulk_build(store, path, opened.writer, head).await?;
+            }
+        }
         let position = opened.writer.resident().position;
         let health = ViewHealth {
             opened_at_position: position,
@@ -175,6 +187,38 @@ impl ViewsHandle {
     fn live_path(&self) -> PathBuf {
         self.file.path().to_owned()
     }
+}
+
+/// Builds an empty view file from the log up to `head` with the rebuild's bulk
+/// settings (a fresh file beside it, renamed into place; nothing reads it yet).
+async fn bulk_build(
+    store: &Arc<dyn EventStore>,
+    path: &Path,
+    empty: Writer,
+    head: Position,
+) -> Result<Writer, StoreError> {
+    tracing::info!(events = head, file = %path.display(), "the view file is empty: building it from the log");
+    let started = std::time::Instant::now();
+    let fresh = sqlite::build::fresh_path(path);
+    let (built, failed) = sqlite::build::build(store.clone(), &fresh, head, |_| {}).await?;
+    let live = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        rebuild::swap(Some(empty), built, &fresh, &live)?;
+        let _ = sqlite::build::remove_with_companions(&rebuild::previous_path(&live));
+        Writer::open(&live).map_err(|e| sqlite::open::sqlite_error("open the view file", e))
+    })
+    .await
+    .map_err(|e| StoreError::io("build the view file", std::io::Error::other(e)))?
+    .inspect(|_| {
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            events = head,
+            failed,
+            seconds,
+            events_per_sec = head as f64 / seconds.max(1e-9),
+            "view file built"
+        );
+    })
 }
 
 /// Replays the log from the views' position to the current head.

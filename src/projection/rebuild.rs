@@ -237,7 +237,7 @@ async fn rebuild_online(
 
 /// Closes both files and renames the fresh one into place, keeping the live one as
 /// the previous file.
-fn swap(
+pub(super) fn swap(
     old: Option<Writer>,
     fresh: Writer,
     fresh_path: &Path,

@@ -131,7 +131,7 @@ pub enum StoreError {
         reason: String,
     },
     /// Events that were acknowledged are damaged or missing, or the log is not the one
-    /// a witness of it (the durable-end checkpoint, a views snapshot) was written for.
+    /// a witness of it (the durable-end checkpoint, the view file's checkpoint) was written for.
     /// Nothing was changed on disk.
     ///
     /// ### Handling

@@ -41,20 +41,20 @@ async fn alerts_are_found_by_words_of_their_summary_and_details_and_by_when_they
             ids(&reply.body)
         }
     };
-    assert_eq!(find("q=disk".into()).await, [disk_id.clone()]);
+    assert_eq!(find("q=disk".into()).await, vec![disk_id.clone()]);
     assert_eq!(
         find("q=DISK%20db".into()).await,
-        [disk_id.clone()],
+        vec![disk_id.clone()],
         "case folded, every word"
     );
     assert_eq!(
         find("q=postgresql".into()).await,
-        [disk_id.clone()],
+        vec![disk_id.clone()],
         "details are searched"
     );
     assert_eq!(
         find("q=lat*".into()).await,
-        [latency_id.clone()],
+        vec![latency_id.clone()],
         "a prefix"
     );
     assert!(
@@ -66,8 +66,8 @@ async fn alerts_are_found_by_words_of_their_summary_and_details_and_by_when_they
         "no words, no match, no error"
     );
     let since = between.to_rfc3339().replace('+', "%2B");
-    assert_eq!(find(format!("since={since}")).await, [latency_id.clone()]);
-    assert_eq!(find(format!("until={since}")).await, [disk_id.clone()]);
+    assert_eq!(find(format!("since={since}")).await, vec![latency_id.clone()]);
+    assert_eq!(find(format!("until={since}")).await, vec![disk_id.clone()]);
 
     let refused = app.get(&format!("/v1/alerts?q=disk&as_of={head}")).await;
     assert_eq!(

@@ -118,27 +118,7 @@ async fn a_damaged_page_fails_the_page_check_and_the_views_are_rebuilt_online() 
     let app = spawn_app_with(|_| {}).await;
     let head = write_history(&app, 8).await;
     let dir = app.stop().await.data_dir;
-    let file = view_file(dir.path());
-    let (page_size, root) = {
-        let conn = rusqlite::Connection::open(&file).unwrap();
-        let page_size: u64 = conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .unwrap();
-        let root: u64 = conn
-            .query_row(
-                "SELECT rootpage FROM sqlite_master WHERE name = 'alerts'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        (page_size, root)
-    };
-    let mut bytes = std::fs::read(&file).unwrap();
-    let start = ((root - 1) * page_size) as usize;
-    for byte in &mut bytes[start..start + page_size as usize] {
-        *byte ^= 0xff;
-    }
-    std::fs::write(&file, bytes).unwrap();
+    damage_alerts_page(&view_file(dir.path()));
 
     let expected = fresh_replay_views(dir.path(), head).await;
     let app = spawn_app_in(dir, |_| {}).await;
@@ -303,12 +283,71 @@ async fn an_old_data_directory_with_json_snapshots_opens_and_the_snapshots_go() 
         b"ALSNAP\0\n an older version's whole-view snapshot",
     )
     .unwrap();
-    let app = spawn_app_in(dir, |_| {}).await;
+    // Built in bulk before the start, as a long log's would be.
+    let app = spawn_app_in(dir, |config| config.views_bulk_build_from = 1).await;
+    let status = app.get("/v1/admin/projections").await.expect(200);
+    assert_eq!(status.body["view_file"]["opened_at_position"], head);
     assert_eq!(
         all_views(&app, &format!("min_position={head}")).await,
         before
     );
     let dir = app.stop().await.data_dir;
     assert!(!snapshots.exists(), "the old snapshots were removed");
+    assert!(
+        !dir.path().join("views.sqlite3.rebuild").exists()
+            && !dir.path().join("views.sqlite3.previous").exists(),
+        "no build leftovers"
+    );
     assert!(view_file(dir.path()).exists());
+}
+
+/// Flips every byte of the page holding the alerts table's root.
+fn damage_alerts_page(file: &Path) {
+    let (page_size, root) = {
+        let conn = rusqlite::Connection::open(file).unwrap();
+        let page_size: u64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        let root: u64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'alerts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (page_size, root)
+    };
+    let mut bytes = std::fs::read(file).unwrap();
+    let start = ((root - 1) * page_size) as usize;
+    for byte in &mut bytes[start..start + page_size as usize] {
+        *byte ^= 0xff;
+    }
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_views_reads_every_page_and_names_a_damaged_one() {
+    let app = spawn_app_with(|_| {}).await;
+    let head = write_history(&app, 3).await;
+    let dir = app.stop().await.data_dir;
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_alert-ledger"))
+            .args(["verify", "--views", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let passed = verify();
+    let stdout = String::from_utf8_lossy(&passed.stdout);
+    assert!(passed.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("every page consistent")
+            && stdout.contains(&format!("checkpoint at position {head}")),
+        "{stdout}"
+    );
+    damage_alerts_page(&view_file(dir.path()));
+    let failed = verify();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(stderr.contains("failed its page check"), "{stderr}");
 }

@@ -40,10 +40,12 @@ pub fn projections_status() -> Value {
         &["name", "rows"],
         json!({ "name": projection_name(), "rows": { "type": "integer", "minimum": 0 } }),
     );
-    let snapshot = object(
-        &["position", "file", "at", "last_error"],
-        json!({ "position": position(), "file": nullable("string"), "at": nullable_time(), "last_error": nullable("string") }),
-    );
+    let mut view_file = view_health();
+    view_file["required"]
+        .as_array_mut()
+        .expect("a required list")
+        .push(json!("path"));
+    view_file["properties"]["path"] = json!({ "type": "string" });
     object(
         &[
             "position",
@@ -51,7 +53,7 @@ pub fn projections_status() -> Value {
             "lag",
             "fold_errors",
             "following",
-            "snapshot",
+            "view_file",
             "projections",
             "rebuild",
             "consumers",
@@ -62,7 +64,7 @@ pub fn projections_status() -> Value {
             "lag": position(),
             "fold_errors": position(),
             "following": { "type": "boolean" },
-            "snapshot": snapshot,
+            "view_file": view_file,
             "projections": { "type": "array", "items": row },
             "rebuild": { "oneOf": [{ "type": "null" }, reference("RebuildStatus")] },
             "consumers": { "type": "array", "items": object(&["name", "checkpoint", "lag"], json!({ "name": { "type": "string" }, "checkpoint": position(), "lag": position() })) }
@@ -97,6 +99,40 @@ pub fn rebuild_status() -> Value {
     )
 }
 
+/// What the view file's checks found (`/readyz` `views`, the projection status).
+fn view_health() -> Value {
+    let check = json!({
+        "type": "object",
+        "required": ["state"],
+        "properties": {
+            "state": { "enum": ["not_run", "running", "passed", "failed"] },
+            "at": time(),
+            "detail": { "type": "string" }
+        }
+    });
+    object(
+        &[
+            "opened_at_position",
+            "set_aside",
+            "deep_check",
+            "last_damage",
+            "read_errors",
+        ],
+        json!({
+            "opened_at_position": position(),
+            "set_aside": {
+                "oneOf": [
+                    { "type": "null" },
+                    object(&["file", "reason"], json!({ "file": { "type": "string" }, "reason": { "type": "string" } }))
+                ]
+            },
+            "deep_check": check,
+            "last_damage": { "oneOf": [{ "type": "null" }, check] },
+            "read_errors": position()
+        }),
+    )
+}
+
 pub fn readiness() -> Value {
     object(
         &[
@@ -105,6 +141,7 @@ pub fn readiness() -> Value {
             "head_position",
             "lag",
             "fold_errors",
+            "views",
         ],
         json!({
             "status": { "enum": ["ready", "not_ready"] },
@@ -112,7 +149,8 @@ pub fn readiness() -> Value {
             "applied_position": position(),
             "head_position": position(),
             "lag": position(),
-            "fold_errors": position()
+            "fold_errors": position(),
+            "views": view_health()
         }),
     )
 }

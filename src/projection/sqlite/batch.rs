@@ -46,15 +46,13 @@ pub fn apply(
         ..Views::default()
     };
     let mut changes = load(tx, &mut work, events)?;
-    let text_before: BTreeMap<AlertId, Option<(String, BTreeMap<String, String>)>> = changes
+    let text_before: BTreeMap<AlertId, Option<rows::AlertText>> = changes
         .alerts
         .iter()
         .map(|(id, v)| {
             (
                 *id,
-                v.last
-                    .as_ref()
-                    .map(|a| (a.summary.clone(), a.details.clone())),
+                v.last().map(|a| (a.summary.clone(), a.details.clone())),
             )
         })
         .collect();
@@ -140,11 +138,11 @@ fn load(tx: &Transaction, work: &mut Views, events: &[RecordedEvent]) -> rusqlit
         if deletions.contains(&resource) {
             for alert in rows::open_on_resource(tx, &resource)? {
                 open.insert(alert.id);
-                if !changes.alerts.contains_key(&alert.id) {
+                if let std::collections::btree_map::Entry::Vacant(entry) =
+                    changes.alerts.entry(alert.id)
+                {
                     work.alerts.alerts.insert(alert.id, alert.clone());
-                    changes
-                        .alerts
-                        .insert(alert.id, Versions::from_file(Some(alert)));
+                    entry.insert(Versions::from_file(Some(alert)));
                 }
             }
         }

@@ -77,6 +77,7 @@ pub async fn build(
             progress(writer.resident().position);
         }
         writer.conn.execute_batch(schema::READ_INDEXES)?;
+        writer.conn.execute_batch(schema::ANALYZE)?;
         writer.conn.pragma_update(None, "locking_mode", "NORMAL")?;
         writer.conn.pragma_update(None, "journal_mode", "WAL")?;
         writer.conn.pragma_update(None, "synchronous", "NORMAL")?;

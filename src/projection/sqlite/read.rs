@@ -157,12 +157,37 @@ impl ViewQueries for SqlViews {
     }
 
     fn alerts(&self, filter: &AlertFilter, cursor: Option<Position>, limit: usize) -> AlertPage {
-        let mut sql = format!("SELECT body FROM alerts WHERE {}", self.visible());
+        if filter.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
+            return AlertPage {
+                items: Vec::new(),
+                next_cursor: None,
+            };
+        }
         let mut values = Vec::new();
+        // A search walks the full-text index newest first (its rowid is the opening
+        // position) and joins each match's current row, so it stops at the page's end
+        // instead of collecting every match first.
+        let (mut sql, order) = match &filter.query {
+            Some(query) => {
+                values.push(Value::Text(query.clone()));
+                (
+                    "SELECT body FROM alert_text JOIN alerts ON opened = alert_text.rowid \
+                     WHERE alert_text MATCH ?1 AND "
+                        .to_owned(),
+                    "alert_text.rowid",
+                )
+            }
+            None => ("SELECT body FROM alerts WHERE ".to_owned(), "opened"),
+        };
+        sql.push_str(&self.visible());
         let mut and = |clause: &str, value: Value| {
             values.push(value);
             sql.push_str(&format!(" AND {clause} ?{}", values.len()));
         };
+        if let Some(at) = self.at {
+            // Only alerts opened by then: bounds the index range the page walks.
+            and("opened <=", Value::Integer(at as i64));
+        }
         if let Some(cursor) = cursor {
             and("opened <", Value::Integer(cursor as i64));
         }
@@ -184,20 +209,7 @@ impl ViewQueries for SqlViews {
         if let Some(until) = &filter.until {
             and("created_at <", Value::Text(super::schema::time(until)));
         }
-        if filter.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
-            return AlertPage {
-                items: Vec::new(),
-                next_cursor: None,
-            };
-        }
-        if let Some(query) = &filter.query {
-            and(
-                "opened IN (SELECT rowid FROM alert_text WHERE alert_text MATCH",
-                Value::Text(query.clone()),
-            );
-            sql.push(')');
-        }
-        sql.push_str(&format!(" ORDER BY opened DESC LIMIT {}", limit + 1));
+        sql.push_str(&format!(" ORDER BY {order} DESC LIMIT {}", limit + 1));
         let mut items: Vec<AlertView> = self.answer("alerts", self.bodies(&sql, values));
         let mut next_cursor = None;
         if items.len() > limit {
@@ -210,7 +222,7 @@ impl ViewQueries for SqlViews {
 
     fn open_alerts_by_severity(&self) -> [u64; 4] {
         let sql = format!(
-            "SELECT severity, COUNT(*) FROM alerts WHERE {} AND status != 'resolved' GROUP BY severity",
+            "SELECT severity, COUNT(*) FROM alerts WHERE {} AND status IN ('triggered', 'acknowledged') GROUP BY severity",
             self.visible()
         );
         let counted = self.conn.prepare_cached(&sql).and_then(|mut s| {
@@ -232,7 +244,7 @@ impl ViewQueries for SqlViews {
 
     fn open_alerts(&self) -> Vec<AlertView> {
         let sql = format!(
-            "SELECT body FROM alerts WHERE {} AND status != 'resolved' ORDER BY id",
+            "SELECT body FROM alerts WHERE {} AND status IN ('triggered', 'acknowledged') ORDER BY id",
             self.visible()
         );
         self.answer("open alerts", self.bodies(&sql, Vec::new()))
@@ -248,7 +260,7 @@ impl ViewQueries for SqlViews {
 
     fn alarms(&self, filter: &AlarmFilter) -> Alarms {
         let mut sql = format!(
-            "SELECT body FROM alerts WHERE {} AND status != 'resolved'",
+            "SELECT body FROM alerts WHERE {} AND status IN ('triggered', 'acknowledged')",
             self.visible()
         );
         let mut values = Vec::new();

@@ -17,10 +17,8 @@ use std::fmt::Display;
 /// The states one entity went through in a batch, from what the file held before it.
 #[derive(Debug)]
 pub struct Versions<V> {
-    /// Whether the file held a current row for it before the batch.
-    pub existed: bool,
-    /// The last state seen (before the batch, or after its last change).
-    pub last: Option<V>,
+    /// What the file held before the batch.
+    pub before: Option<V>,
     /// Each change: the position that made it and the state after it (`None`: gone).
     pub changes: Vec<(Position, Option<V>)>,
 }
@@ -29,17 +27,28 @@ impl<V: Clone + PartialEq> Versions<V> {
     /// Starts from the state the file held.
     pub fn from_file(state: Option<V>) -> Self {
         Versions {
-            existed: state.is_some(),
-            last: state,
+            before: state,
             changes: Vec::new(),
+        }
+    }
+
+    /// Whether the file held a current row for it before the batch.
+    pub fn existed(&self) -> bool {
+        self.before.is_some()
+    }
+
+    /// The last state seen (before the batch, or after its last change).
+    pub fn last(&self) -> Option<&V> {
+        match self.changes.last() {
+            Some((_, state)) => state.as_ref(),
+            None => self.before.as_ref(),
         }
     }
 
     /// Records the state after the event at `position`, if it changed.
     pub fn observe(&mut self, position: Position, now: Option<&V>) {
-        if self.last.as_ref() != now {
-            self.last = now.cloned();
-            self.changes.push((position, self.last.clone()));
+        if self.last() != now {
+            self.changes.push((position, now.cloned()));
         }
     }
 }
@@ -242,9 +251,9 @@ pub fn write<K: Display, V: Stored>(
             continue;
         };
         let id = key.to_string();
-        if versions.existed {
+        if versions.existed() {
             close.execute(params![*first as i64, id])?;
-        } else if versions.last.is_some() {
+        } else if versions.last().is_some() {
             created += 1;
         }
         for (index, (from, state)) in versions.changes.iter().enumerate() {
@@ -266,17 +275,20 @@ pub fn write<K: Display, V: Stored>(
     Ok(created)
 }
 
+/// An alert's searchable text: its summary and details.
+pub type AlertText = (String, BTreeMap<String, String>);
+
 /// Refiles the searchable text of every alert whose summary or details changed.
 pub fn write_alert_text(
     tx: &Transaction,
     tracked: &Tracked<projections::ids::AlertId, AlertView>,
-    before: &BTreeMap<projections::ids::AlertId, Option<(String, BTreeMap<String, String>)>>,
+    before: &BTreeMap<projections::ids::AlertId, Option<AlertText>>,
 ) -> rusqlite::Result<()> {
     let mut remove = tx.prepare_cached("DELETE FROM alert_text WHERE rowid = ?1")?;
     let mut insert =
         tx.prepare_cached("INSERT INTO alert_text (rowid, summary, details) VALUES (?1, ?2, ?3)")?;
     for (id, versions) in tracked {
-        let Some(alert) = versions.last.as_ref() else {
+        let Some(alert) = versions.last() else {
             continue;
         };
         let previous = before.get(id).and_then(Option::as_ref);
