@@ -137,21 +137,36 @@ pub fn one_trigger(nonce: u64, i: u64) -> (String, Vec<NewEvent>) {
 /// concurrent tasks (each incident's events as one append: the writer's group commit
 /// is what is being filled, not measured). Returns the head position.
 pub async fn fill(store: Arc<dyn EventStore>, target: u64, writers: u64) -> anyhow::Result<u64> {
-    let nonce = NEXT_ID.fetch_add(1, Ordering::Relaxed) << 20;
+    let nonce = fresh_nonce();
+    fill_with(store, target, writers, move |i| {
+        let (stream, appends) = incident(nonce, i);
+        vec![(stream, appends.into_iter().flatten().collect())]
+    })
+    .await
+}
+
+/// Appends what `appends_of(i)` gives for i = 0, 1, … (each (stream, events) one append,
+/// `ExpectedVersion::Any`) from `writers` concurrent tasks until the log holds at least
+/// `target` events. Returns the head position.
+pub async fn fill_with(
+    store: Arc<dyn EventStore>,
+    target: u64,
+    writers: u64,
+    appends_of: impl Fn(u64) -> Vec<(String, Vec<NewEvent>)> + Send + Sync + 'static,
+) -> anyhow::Result<u64> {
+    let appends_of = Arc::new(appends_of);
     let next = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..writers)
         .map(|_| {
-            let (store, next) = (store.clone(), next.clone());
+            let (store, next, appends_of) = (store.clone(), next.clone(), appends_of.clone());
             tokio::spawn(async move {
                 loop {
                     if store.head().await?.position >= target {
                         return anyhow::Ok(());
                     }
-                    let (stream, appends) = incident(nonce, next.fetch_add(1, Ordering::Relaxed));
-                    let events: Vec<NewEvent> = appends.into_iter().flatten().collect();
-                    store
-                        .append(&stream, ExpectedVersion::NoStream, events)
-                        .await?;
+                    for (stream, events) in appends_of(next.fetch_add(1, Ordering::Relaxed)) {
+                        store.append(&stream, ExpectedVersion::Any, events).await?;
+                    }
                 }
             })
         })

@@ -16,12 +16,11 @@ use crate::inproc;
 use crate::report::{Row, Sample};
 use alert_ledger::projection::queries::{AlertFilter, ViewQueries};
 use alert_ledger::projection::sqlite::ViewFile;
-use alert_ledger::store::{EventStore, ExpectedVersion, NewEvent};
+use alert_ledger::store::{EventStore, NewEvent};
 use projections::views::{AlertStatus, Views};
 use projections::{Event, Position};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,27 +80,10 @@ async fn fill(store: Arc<dyn EventStore>, target: u64) -> anyhow::Result<u64> {
         / 600;
     let stride = (target / per_incident.max(1) / OPEN).max(1);
     let nonce = dataset::fresh_nonce();
-    let next = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let (store, next) = (store.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    if store.head().await?.position >= target {
-                        return anyhow::Ok(());
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    for (stream, events) in incident(nonce, i, i % stride == 0) {
-                        store.append(&stream, ExpectedVersion::Any, events).await?;
-                    }
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(store.head().await?.position)
+    dataset::fill_with(store, target, 16, move |i| {
+        incident(nonce, i, i % stride == 0)
+    })
+    .await
 }
 
 /// What the old-side child reports: the log folded into in-memory views.

@@ -41,6 +41,15 @@ use tokio::sync::watch;
 /// Events read from the log per page while replaying or following.
 pub const PAGE: usize = 4096;
 
+/// After a batch smaller than [`LINGER_BELOW`], the follower waits this long before the
+/// next one, so a trickle of single-event appends becomes one commit, not one each:
+/// every commit writes every page it touched (the row, its indexes, the checkpoint) to
+/// the write-ahead log.
+pub const LINGER: Duration = Duration::from_millis(2);
+
+/// See [`LINGER`].
+pub const LINGER_BELOW: usize = 256;
+
 /// The name of the view file in the data directory.
 pub const VIEW_FILE: &str = "views.sqlite3";
 
@@ -255,10 +264,17 @@ pub async fn run(
             let step = async {
                 let mut page = store.read_all(views.applied() + 1, PAGE).await?;
                 page.retain(|event| event.position <= target);
-                views.apply(page).await
+                let events = page.len();
+                views.apply(page).await.map(|()| events)
             };
             match step.await {
-                Ok(()) => continue,
+                Ok(events) if events < LINGER_BELOW => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(LINGER) => continue,
+                        _ = &mut shutdown => break,
+                    }
+                }
+                Ok(_) => continue,
                 Err(err) => {
                     tracing::error!(%err, "views cannot follow the log; retrying in 1 s");
                     tokio::select! {

@@ -121,6 +121,19 @@ pub struct AlarmGroup {
     pub items: Vec<AlarmItem>,
 }
 
+impl AlarmItem {
+    /// The alarm `alert` is, inline.
+    pub fn of(alert: &AlertView) -> AlarmItem {
+        AlarmItem {
+            id: alert.id,
+            summary: alert.summary.clone(),
+            severity: alert.severity,
+            status: alert.status,
+            since: alert.created_at,
+        }
+    }
+}
+
 /// The active-alarm view.
 #[derive(Debug, Serialize)]
 pub struct Alarms {
@@ -391,14 +404,7 @@ impl ViewQueries for Views {
     fn alarms(&self, filter: &AlarmFilter) -> Alarms {
         let alarms = self.alarms.active.iter().filter_map(|(id, alarm)| {
             let alert = self.alerts.alerts.get(id)?;
-            let item = AlarmItem {
-                id: *id,
-                summary: alert.summary.clone(),
-                severity: alarm.severity,
-                status: alert.status,
-                since: alert.created_at,
-            };
-            Some((alarm.clone(), item))
+            Some((alarm.clone(), AlarmItem::of(alert)))
         });
         Alarms::group(alarms, filter)
     }

@@ -29,7 +29,7 @@ use crate::store::subscription::Subscription;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use projections::{Metadata, RecordedEvent};
+use projections::{Event, Metadata, RecordedEvent};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -273,9 +273,13 @@ impl Scheduler {
             );
         }
         self.count(event);
-        {
+        self.escalations.observe(event);
+        // Only task events move a deadline: other events need no read of the views.
+        if matches!(
+            event.event,
+            Event::TaskCreated { .. } | Event::TaskHostStarted { .. }
+        ) {
             let views = self.state.views.current();
-            self.escalations.observe(event);
             self.timeouts.observe(&*views, event);
         }
         TickReport {

@@ -55,9 +55,21 @@ impl TaskRules {
 
     /// Reacts to one event of the log.
     pub async fn observe(&mut self, state: &App, event: &RecordedEvent) -> usize {
+        let relevant = matches!(
+            event.event,
+            Event::AlertTriggered { .. }
+                | Event::TriggerRepeated { .. }
+                | Event::TaskRuleSet { .. }
+        );
+        if !relevant {
+            return 0;
+        }
         let pending = {
             let views = state.views.current();
             let rules = views.task_rules();
+            if rules.is_empty() {
+                return 0;
+            }
             match &event.event {
                 Event::AlertTriggered { alert_id, .. }
                 | Event::TriggerRepeated { alert_id, .. } => views

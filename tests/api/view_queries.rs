@@ -66,7 +66,10 @@ async fn alerts_are_found_by_words_of_their_summary_and_details_and_by_when_they
         "no words, no match, no error"
     );
     let since = between.to_rfc3339().replace('+', "%2B");
-    assert_eq!(find(format!("since={since}")).await, vec![latency_id.clone()]);
+    assert_eq!(
+        find(format!("since={since}")).await,
+        vec![latency_id.clone()]
+    );
     assert_eq!(find(format!("until={since}")).await, vec![disk_id.clone()]);
 
     let refused = app.get(&format!("/v1/alerts?q=disk&as_of={head}")).await;

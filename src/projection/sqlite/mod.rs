@@ -42,6 +42,8 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    // Queries differ by filter: keep more of them prepared than the default 16.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
@@ -51,7 +53,13 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
 pub struct Writer {
     conn: Connection,
     resident: Resident,
+    /// The position the planner's statistics were last refreshed at (see `apply`).
+    analyzed_at: Position,
 }
+
+/// Statistics are refreshed once the file has grown this many times since the last
+/// refresh (and from 10,000 events on): O(log n) refreshes over a file's life.
+const ANALYZE_GROWTH: Position = 4;
 
 impl Writer {
     /// Opens the writer on `path`, creating the tables if the file is new.
@@ -60,13 +68,21 @@ impl Writer {
         conn.execute_batch(schema::TABLES)?;
         conn.execute_batch(schema::READ_INDEXES)?;
         let resident = checkpoint::load_resident(&conn)?;
-        Ok(Writer { conn, resident })
+        Ok(Writer {
+            conn,
+            analyzed_at: resident.position,
+            resident,
+        })
     }
 
     /// Wraps a connection whose tables exist.
     pub(super) fn from_connection(conn: Connection) -> rusqlite::Result<Writer> {
         let resident = checkpoint::load_resident(&conn)?;
-        Ok(Writer { conn, resident })
+        Ok(Writer {
+            conn,
+            analyzed_at: resident.position,
+            resident,
+        })
     }
 
     /// What the writer keeps between batches.
@@ -82,6 +98,13 @@ impl Writer {
             .and_then(|failed| tx.commit().map(|()| failed));
         if outcome.is_err() {
             self.resident = checkpoint::load_resident(&self.conn)?;
+            return outcome;
+        }
+        let position = self.resident.position;
+        if position >= 10_000 && position >= self.analyzed_at.saturating_mul(ANALYZE_GROWTH) {
+            // Without this the planner keeps the statistics of a small (or empty) file.
+            self.conn.execute_batch(schema::ANALYZE)?;
+            self.analyzed_at = position;
         }
         outcome
     }
@@ -180,6 +203,7 @@ impl ViewFile {
             group_head: at.unwrap_or(group_head),
             sizes: at.is_none().then_some(sizes),
             shared: self.shared.clone(),
+            routing: std::cell::OnceCell::new(),
         }))
     }
 

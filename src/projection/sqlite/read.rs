@@ -51,6 +51,9 @@ pub struct SqlViews {
     pub(super) group_head: Position,
     pub(super) sizes: Option<ViewSizes>,
     pub(super) shared: Arc<ReadShared>,
+    /// The routing this transaction read, once read (a trigger asks for a route and a
+    /// policy: one read).
+    pub(super) routing: std::cell::OnceCell<Arc<RoutingView>>,
 }
 
 impl SqlViews {
@@ -92,6 +95,10 @@ impl SqlViews {
     }
 
     fn routing_arc(&self) -> Arc<RoutingView> {
+        self.routing.get_or_init(|| self.read_routing()).clone()
+    }
+
+    fn read_routing(&self) -> Arc<RoutingView> {
         let sql = format!(
             "SELECT valid_from, body FROM routing WHERE id = ?1 AND {}",
             self.visible()
@@ -294,13 +301,7 @@ impl ViewQueries for SqlViews {
                 severity: alert.severity,
                 acknowledged: alert.status == AlertStatus::Acknowledged,
             };
-            let item = AlarmItem {
-                id: alert.id,
-                summary: alert.summary,
-                severity: alert.severity,
-                status: alert.status,
-                since: alert.created_at,
-            };
+            let item = AlarmItem::of(&alert);
             (alarm, item)
         });
         Alarms::group(alarms, filter)

@@ -231,6 +231,9 @@ pub fn write<K: Display, V: Stored>(
     tx: &Transaction,
     tracked: &Tracked<K, V>,
 ) -> rusqlite::Result<u64> {
+    if tracked.values().all(|versions| versions.changes.is_empty()) {
+        return Ok(0);
+    }
     let mut close = tx.prepare_cached(&format!(
         "UPDATE {} SET valid_to = ?1 WHERE id = ?2 AND valid_to IS NULL",
         V::TABLE
