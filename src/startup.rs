@@ -70,7 +70,7 @@ impl Application {
         )
         .await
         .context("cannot open the view file")?;
-        let replayed = projection::catch_up(store.as_ref(), &views)
+        let replayed = projection::catch_up_or_rebuild(&store, &views)
             .await
             .context("cannot replay the log into the views")?;
         tracing::info!(
@@ -207,6 +207,8 @@ impl Application {
         let _ = follower.await;
         let _ = scheduler.await;
         let _ = tail.await;
+        // The follower stopped at the durable head; the file alone now holds it all.
+        state.app.views.close().await;
         state.app.store.close().await.context("closing the store")?;
         tracing::info!(position = state.app.views.applied(), "stopped");
         Ok(())

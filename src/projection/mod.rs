@@ -192,6 +192,18 @@ impl ViewsHandle {
         Ok(())
     }
 
+    /// Closes the file after the follower stopped: its write-ahead log is copied into
+    /// it and removed, and pooled connections are closed (reads after this reopen).
+    pub async fn close(&self) {
+        let writer = self.writer.lock().await.take();
+        let _gate = self.file.close_for_swap();
+        if let Some(writer) = writer {
+            if let Err(err) = writer.close() {
+                tracing::warn!(%err, "view file not checkpointed at close; the next open replays its write-ahead log");
+            }
+        }
+    }
+
     /// Where the writer's file is, and the position it reflects (for rebuilds).
     fn live_path(&self) -> PathBuf {
         self.file.path().to_owned()
@@ -230,6 +242,44 @@ async fn bulk_build(
     })
 }
 
+/// [`catch_up`]; when the view file itself fails while it does (a damaged page the
+/// checks at open could not see), the file is moved aside and built again from the log,
+/// and the service starts (the log line, metric and `/readyz` say so).
+pub async fn catch_up_or_rebuild(
+    store: &Arc<dyn EventStore>,
+    views: &ViewsHandle,
+) -> Result<u64, StoreError> {
+    match catch_up(store.as_ref(), views).await {
+        Err(StoreError::Unavailable(ref detail))
+            if detail.to_string().contains("write the view file") =>
+        {
+            tracing::error!(%detail, "VIEW FILE REFUSED: a write failed while catching up; moving it aside and building it again");
+        }
+        other => return other,
+    }
+    let path = views.live_path();
+    let (mut writer, gate) = (views.writer.lock().await, views.file.close_for_swap());
+    writer.take();
+    drop(gate);
+    let refused = sqlite::open::Refused::Unreadable("a write failed while catching up".into());
+    let aside = sqlite::open::move_aside(&path, store.as_ref(), refused, false).await?;
+    let head = store.head().await?.position;
+    let empty =
+        Writer::open(&path).map_err(|e| sqlite::open::sqlite_error("create the view file", e))?;
+    let built = bulk_build(store, &path, empty, head).await?;
+    let position = built.resident().position;
+    *writer = Some(built);
+    drop(writer);
+    views.update_health(|h| {
+        h.set_aside = Some(aside);
+        h.opened_at_position = 0;
+    });
+    views.applied.send_replace(position);
+    catch_up(store.as_ref(), views)
+        .await
+        .map(|more| position + more)
+}
+
 /// Replays the log from the views' position to the current head.
 /// Returns the number of events applied.
 pub async fn catch_up(store: &dyn EventStore, views: &ViewsHandle) -> Result<u64, StoreError> {
@@ -257,6 +307,7 @@ pub async fn run(
 ) {
     views.following.store(true, Ordering::Relaxed);
     tokio::pin!(shutdown);
+    let checkpointer = tokio::spawn(checkpoint_loop(views.clone()));
     let mut head = store.watch_head();
     loop {
         let target = *head.borrow_and_update();
@@ -289,5 +340,26 @@ pub async fn run(
             _ = &mut shutdown => break,
         }
     }
+    checkpointer.abort();
+    // Leave the file at the durable head: the next start replays nothing.
+    if let Err(err) = catch_up(store.as_ref(), &views).await {
+        tracing::error!(%err, "views could not reach the head before stopping; the next start replays the rest");
+    }
     views.following.store(false, Ordering::Relaxed);
+}
+
+/// How often the write-ahead log is copied into the view file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies the view file's write-ahead log into the file every [`CHECKPOINT_EVERY`], off
+/// the follower's path (commits never checkpoint themselves).
+async fn checkpoint_loop(views: Arc<ViewsHandle>) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        let handle = views.clone();
+        let done = tokio::task::spawn_blocking(move || handle.file.checkpoint()).await;
+        if let Ok(Err(err)) = done {
+            tracing::warn!(%err, "view file checkpoint failed; retrying");
+        }
+    }
 }

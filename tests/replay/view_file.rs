@@ -351,3 +351,41 @@ async fn verify_views_reads_every_page_and_names_a_damaged_one() {
     assert!(!failed.status.success());
     assert!(stderr.contains("failed its page check"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_file_behind_its_log_is_moved_aside_when_catching_up_fails_and_the_service_starts(
+) {
+    let app = spawn_app_with(|_| {}).await;
+    write_history(&app, 4).await;
+    let stopped = app.stop().await;
+    let behind = std::fs::read(view_file(stopped.data_dir.path())).unwrap();
+    let app = spawn_app_in(stopped.data_dir, |_| {}).await;
+    for i in 0..20 {
+        app.trigger(&trigger_body("api", &format!("later-{i}"), "warning"))
+            .await
+            .expect(201);
+    }
+    let head = app.head_position().await;
+    let dir = app.stop().await.data_dir;
+    // The file of an earlier stop (it passes the checks at open: behind the log, same
+    // chain), with a damaged page the catch-up writes into.
+    std::fs::write(view_file(dir.path()), behind).unwrap();
+    damage_alerts_page(&view_file(dir.path()));
+
+    let expected = fresh_replay_views(dir.path(), head).await;
+    let app = spawn_app_in(dir, |_| {}).await;
+    let ready = app.get("/readyz").await.expect(200);
+    assert!(
+        ready.body["views"]["set_aside"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("catching up")),
+        "{}",
+        ready.body
+    );
+    assert_eq!(
+        all_views(&app, &format!("min_position={head}")).await,
+        expected
+    );
+    let dir = app.stop().await.data_dir;
+    assert_eq!(refused_files(dir.path()).len(), 1);
+}

@@ -46,6 +46,10 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // No commit checkpoints the write-ahead log itself: copying it into the file (and
+    // syncing the file) would stall the batch that happened to cross the threshold.
+    // `ViewFile::checkpoint` does it in the background instead.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }
 
@@ -123,6 +127,7 @@ impl Writer {
 pub struct ViewFile {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    checkpointer: Mutex<Option<Connection>>,
     gate: RwLock<()>,
     shared: Arc<ReadShared>,
 }
@@ -133,6 +138,7 @@ impl ViewFile {
         ViewFile {
             path,
             idle: Mutex::new(Vec::new()),
+            checkpointer: Mutex::new(None),
             gate: RwLock::new(()),
             shared: Arc::default(),
         }
@@ -207,11 +213,27 @@ impl ViewFile {
         }))
     }
 
+    /// Copies the write-ahead log into the file as far as readers allow (a passive
+    /// checkpoint, on a connection of its own). Called in the background by the
+    /// follower's checkpoint task; blocking.
+    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.checkpointer.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(connect(&self.path)?);
+        }
+        if let Some(conn) = slot.as_ref() {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
     /// Closes the gate: no reader holds or takes a connection until the guard drops.
     /// Pooled connections are closed, so the file can be replaced.
     pub fn close_for_swap(&self) -> RwLockWriteGuard<'_, ()> {
         let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.checkpointer.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.shared.clear();
         gate
     }

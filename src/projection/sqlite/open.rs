@@ -222,7 +222,7 @@ async fn hash_at(store: &dyn EventStore, position: Position) -> Result<Option<Ha
 
 /// Moves a refused file aside, after refusing the start (or recording the loss) when
 /// the refusal proves one.
-async fn move_aside(
+pub async fn move_aside(
     path: &Path,
     store: &dyn EventStore,
     refused: Refused,
