@@ -89,6 +89,11 @@ pub async fn open(
     accept_loss: bool,
 ) -> Result<Opened, StoreError> {
     let mut set_aside = None;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // On PostgreSQL or KurrentDB nothing else creates the data directory.
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io("create the view file's directory", e))?;
+    }
     if !path.exists() {
         // An operator deleted the file but not its write-ahead log: a new file must not
         // pick that log up.
