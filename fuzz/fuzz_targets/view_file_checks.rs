@@ -6,7 +6,7 @@
 #![no_main]
 
 use alert_ledger::projection::health::quick_check;
-use alert_ledger::projection::queries::{AlertFilter, MessageFilter};
+use alert_ledger::projection::queries::{AlarmFilter, AlertFilter, MessageFilter, TaskFilter};
 use alert_ledger::projection::sqlite::open::read_checkpoint;
 use alert_ledger::projection::sqlite::ViewFile;
 use libfuzzer_sys::fuzz_target;
@@ -25,10 +25,14 @@ fuzz_target!(|data: &[u8]| {
         for alert in &page.items {
             let _ = views.alert(alert.id);
         }
-        let _ = views.alarms();
+        let _ = views.alarms(&AlarmFilter::default());
         let _ = views.messages(&MessageFilter::default(), None, 50);
-        let _ = views.tasks(None, true);
-        let _ = views.syncs(None);
+        let pending = TaskFilter {
+            pending: true,
+            ..TaskFilter::default()
+        };
+        let _ = views.tasks(&pending, None, 50);
+        let _ = views.syncs(None, None, 50);
         let _ = views.routing();
         let _ = views.sizes();
     }
