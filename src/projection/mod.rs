@@ -32,7 +32,7 @@ use health::ViewHealth;
 use projections::{Position, RecordedEvent};
 use sqlite::{ViewFile, Writer};
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -203,11 +203,6 @@ impl ViewsHandle {
             }
         }
     }
-
-    /// Where the writer's file is, and the position it reflects (for rebuilds).
-    fn live_path(&self) -> PathBuf {
-        self.file.path().to_owned()
-    }
 }
 
 /// Builds an empty view file from the log up to `head` with the rebuild's bulk
@@ -257,7 +252,7 @@ pub async fn catch_up_or_rebuild(
         }
         other => return other,
     }
-    let path = views.live_path();
+    let path = views.path().to_owned();
     let (mut writer, gate) = (views.writer.lock().await, views.file.close_for_swap());
     writer.take();
     drop(gate);

@@ -182,7 +182,7 @@ async fn rebuild_online(
     views: &Arc<ViewsHandle>,
 ) -> Result<(), StoreError> {
     let started = Instant::now();
-    let live = views.live_path();
+    let live = views.path().to_owned();
     let fresh = fresh_path(&live);
     let reporter = views.clone();
     let progress = move |position: Position| {

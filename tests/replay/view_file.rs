@@ -3,7 +3,9 @@
 //! is detected and rebuilt (the service starts, and says so); a file ahead of its log
 //! proves a loss and refuses the start unless the loss is accepted and recorded.
 
-use crate::helpers::{eventually, spawn_app_in, spawn_app_with, test_config, trigger_body};
+use crate::helpers::{
+    eventually, spawn_app_in, spawn_app_with, test_config, trigger_body, TestApp,
+};
 use crate::workload::{all_views, write_history};
 use alert_ledger::startup::Application;
 use alert_ledger::store::embedded::RecoveryMode;
@@ -39,6 +41,21 @@ fn copy_log(data_dir: &Path) -> tempfile::TempDir {
         }
     }
     copy
+}
+
+/// Starts a service on `dir` whose view file is refused at open; `/readyz` must say
+/// it was set aside for a reason containing `reason`.
+async fn started_with_file_set_aside(dir: tempfile::TempDir, reason: &str) -> TestApp {
+    let app = spawn_app_in(dir, |_| {}).await;
+    let ready = app.get("/readyz").await.expect(200);
+    assert!(
+        ready.body["views"]["set_aside"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(reason)),
+        "{}",
+        ready.body
+    );
+    app
 }
 
 /// The views a fresh replay of `data_dir`'s log gives (the log copied, no view file).
@@ -89,13 +106,7 @@ async fn a_truncated_view_file_is_moved_aside_and_rebuilt_and_the_service_says_s
         .unwrap();
 
     let expected = fresh_replay_views(dir.path(), head).await;
-    let app = spawn_app_in(dir, |_| {}).await;
-    let ready = app.get("/readyz").await.expect(200);
-    let reason = ready.body["views"]["set_aside"]["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(reason.contains("truncated"), "{}", ready.body);
+    let app = started_with_file_set_aside(dir, "truncated").await;
     assert_eq!(
         all_views(&app, &format!("min_position={head}")).await,
         expected
@@ -161,15 +172,7 @@ async fn a_view_file_of_another_log_is_moved_aside_and_rebuilt() {
     std::fs::copy(view_file(other_dir.path()), view_file(dir.path())).unwrap();
 
     let expected = fresh_replay_views(dir.path(), head).await;
-    let app = spawn_app_in(dir, |_| {}).await;
-    let ready = app.get("/readyz").await.expect(200);
-    assert!(
-        ready.body["views"]["set_aside"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("another log")),
-        "{}",
-        ready.body
-    );
+    let app = started_with_file_set_aside(dir, "another log").await;
     assert_eq!(
         all_views(&app, &format!("min_position={head}")).await,
         expected
@@ -250,15 +253,7 @@ async fn a_view_file_of_an_older_format_is_moved_aside_and_rebuilt() {
         .unwrap()
         .execute("UPDATE checkpoint SET format = 0", [])
         .unwrap();
-    let app = spawn_app_in(dir, |_| {}).await;
-    let ready = app.get("/readyz").await.expect(200);
-    assert!(
-        ready.body["views"]["set_aside"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("view format 0")),
-        "{}",
-        ready.body
-    );
+    let app = started_with_file_set_aside(dir, "view format 0").await;
     assert_eq!(
         all_views(&app, &format!("min_position={head}")).await,
         before
@@ -373,15 +368,7 @@ async fn a_damaged_file_behind_its_log_is_moved_aside_when_catching_up_fails_and
     damage_alerts_page(&view_file(dir.path()));
 
     let expected = fresh_replay_views(dir.path(), head).await;
-    let app = spawn_app_in(dir, |_| {}).await;
-    let ready = app.get("/readyz").await.expect(200);
-    assert!(
-        ready.body["views"]["set_aside"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("catching up")),
-        "{}",
-        ready.body
-    );
+    let app = started_with_file_set_aside(dir, "catching up").await;
     assert_eq!(
         all_views(&app, &format!("min_position={head}")).await,
         expected
