@@ -1,6 +1,7 @@
 //! The command line. Every flag can also come from an `ALERT_LEDGER_*` environment
 //! variable. Errors end the process with one line on stderr and a non-zero exit.
 
+pub mod proofs;
 pub mod tail;
 pub mod tail_group;
 
@@ -48,6 +49,13 @@ enum Command {
     Tail(crate::cli::tail::TailArgs),
     /// Run this host's self-healing tasks: poll the service, run scripts, report results.
     Agent(crate::agent::AgentArgs),
+    /// Create the Ed25519 key that signs digests and print its public key.
+    Keygen(crate::cli::proofs::KeygenArgs),
+    /// Fetch and save the digest, an inclusion proof (`--position`) or a consistency
+    /// proof (`--from-digest`) from a running service.
+    Prove(crate::cli::proofs::ProveArgs),
+    /// Check a saved proof against saved digests, offline (no store, no server).
+    CheckProof(crate::cli::proofs::CheckProofArgs),
 }
 
 /// Where the log is.
@@ -116,6 +124,18 @@ struct ServeArgs {
     /// and the service rebuilds it from the log.
     #[arg(long, env = "ALERT_LEDGER_VIEWS_FILE")]
     views_file: Option<PathBuf>,
+    /// The Ed25519 key that signs digests (64 hex characters; `alert-ledger keygen`
+    /// makes one). Default: `<data-dir>/digest.key` if it exists; without one,
+    /// digests are unsigned.
+    #[arg(long, env = "ALERT_LEDGER_DIGEST_KEY")]
+    digest_key: Option<PathBuf>,
+    /// Publish a digest every `--publish-every-secs` outside the ledger: into this
+    /// directory (one file per digest) or, for an `http(s)://` URL, as a POST.
+    #[arg(long, env = "ALERT_LEDGER_PUBLISH_DIGESTS")]
+    publish_digests: Option<String>,
+    /// Seconds between published digests.
+    #[arg(long, env = "ALERT_LEDGER_PUBLISH_EVERY_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    publish_every_secs: u64,
     #[command(flatten)]
     dispatch: crate::dispatch::DispatchArgs,
 }
@@ -176,6 +196,11 @@ struct VerifyArgs {
     /// digest).
     #[arg(long)]
     digest: Option<PathBuf>,
+    /// With `--digest` carrying a tree: the Merkle tree file that matched the digest,
+    /// used to name the first changed position (default: `<data-dir>/merkle.tree`; an
+    /// auditor may keep a copy of their own).
+    #[arg(long, requires = "digest")]
+    tree: Option<PathBuf>,
     /// With `--digest`: verify every record from position 1, not only those after the
     /// digest.
     #[arg(long, requires = "digest")]
@@ -203,6 +228,9 @@ pub fn run() -> anyhow::Result<()> {
         Command::Import(args) => runtime.block_on(import(args)),
         Command::Tail(args) => runtime.block_on(crate::cli::tail::run(args, shutdown_signal())),
         Command::Agent(args) => runtime.block_on(crate::agent::run(args, shutdown_signal())),
+        Command::Keygen(args) => crate::cli::proofs::keygen(args),
+        Command::Prove(args) => runtime.block_on(crate::cli::proofs::prove(args)),
+        Command::CheckProof(args) => crate::cli::proofs::check_proof(args),
     };
     if let Err(err) = outcome {
         eprintln!("error: {err:#}");
@@ -229,6 +257,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         views_file: args.views_file,
         views_bulk_build_from: crate::projection::BULK_BUILD_FROM,
         dispatch: args.dispatch.into_config(),
+        digest_key: args.digest_key,
+        publish_digests: args
+            .publish_digests
+            .as_deref()
+            .map(crate::merkle::publish::Target::parse),
+        publish_every: Duration::from_secs(args.publish_every_secs),
         file_system: None,
         timeouts: crate::http::serve::Timeouts {
             header_read: Duration::from_secs(args.header_read_timeout_secs),
@@ -276,6 +310,24 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             }
         }
     };
+    if let Some(file) = &args.digest {
+        let digest = crate::cli::proofs::read_digest(file)?;
+        let tree_file = args
+            .tree
+            .clone()
+            .unwrap_or_else(|| args.data_dir.join(crate::merkle::file::TREE_FILE));
+        let started = std::time::Instant::now();
+        match bisect(&location, &args.data_dir, &tree_file, &digest).await {
+            Ok(Some((position, reads))) => anyhow::bail!(
+                "verification failed: position {position} is the first event that is not the one the digest committed to (the digest's position {} no longer holds its hash; named with {reads} record reads in {:.3}s by bisecting the Merkle tree in {}, which matches the digest's root)",
+                digest.position,
+                started.elapsed().as_secs_f64(),
+                tree_file.display()
+            ),
+            Ok(None) => {}
+            Err(why) => eprintln!("note: the first changed position cannot be named from the Merkle tree ({why}); walking the chain"),
+        }
+    }
     let started = std::time::Instant::now();
     let progress = |checked: u64| {
         eprint!("\rverifying: {checked} events checked");
@@ -407,26 +459,57 @@ fn verify_views(file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads `{"position": N, "head_hash": "<hex>"}` (the digest route's body).
+/// Reads a saved digest's position and head hash.
 fn read_digest(file: &std::path::Path) -> anyhow::Result<(u64, projections::Hash)> {
-    use anyhow::Context;
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read digest {}", file.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("digest {} is not JSON", file.display()))?;
-    let position = value["position"]
-        .as_u64()
-        .with_context(|| format!("digest {}: `position` must be a number", file.display()))?;
-    let hash = value["head_hash"]
-        .as_str()
-        .and_then(projections::Hash::from_hex)
-        .with_context(|| {
-            format!(
-                "digest {}: `head_hash` must be 64 hex characters",
-                file.display()
-            )
-        })?;
-    Ok((position, hash))
+    let digest = crate::cli::proofs::read_digest(file)?;
+    let hash = digest
+        .head_hash()
+        .map_err(|why| anyhow::anyhow!("digest {}: {why}", file.display()))?;
+    Ok((digest.position, hash))
+}
+
+/// `verify --digest`'s first step: the first changed position, from the Merkle tree.
+async fn bisect(
+    location: &StoreLocation,
+    data_dir: &std::path::Path,
+    tree_file: &std::path::Path,
+    digest: &crate::merkle::Digest,
+) -> Result<Option<(u64, u32)>, String> {
+    if digest.tree_size.is_none() {
+        return Ok(None);
+    }
+    match location {
+        StoreLocation::Embedded => {
+            // Strict: the auditor's open changes nothing on disk, not even a torn tail.
+            let mut options = crate::store::embedded::EmbeddedOptions::new(data_dir);
+            options.recovery = RecoveryMode::Strict;
+            let store = tokio::task::spawn_blocking(move || {
+                crate::store::embedded::EmbeddedStore::open(options)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot open the log read-only: {e}"))?;
+            let store: std::sync::Arc<dyn crate::store::EventStore> = std::sync::Arc::new(store);
+            let log = store.raw_log().await.map_err(|e| e.to_string())?;
+            let found = match log {
+                Some(log) => {
+                    crate::cli::proofs::first_changed(log.as_ref(), tree_file, digest).await
+                }
+                None => Ok(None),
+            };
+            let _ = store.close().await;
+            found
+        }
+        StoreLocation::Url(url)
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+        {
+            let log = crate::store::postgres::PostgresStore::open_raw_log(url)
+                .await
+                .map_err(|e| e.to_string())?;
+            crate::cli::proofs::first_changed(log.as_ref(), tree_file, digest).await
+        }
+        StoreLocation::Url(_) => Ok(None),
+    }
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<()> {

@@ -68,6 +68,13 @@ pub struct ServeConfig {
     pub views_bulk_build_from: u64,
     /// How outgoing messages are delivered (instance id, signing secret, retries).
     pub dispatch: crate::dispatch::DispatchConfig,
+    /// The Ed25519 key that signs digests (`None`: `<data_dir>/digest.key` if it
+    /// exists, else digests are unsigned).
+    pub digest_key: Option<PathBuf>,
+    /// Where to publish a digest every `publish_every` (`None`: nowhere).
+    pub publish_digests: Option<crate::merkle::publish::Target>,
+    /// How often digests are published.
+    pub publish_every: Duration,
     /// The embedded store's file system (`None`: the operating system's). There is no
     /// flag for it: service-level tests put a `FaultyFileSystem` here to fail fsyncs,
     /// fill the disk or cut a write short under a running service.
@@ -95,9 +102,17 @@ impl ServeConfig {
             views_file: None,
             views_bulk_build_from: crate::projection::BULK_BUILD_FROM,
             dispatch: crate::dispatch::DispatchConfig::default(),
+            digest_key: None,
+            publish_digests: None,
+            publish_every: Duration::from_secs(300),
             file_system: None,
             timeouts: crate::http::serve::Timeouts::default(),
         }
+    }
+
+    /// The Merkle tree file.
+    pub fn tree_file(&self) -> PathBuf {
+        self.data_dir.join(crate::merkle::file::TREE_FILE)
     }
 
     /// The view file in use.

@@ -14,6 +14,9 @@
 //!   data losses). PostgreSQL assigns positions in `store/postgres/append.rs`; the
 //!   embedded writer and its witness are `store/embedded/writer.rs` and `witness.rs`,
 //!   recovery `recovery.rs`.
+//! - [`merkle`]: a Merkle tree over the log (RFC 9162) in `merkle.tree`, kept at the
+//!   durable head by a follower; inclusion and consistency proofs, signed digests and
+//!   their publication, and the bisection that names the first changed position.
 //! - [`projection`]: the views in the view file `views.sqlite3` (folded by
 //!   `projections::views`, stored and queried in `projection/sqlite/`), their typed
 //!   queries (`projection/queries.rs`), the task that keeps them following the log,
@@ -47,6 +50,7 @@ pub mod dispatch;
 pub mod export;
 pub mod http;
 pub mod io;
+pub mod merkle;
 pub mod metrics;
 pub mod projection;
 pub mod scheduler;

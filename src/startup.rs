@@ -30,6 +30,7 @@ pub struct Application {
     timeouts: http::serve::Timeouts,
     state: HttpState,
     dispatcher: crate::dispatch::Dispatcher,
+    publish: Option<(crate::merkle::publish::Target, std::time::Duration)>,
 }
 
 /// How long in-flight requests may take to finish after shutdown begins.
@@ -79,6 +80,10 @@ impl Application {
             seconds = started.elapsed().as_secs_f64(),
             "views caught up"
         );
+        let tree = crate::merkle::MerkleTree::open(&store, &config.tree_file())
+            .await
+            .context("cannot open the Merkle tree file")?;
+        let digest_key = load_digest_key(&config)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -99,6 +104,8 @@ impl Application {
             marks: Arc::new(WriteMarks::default()),
             recent_alerts: Arc::new(RecentAlerts::new(65_536)),
             members: Arc::default(),
+            tree,
+            digest_key,
             data_dir: matches!(config.store, StoreLocation::Embedded)
                 .then(|| config.data_dir.clone()),
         };
@@ -125,6 +132,10 @@ impl Application {
             timeouts: config.timeouts,
             state,
             dispatcher,
+            publish: config
+                .publish_digests
+                .clone()
+                .map(|target| (target, config.publish_every)),
         })
     }
 
@@ -157,6 +168,7 @@ impl Application {
             timeouts,
             state,
             dispatcher,
+            publish,
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let follower = tokio::spawn(projection::run(
@@ -169,6 +181,23 @@ impl Application {
             state.app.store.clone(),
             state.app.views.clone(),
         ));
+        let tree = state.app.tree.clone().map(|tree| {
+            tokio::spawn(crate::merkle::tree::follow(
+                tree,
+                state.app.store.clone(),
+                wait_true(stop_tx.subscribe()),
+            ))
+        });
+        if let Some((target, every)) = publish {
+            tokio::spawn(crate::merkle::publish::run(
+                target,
+                every,
+                state.app.store.clone(),
+                state.app.tree.clone(),
+                state.app.digest_key.clone(),
+                wait_true(stop_tx.subscribe()),
+            ));
+        }
         let scheduler = crate::scheduler::spawn(state.app.clone(), wait_true(stop_tx.subscribe()));
         let tail = tokio::spawn(http::frames::run_tail(
             state.app.store.clone(),
@@ -207,12 +236,29 @@ impl Application {
         let _ = follower.await;
         let _ = scheduler.await;
         let _ = tail.await;
+        if let Some(tree) = tree {
+            let _ = tree.await;
+        }
         // The follower stopped at the durable head; the file alone now holds it all.
         state.app.views.close().await;
         state.app.store.close().await.context("closing the store")?;
         tracing::info!(position = state.app.views.applied(), "stopped");
         Ok(())
     }
+}
+
+/// The digest key: `--digest-key`, else `<data-dir>/digest.key` if it exists.
+fn load_digest_key(config: &ServeConfig) -> anyhow::Result<Option<Arc<crate::merkle::DigestKey>>> {
+    let default = config.data_dir.join(crate::merkle::digest::KEY_FILE);
+    let path = match &config.digest_key {
+        Some(path) => path.clone(),
+        None if default.exists() => default,
+        None => return Ok(None),
+    };
+    let key = crate::merkle::DigestKey::load(&path)
+        .map_err(|why| anyhow::anyhow!("cannot load the digest key: {why}"))?;
+    tracing::info!(public_key = %key.public_key(), file = %path.display(), "digests are signed");
+    Ok(Some(Arc::new(key)))
 }
 
 /// Removes the whole-view JSON snapshots of versions before the view file (they are

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("io", 0),
     ("metrics", 0),
     ("store", 1),
+    ("merkle", 2),
     ("projection", 3),
     ("commands", 4),
     ("export", 4),

@@ -76,6 +76,10 @@ pub struct App {
     pub recent_alerts: Arc<RecentAlerts>,
     /// The members of consumer groups reading from this instance.
     pub members: Arc<members::Members>,
+    /// The Merkle tree over the log (`None` on a backend that keeps none: KurrentDB).
+    pub tree: Option<Arc<crate::merkle::MerkleTree>>,
+    /// The key that signs digests, if one is configured.
+    pub digest_key: Option<Arc<crate::merkle::DigestKey>>,
 }
 
 /// What a write did, for every command that answers with a position.

@@ -150,6 +150,15 @@ pub struct DigestBody {
     /// Ignored (present in exported digests).
     #[serde(default)]
     pub recorded_at: Option<String>,
+    /// Ignored by the chain walk: the Merkle tree's size (`check-proof` uses it).
+    #[serde(default)]
+    pub tree_size: Option<u64>,
+    /// Ignored by the chain walk: the Merkle tree's root.
+    #[serde(default)]
+    pub root_hash: Option<String>,
+    /// Ignored by the chain walk: the digest's signature.
+    #[serde(default)]
+    pub signature: Option<serde_json::Value>,
     /// Check only the digest's own record and what came after it, up to the head
     /// (default: every record up to the digest's position).
     #[serde(default)]

@@ -10,7 +10,8 @@
 //! - [`resources`]: syncs and tasks.
 //! - [`config`]: channels, service routes, escalation policies, task rules.
 //! - [`reads`]: alarms, messages, raw streams and pages of `$all`.
-//! - [`ops`]: health, readiness, metrics, digest, OpenAPI.
+//! - [`ops`]: health, readiness, metrics, OpenAPI.
+//! - [`proofs`]: the ledger digest, inclusion and consistency proofs (Merkle tree).
 //! - [`admin`]: projection status and online rebuild.
 //! - [`subscribe`]: Server-Sent Events over `$all`, catch-up then live.
 //! - [`frames`]: each event's SSE frame encoded once, in a ring every subscriber reads.
@@ -30,6 +31,7 @@ pub mod idempotency;
 pub mod json_rules;
 pub mod openapi;
 pub mod ops;
+pub mod proofs;
 pub mod reads;
 pub mod receivers;
 pub mod resources;
@@ -184,7 +186,9 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/v1/consumers/{name}/events", get(consumers::events))
         .route("/v1/consumers/{name}/ack", post(consumers::ack))
-        .route("/v1/ledger/digest", get(ops::digest))
+        .route("/v1/ledger/digest", get(proofs::digest))
+        .route("/v1/ledger/proof/inclusion", get(proofs::inclusion))
+        .route("/v1/ledger/proof/consistency", get(proofs::consistency))
         .route("/v1/ledger/verify", post(admin::verify))
         .route("/v1/admin/projections", get(admin::projections))
         .route("/v1/admin/projections/{name}/rebuild", post(admin::rebuild))

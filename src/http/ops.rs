@@ -1,8 +1,8 @@
-//! Operational routes: liveness, readiness, Prometheus metrics, the ledger digest and
-//! the OpenAPI document; and the JSON 404 for unknown paths.
+//! Operational routes: liveness, readiness, Prometheus metrics and the OpenAPI
+//! document; and the JSON 404 for unknown paths.
 
 use super::error::ApiError;
-use super::{HttpState, ReaderAuth};
+use super::HttpState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -113,41 +113,6 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
         body,
     )
         .into_response()
-}
-
-/// The head of the ledger: what an auditor keeps to prove the log later.
-#[derive(Debug, Serialize)]
-pub struct Digest {
-    /// Position of the last event.
-    pub position: u64,
-    /// Its chain hash (hex SHA-256).
-    pub head_hash: String,
-    /// When it was recorded (absent for an empty log).
-    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// `GET /v1/ledger/digest`.
-pub async fn digest(
-    ReaderAuth(_): ReaderAuth,
-    State(state): State<HttpState>,
-) -> Result<Response, ApiError> {
-    let head = state.app.store.head().await?;
-    let recorded_at = match head.position {
-        0 => None,
-        position => state
-            .app
-            .store
-            .read_all(position, 1)
-            .await?
-            .first()
-            .map(|e| e.recorded_at),
-    };
-    let body = Digest {
-        position: head.position,
-        head_hash: head.hash.to_hex(),
-        recorded_at,
-    };
-    Ok((super::reads::position_header(head.position), Json(body)).into_response())
 }
 
 /// `GET /openapi.json`.

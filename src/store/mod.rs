@@ -262,10 +262,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// A watch that changes whenever the durable head position moves.
     fn watch_head(&self) -> watch::Receiver<Position>;
 
-    /// The stored records themselves (bodies and chain hashes, never re-encoded), for
-    /// [`crate::store::verify`], from a backend that keeps them outside a data directory
-    /// (PostgreSQL). `None` by default: the embedded log is verified from its segment
-    /// files, and KurrentDB's records are not read this way yet.
+    /// The stored records themselves (bodies and chain hashes, never re-encoded): the
+    /// input of the Merkle tree ([`crate::merkle`]) and of inclusion proofs, and what
+    /// [`crate::store::verify`] walks on a server backend (PostgreSQL; the embedded log
+    /// is verified from its segment files, which also have CRCs and a witness to check).
+    /// `None` by default: KurrentDB's records are not read this way yet.
     fn raw_log(
         &self,
     ) -> BoxFuture<'_, Result<Option<Box<dyn crate::store::verify::RawLog>>, StoreError>> {

@@ -126,6 +126,9 @@ pub fn digest() -> Value {
             "position": { "type": "integer", "minimum": 1, "maximum": u64::MAX },
             "head_hash": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" },
             "recorded_at": { "type": ["string", "null"], "description": "Ignored" },
+            "tree_size": { "type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "Ignored by the chain walk (alert-ledger check-proof and verify --digest use it)" },
+            "root_hash": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "Ignored by the chain walk" },
+            "signature": { "type": "object", "description": "Ignored by the chain walk" },
             "incremental": { "type": "boolean", "default": false, "description": "Check the digest's own record and every record after it up to the head, instead of every record up to the digest" }
         }),
     )

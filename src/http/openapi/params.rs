@@ -205,6 +205,30 @@ pub const STREAM: &[Query] = &[
     q("limit", limit_10000, "Page size"),
 ];
 
+fn tree_size() -> Value {
+    json!({ "type": "integer", "minimum": 1, "maximum": u64::MAX })
+}
+
+/// `GET /v1/ledger/proof/inclusion`.
+pub const INCLUSION: &[Query] = &[
+    q("position", tree_size, "The event's position (required; at most tree_size)"),
+    q("tree_size", tree_size, "The tree to prove it in, e.g. a saved digest's tree_size (default: the tree now; at most the head)"),
+];
+
+/// `GET /v1/ledger/proof/consistency`.
+pub const CONSISTENCY: &[Query] = &[
+    q(
+        "from",
+        tree_size,
+        "The earlier tree's size, e.g. an older digest's tree_size (required; at most to)",
+    ),
+    q(
+        "to",
+        tree_size,
+        "The later tree's size (default: the tree now; at most the head)",
+    ),
+];
+
 /// `GET /v1/events`.
 pub const EVENTS: &[Query] = &[
     q("from", position, "First position (default 1)"),

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 /// Every component schema, by name.
 pub fn components() -> Map<String, Value> {
-    let named: [(&str, Value); 32] = [
+    let named: [(&str, Value); 34] = [
         ("Problem", problem()),
         ("AlertCommandResult", alert_command_result()),
         ("WriteResult", write_result()),
@@ -42,6 +42,8 @@ pub fn components() -> Map<String, Value> {
         ("TaskSpec", task_spec()),
         ("Routing", routing()),
         ("Digest", ops::digest()),
+        ("InclusionProof", ops::inclusion_proof()),
+        ("ConsistencyProof", ops::consistency_proof()),
         ("VerifyOutcome", ops::verify_outcome()),
         ("ProjectionsStatus", ops::projections_status()),
         ("RebuildStatus", ops::rebuild_status()),

@@ -339,6 +339,18 @@ impl EventStore for EmbeddedStore {
         self.head.clone()
     }
 
+    fn raw_log(
+        &self,
+    ) -> BoxFuture<'_, Result<Option<Box<dyn crate::store::verify::RawLog>>, StoreError>> {
+        Box::pin(async move {
+            self.shared.check_open()?;
+            let log: Box<dyn crate::store::verify::RawLog> = Box::new(RawSegments {
+                shared: self.shared.clone(),
+            });
+            Ok(Some(log))
+        })
+    }
+
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let (reply, done) = oneshot::channel();
@@ -350,5 +362,33 @@ impl EventStore for EmbeddedStore {
             self.shared.release_lock();
             result
         })
+    }
+}
+
+/// The log's stored records, read through the open store's index (the Merkle tree's
+/// input and the records of inclusion proofs). Verification of the embedded log reads
+/// the segment files themselves instead (`store::verify::segments`), which also checks
+/// what only files have.
+struct RawSegments {
+    shared: Arc<Shared>,
+}
+
+impl crate::store::verify::RawLog for RawSegments {
+    fn records_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<crate::store::verify::RawRecord>, StoreError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            shared.check_open()?;
+            tokio::task::spawn_blocking(move || reader::read_raw(&shared, after, limit))
+                .await
+                .map_err(|err| StoreError::Unavailable(format!("read task failed: {err}").into()))?
+        })
+    }
+
+    fn table(&self) -> &str {
+        "segments"
     }
 }

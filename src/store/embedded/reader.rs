@@ -7,6 +7,7 @@ use super::segment::display_name;
 use super::Shared;
 use crate::codec::decode_body;
 use crate::io::{read_exact_at, LogFile};
+use crate::store::verify::RawRecord;
 use crate::store::{Direction, StoreError};
 use projections::{Position, RecordedEvent, StreamVersion};
 use std::path::PathBuf;
@@ -70,6 +71,48 @@ fn plan_all(shared: &Shared, from: Position, limit: usize) -> Result<Vec<Run>, S
         position = run_last + 1;
     }
     Ok(runs)
+}
+
+/// Up to `limit` stored records of `$all` after position `after`, exactly as stored
+/// (bodies as hashed, both hashes), without decoding them: the Merkle tree's input and
+/// inclusion proofs' records. Every frame's CRC is still checked.
+pub(super) fn read_raw(
+    shared: &Shared,
+    after: Position,
+    limit: usize,
+) -> Result<Vec<RawRecord>, StoreError> {
+    let runs = plan_all(shared, after.saturating_add(1), limit)?;
+    let mut out = Vec::new();
+    for run in runs {
+        let mut buf = vec![0u8; (run.end - run.start) as usize];
+        read_exact_at(run.file.as_ref(), &mut buf, run.start)
+            .map_err(|e| StoreError::io("read segment", e))?;
+        let mut offset = 0usize;
+        for i in 0..run.count {
+            let position = run.first_position + i;
+            let corrupt = |reason: String| StoreError::Corrupt {
+                segment: display_name(&run.path),
+                offset: run.start + offset as u64,
+                position,
+                reason,
+            };
+            match decode_frame(buf.get(offset..).unwrap_or_default()) {
+                Ok(Frame::Record(record)) => {
+                    out.push(RawRecord {
+                        position,
+                        body: record.body.to_vec(),
+                        prev_hash: record.prev_hash,
+                        hash: record.hash,
+                        columns: None,
+                    });
+                    offset += record.frame_len();
+                }
+                Ok(Frame::End) => return Err(corrupt("record missing (zeros)".into())),
+                Err(err) => return Err(corrupt(err.to_string())),
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Runs of at least this many records are decoded on two threads: decoding JSON, not

@@ -307,6 +307,20 @@ pub fn route_table() -> Vec<RouteCase> {
             Some(R),
         ),
         route(
+            M::GET,
+            "/v1/ledger/proof/inclusion",
+            "/v1/ledger/proof/inclusion?position=1",
+            None,
+            Some(R),
+        ),
+        route(
+            M::GET,
+            "/v1/ledger/proof/consistency",
+            "/v1/ledger/proof/consistency?from=1",
+            None,
+            Some(R),
+        ),
+        route(
             M::POST,
             "/v1/integrations/alertmanager",
             "/v1/integrations/alertmanager",
