@@ -15,6 +15,8 @@
 //! - `lifecycle`: readiness, startup failures, graceful shutdown.
 //! - `binary`: the `alert-ledger` process: SIGTERM and exit codes.
 //! - `openapi`: the OpenAPI document and the Prometheus metrics.
+//! - `proofs`: the Merkle tree's digests and proofs, checked offline and by an
+//!   independent RFC 9162 verifier; `verify --digest` naming an edited position.
 //! - `schemathesis_regressions`: server bugs found by fuzzing against the document.
 //! - `agreement`: where the document and the server disagreed (task-rule argument
 //!   length, `as_of` with `min_position`, whole-number floats).
@@ -39,6 +41,7 @@ mod idempotency;
 mod lifecycle;
 mod messages;
 mod openapi;
+mod proofs;
 mod reads;
 mod references;
 mod schemathesis_regressions;
