@@ -1,8 +1,9 @@
 //! Several instances on one engine (issue #7): two `alert-ledger serve` processes (the
 //! compiled binary) on one PostgreSQL database, driven concurrently through both. Every
 //! view converges to the same answer on both, dedup holds across them (one open alert
-//! per key, also under a burst split across the two), and every outgoing message reaches
-//! the receiver exactly once although both dispatchers run.
+//! per key, also under a burst split across the two), every outgoing message reaches
+//! the receiver exactly once although both dispatchers run, and the two instances'
+//! Merkle trees of the shared log have the same root.
 //!
 //! The server comes from `ALERT_LEDGER_TEST_PG` (e.g.
 //! `postgres://postgres@127.0.0.1:5432/postgres`); the test creates its own database
@@ -549,6 +550,23 @@ async fn two_processes_on_one_postgres_database_agree_dedup_and_deliver_each_mes
         )
         .await;
     }
+
+    // (a') Each instance keeps its own Merkle tree file; both trees of the shared log
+    // have the same root at the same size, and either one's proofs check against it.
+    let path = format!("/v1/ledger/proof/consistency?from=1&to={head}");
+    let (x, y) = (api_a.get(&path).await, api_b.get(&path).await);
+    assert_eq!((x.status, y.status), (200, 200), "A {x:?}\nB {y:?}");
+    assert_eq!(
+        x.body["to_root"], y.body["to_root"],
+        "the trees of one log agree"
+    );
+    let proof = api_b
+        .get(&format!(
+            "/v1/ledger/proof/inclusion?position={}&tree_size={head}",
+            head / 2 + 1
+        ))
+        .await;
+    assert_eq!(proof.body["root_hash"], x.body["to_root"], "{proof:?}");
 
     // (b) One open alert per key, and exactly the alerts the triggers reported.
     let alerts = api_a

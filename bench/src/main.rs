@@ -20,6 +20,7 @@ mod consumers;
 mod dataset;
 mod inproc;
 mod ledger;
+mod merkle;
 mod mix;
 mod peer;
 mod report;
@@ -156,6 +157,15 @@ enum Suite {
         #[arg(long, default_value_t = 1000)]
         reads: usize,
     },
+    /// The Merkle tree (not part of `all`): its overhead on durable batched append, then
+    /// on logs of `--events` (default 10000000; quick 100000) the tree's build rate,
+    /// inclusion and consistency proof latency, and `alert-ledger verify --digest`
+    /// naming an edited position. Needs the `alert-ledger` binary beside this one.
+    Merkle {
+        /// Timed proofs of each kind per size.
+        #[arg(long, default_value_t = 2000)]
+        proofs: usize,
+    },
     /// (internal) Folds a data dir's log into in-memory views; memory and decode time.
     #[command(hide = true)]
     ViewsOldProbe {
@@ -194,6 +204,7 @@ impl Suite {
             Suite::ServeChild { .. } => "serve-child",
             Suite::Probe { .. } => "probe",
             Suite::Views { .. } => "views",
+            Suite::Merkle { .. } => "merkle",
             Suite::ViewsOldProbe { .. } => "views-old-probe",
             Suite::StoreProbe { .. } => "store-probe",
         }
@@ -265,6 +276,34 @@ fn main() -> anyhow::Result<()> {
             run.missing == 0 && run.not_acked == 0 && run.acked_unseen == 0,
             "a promise of the consumer group was broken"
         );
+        return Ok(());
+    }
+    if let Suite::Merkle { proofs } = &suite {
+        let sizes = options.events.clone().unwrap_or_else(|| {
+            if options.quick {
+                vec![100_000]
+            } else {
+                vec![10_000_000]
+            }
+        });
+        let dir = options.dir.clone().unwrap_or_else(std::env::temp_dir);
+        let started = Instant::now();
+        let mut machine = Machine::now();
+        let rows = runtime.block_on(merkle::run(&dir, &sizes, *proofs, options.repeats))?;
+        machine.loadavg_end = report::loadavg();
+        let report = Report {
+            machine,
+            mode: if options.quick { "quick" } else { "full" },
+            suites: vec!["merkle".to_owned()],
+            rows,
+            wall_secs: started.elapsed().as_secs_f64(),
+        };
+        print!("{}", report.markdown());
+        let json = options
+            .json
+            .unwrap_or_else(|| default_json().with_file_name("merkle-results.json"));
+        report.write_json(&json)?;
+        eprintln!("wrote {}", json.display());
         return Ok(());
     }
     if let Suite::Views { reads } = &suite {
