@@ -310,8 +310,15 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             }
         }
     };
+    // With a digest that carries a tree, the first changed position is looked for
+    // first (O(log n) reads); what stopped the search is said only if the walk fails.
+    let mut bisect_note = None;
+    let mut signed = None;
     if let Some(file) = &args.digest {
         let digest = crate::cli::proofs::read_digest(file)?;
+        if digest.signature.is_some() {
+            signed = Some(crate::cli::proofs::signer(&digest, "the digest", &[])?);
+        }
         let tree_file = args
             .tree
             .clone()
@@ -325,7 +332,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                 tree_file.display()
             ),
             Ok(None) => {}
-            Err(why) => eprintln!("note: the first changed position cannot be named from the Merkle tree ({why}); walking the chain"),
+            Err(why) => bisect_note = Some(why),
         }
     }
     let started = std::time::Instant::now();
@@ -354,7 +361,12 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         ),
     };
     eprintln!();
-    let report = report.map_err(|failure| anyhow::anyhow!("verification failed: {failure}"))?;
+    let report = report.map_err(|failure| match &bisect_note {
+        Some(why) => anyhow::anyhow!(
+            "verification failed: {failure} (the first changed position could not be named from the Merkle tree: {why})"
+        ),
+        None => anyhow::anyhow!("verification failed: {failure}"),
+    })?;
     let source = what.unwrap_or_else(|| format!("{} segments", report.segments));
     let range = if report.from_position > 1 {
         format!(
@@ -379,6 +391,9 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     }
     for loss in &report.losses {
         println!("{loss}");
+    }
+    if let Some(line) = signed {
+        println!("{line}");
     }
     Ok(())
 }

@@ -46,6 +46,7 @@ pub struct Metrics {
     /// The view file: set aside at start (0/1), page check failed (0/1), failed reads.
     view_file: [AtomicU64; 3],
     head_position: AtomicU64,
+    merkle_tree_size: AtomicU64,
     fold_errors: AtomicU64,
     /// Severity → open alerts. Severities once seen stay (at 0) so a series
     /// does not vanish when its count drops to zero.
@@ -84,6 +85,7 @@ impl Metrics {
             view_position: AtomicU64::new(0),
             view_file: Default::default(),
             head_position: AtomicU64::new(0),
+            merkle_tree_size: AtomicU64::new(0),
             fold_errors: AtomicU64::new(0),
             open_alerts: Mutex::default(),
             subscribers: AtomicI64::new(0),
@@ -142,6 +144,11 @@ impl Metrics {
     /// The global position of the log's head.
     pub fn set_head_position(&self, position: u64) {
         self.head_position.store(position, Ordering::Relaxed);
+    }
+
+    /// Records how many events the Merkle tree holds (read at scrape time).
+    pub fn set_merkle_tree_size(&self, size: u64) {
+        self.merkle_tree_size.store(size, Ordering::Relaxed);
     }
 
     /// A fold refused an event.
@@ -295,6 +302,11 @@ impl Metrics {
             "alert_ledger_view_lag_events",
             "Events appended but not yet applied to the views.",
             lag,
+        );
+        out.gauge(
+            "alert_ledger_merkle_tree_size",
+            "Events in the Merkle tree (digests cover these; 0 on a backend without one).",
+            self.merkle_tree_size.load(Ordering::Relaxed) as f64,
         );
         let [set_aside, page_check, read_errors] = self
             .view_file

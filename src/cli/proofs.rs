@@ -63,10 +63,11 @@ pub struct CheckProofArgs {
     /// For a consistency proof: the older saved digest.
     #[arg(long)]
     old_digest: Option<PathBuf>,
-    /// The ledger's digest public key (64 hex characters) to require on every digest;
-    /// without it, signatures are checked but the key is not pinned.
+    /// A digest public key of the ledger (64 hex characters): every digest must be
+    /// signed by one of the keys given (repeat the flag across a key rotation); without
+    /// it, signatures are checked but no key is pinned.
     #[arg(long)]
-    public_key: Option<String>,
+    public_key: Vec<String>,
 }
 
 /// Writes a new digest key and prints its public half.
@@ -140,7 +141,7 @@ pub fn check_proof(args: CheckProofArgs) -> anyhow::Result<()> {
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not JSON", args.proof.display()))?;
     let digest = read_digest(&args.digest)?;
-    let mut signers = vec![signer(&digest, "the digest", args.public_key.as_deref())?];
+    let mut signers = vec![signer(&digest, "the digest", &args.public_key)?];
     match value["kind"].as_str() {
         Some("inclusion") => {
             let proof: InclusionProof = serde_json::from_value(value)
@@ -159,16 +160,16 @@ pub fn check_proof(args: CheckProofArgs) -> anyhow::Result<()> {
                 bail!("a consistency proof is checked between two digests: pass --old-digest");
             };
             let older = read_digest(old)?;
-            signers.push(signer(
-                &older,
-                "the older digest",
-                args.public_key.as_deref(),
-            )?);
+            signers.push(signer(&older, "the older digest", &args.public_key)?);
             check_consistency(&proof, &older, &digest)
                 .map_err(|why| anyhow::anyhow!("proof failed: {why}"))?;
             println!(
                 "ok: the tree of {} events (root {}) extends the tree of {} events (root {}): nothing up to position {} was changed",
-                proof.to, proof.to_root, proof.from, proof.from_root, proof.from
+                proof.to,
+                digest.root_hash.as_deref().unwrap_or_default(),
+                proof.from,
+                older.root_hash.as_deref().unwrap_or_default(),
+                proof.from
             );
         }
         _ => bail!(
@@ -183,20 +184,27 @@ pub fn check_proof(args: CheckProofArgs) -> anyhow::Result<()> {
 }
 
 /// What a digest's signature says, or why it fails.
-fn signer(digest: &Digest, name: &str, pinned: Option<&str>) -> anyhow::Result<String> {
+pub fn signer(digest: &Digest, name: &str, pinned: &[String]) -> anyhow::Result<String> {
     let signed = digest
         .check_signature()
         .map_err(|why| anyhow::anyhow!("{name}: {why}"))?;
-    match (signed, pinned) {
-        (Some(key), Some(pin)) if key.eq_ignore_ascii_case(pin.trim()) => {
-            Ok(format!("{name} is signed by the pinned key {key}"))
+    let is_pinned = |key: &str| {
+        pinned
+            .iter()
+            .any(|pin| pin.trim().eq_ignore_ascii_case(key))
+    };
+    match signed {
+        Some(key) if is_pinned(&key) => Ok(format!("{name} is signed by the pinned key {key}")),
+        Some(key) if !pinned.is_empty() => {
+            bail!("{name} is signed by {key}, not by a pinned key (--public-key)")
         }
-        (Some(key), Some(_)) => bail!("{name} is signed by {key}, not by the pinned key"),
-        (None, Some(_)) => bail!("{name} is not signed, but --public-key requires it"),
-        (Some(key), None) => Ok(format!(
+        None if !pinned.is_empty() => {
+            bail!("{name} is not signed, but --public-key requires a signature")
+        }
+        Some(key) => Ok(format!(
             "{name} is signed by key {key} (not pinned: pass --public-key to require it)"
         )),
-        (None, None) => Ok(format!("{name} is not signed")),
+        None => Ok(format!("{name} is not signed")),
     }
 }
 

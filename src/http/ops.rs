@@ -104,6 +104,9 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
     if let Ok(head) = state.app.store.head().await {
         state.app.metrics.set_head_position(head.position);
     }
+    if let Some(tree) = &state.app.tree {
+        state.app.metrics.set_merkle_tree_size(tree.head().size);
+    }
     let body = state.app.metrics.render();
     (
         [(

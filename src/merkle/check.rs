@@ -81,10 +81,16 @@ fn digest_tree(digest: &Digest, name: &str) -> Result<(u64, Hash), String> {
 /// the record's chain hash, the record's leaf and audit path give the digest's root.
 pub fn check_inclusion(proof: &InclusionProof, digest: &Digest) -> Result<Included, String> {
     let (size, root) = digest_tree(digest, "the digest")?;
-    if proof.tree_size != size || proof.root_hash != root {
+    if proof.tree_size != size {
         return Err(format!(
-            "the proof is for the tree of {} events (root {}), the digest for {size} events (root {root}): fetch the proof for the digest's size (alert-ledger prove --digest)",
-            proof.tree_size, proof.root_hash
+            "the proof is for the tree of {} events, the digest for {size} events: fetch the proof for the digest's size (alert-ledger prove --digest)",
+            proof.tree_size
+        ));
+    }
+    if proof.root_hash != root {
+        return Err(format!(
+            "the ledger's tree of {size} events has root {}, not the digest's {root}: the log up to position {size} was changed since the digest, or the digest is from another ledger",
+            proof.root_hash
         ));
     }
     let record = &proof.record;

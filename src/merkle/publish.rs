@@ -2,8 +2,9 @@
 //! or POSTed to a URL, so that digests exist outside the ledger's own disk.
 //!
 //! A digest is published when the tree has grown since the last one (and once at
-//! start). Into a directory, each digest is its own file `digest-<tree size>.json`,
-//! written to a temporary name, synced and renamed into place. To a URL, it is the JSON
+//! start), never for an empty log. Into a directory, each digest is its own file
+//! `digest-<position>.json` (the position equals the tree size), written to a temporary
+//! name, synced and renamed into place. To a URL, it is the JSON
 //! body of a POST; a failed POST is logged and the digest sent again at the next
 //! interval.
 
@@ -69,7 +70,7 @@ pub async fn run(
                 continue;
             }
         };
-        if published == Some(digest.position) {
+        if digest.position == 0 || published == Some(digest.position) {
             continue;
         }
         let outcome = match &target {

@@ -130,6 +130,7 @@ fn a_fresh_registry_renders_every_family_with_help_and_type() {
         "alert_ledger_view_position gauge",
         "alert_ledger_head_position gauge",
         "alert_ledger_view_lag_events gauge",
+        "alert_ledger_merkle_tree_size gauge",
         "alert_ledger_fold_errors_total counter",
         "alert_ledger_open_alerts gauge",
         "alert_ledger_subscribers gauge",

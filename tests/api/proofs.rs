@@ -379,7 +379,7 @@ async fn an_edit_rechained_through_the_log_is_named_by_verify_and_breaks_consist
     ]);
     assert!(!without_tree.status.success());
     assert!(
-        text(&without_tree).contains("cannot be named from the Merkle tree"),
+        text(&without_tree).contains("could not be named from the Merkle tree"),
         "{}",
         text(&without_tree)
     );
