@@ -222,7 +222,7 @@ fn encode_hex(bytes: &[u8]) -> String {
 
 /// Bytes from hex (either case); `None` if it is not hex.
 pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

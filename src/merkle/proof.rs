@@ -35,7 +35,7 @@ pub fn range_hash(nodes: &dyn Nodes, start: u64, end: u64) -> std::io::Result<Ha
     if n == 0 {
         return Ok(empty_root());
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros();
         return nodes.node(level, start >> level);
     }

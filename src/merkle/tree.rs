@@ -173,8 +173,7 @@ impl MerkleTree {
             return Ok(());
         };
         let mut file = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut expected = file.leaves() + 1;
-        for record in records {
+        for (expected, record) in (file.leaves() + 1..).zip(records) {
             if record.position != expected {
                 return Err(StoreError::Unavailable(
                     format!(
@@ -185,7 +184,6 @@ impl MerkleTree {
                 ));
             }
             file.push(&record.hash);
-            expected += 1;
         }
         file.flush().map_err(io_error)?;
         let head = TreeHead {

@@ -5,7 +5,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../support/binary.rs"]
-mod support_binary;
+pub mod support_binary;
 use support_binary::{binary, free_port};
 
 /// Waits up to `deadline` for `child` to exit; kills it and fails the test otherwise.

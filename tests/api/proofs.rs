@@ -10,10 +10,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-#[allow(dead_code)]
-#[path = "../support/binary.rs"]
-mod support_binary;
-use support_binary::binary;
+use crate::binary::support_binary::binary;
 
 /// Triggers alerts until the log holds at least `events` events; returns the head.
 async fn fill_to(api: &Api, events: u64) -> u64 {
