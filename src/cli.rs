@@ -219,6 +219,8 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
+    // In the runtime's context: `shutdown_signal()` registers its handlers when called.
+    let _context = runtime.enter();
     let outcome = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Verify(args) => runtime.block_on(verify(args)),

@@ -16,7 +16,9 @@
 //!   after the first cycles every restart opens the file at a position above 0 and
 //!   replays only the tail after it;
 //! - the views served after the crashes (view file + tail) equal the views of a fresh
-//!   replay of the whole log (a new view file).
+//!   replay of the whole log (a new view file);
+//! - the Merkle tree file kept across the kills (synced once a second, cut back to its
+//!   last sync at every start) gives the root of the log's chain hashes.
 //!
 //! Cycles: `ALERT_LEDGER_CRASH_CYCLES` (default 10, the CI mode; run with 500 on
 //! demand, see docs/testing.md). The kill moment is random; the seed is printed and
@@ -476,6 +478,13 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
 
     // The views after the crashes (view file + tail) equal a fresh replay.
     let served = views(&client, &server.base).await;
+    // The Merkle tree kept across the kills is the tree of the log.
+    let (tree_size, root) = tree_root(&client, &server.base).await;
+    let recomputed = root_of_log(&client, &server.base, tree_size).await;
+    assert_eq!(
+        root, recomputed,
+        "the tree after the crashes differs from the log's"
+    );
     server.terminate();
     let fresh_views = dir.path().join("fresh-views.sqlite3");
     let mut fresh = Server::spawn(dir.path(), &fresh_views, cycles + 1);
@@ -542,6 +551,34 @@ async fn acknowledged_writes_survive_sigkill_cycles() {
 
 /// Where a restarted service's view file was (`opened_at_position`) and how many
 /// events it replayed after it to be ready.
+/// The served digest's tree size and root.
+async fn tree_root(client: &reqwest::Client, base: &str) -> (u64, String) {
+    let (status, digest) = get(client, &format!("{base}/v1/ledger/digest")).await;
+    assert_eq!(status, StatusCode::OK, "{digest}");
+    let size = digest["tree_size"].as_u64().expect("a tree size");
+    let root = digest["root_hash"].as_str().expect("a root").to_owned();
+    (size, root)
+}
+
+/// The RFC 9162 root over the chain hashes of positions 1 to `size`, read from `$all`.
+async fn root_of_log(client: &reqwest::Client, base: &str, size: u64) -> String {
+    let mut tree = alert_ledger::merkle::proof::MemoryTree::default();
+    while tree.size() < size {
+        let url = format!("{base}/v1/events?from={}&limit=10000", tree.size() + 1);
+        let (status, page) = get(client, &url).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for event in page["events"].as_array().expect("events") {
+            if tree.size() < size {
+                let hash = event["hash"].as_str().expect("a hash");
+                tree.push(&projections::Hash::from_hex(hash).expect("hex"));
+            }
+        }
+    }
+    alert_ledger::merkle::proof::root(&tree, size)
+        .expect("an in-memory tree")
+        .to_hex()
+}
+
 async fn resumed_from(client: &reqwest::Client, base: &str) -> (u64, u64) {
     let (status, body) = get(client, &format!("{base}/v1/admin/projections")).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -168,28 +168,27 @@ impl MerkleTree {
     }
 
     /// Appends the records (the next positions of the log) and publishes the new head.
-    fn append(&self, records: &[crate::store::verify::RawRecord]) -> Result<(), StoreError> {
-        let Some(last) = records.last() else {
+    fn append(&self, records: &[(Position, Hash)]) -> Result<(), StoreError> {
+        let Some(&(_, last_hash)) = records.last() else {
             return Ok(());
         };
         let mut file = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        for (expected, record) in (file.leaves() + 1..).zip(records) {
-            if record.position != expected {
+        for (expected, &(position, hash)) in (file.leaves() + 1..).zip(records) {
+            if position != expected {
                 return Err(StoreError::Unavailable(
                     format!(
-                        "the log has position {} where the tree expected {expected}: the tree needs gap-free positions",
-                        record.position
+                        "the log has position {position} where the tree expected {expected}: the tree needs gap-free positions"
                     )
                     .into(),
                 ));
             }
-            file.push(&record.hash);
+            file.push(&hash);
         }
         file.flush().map_err(io_error)?;
         let head = TreeHead {
             size: file.leaves(),
             root: file.root(),
-            last_hash: last.hash,
+            last_hash,
         };
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = head;
         self.size.send_replace(head.size);
@@ -255,7 +254,7 @@ async fn catch_up(
         let Some(reader) = log.as_ref() else {
             return Ok(());
         };
-        let records = reader.records_after(tree.head().size, PAGE).await?;
+        let records = reader.hashes_after(tree.head().size, PAGE).await?;
         if records.is_empty() {
             return Ok(());
         }

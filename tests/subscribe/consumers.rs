@@ -261,8 +261,23 @@ async fn a_member_that_stops_reading_leaves_what_it_did_not_acknowledge_to_the_o
     page(client, address, "jobs", "a").await;
     page(client, address, "jobs", "b").await;
     let positions = append_round_robin(&app, 16, 3).await;
-    let got_a = handed(&page(client, address, "jobs", "a").await);
-    let got_b = handed(&page(client, address, "jobs", "b").await);
+    // A page holds what the member could read when it was asked (appends are durable
+    // before a member can be handed them): read again, from the checkpoint, until the
+    // two pages hold every appended event, so `got_a` is all that a had.
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    for _ in 0..50 {
+        got_a = handed(&page(client, address, "jobs", "a").await);
+        got_b = handed(&page(client, address, "jobs", "b").await);
+        if got_a.len() + got_b.len() == positions.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        got_a.len() + got_b.len(),
+        positions.len(),
+        "a {got_a:?} b {got_b:?}"
+    );
     assert!(!got_a.is_empty() && !got_b.is_empty());
     ack(client, address, "jobs", "b", got_b.last().unwrap().0).await;
     // a goes away without acknowledging; b keeps reading and, after a's timeout,

@@ -382,9 +382,27 @@ impl crate::store::verify::RawLog for RawSegments {
         let shared = self.shared.clone();
         Box::pin(async move {
             shared.check_open()?;
-            tokio::task::spawn_blocking(move || reader::read_raw(&shared, after, limit))
+            tokio::task::spawn_blocking(move || reader::read_raw(&shared, after, limit, true))
                 .await
                 .map_err(|err| StoreError::Unavailable(format!("read task failed: {err}").into()))?
+        })
+    }
+
+    fn hashes_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(Position, projections::Hash)>, StoreError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            shared.check_open()?;
+            let records =
+                tokio::task::spawn_blocking(move || reader::read_raw(&shared, after, limit, false))
+                    .await
+                    .map_err(|err| {
+                        StoreError::Unavailable(format!("read task failed: {err}").into())
+                    })??;
+            Ok(records.into_iter().map(|r| (r.position, r.hash)).collect())
         })
     }
 

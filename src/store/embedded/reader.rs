@@ -75,11 +75,13 @@ fn plan_all(shared: &Shared, from: Position, limit: usize) -> Result<Vec<Run>, S
 
 /// Up to `limit` stored records of `$all` after position `after`, exactly as stored
 /// (bodies as hashed, both hashes), without decoding them: the Merkle tree's input and
-/// inclusion proofs' records. Every frame's CRC is still checked.
+/// inclusion proofs' records. Every frame's CRC is still checked. Without `bodies`,
+/// each record's `body` is left empty (the tree needs only the hashes).
 pub(super) fn read_raw(
     shared: &Shared,
     after: Position,
     limit: usize,
+    bodies: bool,
 ) -> Result<Vec<RawRecord>, StoreError> {
     let runs = plan_all(shared, after.saturating_add(1), limit)?;
     let mut out = Vec::new();
@@ -100,7 +102,11 @@ pub(super) fn read_raw(
                 Ok(Frame::Record(record)) => {
                     out.push(RawRecord {
                         position,
-                        body: record.body.to_vec(),
+                        body: if bodies {
+                            record.body.to_vec()
+                        } else {
+                            Vec::new()
+                        },
                         prev_hash: record.prev_hash,
                         hash: record.hash,
                         columns: None,

@@ -74,6 +74,20 @@ pub trait RawLog: Send + Sync {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<RawRecord>, StoreError>>;
 
+    /// Up to `limit` chain hashes (with their positions) above `after`: the Merkle
+    /// tree's input. By default the records' hashes; a backend may read them without
+    /// copying the bodies.
+    fn hashes_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(Position, Hash)>, StoreError>> {
+        Box::pin(async move {
+            let records = self.records_after(after, limit).await?;
+            Ok(records.into_iter().map(|r| (r.position, r.hash)).collect())
+        })
+    }
+
     /// Where the records are kept, for messages (`events`: the table).
     fn table(&self) -> &str;
 }
