@@ -52,12 +52,14 @@ impl Application {
                 config.listen
             );
         }
+        let metrics = Arc::new(Metrics::new());
         let store = open_store_on(
             &config.store,
             &config.data_dir,
             config.recovery,
             config.segment_size,
             config.file_system.clone(),
+            Some(metrics.clone()),
         )
         .await?;
         let started = Instant::now();
@@ -87,7 +89,6 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let metrics = Arc::new(Metrics::new());
         let head = store.head().await.context("cannot read the log's head")?;
         let frames = Arc::new(http::frames::FrameRing::new(
             head.position,
@@ -294,7 +295,7 @@ pub async fn open_store(
     recovery: crate::store::embedded::RecoveryMode,
     segment_size: u64,
 ) -> anyhow::Result<Arc<dyn EventStore>> {
-    open_store_on(location, data_dir, recovery, segment_size, None).await
+    open_store_on(location, data_dir, recovery, segment_size, None, None).await
 }
 
 /// [`open_store`] with the embedded store on `file_system` (`None`: the operating
@@ -305,6 +306,7 @@ pub async fn open_store_on(
     recovery: crate::store::embedded::RecoveryMode,
     segment_size: u64,
     file_system: Option<crate::io::SharedFileSystem>,
+    metrics: Option<Arc<Metrics>>,
 ) -> anyhow::Result<Arc<dyn EventStore>> {
     match location {
         StoreLocation::Embedded => {
@@ -314,6 +316,7 @@ pub async fn open_store_on(
             if let Some(file_system) = file_system {
                 options.fs = file_system.0;
             }
+            options.metrics = metrics;
             let dir = data_dir.display().to_string();
             let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(options))
                 .await

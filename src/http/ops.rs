@@ -72,8 +72,9 @@ pub async fn readyz(State(state): State<HttpState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<HttpState>) -> Response {
+/// `GET /metrics`: the Prometheus text format 0.0.4, or OpenMetrics 1.0.0 when the
+/// scrape's `Accept` asks for `application/openmetrics-text`.
+pub async fn metrics(State(state): State<HttpState>, headers: axum::http::HeaderMap) -> Response {
     let counts = state.app.views.current().open_alerts_by_severity();
     let labelled: Vec<(&str, u64)> = Severity::ALL
         .iter()
@@ -107,15 +108,27 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
     if let Some(tree) = &state.app.tree {
         state.app.metrics.set_merkle_tree_size(tree.head().size);
     }
-    let body = state.app.metrics.render();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    state
+        .app
+        .metrics
+        .set_fold_errors(state.app.views.fold_errors());
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (content_type, body) = if openmetrics {
+        (
+            crate::metrics::OPENMETRICS_CONTENT_TYPE,
+            state.app.metrics.render_openmetrics(),
+        )
+    } else {
+        (
+            crate::metrics::TEXT_CONTENT_TYPE,
+            state.app.metrics.render(),
+        )
+    };
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// `GET /openapi.json`.

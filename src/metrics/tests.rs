@@ -117,12 +117,11 @@ fn ms(millis: u64) -> Duration {
 }
 
 #[test]
-fn a_fresh_registry_renders_every_family_with_help_and_type() {
-    let text = Metrics::new().render();
+fn every_family_renders_with_help_and_type_unlabelled_ones_from_the_start() {
+    let fresh = Metrics::new();
+    let text = fresh.render();
     let samples = parse(&text);
-    for family in [
-        "alert_ledger_http_requests_total counter",
-        "alert_ledger_http_request_duration_seconds histogram",
+    let unlabelled = [
         "alert_ledger_append_duration_seconds histogram",
         "alert_ledger_append_batch_events histogram",
         "alert_ledger_events_appended_total counter",
@@ -131,14 +130,31 @@ fn a_fresh_registry_renders_every_family_with_help_and_type() {
         "alert_ledger_head_position gauge",
         "alert_ledger_view_lag_events gauge",
         "alert_ledger_merkle_tree_size gauge",
+        "alert_ledger_view_file_set_aside gauge",
+        "alert_ledger_view_file_page_check_failed gauge",
+        "alert_ledger_view_file_read_errors_total counter",
         "alert_ledger_fold_errors_total counter",
-        "alert_ledger_open_alerts gauge",
         "alert_ledger_subscribers gauge",
+    ];
+    // A labelled family has no series (and so no lines) until its first label set.
+    let labelled = [
+        "alert_ledger_http_requests_total counter",
+        "alert_ledger_http_request_duration_seconds histogram",
+        "alert_ledger_open_alerts gauge",
+        "alert_ledger_consumer_lag_positions gauge",
+        "alert_ledger_consumer_members gauge",
         "alert_ledger_dispatch_attempts_total counter",
-    ] {
+        "alert_ledger_dispatch_duration_seconds histogram",
+        "alert_ledger_delivery_latency_seconds histogram",
+        "alert_ledger_tasks_created_total counter",
+        "alert_ledger_task_hosts_total counter",
+    ];
+    let has = |text: &str, family: &str| {
         let name = family.split(' ').next().expect("name");
-        assert!(text.contains(&format!("# TYPE {family}\n")), "{family}");
-        assert!(text.contains(&format!("# HELP {name} ")), "{family}");
+        text.contains(&format!("# TYPE {family}\n")) && text.contains(&format!("# HELP {name} "))
+    };
+    for family in unlabelled {
+        assert!(has(&text, family), "{family}: {text}");
     }
     assert_eq!(
         value(&samples, "alert_ledger_events_appended_total", &[]),
@@ -148,6 +164,18 @@ fn a_fresh_registry_renders_every_family_with_help_and_type() {
         value(&samples, "alert_ledger_append_duration_seconds_count", &[]),
         0.0
     );
+    fresh.observe_request("GET", "/v1/alerts", 200, ms(1));
+    fresh.set_open_alerts(&[("critical", 1)]);
+    fresh.set_consumers(&[("g", 1, 1)]);
+    fresh.inc_dispatch("webhook", "delivered");
+    fresh.observe_dispatch_duration("webhook", ms(5));
+    fresh.observe_delivery_latency("webhook", ms(50));
+    fresh.inc_task_created("api");
+    fresh.inc_task_host("succeeded");
+    let text = fresh.render();
+    for family in labelled.iter().chain(&unlabelled) {
+        assert!(has(&text, family), "{family}: {text}");
+    }
 }
 
 #[test]
@@ -271,8 +299,7 @@ fn view_lag_is_head_minus_applied_and_never_negative() {
 #[test]
 fn fold_errors_and_subscribers_are_counted() {
     let metrics = Metrics::new();
-    metrics.inc_fold_errors();
-    metrics.inc_fold_errors();
+    metrics.set_fold_errors(2);
     metrics.set_subscribers(5);
     metrics.inc_subscribers();
     metrics.dec_subscribers();
@@ -332,10 +359,41 @@ fn label_values_are_escaped_and_round_trip() {
 }
 
 #[test]
-fn special_values_render_as_prometheus_spells_them() {
-    assert_eq!(format_value(f64::INFINITY), "+Inf");
-    assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
-    assert_eq!(format_value(f64::NAN), "NaN");
-    assert_eq!(format_value(0.0005), "0.0005");
-    assert_eq!(format_value(10.0), "10");
+fn openmetrics_has_the_same_samples_and_ends_with_eof() {
+    let metrics = Metrics::new();
+    metrics.observe_request("GET", "/v1/alerts", 200, ms(3));
+    metrics.observe_append(ms(2), 5);
+    let open = metrics.render_openmetrics();
+    assert!(open.ends_with("# EOF\n"), "{open}");
+    assert!(
+        open.contains("# TYPE alert_ledger_http_requests counter\n"),
+        "{open}"
+    );
+    let body: String = open
+        .lines()
+        .filter(|l| *l != "# EOF")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let classic = parse(&metrics.render());
+    let samples = parse(&body);
+    let labels = [
+        ("method", "GET"),
+        ("route", "/v1/alerts"),
+        ("status", "200"),
+    ];
+    for name in [
+        "alert_ledger_http_requests_total",
+        "alert_ledger_events_appended_total",
+    ] {
+        let wanted: &[(&str, &str)] = if name.contains("http") { &labels } else { &[] };
+        assert_eq!(
+            value(&samples, name, wanted),
+            value(&classic, name, wanted),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        buckets(&samples, "alert_ledger_append_duration_seconds", &[]),
+        buckets(&classic, "alert_ledger_append_duration_seconds", &[])
+    );
 }

@@ -1,5 +1,6 @@
-//! The `alert-ledger` process: SIGTERM ends it with status 0; a startup failure ends
-//! it at once with a non-zero status and one `error:` line.
+//! The `alert-ledger` process: SIGTERM ends it with status 0 (and its log, written to a
+//! file, has no colour codes); a startup failure ends it at once with a non-zero status
+//! and one `error:` line.
 
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -49,7 +50,7 @@ async fn the_server_process_exits_zero_on_sigterm_once_ready() {
         ])
         .arg(data.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(data.path().join("stderr.log")).unwrap())
         .spawn()
         .expect("the binary starts");
     let mut child = Reaper(child);
@@ -68,6 +69,10 @@ async fn the_server_process_exits_zero_on_sigterm_once_ready() {
     assert!(killed.success());
     let status = wait_with_deadline(&mut child.0, Duration::from_secs(10), "after SIGTERM");
     assert_eq!(status.code(), Some(0), "{status:?}");
+    // Logs written to a file carry no terminal colour codes.
+    let log = std::fs::read_to_string(data.path().join("stderr.log")).unwrap();
+    assert!(log.contains("listening"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log file: {log:?}");
 }
 
 #[test]

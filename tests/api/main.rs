@@ -22,7 +22,10 @@
 //!   length, `as_of` with `min_position`, whole-number floats).
 //! - `references`: configuration references are checked when written.
 //! - `messages`: error messages that name the real cause.
+//! - `metrics_series`: the documented metrics are the exposed ones and each moves under a
+//!   scripted incident; OpenMetrics on request.
 //! - `docs_walkthrough`: docs/api.md's walk-through, run and compared with the page.
+//! - `docs_events`: docs/events.md against `Event::TYPES`.
 //! - `docs_routes`: docs/api.md's route table against the OpenAPI document.
 //! - `view_queries`: alerts by time and full text, alarms split and inline, pages of
 //!   tasks and resources.
@@ -34,12 +37,14 @@ mod bad_input;
 mod binary;
 mod contract;
 mod dedup;
+mod docs_events;
 mod docs_routes;
 mod docs_walkthrough;
 mod helpers;
 mod idempotency;
 mod lifecycle;
 mod messages;
+mod metrics_series;
 mod openapi;
 mod proofs;
 mod reads;

@@ -102,6 +102,8 @@ pub struct EmbeddedOptions {
     pub queue_capacity: usize,
     /// The file system (swap in `FaultyFileSystem` to inject faults).
     pub fs: Arc<dyn FileSystem>,
+    /// Where each durable batch's size goes (`alert_ledger_store_batch_events`).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl EmbeddedOptions {
@@ -116,6 +118,7 @@ impl EmbeddedOptions {
             max_batch_bytes: 4 * 1024 * 1024,
             queue_capacity: 4096,
             fs: Arc::new(RealFileSystem),
+            metrics: None,
         }
     }
 }

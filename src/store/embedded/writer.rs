@@ -511,6 +511,9 @@ impl Writer {
         }
         self.prepare_next_segment_early();
         counters.batches.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = &self.options.metrics {
+            metrics.observe_store_batch(batch.records.len() as u64);
+        }
         counters.appends.fetch_add(batch.appends, Ordering::Relaxed);
         counters
             .events
