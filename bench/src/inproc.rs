@@ -22,7 +22,8 @@ pub async fn open(dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
     Ok(Arc::new(store))
 }
 
-fn fresh_ids(events: &[NewEvent], salt: u64) -> Vec<NewEvent> {
+/// `events` with new ids derived from `salt` (each call appends fresh events).
+pub fn fresh_ids(events: &[NewEvent], salt: u64) -> Vec<NewEvent> {
     events
         .iter()
         .enumerate()

@@ -31,7 +31,7 @@ mod suites;
 mod views;
 
 use clap::{Parser, Subcommand};
-use report::{Machine, Report};
+use report::{Machine, Report, Row};
 use std::path::PathBuf;
 use std::time::Instant;
 use suites::Settings;
@@ -217,6 +217,45 @@ fn default_json() -> PathBuf {
         .join("bench-results.json")
 }
 
+/// `--events`, else 100,000 in quick mode, else `full`.
+fn sizes_or(options: &Options, full: &[u64]) -> Vec<u64> {
+    options.events.clone().unwrap_or_else(|| {
+        if options.quick {
+            vec![100_000]
+        } else {
+            full.to_vec()
+        }
+    })
+}
+
+/// Runs one suite that is not part of `all`, prints its table and writes
+/// `<suite>-results.json` (or `--json`).
+fn run_suite(
+    options: &Options,
+    suite: &str,
+    rows: impl FnOnce() -> anyhow::Result<Vec<Row>>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut machine = Machine::now();
+    let rows = rows()?;
+    machine.loadavg_end = report::loadavg();
+    let report = Report {
+        machine,
+        mode: if options.quick { "quick" } else { "full" },
+        suites: vec![suite.to_owned()],
+        rows,
+        wall_secs: started.elapsed().as_secs_f64(),
+    };
+    print!("{}", report.markdown());
+    let json = options
+        .json
+        .clone()
+        .unwrap_or_else(|| default_json().with_file_name(format!("{suite}-results.json")));
+    report.write_json(&json)?;
+    eprintln!("wrote {}", json.display());
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let suite = cli.suite.unwrap_or(Suite::All);
@@ -279,60 +318,18 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Suite::Merkle { proofs } = &suite {
-        let sizes = options.events.clone().unwrap_or_else(|| {
-            if options.quick {
-                vec![100_000]
-            } else {
-                vec![10_000_000]
-            }
-        });
+        let sizes = sizes_or(&options, &[10_000_000]);
         let dir = options.dir.clone().unwrap_or_else(std::env::temp_dir);
-        let started = Instant::now();
-        let mut machine = Machine::now();
-        let rows = runtime.block_on(merkle::run(&dir, &sizes, *proofs, options.repeats))?;
-        machine.loadavg_end = report::loadavg();
-        let report = Report {
-            machine,
-            mode: if options.quick { "quick" } else { "full" },
-            suites: vec!["merkle".to_owned()],
-            rows,
-            wall_secs: started.elapsed().as_secs_f64(),
-        };
-        print!("{}", report.markdown());
-        let json = options
-            .json
-            .unwrap_or_else(|| default_json().with_file_name("merkle-results.json"));
-        report.write_json(&json)?;
-        eprintln!("wrote {}", json.display());
-        return Ok(());
+        return run_suite(&options, "merkle", || {
+            runtime.block_on(merkle::run(&dir, &sizes, *proofs, options.repeats))
+        });
     }
     if let Suite::Views { reads } = &suite {
-        let sizes = options.events.clone().unwrap_or_else(|| {
-            if options.quick {
-                vec![100_000]
-            } else {
-                vec![1_000_000, 10_000_000]
-            }
-        });
+        let sizes = sizes_or(&options, &[1_000_000, 10_000_000]);
         let dir = options.dir.clone().unwrap_or_else(std::env::temp_dir);
-        let started = Instant::now();
-        let mut machine = Machine::now();
-        let rows = runtime.block_on(views::run(&dir, &sizes, *reads))?;
-        machine.loadavg_end = report::loadavg();
-        let report = Report {
-            machine,
-            mode: if options.quick { "quick" } else { "full" },
-            suites: vec!["views".to_owned()],
-            rows,
-            wall_secs: started.elapsed().as_secs_f64(),
-        };
-        print!("{}", report.markdown());
-        let json = options
-            .json
-            .unwrap_or_else(|| default_json().with_file_name("views-results.json"));
-        report.write_json(&json)?;
-        eprintln!("wrote {}", json.display());
-        return Ok(());
+        return run_suite(&options, "views", || {
+            runtime.block_on(views::run(&dir, &sizes, *reads))
+        });
     }
     anyhow::ensure!(options.repeats >= 1, "--repeats must be at least 1");
     let settings = Settings::new(&options);

@@ -20,7 +20,6 @@ use hdrhistogram::Histogram;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 /// Runs the suite; `proofs` timed proofs of each kind per size.
 pub async fn run(
@@ -92,14 +91,7 @@ async fn batched_append(base: &Path, tree_on: bool, duration: Duration) -> anyho
             tokio::spawn(async move {
                 let mut calls = 0u64;
                 while Instant::now() < deadline {
-                    let events = template
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| NewEvent {
-                            event_id: Uuid::from_u64_pair((a << 40) | calls, i as u64),
-                            ..e.clone()
-                        })
-                        .collect();
+                    let events = inproc::fresh_ids(&template, (a << 40) | calls);
                     store
                         .append(&format!("alert-append{a}"), ExpectedVersion::Any, events)
                         .await?;

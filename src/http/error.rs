@@ -74,6 +74,14 @@ pub enum ApiError {
         /// What the views have applied.
         applied: Position,
     },
+    /// The Merkle tree has not reached the tree size a proof asks for yet.
+    #[error("the Merkle tree holds {held} events, not yet {wanted}")]
+    TreeNotCaughtUp {
+        /// The tree size asked for.
+        wanted: Position,
+        /// What the tree holds.
+        held: Position,
+    },
     /// The request body did not arrive within the body read timeout. 408; the
     /// connection is closed.
     #[error("the request body did not arrive in time")]
@@ -110,7 +118,9 @@ impl ApiError {
             ApiError::Conflict | ApiError::RebuildRunning => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::NotCaughtUp { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotCaughtUp { .. }
+            | ApiError::TreeNotCaughtUp { .. }
+            | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,7 +141,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
-            ApiError::NotCaughtUp { .. } => "not-caught-up",
+            ApiError::NotCaughtUp { .. } | ApiError::TreeNotCaughtUp { .. } => "not-caught-up",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -269,7 +279,9 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"alert-ledger\""),
                 );
             }
-            ApiError::NotCaughtUp { .. } | ApiError::Unavailable => {
+            ApiError::NotCaughtUp { .. }
+            | ApiError::TreeNotCaughtUp { .. }
+            | ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::RequestTimeout => {

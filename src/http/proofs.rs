@@ -128,10 +128,7 @@ async fn tree_size(
     }
     let held = tree.wait_for(size, state.app.read_wait).await.size;
     if held < size {
-        return Err(ApiError::NotCaughtUp {
-            wanted: size,
-            applied: held,
-        });
+        return Err(ApiError::TreeNotCaughtUp { wanted: size, held });
     }
     Ok(size)
 }
