@@ -15,7 +15,9 @@ fn documented() -> BTreeSet<(String, u16)> {
             .strip_prefix("#### `")
             .or_else(|| line.strip_prefix("| `"));
         let Some(rest) = rest else { continue };
-        let Some((name, after)) = rest.split_once('`') else { continue };
+        let Some((name, after)) = rest.split_once('`') else {
+            continue;
+        };
         let Some(version) = after
             .strip_prefix(" (v")
             .and_then(|v| v.split_once(')'))
