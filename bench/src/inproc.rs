@@ -23,7 +23,7 @@ pub async fn open(dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
 }
 
 /// `events` with new ids derived from `salt` (each call appends fresh events).
-pub fn fresh_ids(events: &[NewEvent], salt: u64) -> Vec<NewEvent> {
+fn fresh_ids(events: &[NewEvent], salt: u64) -> Vec<NewEvent> {
     events
         .iter()
         .enumerate()
@@ -44,6 +44,19 @@ pub async fn append(
 ) -> anyhow::Result<Sample> {
     let dir = tempfile::tempdir_in(base)?;
     let store = open(dir.path()).await?;
+    let sample = append_on(&store, appenders, per_call, duration).await?;
+    store.close().await?;
+    Ok(sample)
+}
+
+/// The load of [`append`] on an open store (left open: callers measure what else runs
+/// on it, such as the Merkle tree's follower).
+pub async fn append_on(
+    store: &Arc<dyn EventStore>,
+    appenders: usize,
+    per_call: usize,
+    duration: Duration,
+) -> anyhow::Result<Sample> {
     let template: Vec<NewEvent> = (0..per_call as u64)
         .map(|i| dataset::one_trigger(7, i).1.remove(0))
         .collect();
@@ -74,7 +87,6 @@ pub async fn append(
         hist.add(task.await??)?;
     }
     let secs = started.elapsed().as_secs_f64();
-    store.close().await?;
     Ok(Sample {
         value: (hist.len() * per_call as u64) as f64 / secs,
         p50: Some(Duration::from_micros(hist.value_at_quantile(0.5))),

@@ -15,10 +15,9 @@ use crate::inproc;
 use crate::report::{Row, Sample};
 use alert_ledger::merkle::{tree, MerkleTree};
 use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore};
-use alert_ledger::store::{EventStore, ExpectedVersion, NewEvent};
+use alert_ledger::store::EventStore;
 use hdrhistogram::Histogram;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs the suite; `proofs` timed proofs of each kind per size.
@@ -79,33 +78,7 @@ async fn batched_append(base: &Path, tree_on: bool, duration: Duration) -> anyho
     } else {
         None
     };
-    let template: Vec<NewEvent> = (0..1000u64)
-        .map(|i| crate::dataset::one_trigger(7, i).1.remove(0))
-        .collect();
-    let template = Arc::new(template);
-    let started = Instant::now();
-    let deadline = started + duration;
-    let tasks: Vec<_> = (0..16u64)
-        .map(|a| {
-            let (store, template) = (store.clone(), template.clone());
-            tokio::spawn(async move {
-                let mut calls = 0u64;
-                while Instant::now() < deadline {
-                    let events = inproc::fresh_ids(&template, (a << 40) | calls);
-                    store
-                        .append(&format!("alert-append{a}"), ExpectedVersion::Any, events)
-                        .await?;
-                    calls += 1;
-                }
-                anyhow::Ok(calls)
-            })
-        })
-        .collect();
-    let mut calls = 0;
-    for task in tasks {
-        calls += task.await??;
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let sample = inproc::append_on(&store, 16, 1000, duration).await?;
     let _ = stop.send(());
     if let Some((tree, follower)) = follower {
         follower.await?;
@@ -118,8 +91,9 @@ async fn batched_append(base: &Path, tree_on: bool, duration: Duration) -> anyho
     }
     store.close().await?;
     Ok(Sample {
-        value: (calls * 1000) as f64 / secs,
-        ..Sample::default()
+        p50: None,
+        p99: None,
+        ..sample
     })
 }
 

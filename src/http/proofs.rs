@@ -115,11 +115,11 @@ async fn tree_size(
     params: &QueryParams,
     name: &str,
 ) -> Result<u64, ApiError> {
-    let Some(size) = params.parse_opt::<u64>(name, "a tree size (a whole number)")? else {
-        let head = state.app.store.head().await?.position;
+    let asked = params.parse_opt::<u64>(name, "a tree size (a whole number)")?;
+    let head = state.app.store.head().await?.position;
+    let Some(size) = asked else {
         return Ok(tree.wait_for(head, state.app.read_wait).await.size);
     };
-    let head = state.app.store.head().await?.position;
     if size > head {
         return Err(ApiError::field(
             format!("query.{name}"),
