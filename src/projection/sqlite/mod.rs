@@ -40,6 +40,13 @@ const IDLE_READERS: usize = 16;
 /// it: 16,384 frames of 4 KiB, 64 MiB.
 pub const WAL_RESTART_FRAMES: i64 = 16_384;
 
+/// How long the emptying checkpoint waits for the log's readers before it gives up
+/// until the next round. It holds the write lock while it waits, so this bounds how long
+/// it can hold off the follower's commits. Under steady reads a `TRUNCATE` either ends in
+/// tens of milliseconds or keeps waiting on readers for as long as it is let (10 s, the
+/// connections' busy timeout, measured under load: the follower stalled all that time).
+pub const WAL_RESTART_WAIT: Duration = Duration::from_millis(250);
+
 /// Opens a connection to the file with the settings every live connection uses.
 pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
@@ -234,21 +241,33 @@ impl ViewFile {
     /// always holds a snapshot inside the log, the log is never fully copied at the
     /// moment a writer starts, and SQLite never rewinds it: the file grows without
     /// bound (48 GB in a 10-minute soak). Past the limit, a `TRUNCATE` checkpoint waits
-    /// (the connection's busy timeout) for the readers of the log to finish, which takes
+    /// up to [`WAL_RESTART_WAIT`] for the readers of the log to finish, which usually takes
     /// milliseconds (reads are short), holding off the follower's next commit meanwhile,
-    /// then copies the rest and empties the log.
+    /// then copies the rest and empties the log; when the readers outlast the wait it
+    /// tries again in the next round.
     pub fn checkpoint_with_limit(&self, restart_frames: i64) -> rusqlite::Result<i64> {
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let mut slot = self.checkpointer.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
-            *slot = Some(connect(&self.path)?);
+            let conn = connect(&self.path)?;
+            conn.busy_timeout(WAL_RESTART_WAIT)?;
+            *slot = Some(conn);
         }
         let Some(conn) = slot.as_ref() else {
             return Ok(0);
         };
         let frames: i64 = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
         if frames >= restart_frames {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            // The first column is 1 when the readers outlasted `WAL_RESTART_WAIT`: the
+            // log stays as it is until the next round.
+            let gave_up: i64 =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+            if gave_up != 0 {
+                tracing::debug!(
+                    frames,
+                    "the view file's log was not emptied: readers held it"
+                );
+            }
         }
         Ok(frames)
     }
