@@ -160,7 +160,7 @@ impl App {
         text: &str,
         metadata: Metadata,
     ) -> Result<Written, AppError> {
-        let text = super::trigger::bounded_text("text", text, 10_000)?;
+        let text = super::trigger::bounded_text("text", text, super::limits::NOTE_CHARS)?;
         self.on_alert(alert_id, metadata, AlertCommand::AddNote { alert_id, text })
             .await
     }

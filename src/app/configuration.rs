@@ -4,7 +4,7 @@
 //! configuration first ([`App::configure`]; across instances see ADR 0009).
 
 use super::trigger::{bounded_text, parse_id};
-use super::{App, AppError, WriteMarks, Written};
+use super::{limits, App, AppError, WriteMarks, Written};
 use projections::decide::{decide_config, ConfigCommand, ConfigState, Rejection};
 use projections::ids::{ChannelId, PolicyId, RuleId, ServiceName};
 use projections::{streams, ChannelTarget, EscalationStep, Metadata, Severity};
@@ -91,7 +91,7 @@ impl App {
         metadata: Metadata,
     ) -> Result<(ChannelId, Written), AppError> {
         let channel_id = parse_id("id", ChannelId::parse(&body.id))?;
-        let name = bounded_text("name", &body.name, 256)?;
+        let name = bounded_text("name", &body.name, limits::DISPLAY_NAME_CHARS)?;
         let url = parse_url("url", &body.url)?;
         let target = match body.kind.as_str() {
             "webhook" => ChannelTarget::Webhook { url },
@@ -151,19 +151,25 @@ impl App {
         metadata: Metadata,
     ) -> Result<(PolicyId, Written), AppError> {
         let policy_id = parse_id("id", PolicyId::parse(&body.id))?;
-        let name = bounded_text("name", &body.name, 256)?;
-        if body.steps.is_empty() || body.steps.len() > 16 {
-            return Err(AppError::field("steps", "must have 1 to 16 steps"));
+        let name = bounded_text("name", &body.name, limits::DISPLAY_NAME_CHARS)?;
+        if body.steps.is_empty() || body.steps.len() > limits::POLICY_STEPS {
+            return Err(AppError::field(
+                "steps",
+                format!("must have 1 to {} steps", limits::POLICY_STEPS),
+            ));
         }
-        if body.repeat > 16 {
-            return Err(AppError::field("repeat", "must be at most 16"));
+        if body.repeat > limits::POLICY_REPEATS {
+            return Err(AppError::field(
+                "repeat",
+                format!("must be at most {}", limits::POLICY_REPEATS),
+            ));
         }
         let mut steps = Vec::with_capacity(body.steps.len());
         for (i, step) in body.steps.iter().enumerate() {
-            if step.delay_secs > 86_400 {
+            if step.delay_secs > limits::STEP_DELAY_SECS {
                 return Err(AppError::field(
                     format!("steps[{i}].delay_secs"),
-                    "must be at most 86400",
+                    format!("must be at most {}", limits::STEP_DELAY_SECS),
                 ));
             }
             steps.push(EscalationStep {
@@ -268,8 +274,11 @@ impl App {
 }
 
 fn parse_channels(field: &str, raw: &[String]) -> Result<Vec<ChannelId>, AppError> {
-    if raw.len() > 16 {
-        return Err(AppError::field(field, "at most 16 channels"));
+    if raw.len() > limits::CHANNELS {
+        return Err(AppError::field(
+            field,
+            format!("at most {} channels", limits::CHANNELS),
+        ));
     }
     raw.iter()
         .enumerate()
@@ -279,14 +288,17 @@ fn parse_channels(field: &str, raw: &[String]) -> Result<Vec<ChannelId>, AppErro
 
 fn parse_url(field: &str, raw: &str) -> Result<String, AppError> {
     let valid = (raw.starts_with("http://") || raw.starts_with("https://"))
-        && raw.len() <= 2048
+        && raw.len() <= limits::URL_CHARS
         && !raw.chars().any(|c| c.is_control() || c.is_whitespace());
     if valid {
         Ok(raw.to_owned())
     } else {
         Err(AppError::field(
             field,
-            "must be an http:// or https:// URL of at most 2048 characters",
+            format!(
+                "must be an http:// or https:// URL of at most {} characters",
+                limits::URL_CHARS
+            ),
         ))
     }
 }

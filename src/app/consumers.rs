@@ -19,12 +19,11 @@ use std::time::Instant;
 
 /// Partitions of a group unless the request says otherwise.
 pub const DEFAULT_PARTITIONS: u16 = 16;
-/// Most partitions a group may have.
-pub const MAX_PARTITIONS: u16 = 256;
+pub use super::limits::{
+    MEMBER_TIMEOUT_SECS as MAX_MEMBER_TIMEOUT_SECS, PARTITIONS as MAX_PARTITIONS,
+};
 /// Seconds a member keeps its partitions after its last read, unless configured.
 pub const DEFAULT_MEMBER_TIMEOUT_SECS: u32 = 30;
-/// Longest member timeout.
-pub const MAX_MEMBER_TIMEOUT_SECS: u32 = 3600;
 
 /// Body of `POST /v1/consumers`.
 #[derive(Debug, Deserialize)]

@@ -28,6 +28,7 @@ pub mod consumers;
 pub mod error;
 pub mod filter;
 pub mod history;
+pub mod limits;
 pub mod marks;
 pub mod members;
 pub mod messages;

@@ -28,7 +28,7 @@ impl App {
         metadata: Metadata,
     ) -> Result<(SyncId, Written), AppError> {
         let sync_id = parse_id("id", SyncId::parse(&body.id))?;
-        let name = bounded_text("name", &body.name, 256)?;
+        let name = bounded_text("name", &body.name, super::limits::DISPLAY_NAME_CHARS)?;
         let command = SyncCommand::Register {
             sync_id: sync_id.clone(),
             name,

@@ -3,7 +3,7 @@
 //! Every step is an event in the task's own stream (`task-<id>`).
 
 use super::trigger::{bounded_text, parse_id};
-use super::{App, AppError, Written};
+use super::{limits, App, AppError, Written};
 use crate::commands::Outcome;
 use projections::decide::{decide_task, Rejection, TaskCommand, TaskState};
 use projections::ids::{AlertId, HostName, TaskId};
@@ -121,10 +121,10 @@ impl App {
         body: ResultBody,
         metadata: Metadata,
     ) -> Result<Written, AppError> {
-        if body.output_tail.chars().count() > 16_384 {
+        if body.output_tail.chars().count() > limits::OUTPUT_TAIL_CHARS {
             return Err(AppError::field(
                 "output_tail",
-                "must be at most 16384 characters",
+                format!("must be at most {} characters", limits::OUTPUT_TAIL_CHARS),
             ));
         }
         let command = TaskCommand::FinishHost {
@@ -143,7 +143,7 @@ impl App {
         body: &CancelBody,
         metadata: Metadata,
     ) -> Result<Written, AppError> {
-        let reason = bounded_text("reason", &body.reason, 1024)?;
+        let reason = bounded_text("reason", &body.reason, limits::REASON_CHARS)?;
         let command = TaskCommand::Cancel { task_id, reason };
         self.task_command(task_id, command, metadata, false).await
     }
@@ -219,18 +219,27 @@ pub fn task_spec(
     hosts: &[String],
     timeout_secs: u32,
 ) -> Result<TaskSpec, AppError> {
-    let script = bounded_text("script", script, 65_536)?;
-    if args.len() > 64 {
-        return Err(AppError::field("args", "at most 64 arguments"));
-    }
-    if let Some(i) = args.iter().position(|a| a.chars().count() > 4096) {
+    let script = bounded_text("script", script, limits::SCRIPT_CHARS)?;
+    if args.len() > limits::ARGS {
         return Err(AppError::field(
-            format!("args[{i}]"),
-            "must be at most 4096 characters",
+            "args",
+            format!("at most {} arguments", limits::ARGS),
         ));
     }
-    if hosts.is_empty() || hosts.len() > 256 {
-        return Err(AppError::field("hosts", "must list 1 to 256 hosts"));
+    if let Some(i) = args
+        .iter()
+        .position(|a| a.chars().count() > limits::ARG_CHARS)
+    {
+        return Err(AppError::field(
+            format!("args[{i}]"),
+            format!("must be at most {} characters", limits::ARG_CHARS),
+        ));
+    }
+    if hosts.is_empty() || hosts.len() > limits::HOSTS {
+        return Err(AppError::field(
+            "hosts",
+            format!("must list 1 to {} hosts", limits::HOSTS),
+        ));
     }
     let hosts = hosts
         .iter()
@@ -238,10 +247,10 @@ pub fn task_spec(
         .map(|(i, raw)| parse_id(&format!("hosts[{i}]"), HostName::parse(raw)))
         .collect::<Result<Vec<_>, _>>()?;
     // A repeated host is refused by the decision (`hosts[i]`), for every origin.
-    if timeout_secs == 0 || timeout_secs > 86_400 {
+    if timeout_secs == 0 || timeout_secs > limits::TASK_TIMEOUT_SECS {
         return Err(AppError::field(
             "timeout_secs",
-            "must be between 1 and 86400",
+            format!("must be between 1 and {}", limits::TASK_TIMEOUT_SECS),
         ));
     }
     Ok(TaskSpec {

@@ -46,18 +46,11 @@ pub struct Triggered {
     pub position: Position,
 }
 
-/// Most characters in a trigger's `summary`.
-pub const MAX_SUMMARY_CHARS: usize = 1024;
-/// Most entries in a trigger's `details`.
-pub const MAX_DETAILS: usize = 64;
-/// Most characters in a `details` key (at least one).
-pub const MAX_DETAIL_KEY_CHARS: usize = 128;
-/// Most characters in a `details` value.
-pub const MAX_DETAIL_VALUE_CHARS: usize = 4096;
-/// Most channels a trigger may name.
-pub const MAX_CHANNELS: usize = 16;
-/// Most escalation steps a trigger may give.
-pub const MAX_ESCALATION_STEPS: usize = 16;
+pub use super::limits::{
+    CHANNELS as MAX_CHANNELS, DETAILS as MAX_DETAILS, DETAIL_KEY_CHARS as MAX_DETAIL_KEY_CHARS,
+    DETAIL_VALUE_CHARS as MAX_DETAIL_VALUE_CHARS, ESCALATION_STEPS as MAX_ESCALATION_STEPS,
+    SUMMARY_CHARS as MAX_SUMMARY_CHARS,
+};
 
 /// A trigger that passed every check that needs no store or views: the ids parsed,
 /// the texts within their limits. Only the resource lookup, the service's route and
@@ -104,10 +97,16 @@ pub fn validate(request: TriggerRequest) -> Result<ValidTrigger, AppError> {
         .map(|(i, raw)| parse_id(&format!("channels[{i}]"), ChannelId::parse(raw)))
         .collect::<Result<Vec<_>, _>>()?;
     if channels.len() > MAX_CHANNELS {
-        return Err(AppError::field("channels", "at most 16 channels"));
+        return Err(AppError::field(
+            "channels",
+            format!("at most {MAX_CHANNELS} channels"),
+        ));
     }
     if request.escalation_secs.len() > MAX_ESCALATION_STEPS {
-        return Err(AppError::field("escalation_secs", "at most 16 steps"));
+        return Err(AppError::field(
+            "escalation_secs",
+            format!("at most {MAX_ESCALATION_STEPS} steps"),
+        ));
     }
     let resource = match &request.resource {
         None => None,
