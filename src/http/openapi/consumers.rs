@@ -5,6 +5,8 @@
 use super::bodies::name;
 use super::params::{event_types, q, Query};
 use super::schemas::{nullable_time, object, position, reference, time};
+use crate::app::consumers::{DEFAULT_MEMBER_TIMEOUT_SECS, DEFAULT_PARTITIONS};
+use crate::app::limits;
 use serde_json::{json, Value};
 
 /// A `stream` or `category` of a group's filter: not a consumer-group stream.
@@ -24,22 +26,23 @@ pub fn create_body() -> Value {
         "required": ["name"],
         "properties": {
             "name": name(),
-            "stream": filter_name(),
+            "stream": { "anyOf": [filter_name(), { "type": "null" }] },
             "category": {
-                "allOf": [filter_name(), { "pattern": "^[^-]*$" }],
+                "anyOf": [{ "allOf": [filter_name(), { "pattern": "^[^-]*$" }] }, { "type": "null" }],
                 "description": "The part of a stream name before its first `-`"
             },
             "types": event_types(),
             "from": {
                 "anyOf": [
                     { "enum": ["end", "start"] },
-                    { "type": "integer", "minimum": 1, "maximum": u64::MAX }
+                    { "type": "integer", "minimum": 1, "maximum": u64::MAX },
+                    { "type": "null" }
                 ],
                 "default": "end",
                 "description": "`end`: events appended from now on; `start`: the whole log; a position: the events from it on"
             },
-            "partitions": { "type": "integer", "minimum": 1, "maximum": 256, "default": 16 },
-            "member_timeout_secs": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 30 }
+            "partitions": { "type": ["integer", "null"], "minimum": 1, "maximum": limits::PARTITIONS, "default": DEFAULT_PARTITIONS },
+            "member_timeout_secs": { "type": ["integer", "null"], "minimum": 1, "maximum": limits::MEMBER_TIMEOUT_SECS, "default": DEFAULT_MEMBER_TIMEOUT_SECS }
         }
     })
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 #[derive(Clone, Copy)]
 pub struct Query {
     name: &'static str,
+    required: bool,
     schema: fn() -> Value,
     description: &'static str,
 }
@@ -15,8 +16,17 @@ pub struct Query {
 pub const fn q(name: &'static str, schema: fn() -> Value, description: &'static str) -> Query {
     Query {
         name,
+        required: false,
         schema,
         description,
+    }
+}
+
+/// A query parameter the route cannot answer without.
+const fn required(query: Query) -> Query {
+    Query {
+        required: true,
+        ..query
     }
 }
 
@@ -61,8 +71,9 @@ fn time() -> Value {
     json!({ "type": "string", "format": "date-time" })
 }
 
+/// Empty, or without a letter or digit: no filter.
 fn search() -> Value {
-    json!({ "type": "string", "minLength": 1, "maxLength": 256 })
+    json!({ "type": "string", "maxLength": 256 })
 }
 
 fn severity() -> Value {
@@ -113,7 +124,7 @@ pub const ALERTS: &[Query] = &[
     q(
         "q",
         search,
-        "Full-text search over summary and details: every word must match; a trailing * makes a word a prefix. Current text only: not with as_of (a 422 naming query.q)",
+        "Full-text search over summary and details: every word must match; a trailing * makes a word a prefix; words without a letter or digit are left out, and no word at all is no filter. Current text only: not with as_of (a 422 naming query.q)",
     ),
     q("limit", limit_1000, "Page size"),
     q("cursor", position, "`next_cursor` of the previous page"),
@@ -211,17 +222,17 @@ fn tree_size() -> Value {
 
 /// `GET /v1/ledger/proof/inclusion`.
 pub const INCLUSION: &[Query] = &[
-    q("position", tree_size, "The event's position (required; at most tree_size)"),
+    required(q("position", tree_size, "The event's position (at most tree_size)")),
     q("tree_size", tree_size, "The tree to prove it in, e.g. a saved digest's tree_size (default: the tree now; at most the head)"),
 ];
 
 /// `GET /v1/ledger/proof/consistency`.
 pub const CONSISTENCY: &[Query] = &[
-    q(
+    required(q(
         "from",
         tree_size,
-        "The earlier tree's size, e.g. an older digest's tree_size (required; at most to)",
-    ),
+        "The earlier tree's size, e.g. an older digest's tree_size (at most to)",
+    )),
     q(
         "to",
         tree_size,
@@ -297,7 +308,7 @@ pub fn parameters(method: &str, path: &str, query: &[Query]) -> Value {
         let mut param = json!({
             "name": p.name,
             "in": "query",
-            "required": false,
+            "required": p.required,
             "schema": (p.schema)(),
             "description": p.description,
         });
