@@ -404,7 +404,12 @@ pub fn schema() -> Value {
                         "startsAt": { "type": "string" },
                         "endsAt": { "type": "string" },
                         "generatorURL": { "type": "string" },
-                        "fingerprint": { "type": "string" }
+                        "fingerprint": {
+                            "type": "string",
+                            "maxLength": projections::ids::DedupKey::MAX_LEN,
+                            "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]*$",
+                            "description": "The alert's dedup key (no control characters); blank: a hash of its labels"
+                        }
                     }
                 }
             }
