@@ -78,6 +78,9 @@ STATE_OR_COMBINATION = [
     ("unknown-resource", None, _always),
     # Channels and policies named in a route, policy or trigger must exist.
     ("unknown-reference", None, _always),
+    # A consumer group does not read consumer-group streams (`consumer-…`, category
+    # `consumer`): a `not` the derived document cannot carry (docs/adr/0017-utoipa.md).
+    ("validation", re.compile(r"stream|category"), _detail_says("consumer-group streams")),
     # A consumer member acknowledges what it was handed: it must have read first.
     ("validation", "member", _always),
     # Alertmanager: without a `service` or `job` label, the receiver names the service

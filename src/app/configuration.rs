@@ -3,83 +3,103 @@
 //! what a message was going to, and when. References are checked against the whole
 //! configuration first ([`App::configure`]; across instances see ADR 0009).
 
+use super::limits::{self, schema};
 use super::trigger::{bounded_text, parse_id};
-use super::{limits, App, AppError, WriteMarks, Written};
+use super::{App, AppError, WriteMarks, Written};
 use projections::decide::{decide_config, ConfigCommand, ConfigState, Rejection};
 use projections::ids::{ChannelId, PolicyId, RuleId, ServiceName};
 use projections::{streams, ChannelTarget, EscalationStep, Metadata, Severity};
 use serde::Deserialize;
 
 /// Body of `POST /v1/channels`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelBody {
     /// Channel id: letters, digits, `. _ : -`.
+    #[schema(schema_with = schema::name)]
     pub id: String,
     /// Human-readable name.
+    #[schema(schema_with = schema::text::<{ limits::DISPLAY_NAME_CHARS }>)]
     pub name: String,
     /// `webhook` or `slack`.
+    #[schema(schema_with = schema::channel_kind)]
     pub kind: String,
     /// `http://` or `https://` URL, at most 2,048 characters.
+    #[schema(schema_with = schema::url)]
     pub url: String,
 }
 
 /// Body of `POST /v1/services/{service}/route`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteBody {
     /// Channels every new alert of the service notifies (up to 16).
     #[serde(default)]
+    #[schema(schema_with = schema::channels)]
     pub channels: Vec<String>,
     /// Escalation policy its alerts follow.
     #[serde(default)]
+    #[schema(schema_with = schema::optional_name)]
     pub policy: Option<String>,
 }
 
 /// One step of a policy body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepBody {
     /// Seconds after the previous step (0 to 86,400).
+    #[schema(schema_with = schema::step_delay_secs)]
     pub delay_secs: u32,
     /// Extra channels notified at this step.
     #[serde(default)]
+    #[schema(schema_with = schema::channels)]
     pub channels: Vec<String>,
 }
 
 /// Body of `POST /v1/policies`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyBody {
     /// Policy id.
+    #[schema(schema_with = schema::name)]
     pub id: String,
     /// Human-readable name.
+    #[schema(schema_with = schema::text::<{ limits::DISPLAY_NAME_CHARS }>)]
     pub name: String,
     /// 1 to 16 steps.
+    #[schema(schema_with = schema::policy_steps::<StepBody>)]
     pub steps: Vec<StepBody>,
     /// Repeats after the last step (0 to 16).
     #[serde(default)]
+    #[schema(schema_with = schema::policy_repeats)]
     pub repeat: u32,
 }
 
 /// Body of `POST /v1/task-rules`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskRuleBody {
     /// Rule id.
+    #[schema(schema_with = schema::name)]
     pub id: String,
     /// The service whose alerts it watches.
+    #[schema(schema_with = schema::name)]
     pub service: String,
     /// The least severe severity that matches (`critical` matches only critical).
+    #[schema(schema_with = schema::severity)]
     pub min_severity: String,
     /// The script to run.
+    #[schema(schema_with = schema::text::<{ limits::SCRIPT_CHARS }>)]
     pub script: String,
     /// Its arguments (up to 64, each at most 4,096 characters, as for `POST /v1/tasks`).
     #[serde(default)]
+    #[schema(schema_with = schema::args)]
     pub args: Vec<String>,
     /// Where to run it (1 to 256 hosts).
+    #[schema(schema_with = schema::hosts)]
     pub hosts: Vec<String>,
     /// Seconds each host may run (1 to 86,400).
+    #[schema(schema_with = schema::task_timeout_secs)]
     pub timeout_secs: u32,
 }
 

@@ -4,6 +4,7 @@
 //! survives restarts and is the same on every instance. Which member is handed which
 //! events: [`super::members`]; the reads themselves: `src/http/consumers.rs`.
 
+use super::limits::schema;
 use super::members::{AckRefusal, MemberRow};
 use super::{App, AppError, WriteMarks, Written};
 use crate::app::filter;
@@ -26,29 +27,36 @@ pub use super::limits::{
 pub const DEFAULT_MEMBER_TIMEOUT_SECS: u32 = 30;
 
 /// Body of `POST /v1/consumers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerBody {
     /// The group's name: letters, digits, `. _ : -`, at most 128.
+    #[schema(schema_with = schema::name)]
     pub name: String,
-    /// Only this stream.
+    /// Only this stream (not a consumer group's own `consumer-…` stream).
     #[serde(default)]
+    #[schema(schema_with = schema::optional_stream)]
     pub stream: Option<String>,
-    /// Only streams of this category.
+    /// Only streams of this category (not `consumer`).
     #[serde(default)]
+    #[schema(schema_with = schema::optional_category)]
     pub category: Option<String>,
     /// Only these event types.
     #[serde(default)]
+    #[schema(schema_with = schema::event_types)]
     pub types: Vec<String>,
     /// `end` (default: events appended from now on), `start` (the whole log), or a
     /// position (the events from it on).
     #[serde(default)]
+    #[schema(schema_with = schema::group_start)]
     pub from: Option<serde_json::Value>,
     /// How many partitions the group's events are spread over (1 to 256, default 16).
     #[serde(default)]
+    #[schema(schema_with = schema::partitions)]
     pub partitions: Option<u16>,
     /// Seconds a member keeps its partitions after its last read (1 to 3600, default 30).
     #[serde(default)]
+    #[schema(schema_with = schema::member_timeout_secs)]
     pub member_timeout_secs: Option<u32>,
 }
 
@@ -294,13 +302,14 @@ impl App {
 fn filter(body: &ConsumerBody) -> Result<EventFilter, AppError> {
     let stream = filter::name("stream", body.stream.as_deref())?;
     let category = filter::category("category", body.category.as_deref())?;
-    if stream
-        .as_deref()
-        .or(category.as_deref())
-        .is_some_and(is_group_stream)
-    {
+    let named = match (&stream, &category) {
+        (Some(stream), _) => Some(("stream", stream)),
+        (None, Some(category)) => Some(("category", category)),
+        (None, None) => None,
+    };
+    if let Some((field, _)) = named.filter(|(_, name)| is_group_stream(name)) {
         return Err(AppError::field(
-            "stream",
+            field,
             "consumer groups do not read consumer-group streams (their own checkpoints)",
         ));
     }

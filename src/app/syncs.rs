@@ -2,6 +2,7 @@
 //! resolves its open alarms (the alert commands see the deletion through
 //! [`App::on_series`](super::App)).
 
+use super::limits::{self, schema};
 use super::trigger::{bounded_text, parse_id};
 use super::{App, AppError, WriteMarks, Written};
 use projections::decide::{decide_sync, SyncCommand, SyncState};
@@ -10,12 +11,14 @@ use projections::Metadata;
 use serde::Deserialize;
 
 /// Body of `POST /v1/syncs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncBody {
     /// Resource id: letters, digits, `. _ : -`, at most 128.
+    #[schema(schema_with = schema::name)]
     pub id: String,
     /// Human-readable name, 1 to 256 characters.
+    #[schema(schema_with = schema::text::<{ limits::DISPLAY_NAME_CHARS }>)]
     pub name: String,
 }
 
@@ -28,7 +31,7 @@ impl App {
         metadata: Metadata,
     ) -> Result<(SyncId, Written), AppError> {
         let sync_id = parse_id("id", SyncId::parse(&body.id))?;
-        let name = bounded_text("name", &body.name, super::limits::DISPLAY_NAME_CHARS)?;
+        let name = bounded_text("name", &body.name, limits::DISPLAY_NAME_CHARS)?;
         let command = SyncCommand::Register {
             sync_id: sync_id.clone(),
             name,

@@ -2,8 +2,9 @@
 //! finished host by host by the agents, cancelled, and timed out by the scheduler.
 //! Every step is an event in the task's own stream (`task-<id>`).
 
+use super::limits::{self, schema};
 use super::trigger::{bounded_text, parse_id};
-use super::{limits, App, AppError, Written};
+use super::{App, AppError, Written};
 use crate::commands::Outcome;
 use projections::decide::{decide_task, Rejection, TaskCommand, TaskState};
 use projections::ids::{AlertId, HostName, TaskId};
@@ -11,44 +12,53 @@ use projections::{Event, Metadata, TaskSpec};
 use serde::Deserialize;
 
 /// Body of `POST /v1/tasks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
     /// Optional id (a UUID); one is generated when absent. Re-sending the same id is
     /// rejected with 409, so a client-chosen id makes creation safe to retry.
     #[serde(default)]
+    #[schema(schema_with = schema::optional_uuid)]
     pub task_id: Option<String>,
     /// The script to run, 1 to 65,536 characters.
+    #[schema(schema_with = schema::text::<{ limits::SCRIPT_CHARS }>)]
     pub script: String,
     /// Arguments (up to 64, each at most 4,096 characters).
     #[serde(default)]
+    #[schema(schema_with = schema::args)]
     pub args: Vec<String>,
     /// Target hosts (1 to 256).
+    #[schema(schema_with = schema::hosts)]
     pub hosts: Vec<String>,
     /// Seconds each host may run, 1 to 86,400.
+    #[schema(schema_with = schema::task_timeout_secs)]
     pub timeout_secs: u32,
     /// The alert this task heals.
     #[serde(default)]
+    #[schema(schema_with = schema::optional_uuid)]
     pub alert_id: Option<String>,
 }
 
 /// Body of `POST /v1/tasks/{id}/hosts/{host}/result`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResultBody {
     /// The script's exit code.
+    #[schema(schema_with = schema::exit_code)]
     pub exit_code: i32,
     /// The last part of its output (at most 16,384 characters; longer is rejected,
     /// agents send the tail).
     #[serde(default)]
+    #[schema(schema_with = schema::output_tail)]
     pub output_tail: String,
 }
 
 /// Body of `POST /v1/tasks/{id}/cancel`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     /// Why, 1 to 1,024 characters.
+    #[schema(schema_with = schema::text::<{ limits::REASON_CHARS }>)]
     pub reason: String,
 }
 

@@ -2,6 +2,7 @@
 //! GoAlert), and its checks that need no store or views: [`validate`] names the first
 //! field at fault. Running a valid trigger is [`crate::app::alerts`]' job.
 
+use super::limits::schema;
 use super::AppError;
 use projections::ids::{ChannelId, DedupKey, IdError, ServiceName, SyncId};
 use projections::{Position, Severity};
@@ -9,29 +10,37 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Body of `POST /v1/alerts`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// Service name: letters, digits, `. _ : -`, at most 128.
+    #[schema(schema_with = schema::name)]
     pub service: String,
     /// Dedup key, at most 255 characters; omitted: every trigger opens a new alert.
     #[serde(default)]
+    #[schema(schema_with = schema::dedup_key)]
     pub dedup_key: Option<String>,
     /// One line, 1 to 1,024 characters.
+    #[schema(schema_with = schema::text::<MAX_SUMMARY_CHARS>)]
     pub summary: String,
     /// `critical`, `error`, `warning` or `info`.
+    #[schema(schema_with = schema::severity)]
     pub severity: String,
     /// Up to 64 string values.
     #[serde(default)]
+    #[schema(schema_with = schema::details)]
     pub details: BTreeMap<String, String>,
     /// A registered resource that owns the alarm.
     #[serde(default)]
+    #[schema(schema_with = schema::optional_name)]
     pub resource: Option<String>,
     /// Channels that receive this alert's messages (up to 16).
     #[serde(default)]
+    #[schema(schema_with = schema::channels)]
     pub channels: Vec<String>,
     /// Escalation delays in seconds, one per step (up to 16).
     #[serde(default)]
+    #[schema(schema_with = schema::escalation_secs)]
     pub escalation_secs: Vec<u32>,
 }
 

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::extract::MaybeJson;
 use super::{AdminAuth, HttpState};
+use crate::app::limits::schema;
 use crate::projection::health::ViewHealth;
 use crate::projection::rebuild::{self, ProjectionName, RebuildStatus};
 use crate::store::verify::{verify_raw_log, verify_segments, Target, VerifyFailure, VerifyReport};
@@ -140,28 +141,33 @@ pub async fn rebuild(
 }
 
 /// A digest to prove the log against: the body of `GET /v1/ledger/digest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DigestBody {
     /// The digest's position.
+    #[schema(schema_with = schema::position::<1>)]
     pub position: u64,
     /// The chain hash at that position (64 hex characters).
+    #[schema(schema_with = schema::hash)]
     pub head_hash: String,
     /// Ignored (present in exported digests).
     #[serde(default)]
     pub recorded_at: Option<String>,
     /// Ignored by the chain walk: the Merkle tree's size (`check-proof` uses it).
     #[serde(default)]
+    #[schema(schema_with = schema::optional_position)]
     pub tree_size: Option<u64>,
     /// Ignored by the chain walk: the Merkle tree's root.
     #[serde(default)]
     pub root_hash: Option<String>,
     /// Ignored by the chain walk: the digest's signature.
     #[serde(default)]
+    #[schema(schema_with = schema::any_json)]
     pub signature: Option<serde_json::Value>,
     /// Check only the digest's own record and what came after it, up to the head
     /// (default: every record up to the digest's position).
     #[serde(default)]
+    #[schema(default = false)]
     pub incremental: bool,
 }
 

@@ -5,6 +5,7 @@ use super::error::ApiError;
 use super::extract::{parse_json, MaybeJson, QueryParams, ValidJson};
 use super::reads::{position_header, read_views};
 use super::{api_metadata, HttpState, ReaderAuth, WriterAuth};
+use crate::app::limits::{self, schema};
 use crate::app::trigger::{validate, TriggerRequest, ValidTrigger};
 use crate::app::Written;
 use crate::projection::queries::AlertFilter;
@@ -61,20 +62,27 @@ pub async fn trigger(
     Ok((status, position_header(body.position), Json(body)).into_response())
 }
 
-/// Optional body of acknowledge, resolve and escalate.
-#[derive(Debug, Default, Deserialize)]
+/// Optional body of acknowledge and escalate: an object without fields.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LifecycleBody {
-    /// `person` (default) or `source`; only on resolve.
+pub struct NoFields {}
+
+/// Optional body of resolve.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// Who resolved it: `person` (default) or `source`.
     #[serde(default)]
+    #[schema(schema_with = schema::resolved_by)]
     pub resolved_by: Option<String>,
 }
 
 /// Body of `POST /v1/alerts/{id}/notes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     /// The note, 1 to 10,000 characters.
+    #[schema(schema_with = schema::text::<{ limits::NOTE_CHARS }>)]
     pub text: String,
 }
 
@@ -83,9 +91,8 @@ pub async fn acknowledge(
     WriterAuth(principal): WriterAuth,
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    MaybeJson(body): MaybeJson<LifecycleBody>,
+    MaybeJson(_body): MaybeJson<NoFields>,
 ) -> Result<Response, ApiError> {
-    reject_resolved_by(&body)?;
     let alert_id = parse_alert_id(&id)?;
     let written = state
         .app
@@ -99,7 +106,7 @@ pub async fn resolve(
     WriterAuth(principal): WriterAuth,
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    MaybeJson(body): MaybeJson<LifecycleBody>,
+    MaybeJson(body): MaybeJson<ResolveBody>,
 ) -> Result<Response, ApiError> {
     let alert_id = parse_alert_id(&id)?;
     let resolved_by = match body.and_then(|b| b.resolved_by).as_deref() {
@@ -117,9 +124,8 @@ pub async fn escalate(
     WriterAuth(principal): WriterAuth,
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    MaybeJson(body): MaybeJson<LifecycleBody>,
+    MaybeJson(_body): MaybeJson<NoFields>,
 ) -> Result<Response, ApiError> {
-    reject_resolved_by(&body)?;
     let alert_id = parse_alert_id(&id)?;
     let written = state
         .app
@@ -139,15 +145,6 @@ pub async fn add_note(
     let metadata = api_metadata(&principal);
     let written = state.app.add_note(alert_id, &body.text, metadata).await?;
     Ok(answer(alert_id, written))
-}
-
-fn reject_resolved_by(body: &Option<LifecycleBody>) -> Result<(), ApiError> {
-    match body {
-        Some(LifecycleBody {
-            resolved_by: Some(_),
-        }) => Err(ApiError::field("resolved_by", "only allowed on resolve")),
-        _ => Ok(()),
-    }
 }
 
 /// The answer to a lifecycle command.

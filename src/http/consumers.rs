@@ -22,6 +22,7 @@ use super::reads::position_header;
 use super::resources::respond;
 use super::{api_metadata, HttpState, ReaderAuth, WriterAuth};
 use crate::app::consumers::ConsumerBody;
+use crate::app::limits::schema;
 use crate::app::trigger::parse_id;
 use crate::app::App;
 use axum::body::Body;
@@ -105,12 +106,15 @@ pub async fn delete(
 }
 
 /// Body of `POST /v1/consumers/{name}/ack`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckBody {
     /// The member acknowledging.
+    #[schema(schema_with = schema::name)]
     pub member: String,
-    /// Everything the member was handed up to this position is done.
+    /// Everything the member was handed up to this position is done; not after the head
+    /// (a 422 naming `position`).
+    #[schema(schema_with = schema::position::<0>)]
     pub position: Position,
 }
 

@@ -1,64 +1,10 @@
-//! The consumer-group part of the document: request bodies, the member's query
-//! parameters and the answers of `/v1/consumers…`. Registered in [`super::schemas`]
+//! The consumer-group part of the document: the member's query parameters and the
+//! answers of `/v1/consumers…` (the request bodies are derived: [`super::bodies`]). Registered in [`super::schemas`]
 //! and the route table.
 
-use super::bodies::name;
-use super::params::{event_types, q, Query};
+use super::params::{q, Query};
 use super::schemas::{nullable_time, object, position, reference, time};
-use crate::app::consumers::{DEFAULT_MEMBER_TIMEOUT_SECS, DEFAULT_PARTITIONS};
-use crate::app::limits;
 use serde_json::{json, Value};
-
-/// A `stream` or `category` of a group's filter: not a consumer-group stream.
-fn filter_name() -> Value {
-    json!({
-        "type": "string", "minLength": 1, "maxLength": 256,
-        "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]*$",
-        "not": { "pattern": "^consumer(-|$)" }
-    })
-}
-
-/// `POST /v1/consumers`.
-pub fn create_body() -> Value {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["name"],
-        "properties": {
-            "name": name(),
-            "stream": { "anyOf": [filter_name(), { "type": "null" }] },
-            "category": {
-                "anyOf": [{ "allOf": [filter_name(), { "pattern": "^[^-]*$" }] }, { "type": "null" }],
-                "description": "The part of a stream name before its first `-`"
-            },
-            "types": event_types(),
-            "from": {
-                "anyOf": [
-                    { "enum": ["end", "start"] },
-                    { "type": "integer", "minimum": 1, "maximum": u64::MAX },
-                    { "type": "null" }
-                ],
-                "default": "end",
-                "description": "`end`: events appended from now on; `start`: the whole log; a position: the events from it on"
-            },
-            "partitions": { "type": ["integer", "null"], "minimum": 1, "maximum": limits::PARTITIONS, "default": DEFAULT_PARTITIONS },
-            "member_timeout_secs": { "type": ["integer", "null"], "minimum": 1, "maximum": limits::MEMBER_TIMEOUT_SECS, "default": DEFAULT_MEMBER_TIMEOUT_SECS }
-        }
-    })
-}
-
-/// `POST /v1/consumers/{name}/ack`.
-pub fn ack_body() -> Value {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["member", "position"],
-        "properties": {
-            "member": name(),
-            "position": { "type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "Everything the member was handed up to this position is done; not after the head (422 naming `position`)" }
-        }
-    })
-}
 
 /// `GET /v1/consumers/{name}/events`.
 pub const EVENTS: &[Query] = &[

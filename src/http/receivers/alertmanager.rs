@@ -28,17 +28,20 @@ pub const MAX_ALERTS: usize = 1000;
 
 /// The webhook body, as Alertmanager documents it. Unknown fields are ignored, so
 /// newer Alertmanagers (and Grafana's compatible webhook) are accepted.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// Payload version; only `"4"` is understood.
+    #[schema(schema_with = schema::version)]
     pub version: String,
     /// Identifies the alert group.
     pub group_key: String,
     /// Alerts left out because of `max_alerts`.
     #[serde(default)]
+    #[schema(schema_with = schema::count)]
     pub truncated_alerts: u64,
     /// `firing` or `resolved` (of the group).
+    #[schema(schema_with = schema::status)]
     pub status: String,
     /// The receiver's name in Alertmanager's configuration.
     pub receiver: String,
@@ -55,14 +58,16 @@ pub struct Notification {
     #[serde(default, rename = "externalURL")]
     pub external_url: String,
     /// The alerts.
+    #[schema(schema_with = schema::alerts)]
     pub alerts: Vec<WebhookAlert>,
 }
 
 /// One alert of a notification.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookAlert {
     /// `firing` or `resolved`.
+    #[schema(schema_with = schema::status)]
     pub status: String,
     /// Its identifying labels.
     pub labels: BTreeMap<String, String>,
@@ -78,9 +83,46 @@ pub struct WebhookAlert {
     /// Link to the rule that produced it.
     #[serde(default, rename = "generatorURL")]
     pub generator_url: Option<String>,
-    /// Alertmanager's hash of the labels.
+    /// Alertmanager's hash of the labels: the alert's dedup key (no control
+    /// characters); blank or absent: a hash of its labels.
     #[serde(default)]
+    #[schema(schema_with = schema::fingerprint)]
     pub fingerprint: Option<String>,
+}
+
+/// The schemas of the fields whose checks say more than their types.
+mod schema {
+    use crate::app::limits::schema::fragment;
+    use serde_json::json;
+    use utoipa::openapi::{RefOr, Schema};
+
+    pub fn version() -> RefOr<Schema> {
+        fragment(json!({ "type": "string", "enum": ["4"] }))
+    }
+
+    pub fn count() -> RefOr<Schema> {
+        fragment(json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }))
+    }
+
+    pub fn status() -> RefOr<Schema> {
+        fragment(json!({ "type": "string", "enum": ["firing", "resolved"] }))
+    }
+
+    pub fn alerts() -> RefOr<Schema> {
+        let alert = serde_json::to_value(<super::WebhookAlert as utoipa::PartialSchema>::schema())
+            .unwrap_or_default();
+        fragment(
+            json!({ "type": "array", "minItems": 1, "maxItems": super::MAX_ALERTS, "items": alert }),
+        )
+    }
+
+    pub fn fingerprint() -> RefOr<Schema> {
+        fragment(json!({
+            "type": ["string", "null"],
+            "maxLength": projections::ids::DedupKey::MAX_LEN,
+            "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+        }))
+    }
 }
 
 /// What happened to one alert of the notification.
@@ -374,47 +416,6 @@ fn details_of(notification: &Notification, alert: &WebhookAlert) -> BTreeMap<Str
     details.add_opt("receiver", Some(&notification.receiver));
     details.add_opt("groupKey", Some(&notification.group_key));
     details.finish()
-}
-
-/// JSON Schema of the body, for the OpenAPI document.
-pub fn schema() -> Value {
-    let strings = json!({ "type": "object", "additionalProperties": { "type": "string" } });
-    json!({
-        "type": "object",
-        "required": ["version", "groupKey", "status", "receiver", "alerts"],
-        "properties": {
-            "version": { "const": "4" },
-            "groupKey": { "type": "string" },
-            "truncatedAlerts": { "type": "integer", "minimum": 0 },
-            "status": { "enum": ["firing", "resolved"] },
-            "receiver": { "type": "string" },
-            "groupLabels": strings,
-            "commonLabels": strings,
-            "commonAnnotations": strings,
-            "externalURL": { "type": "string" },
-            "alerts": {
-                "type": "array", "minItems": 1, "maxItems": MAX_ALERTS,
-                "items": {
-                    "type": "object",
-                    "required": ["status", "labels"],
-                    "properties": {
-                        "status": { "enum": ["firing", "resolved"] },
-                        "labels": strings,
-                        "annotations": strings,
-                        "startsAt": { "type": "string" },
-                        "endsAt": { "type": "string" },
-                        "generatorURL": { "type": "string" },
-                        "fingerprint": {
-                            "type": "string",
-                            "maxLength": projections::ids::DedupKey::MAX_LEN,
-                            "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]*$",
-                            "description": "The alert's dedup key (no control characters); blank: a hash of its labels"
-                        }
-                    }
-                }
-            }
-        }
-    })
 }
 
 /// JSON Schema of the 200 answer.

@@ -1,8 +1,10 @@
 //! Every limit a request field is checked against, in one place. The checks in this
 //! module's siblings read these constants, and the OpenAPI document's field schemas
-//! (`http::openapi::fields`) are built from the same constants, so the document cannot
-//! promise one limit while the server checks another. Limits of ids (names, hosts,
-//! dedup keys) are the ids' own `MAX_LEN` in `projections::ids`.
+//! ([`schema`], named by the request types' derives) are built from the same constants,
+//! so the document cannot promise one limit while the server checks another. Limits of
+//! ids (names, hosts, dedup keys) are the ids' own `MAX_LEN` in `projections::ids`.
+
+pub mod schema;
 
 /// Most characters in a trigger's `summary`.
 pub const SUMMARY_CHARS: usize = 1024;
