@@ -2,7 +2,8 @@
 //! status view and an alert's history (its log).
 
 use super::error::ApiError;
-use super::extract::{parse_json, MaybeJson, QueryParams, ValidJson};
+use super::extract::{parse_json, MaybeJson, ValidJson};
+use super::query::{self, ViewAt};
 use super::reads::{position_header, read_views};
 use super::{api_metadata, HttpState, ReaderAuth, WriterAuth};
 use crate::app::limits::{self, schema};
@@ -17,6 +18,7 @@ use projections::ids::AlertId;
 use projections::views::AlertStatus;
 use projections::{Position, RecordedEvent, ResolvedBy, Severity};
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 /// What a command on an alert returns.
 #[derive(Debug, Serialize, Deserialize)]
@@ -163,6 +165,39 @@ pub fn parse_alert_id(raw: &str) -> Result<AlertId, ApiError> {
     AlertId::parse(raw).map_err(|_| ApiError::field("path.id", "must be a UUID"))
 }
 
+/// `GET /v1/alerts`'s filters and page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsQuery {
+    /// Only alerts in this status
+    #[param(value_type = Option<query::schema::Status>, inline)]
+    status: Option<AlertStatus>,
+    /// Only this service's alerts
+    service: Option<String>,
+    /// Only alerts owned by this resource
+    resource: Option<String>,
+    /// Only alerts of this severity
+    #[param(value_type = Option<query::schema::Severity>, inline)]
+    severity: Option<Severity>,
+    /// Only alerts opened at or after this RFC 3339 time
+    #[param(value_type = Option<query::schema::Time>, inline)]
+    since: Option<String>,
+    /// Only alerts opened before this RFC 3339 time
+    #[param(value_type = Option<query::schema::Time>, inline)]
+    until: Option<String>,
+    /// Full-text search over summary and details: every word must match; a trailing *
+    /// makes a word a prefix; words without a letter or digit are left out, and no word
+    /// at all is no filter. Current text only: not with as_of (a 422 naming query.q)
+    #[param(value_type = Option<query::schema::Search>, inline)]
+    q: Option<String>,
+    /// Page size
+    #[param(value_type = Option<query::schema::Page>, inline)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page
+    #[param(value_type = Option<query::schema::Position>, inline)]
+    cursor: Option<Position>,
+}
+
 /// `GET /v1/alerts`: filters `status`, `service`, `resource`, `severity`, `since`,
 /// `until` (opened in that time range), `q` (full text over summary and details, not
 /// with `as_of`); `limit`, `cursor`; `min_position` or `as_of`. Newest first; the
@@ -170,64 +205,41 @@ pub fn parse_alert_id(raw: &str) -> Result<AlertId, ApiError> {
 pub async fn list(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let allowed = [
-        "status",
-        "service",
-        "resource",
-        "severity",
-        "since",
-        "until",
-        "q",
-        "limit",
-        "cursor",
-        "min_position",
-        "as_of",
-    ];
-    let params = QueryParams::parse(query.as_deref(), &allowed)?;
-    let time = |name: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
-        params
-            .get(name)
-            .map(|raw| {
-                chrono::DateTime::parse_from_rfc3339(raw)
-                    .map(|t| t.with_timezone(&chrono::Utc))
-                    .map_err(|_| {
-                        ApiError::field(format!("query.{name}"), "must be an RFC 3339 time")
-                    })
-            })
-            .transpose()
+    let (query, at): (AlertsQuery, ViewAt) = query::parse_with(raw.as_deref())?;
+    let time = |name: &str, raw: Option<String>| {
+        raw.map(|raw| {
+            chrono::DateTime::parse_from_rfc3339(&raw)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| ApiError::field(format!("query.{name}"), "must be an RFC 3339 time"))
+        })
+        .transpose()
     };
-    let since = time("since")?;
-    let until = time("until")?;
-    let query_text = match params.get("q") {
+    let since = time("since", query.since)?;
+    let until = time("until", query.until)?;
+    let query_text = match query.q {
         None => None,
-        Some(raw) if params.get("as_of").is_some() => {
-            let _ = raw;
+        Some(_) if at.as_of.is_some() => {
             return Err(ApiError::field(
                 "query.q",
                 "cannot be combined with as_of: full-text search covers the current text of alerts",
             ));
         }
-        Some(raw) => Some(search_query(raw)?),
+        Some(raw) => Some(search_query(&raw)?),
     };
-    let status = match params.get("status") {
-        None => None,
-        Some(raw) => Some(parse_status(raw)?),
-    };
-    let severity = parse_severity(params.get("severity"))?;
-    let cursor = params.parse_opt::<Position>("cursor", "a cursor from a previous page")?;
-    let limit = params.limit(1000)?;
+    let limit = query::limit(query.limit, limits::PAGE)?;
+    let cursor = query.cursor;
     let filter = AlertFilter {
-        status,
-        severity,
-        service: params.get("service").map(str::to_owned),
-        resource: params.get("resource").map(str::to_owned),
+        status: query.status,
+        severity: query.severity,
+        service: query.service,
+        resource: query.resource,
         since,
         until,
         query: query_text,
     };
-    read_views(&state, &params, move |views| {
+    read_views(&state, &at, move |views| {
         Ok(views.alerts(&filter, cursor, limit))
     })
     .await
@@ -237,8 +249,11 @@ pub async fn list(
 /// FTS5 syntax), all of them required; a trailing `*` keeps a word a prefix. Text
 /// without a word (only spaces or punctuation) matches no alert: `""`.
 fn search_query(raw: &str) -> Result<String, ApiError> {
-    if raw.chars().count() > 256 {
-        return Err(ApiError::field("query.q", "must be at most 256 characters"));
+    if raw.chars().count() > limits::SEARCH_CHARS {
+        return Err(ApiError::field(
+            "query.q",
+            format!("must be at most {} characters", limits::SEARCH_CHARS),
+        ));
     }
     let terms: Vec<String> = raw
         .split_whitespace()
@@ -255,38 +270,16 @@ fn search_query(raw: &str) -> Result<String, ApiError> {
     Ok(terms.join(" "))
 }
 
-/// The `severity` query parameter, when given.
-pub fn parse_severity(raw: Option<&str>) -> Result<Option<Severity>, ApiError> {
-    raw.map(|raw| {
-        Severity::parse(raw).ok_or_else(|| {
-            ApiError::field("query.severity", "must be critical, error, warning or info")
-        })
-    })
-    .transpose()
-}
-
-fn parse_status(raw: &str) -> Result<AlertStatus, ApiError> {
-    match raw {
-        "triggered" => Ok(AlertStatus::Triggered),
-        "acknowledged" => Ok(AlertStatus::Acknowledged),
-        "resolved" => Ok(AlertStatus::Resolved),
-        _ => Err(ApiError::field(
-            "query.status",
-            "must be triggered, acknowledged or resolved",
-        )),
-    }
-}
-
 /// `GET /v1/alerts/{id}`.
 pub async fn get_one(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let alert_id = parse_alert_id(&id)?;
-    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
-    read_views(&state, &params, move |views| {
+    let at: ViewAt = query::parse(raw.as_deref())?;
+    read_views(&state, &at, move |views| {
         views
             .alert(alert_id)
             .ok_or_else(|| ApiError::NotFound(format!("alert {alert_id} does not exist")))
@@ -309,12 +302,12 @@ pub async fn history(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let alert_id = parse_alert_id(&id)?;
-    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
-    let as_of = super::reads::as_of_position(&state, &params).await?;
-    super::reads::wait_for_min_position(&state, &params).await?;
+    let at: ViewAt = query::parse(raw.as_deref())?;
+    let as_of = super::reads::as_of_position(&state, &at).await?;
+    super::reads::wait_for_min_position(&state, &at).await?;
     let position = as_of.unwrap_or_else(|| state.app.views.applied());
     let events = state.app.alert_history(alert_id, position).await?;
     let body = History { alert_id, events };

@@ -3,7 +3,8 @@
 //! hosts, so only `admin` may set them.
 
 use super::error::ApiError;
-use super::extract::{QueryParams, ValidJson};
+use super::extract::ValidJson;
+use super::query::{self, ViewAt};
 use super::reads::read_views;
 use super::resources::respond;
 use super::{api_metadata, AdminAuth, HttpState, ReaderAuth, WriterAuth};
@@ -91,8 +92,8 @@ pub async fn remove_task_rule(
 pub async fn routing(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
-    read_views(&state, &params, |views| Ok(views.routing())).await
+    let at: ViewAt = query::parse(raw.as_deref())?;
+    read_views(&state, &at, |views| Ok(views.routing())).await
 }

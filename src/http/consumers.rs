@@ -17,12 +17,13 @@
 
 use super::consumer_feed::{Batch, MemberFeed, RECHECK};
 use super::error::ApiError;
-use super::extract::{QueryParams, ValidJson};
+use super::extract::ValidJson;
+use super::query;
 use super::reads::position_header;
 use super::resources::respond;
 use super::{api_metadata, HttpState, ReaderAuth, WriterAuth};
 use crate::app::consumers::ConsumerBody;
-use crate::app::limits::schema;
+use crate::app::limits::{self, schema};
 use crate::app::trigger::parse_id;
 use crate::app::App;
 use axum::body::Body;
@@ -38,13 +39,14 @@ use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use utoipa::IntoParams;
 
-/// Events per page unless `limit` says otherwise, and the most it may say.
-const MAX_PAGE: usize = 1000;
+/// The most events a page may hold (`limit`).
+const MAX_PAGE: usize = limits::PAGE;
 /// Seconds a page waits for an event unless `wait` says otherwise.
-const DEFAULT_WAIT_SECS: u64 = 10;
+const DEFAULT_WAIT_SECS: u64 = limits::DEFAULT_MEMBER_WAIT_SECS;
 /// The longest `wait`.
-const MAX_WAIT_SECS: u64 = 60;
+const MAX_WAIT_SECS: u64 = limits::MEMBER_WAIT_SECS;
 /// Events per event-stream chunk.
 const STREAM_BATCH: usize = 256;
 
@@ -135,7 +137,20 @@ pub async fn ack(
 }
 
 /// The query parameters of `GET /v1/consumers/{name}/events`.
-const EVENT_PARAMS: [&str; 3] = ["member", "limit", "wait"];
+/// What a member asks for when it reads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberQuery {
+    /// The member reading (a stable name per worker)
+    #[param(value_type = query::schema::Name, inline)]
+    member: MemberId,
+    /// Most events in the page
+    #[param(value_type = Option<query::schema::Page>, inline)]
+    limit: Option<usize>,
+    /// Seconds to hold the page open for a first event
+    #[param(value_type = Option<query::schema::MemberWait>, inline)]
+    wait: Option<u64>,
+}
 
 /// A page of events handed to a member.
 #[derive(Debug, Serialize)]
@@ -152,22 +167,16 @@ pub async fn events(
     State(state): State<HttpState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let group = group_name(&name)?;
-    let params = QueryParams::parse(query.as_deref(), &EVENT_PARAMS)?;
-    let Some(member) = params.get("member") else {
-        return Err(ApiError::field(
-            "query.member",
-            "required: the member's name (letters, digits, . _ : -)",
-        ));
-    };
-    let member =
-        MemberId::parse(member).map_err(|err| ApiError::field("query.member", err.to_string()))?;
-    let limit = params.limit(MAX_PAGE)?;
-    let wait = params
-        .parse_opt::<u64>("wait", "a whole number of seconds")?
-        .unwrap_or(DEFAULT_WAIT_SECS);
+    let MemberQuery {
+        member,
+        limit,
+        wait,
+    } = query::parse(raw.as_deref())?;
+    let limit = query::limit(limit, MAX_PAGE)?;
+    let wait = wait.unwrap_or(DEFAULT_WAIT_SECS);
     if wait > MAX_WAIT_SECS {
         return Err(ApiError::field(
             "query.wait",

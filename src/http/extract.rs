@@ -1,6 +1,6 @@
 //! Request extraction that names the field at fault: a JSON body extractor that
-//! insists on `application/json` and reports the path of a bad field, and helpers for
-//! query strings that reject unknown parameters.
+//! insists on `application/json` and reports the path of a bad field, and the
+//! percent-decoding of query components (query strings themselves: [`super::query`]).
 
 use super::error::ApiError;
 use super::HttpState;
@@ -8,8 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-use std::str::FromStr;
 
 /// A JSON body, parsed with the failing field's path in the error.
 pub struct ValidJson<T>(pub T);
@@ -87,58 +85,6 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
         .trim()
         .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-}
-
-/// Query parameters that must each be known to the route.
-pub struct QueryParams(HashMap<String, String>);
-
-impl QueryParams {
-    /// Parses a raw query string, rejecting parameters not in `allowed`.
-    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
-        let mut params = HashMap::new();
-        for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = decode(key);
-            if !allowed.contains(&key.as_str()) {
-                return Err(ApiError::field(
-                    format!("query.{key}"),
-                    format!("unknown parameter; allowed: {}", allowed.join(", ")),
-                ));
-            }
-            params.insert(key, decode(value));
-        }
-        Ok(QueryParams(params))
-    }
-
-    /// A raw parameter value.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
-
-    /// A parameter parsed as `T`, naming the parameter on failure.
-    pub fn parse_opt<T: FromStr>(&self, name: &str, what: &str) -> Result<Option<T>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(raw) => raw
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::field(format!("query.{name}"), format!("must be {what}"))),
-        }
-    }
-
-    /// Page size: `limit`, default 100, between 1 and `max`.
-    pub fn limit(&self, max: usize) -> Result<usize, ApiError> {
-        let limit = self
-            .parse_opt::<usize>("limit", "a whole number")?
-            .unwrap_or(100);
-        if limit == 0 || limit > max {
-            return Err(ApiError::field(
-                "query.limit",
-                format!("must be between 1 and {max}"),
-            ));
-        }
-        Ok(limit)
-    }
 }
 
 /// Percent-decodes a query component (`+` is a space).

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`error`]: `ApiError`, rendered as `application/problem+json`.
-//! - [`extract`]: JSON bodies and query strings that name the bad field.
+//! - [`extract`]: JSON bodies that name the bad field.
+//! - [`query`]: query strings parsed into the typed structs the OpenAPI document lists.
 //! - [`json_rules`]: whole-number floats as integers; missing fields named.
 //! - [`idempotency`]: `Idempotency-Key` replay of POST responses.
 //! - [`alerts`]: trigger, lifecycle commands, alert reads and history.
@@ -32,6 +33,7 @@ pub mod json_rules;
 pub mod openapi;
 pub mod ops;
 pub mod proofs;
+pub mod query;
 pub mod reads;
 pub mod receivers;
 pub mod resources;

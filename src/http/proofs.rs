@@ -3,7 +3,8 @@
 //! (`alert-ledger check-proof`, or any RFC 9162 verifier).
 
 use super::error::ApiError;
-use super::extract::QueryParams;
+use super::query;
+use super::query::schema;
 use super::{HttpState, ReaderAuth};
 use crate::merkle::check::{ConsistencyProof, InclusionProof, ProofRecord};
 use crate::merkle::proof::ProofError;
@@ -11,7 +12,9 @@ use crate::merkle::MerkleTree;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::IntoParams;
 
 /// `GET /v1/ledger/digest`: the position and chain hash of the last event, the tree's
 /// size and root over the events up to it, signed when the ledger has a digest key.
@@ -31,20 +34,45 @@ pub async fn digest(
     Ok((super::reads::position_header(position), Json(digest)).into_response())
 }
 
+/// `GET /v1/ledger/proof/inclusion`'s parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionQuery {
+    /// The event's position (at most tree_size)
+    #[param(value_type = schema::TreeSize, inline)]
+    position: u64,
+    /// The tree to prove it in, e.g. a saved digest's tree_size (default: the tree now;
+    /// at most the head)
+    #[param(value_type = Option<schema::TreeSize>, inline)]
+    tree_size: Option<u64>,
+}
+
+/// `GET /v1/ledger/proof/consistency`'s parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The earlier tree's size, e.g. an older digest's tree_size (at most to)
+    #[param(value_type = schema::TreeSize, inline)]
+    from: u64,
+    /// The later tree's size (default: the tree now; at most the head)
+    #[param(value_type = Option<schema::TreeSize>, inline)]
+    to: Option<u64>,
+}
+
 /// `GET /v1/ledger/proof/inclusion?position=P&tree_size=N`: the audit path of the
 /// event at `P` in the tree of `N` events (default: the tree's current size), with the
 /// stored record.
 pub async fn inclusion(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["position", "tree_size"])?;
+    let InclusionQuery {
+        position,
+        tree_size: asked,
+    } = query::parse(raw.as_deref())?;
     let tree = tree_of(&state)?;
-    let position = params
-        .parse_opt::<u64>("position", "a position (a whole number from 1)")?
-        .ok_or_else(|| ApiError::field("query.position", "is required"))?;
-    let size = tree_size(&state, tree, &params, "tree_size").await?;
+    let size = tree_size(&state, tree, asked, "tree_size").await?;
     if position == 0 || position > size {
         return Err(ApiError::field(
             "query.position",
@@ -71,14 +99,11 @@ pub async fn inclusion(
 pub async fn consistency(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["from", "to"])?;
+    let ConsistencyQuery { from, to } = query::parse(raw.as_deref())?;
     let tree = tree_of(&state)?;
-    let from = params
-        .parse_opt::<u64>("from", "a tree size (a whole number from 1)")?
-        .ok_or_else(|| ApiError::field("query.from", "is required"))?;
-    let to = tree_size(&state, tree, &params, "to").await?;
+    let to = tree_size(&state, tree, to, "to").await?;
     if from == 0 || from > to {
         return Err(ApiError::field(
             "query.from",
@@ -112,10 +137,9 @@ fn tree_of(state: &HttpState) -> Result<&Arc<MerkleTree>, ApiError> {
 async fn tree_size(
     state: &HttpState,
     tree: &Arc<MerkleTree>,
-    params: &QueryParams,
+    asked: Option<u64>,
     name: &str,
 ) -> Result<u64, ApiError> {
-    let asked = params.parse_opt::<u64>(name, "a tree size (a whole number)")?;
     let head = state.app.store.head().await?.position;
     let Some(size) = asked else {
         return Ok(tree.wait_for(head, state.app.read_wait).await.size);

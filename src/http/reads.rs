@@ -2,8 +2,9 @@
 //! stream's events and pages of `$all`. Every answer carries `X-Ledger-Position`.
 
 use super::error::ApiError;
-use super::extract::QueryParams;
+use super::query::{self, ViewAt};
 use super::{HttpState, ReaderAuth, POSITION_HEADER};
+use crate::app::limits;
 use crate::projection::history;
 use crate::projection::queries::{AlarmFilter, MessageFilter};
 use crate::projection::ViewQueries;
@@ -12,10 +13,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use projections::ids::AlertId;
 use projections::ids::MessageId;
 use projections::views::DeliveryState;
+use projections::Severity;
 use projections::{Position, RecordedEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 /// The `X-Ledger-Position` header for a response.
 pub fn position_header(position: Position) -> [(&'static str, String); 1] {
@@ -27,10 +31,10 @@ pub fn position_header(position: Position) -> [(&'static str, String); 1] {
 /// carries the position the answer reflects.
 pub async fn read_views<T: Serialize>(
     state: &HttpState,
-    params: &QueryParams,
+    at: &ViewAt,
     read: impl FnOnce(&dyn ViewQueries) -> Result<T, ApiError>,
 ) -> Result<Response, ApiError> {
-    if let Some(as_of) = as_of_position(state, params).await? {
+    if let Some(as_of) = as_of_position(state, at).await? {
         state.app.wait_for(as_of).await?;
         let body = {
             let views = state.app.views.at(as_of);
@@ -38,7 +42,7 @@ pub async fn read_views<T: Serialize>(
         };
         return Ok((position_header(as_of), Json(body?)).into_response());
     }
-    wait_for_min_position(state, params).await?;
+    wait_for_min_position(state, at).await?;
     let (position, body) = {
         let views = state.app.views.current();
         (views.position(), read(&*views))
@@ -49,11 +53,8 @@ pub async fn read_views<T: Serialize>(
 /// Waits (bounded) until the views reflect `min_position`, when given. A position
 /// beyond the log's head names no write, so no wait can reach it: that is a 422 naming
 /// the parameter, not a 503 asking the client to retry.
-pub async fn wait_for_min_position(
-    state: &HttpState,
-    params: &QueryParams,
-) -> Result<(), ApiError> {
-    let Some(min) = params.parse_opt::<Position>("min_position", "a log position")? else {
+pub async fn wait_for_min_position(state: &HttpState, at: &ViewAt) -> Result<(), ApiError> {
+    let Some(min) = at.min_position else {
         return Ok(());
     };
     if min > state.app.views.applied() {
@@ -70,14 +71,11 @@ pub async fn wait_for_min_position(
 
 /// The position `as_of` names: a position, or the last event recorded at or before an
 /// RFC 3339 time. Positions beyond the log's head are refused.
-pub async fn as_of_position(
-    state: &HttpState,
-    params: &QueryParams,
-) -> Result<Option<Position>, ApiError> {
-    let Some(raw) = params.get("as_of") else {
+pub async fn as_of_position(state: &HttpState, at: &ViewAt) -> Result<Option<Position>, ApiError> {
+    let Some(raw) = at.as_of.as_deref() else {
         return Ok(None);
     };
-    if params.get("min_position").is_some() {
+    if at.min_position.is_some() {
         return Err(ApiError::field(
             "query.as_of",
             "cannot be combined with min_position",
@@ -102,94 +100,76 @@ pub async fn as_of_position(
     Ok(Some(position))
 }
 
+/// `GET /v1/alarms`'s filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlarmsQuery {
+    /// Only this service's alarms
+    service: Option<String>,
+    /// Only alarms on this resource
+    resource: Option<String>,
+    /// Only alarms of this severity
+    #[param(value_type = Option<query::schema::Severity>, inline)]
+    severity: Option<Severity>,
+    /// Only acknowledged (true) or unacknowledged (false) alarms
+    acknowledged: Option<bool>,
+}
+
 /// `GET /v1/alarms`: filters `service`, `resource`, `severity`, `acknowledged`;
 /// `min_position` or `as_of`. Grouped by (resource, service), alerts inline.
 pub async fn alarms(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let allowed = [
-        "service",
-        "resource",
-        "severity",
-        "acknowledged",
-        "min_position",
-        "as_of",
-    ];
-    let params = QueryParams::parse(query.as_deref(), &allowed)?;
+    let (query, at): (AlarmsQuery, ViewAt) = query::parse_with(raw.as_deref())?;
     let filter = AlarmFilter {
-        service: params.get("service").map(str::to_owned),
-        resource: params.get("resource").map(str::to_owned),
-        severity: super::alerts::parse_severity(params.get("severity"))?,
-        acknowledged: params.parse_opt::<bool>("acknowledged", "true or false")?,
+        service: query.service,
+        resource: query.resource,
+        severity: query.severity,
+        acknowledged: query.acknowledged,
     };
-    read_views(&state, &params, move |views| Ok(views.alarms(&filter))).await
+    read_views(&state, &at, move |views| Ok(views.alarms(&filter))).await
+}
+
+/// `GET /v1/messages`'s filters and page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesQuery {
+    /// Only messages in this delivery state
+    #[param(value_type = Option<query::schema::Delivery>, inline)]
+    state: Option<DeliveryState>,
+    /// Only this alert's messages
+    #[param(value_type = Option<query::schema::Uuid>, inline)]
+    alert_id: Option<AlertId>,
+    /// Only messages to this channel
+    channel: Option<String>,
+    /// Page size
+    #[param(value_type = Option<query::schema::Page>, inline)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page
+    #[param(value_type = Option<query::schema::Uuid>, inline)]
+    cursor: Option<MessageId>,
 }
 
 /// `GET /v1/messages`: filters `state`, `alert_id`, `channel`; `limit`, `cursor`.
 pub async fn messages(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let allowed = [
-        "state",
-        "alert_id",
-        "channel",
-        "limit",
-        "cursor",
-        "min_position",
-        "as_of",
-    ];
-    let params = QueryParams::parse(query.as_deref(), &allowed)?;
-    let limit = params.limit(1000)?;
-    let cursor = match params.get("cursor") {
-        None => None,
-        Some(raw) => Some(MessageId::parse(raw).map_err(|_| {
-            ApiError::field("query.cursor", "must be a cursor from a previous page")
-        })?),
-    };
-    let alert = match params.get("alert_id") {
-        None => None,
-        Some(raw) => Some(
-            super::alerts::parse_alert_id(raw)
-                .map_err(|_| ApiError::field("query.alert_id", "must be a UUID"))?,
-        ),
-    };
-    let wanted_state = match params.get("state") {
-        None => None,
-        Some(raw) => Some(parse_message_state(raw)?),
-    };
+    let (query, at): (MessagesQuery, ViewAt) = query::parse_with(raw.as_deref())?;
+    let limit = query::limit(query.limit, limits::PAGE)?;
+    let cursor = query.cursor;
     let filter = MessageFilter {
-        state: wanted_state,
-        alert,
-        channel: params.get("channel").map(str::to_owned),
+        state: query.state,
+        alert: query.alert_id,
+        channel: query.channel,
     };
-    read_views(&state, &params, move |views| {
+    read_views(&state, &at, move |views| {
         Ok(views.messages(&filter, cursor, limit))
     })
     .await
-}
-
-/// A `state` filter: a typo would otherwise silently match no message.
-fn parse_message_state(raw: &str) -> Result<DeliveryState, ApiError> {
-    let states = [
-        DeliveryState::Pending,
-        DeliveryState::Claimed,
-        DeliveryState::Delivered,
-        DeliveryState::FailedWillRetry,
-        DeliveryState::Abandoned,
-    ];
-    states
-        .into_iter()
-        .find(|state| state.as_str() == raw)
-        .ok_or_else(|| {
-            ApiError::field(
-                "query.state",
-                "must be pending, claimed, delivered, failed_will_retry or abandoned",
-            )
-        })
 }
 
 /// `GET /v1/messages/{id}`.
@@ -197,12 +177,12 @@ pub async fn message(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let message_id =
         MessageId::parse(&id).map_err(|_| ApiError::field("path.id", "must be a UUID"))?;
-    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
-    read_views(&state, &params, move |views| {
+    let at: ViewAt = query::parse(raw.as_deref())?;
+    read_views(&state, &at, move |views| {
         views
             .message(message_id)
             .ok_or_else(|| ApiError::NotFound(format!("message {message_id} does not exist")))
@@ -252,34 +232,38 @@ pub struct EventPage {
     pub next: Option<u64>,
 }
 
+/// `GET /v1/streams/{stream}`'s page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// First stream version (default: 0 forward, the last backward)
+    #[param(value_type = Option<query::schema::Position>, inline)]
+    from: Option<u64>,
+    /// Reading direction
+    #[param(value_type = Option<query::schema::Direction>, inline)]
+    direction: Option<Direction>,
+    /// Page size
+    #[param(value_type = Option<query::schema::EventsPage>, inline)]
+    limit: Option<usize>,
+}
+
 /// `GET /v1/streams/{stream}`: `from` (version), `direction` (`forward`|`backward`),
 /// `limit`. NDJSON with `Accept: application/x-ndjson`.
 pub async fn stream(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     Path(stream): Path<String>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["from", "direction", "limit"])?;
-    let limit = params.limit(10_000)?;
-    let direction = match params.get("direction") {
-        None | Some("forward") => Direction::Forward,
-        Some("backward") => Direction::Backward,
-        Some(_) => {
-            return Err(ApiError::field(
-                "query.direction",
-                "must be forward or backward",
-            ))
-        }
-    };
+    let query: StreamQuery = query::parse(raw.as_deref())?;
+    let limit = query::limit(query.limit, limits::EVENTS_PAGE)?;
+    let direction = query.direction.unwrap_or(Direction::Forward);
     let default_from = match direction {
         Direction::Forward => 0,
         Direction::Backward => u64::MAX,
     };
-    let from = params
-        .parse_opt::<u64>("from", "a stream version")?
-        .unwrap_or(default_from);
+    let from = query.from.unwrap_or(default_from);
     let position = state.app.store.head().await?.position;
     let events = state
         .app
@@ -296,19 +280,29 @@ pub async fn stream(
     page_response(&headers, position, EventPage { events, next })
 }
 
+/// `GET /v1/events`'s page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// First position (default 1)
+    #[param(value_type = Option<query::schema::Position>, inline)]
+    from: Option<Position>,
+    /// Page size
+    #[param(value_type = Option<query::schema::EventsPage>, inline)]
+    limit: Option<usize>,
+}
+
 /// `GET /v1/events`: a page of `$all` from position `from` (default 1). NDJSON with
 /// `Accept: application/x-ndjson`.
 pub async fn events(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["from", "limit"])?;
-    let limit = params.limit(10_000)?;
-    let from = params
-        .parse_opt::<Position>("from", "a log position")?
-        .unwrap_or(1);
+    let query: EventsQuery = query::parse(raw.as_deref())?;
+    let limit = query::limit(query.limit, limits::EVENTS_PAGE)?;
+    let from = query.from.unwrap_or(1);
     let position = state.app.store.head().await?.position;
     let events = state.app.store.read_all(from.max(1), limit).await?;
     let next = match events.last() {

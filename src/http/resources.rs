@@ -2,9 +2,11 @@
 //! [`crate::app::syncs`] and [`crate::app::tasks`].
 
 use super::error::ApiError;
-use super::extract::{MaybeJson, QueryParams, ValidJson};
+use super::extract::{MaybeJson, ValidJson};
+use super::query::{self, ViewAt};
 use super::reads::{position_header, read_views};
 use super::{api_metadata, HttpState, ReaderAuth, WriterAuth};
+use crate::app::limits;
 use crate::app::syncs::SyncBody;
 use crate::app::tasks::{CancelBody, ResultBody, TaskBody};
 use crate::app::trigger::parse_id;
@@ -14,9 +16,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use projections::ids::{HostName, SyncId, TaskId};
+use projections::ids::{AlertId, HostName, SyncId, TaskId};
 use projections::Position;
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 /// What a resource or task command returns.
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,26 +73,31 @@ pub async fn delete_sync(
     Ok(respond(sync_id.to_string(), written))
 }
 
+/// `GET /v1/syncs`'s filter and page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncsQuery {
+    /// Only deleted (true) or live (false) resources
+    deleted: Option<bool>,
+    /// Page size
+    #[param(value_type = Option<query::schema::Page>, inline)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page
+    #[param(value_type = Option<query::schema::Name>, inline)]
+    cursor: Option<SyncId>,
+}
+
 /// `GET /v1/syncs`: resources in id order, deleted ones included (`deleted` filter);
 /// `limit`, `cursor`.
 pub async fn list_syncs(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let allowed = ["deleted", "limit", "cursor", "min_position", "as_of"];
-    let params = QueryParams::parse(query.as_deref(), &allowed)?;
-    let deleted = params.parse_opt::<bool>("deleted", "true or false")?;
-    let limit = params.limit(1000)?;
-    let cursor = params
-        .get("cursor")
-        .map(|raw| {
-            SyncId::parse(raw).map_err(|_| {
-                ApiError::field("query.cursor", "must be a cursor from a previous page")
-            })
-        })
-        .transpose()?;
-    read_views(&state, &params, move |views| {
+    let (query, at): (SyncsQuery, ViewAt) = query::parse_with(raw.as_deref())?;
+    let limit = query::limit(query.limit, limits::PAGE)?;
+    let (deleted, cursor) = (query.deleted, query.cursor);
+    read_views(&state, &at, move |views| {
         Ok(views.syncs(deleted, cursor.as_ref(), limit))
     })
     .await
@@ -164,16 +172,36 @@ pub async fn get_task(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let task_id = parse_task_id(&id)?;
-    let params = QueryParams::parse(query.as_deref(), &["min_position", "as_of"])?;
-    read_views(&state, &params, move |views| {
+    let at: ViewAt = query::parse(raw.as_deref())?;
+    read_views(&state, &at, move |views| {
         views
             .task(task_id)
             .ok_or_else(|| ApiError::NotFound(format!("task {task_id} does not exist")))
     })
     .await
+}
+
+/// `GET /v1/tasks`'s filters and page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TasksQuery {
+    /// Only tasks that run on this host
+    #[param(value_type = Option<query::schema::Host>, inline)]
+    host: Option<HostName>,
+    /// Only unfinished tasks (with host: the host's run is unfinished)
+    pending: Option<bool>,
+    /// Only tasks started for this alert
+    #[param(value_type = Option<query::schema::Uuid>, inline)]
+    alert_id: Option<AlertId>,
+    /// Page size
+    #[param(value_type = Option<query::schema::Page>, inline)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page
+    #[param(value_type = Option<query::schema::Uuid>, inline)]
+    cursor: Option<TaskId>,
 }
 
 /// `GET /v1/tasks`: tasks in id order, optionally only those with work for `host`,
@@ -182,47 +210,17 @@ pub async fn get_task(
 pub async fn list_tasks(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let allowed = [
-        "host",
-        "pending",
-        "alert_id",
-        "limit",
-        "cursor",
-        "min_position",
-        "as_of",
-    ];
-    let params = QueryParams::parse(query.as_deref(), &allowed)?;
-    let host = match params.get("host") {
-        None => None,
-        Some(raw) => Some(parse_id("query.host", HostName::parse(raw))?),
-    };
-    let pending = params
-        .parse_opt::<bool>("pending", "true or false")?
-        .unwrap_or(false);
-    let alert = params
-        .get("alert_id")
-        .map(|raw| {
-            super::alerts::parse_alert_id(raw)
-                .map_err(|_| ApiError::field("query.alert_id", "must be a UUID"))
-        })
-        .transpose()?;
-    let limit = params.limit(1000)?;
-    let cursor = params
-        .get("cursor")
-        .map(|raw| {
-            TaskId::parse(raw).map_err(|_| {
-                ApiError::field("query.cursor", "must be a cursor from a previous page")
-            })
-        })
-        .transpose()?;
+    let (query, at): (TasksQuery, ViewAt) = query::parse_with(raw.as_deref())?;
+    let limit = query::limit(query.limit, limits::PAGE)?;
+    let cursor = query.cursor;
     let filter = TaskFilter {
-        host,
-        pending,
-        alert,
+        host: query.host,
+        pending: query.pending.unwrap_or(false),
+        alert: query.alert_id,
     };
-    read_views(&state, &params, move |views| {
+    read_views(&state, &at, move |views| {
         Ok(views.tasks(&filter, cursor, limit))
     })
     .await

@@ -32,8 +32,8 @@
 //! a client that reconnects before it received any event sends it as `Last-Event-ID`.
 
 use super::error::ApiError;
-use super::extract::{decode, QueryParams};
 use super::frames::{Frame, FrameRing, Take};
+use super::query;
 use super::{HttpState, ReaderAuth, POSITION_HEADER};
 use crate::app::filter;
 use crate::metrics::Metrics;
@@ -46,12 +46,14 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use projections::Position;
+use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use utoipa::IntoParams;
 
 /// Idle interval between heartbeat comments unless configured otherwise.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
@@ -61,8 +63,24 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 /// when it notices.
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(200);
 
-/// The query parameters `/v1/subscribe` accepts.
-const PARAMS: [&str; 4] = ["from", "stream", "category", "type"];
+/// What `/v1/subscribe` delivers.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubscribeQuery {
+    /// The first position delivered, or `end`: only events appended after the request
+    #[param(value_type = Option<query::schema::SubscribeFrom>, inline)]
+    from: Option<String>,
+    /// Only this exact stream
+    #[param(value_type = Option<query::schema::Stream>, inline)]
+    stream: Option<String>,
+    /// Only streams named `<category>-…`
+    #[param(value_type = Option<query::schema::Category>, inline)]
+    category: Option<String>,
+    /// Only these event types (repeated or comma-separated)
+    #[serde(default, rename = "type")]
+    #[param(value_type = Option<query::schema::EventTypes>, inline, style = Form, explode)]
+    types: Vec<String>,
+}
 
 /// `GET /v1/subscribe`.
 #[tracing::instrument(skip_all, fields(from = tracing::field::Empty))]
@@ -70,13 +88,13 @@ pub async fn subscribe(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &PARAMS)?;
-    let filter = parse_filter(query.as_deref(), &params)?;
+    let query: SubscribeQuery = query::parse(raw.as_deref())?;
+    let filter = parse_filter(&query)?;
     let from = match last_event_id(&headers)? {
         Some(last) => last.saturating_add(1),
-        None => match parse_from(&params)? {
+        None => match parse_from(query.from.as_deref())? {
             Start::At(position) => position.max(1),
             Start::End => state.app.store.head().await?.position + 1,
         },
@@ -121,8 +139,8 @@ enum Start {
     End,
 }
 
-fn parse_from(params: &QueryParams) -> Result<Start, ApiError> {
-    match params.get("from") {
+fn parse_from(from: Option<&str>) -> Result<Start, ApiError> {
+    match from {
         None | Some("end") => Ok(Start::End),
         Some(raw) => raw.parse().map(Start::At).map_err(|_| {
             ApiError::field(
@@ -152,30 +170,18 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<Position>, ApiError> {
     text.parse().map(Some).map_err(|_| invalid())
 }
 
-fn parse_filter(raw: Option<&str>, params: &QueryParams) -> Result<EventFilter, ApiError> {
-    Ok(EventFilter {
-        stream: filter::name("query.stream", params.get("stream"))?,
-        category: filter::category("query.category", params.get("category"))?,
-        event_types: event_types(raw)?,
-    })
-}
-
-/// Every `type` value, repeated and/or comma-separated, each a known event type.
-/// (`QueryParams` keeps one value per name, so repeats are collected from the raw query.)
-fn event_types(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
-    let mut types = Vec::new();
-    let values = raw
-        .unwrap_or("")
-        .split('&')
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-        .filter(|(key, _)| decode(key) == "type")
-        .map(|(_, value)| decode(value));
-    for value in values {
+fn parse_filter(query: &SubscribeQuery) -> Result<EventFilter, ApiError> {
+    let mut event_types = Vec::new();
+    for value in &query.types {
         for name in value.split(',').map(str::trim) {
-            filter::add_type("query.type", &mut types, name)?;
+            filter::add_type("query.type", &mut event_types, name)?;
         }
     }
-    Ok(types)
+    Ok(EventFilter {
+        stream: filter::name("query.stream", query.stream.as_deref())?,
+        category: filter::category("query.category", query.category.as_deref())?,
+        event_types,
+    })
 }
 
 /// Counts a subscriber for as long as its response body lives.
@@ -320,8 +326,7 @@ mod tests {
     use super::*;
 
     fn params(raw: &str) -> Result<EventFilter, ApiError> {
-        let parsed = QueryParams::parse(Some(raw), &PARAMS)?;
-        parse_filter(Some(raw), &parsed)
+        parse_filter(&query::parse(Some(raw))?)
     }
 
     #[test]

@@ -67,8 +67,9 @@ pub struct AppendResult {
     pub stream_version: StreamVersion,
 }
 
-/// Which way to read a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which way to read a stream (`forward` or `backward` in a query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Oldest first, starting at the given version.
     Forward,

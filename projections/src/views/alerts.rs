@@ -24,6 +24,13 @@ pub enum AlertStatus {
 }
 
 impl AlertStatus {
+    /// Every status, in the order of an alert's life.
+    pub const ALL: [AlertStatus; 3] = [
+        AlertStatus::Triggered,
+        AlertStatus::Acknowledged,
+        AlertStatus::Resolved,
+    ];
+
     /// The lowercase name used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -26,6 +26,15 @@ pub enum MessageState {
 }
 
 impl MessageState {
+    /// Every state, in the order of a delivery.
+    pub const ALL: [MessageState; 5] = [
+        MessageState::Pending,
+        MessageState::Claimed,
+        MessageState::Delivered,
+        MessageState::FailedWillRetry,
+        MessageState::Abandoned,
+    ];
+
     /// The lowercase name used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -48,3 +48,15 @@ pub const REASON_CHARS: usize = 1024;
 pub const PARTITIONS: u16 = 256;
 /// Longest member timeout of a consumer group, in seconds.
 pub const MEMBER_TIMEOUT_SECS: u32 = 3600;
+/// Most entries in a page of a view (`limit`).
+pub const PAGE: usize = 1000;
+/// Most events in a page of the log or of a stream (`limit`).
+pub const EVENTS_PAGE: usize = 10_000;
+/// Entries in a page when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+/// Most characters in a full-text search (`q`).
+pub const SEARCH_CHARS: usize = 256;
+/// Longest a consumer-group member's read waits for a first event (`wait`), in seconds.
+pub const MEMBER_WAIT_SECS: u64 = 60;
+/// How long a member's read waits when `wait` is not given, in seconds.
+pub const DEFAULT_MEMBER_WAIT_SECS: u64 = 10;

@@ -21,7 +21,7 @@ pub fn fragment(value: Value) -> RefOr<Schema> {
     schema
 }
 
-fn name_pattern(max: usize) -> String {
+pub(crate) fn name_pattern(max: usize) -> String {
     format!("^[A-Za-z0-9._:-]{{1,{max}}}$")
 }
 
@@ -168,24 +168,34 @@ pub fn position<const MIN: u64>() -> RefOr<Schema> {
     fragment(json!({ "type": "integer", "minimum": MIN, "maximum": u64::MAX }))
 }
 
-/// A filter's `stream`, or `null` (not a consumer group's own stream: a 422 naming it).
-pub fn optional_stream() -> RefOr<Schema> {
-    fragment(json!({
-        "type": ["string", "null"],
+/// A filter's `stream`: one exact stream name.
+pub(crate) fn stream_json() -> Value {
+    json!({
+        "type": "string",
         "minLength": 1,
         "maxLength": crate::app::filter::MAX_NAME,
         "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
-    }))
+    })
 }
 
-/// A filter's `category` (the part of a stream name before its first `-`), or `null`.
-pub fn optional_category() -> RefOr<Schema> {
-    fragment(json!({
-        "type": ["string", "null"],
+/// A filter's `category`: the part of a stream name before its first `-`.
+pub(crate) fn category_json() -> Value {
+    json!({
+        "type": "string",
         "minLength": 1,
         "maxLength": crate::app::filter::MAX_NAME,
         "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F-]*$"
-    }))
+    })
+}
+
+/// A filter's `stream`, or `null` (not a consumer group's own stream: a 422 naming it).
+pub fn optional_stream() -> RefOr<Schema> {
+    fragment(nullable(stream_json()))
+}
+
+/// A filter's `category`, or `null`.
+pub fn optional_category() -> RefOr<Schema> {
+    fragment(nullable(category_json()))
 }
 
 /// Event types this build knows.

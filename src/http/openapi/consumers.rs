@@ -1,29 +1,8 @@
-//! The consumer-group part of the document: the member's query parameters and the
-//! answers of `/v1/consumers…` (the request bodies are derived: [`super::bodies`]). Registered in [`super::schemas`]
+//! The consumer-group part of the document: the answers of `/v1/consumers…` (the request bodies are derived: [`super::bodies`]). Registered in [`super::schemas`]
 //! and the route table.
 
-use super::params::{q, Query};
 use super::schemas::{nullable_time, object, position, reference, time};
 use serde_json::{json, Value};
-
-/// `GET /v1/consumers/{name}/events`.
-pub const EVENTS: &[Query] = &[
-    q(
-        "member",
-        || json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$" }),
-        "Required: the member reading (a stable name per worker)",
-    ),
-    q(
-        "limit",
-        || json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
-        "Most events in the page",
-    ),
-    q(
-        "wait",
-        || json!({ "type": "integer", "minimum": 0, "maximum": 60, "default": 10 }),
-        "Seconds to hold the page open for a first event",
-    ),
-];
 
 fn filter() -> Value {
     json!({

@@ -5,7 +5,8 @@
 //! # Layout
 //! - this file: the route table (role, body, query, answers per operation) and the
 //!   assembly of the document.
-//! - [`params`]: path, query and header parameters.
+//! - [`params`]: path and header parameters; query parameters derived from the
+//!   handlers' query structs.
 //! - [`bodies`]: request body schemas, derived from the types the handlers parse.
 //! - [`links`]: from the answers that create something to the operations on it.
 //! - [`schemas`]: response schemas (`#/components/schemas`) of the views and commands.
@@ -25,9 +26,15 @@ use crate::app::syncs::SyncBody;
 use crate::app::tasks::{CancelBody, ResultBody, TaskBody};
 use crate::app::trigger::TriggerRequest;
 use crate::http::admin::DigestBody;
+use crate::http::alerts::AlertsQuery;
 use crate::http::alerts::{NoFields, NoteBody, ResolveBody};
-use crate::http::consumers::AckBody;
+use crate::http::consumers::{AckBody, MemberQuery};
+use crate::http::proofs::{ConsistencyQuery, InclusionQuery};
+use crate::http::query::ViewAt;
+use crate::http::reads::{AlarmsQuery, EventsQuery, MessagesQuery, StreamQuery};
 use crate::http::receivers::alertmanager::Notification;
+use crate::http::resources::{SyncsQuery, TasksQuery};
+use crate::http::subscribe::SubscribeQuery;
 use params::Query;
 use serde_json::{json, Map, Value};
 
@@ -55,7 +62,7 @@ struct Operation {
     summary: &'static str,
     /// The body schema and whether a body is required (`MaybeJson` routes take none).
     body: Option<(bool, fn() -> Value)>,
-    query: &'static [Query],
+    query: Query,
     replies: &'static [(u16, &'static str, Reply)],
     /// The problem+json statuses this operation can answer.
     errors: &'static [u16],
@@ -79,8 +86,6 @@ const WRITE_ONE: &[u16] = &[400, 401, 403, 404, 408, 409, 413, 415, 422, 503];
 /// Deletions (no body).
 const DELETE: &[u16] = &[401, 403, 404, 409, 422, 503];
 
-const NONE: &[Query] = &[];
-
 const ALERT_RESULT: &[(u16, &str, Reply)] = &[(200, "Done", Reply::Json("AlertCommandResult"))];
 const WRITE_RESULT: &[(u16, &str, Reply)] = &[(
     200,
@@ -98,55 +103,55 @@ const CREATED: &[(u16, &str, Reply)] = &[
 
 /// Every operation the service serves.
 const OPERATIONS: &[Operation] = &[
-    Operation { method: "post", path: "/v1/alerts", role: WRITER, summary: "Trigger an alert (201 new, 200 recorded as a repeat)", body: Some((REQUIRED, bodies::of::<TriggerRequest>)), query: NONE, replies: &[(201, "A new alert was opened", Reply::Json("AlertCommandResult")), (200, "Recorded as a repeat on the open alert", Reply::Json("AlertCommandResult"))], errors: WRITE },
-    Operation { method: "get", path: "/v1/alerts", role: READER, summary: "List alerts, newest first", body: None, query: params::ALERTS, replies: &[(200, "A page of alerts", Reply::Json("AlertPage"))], errors: READ },
-    Operation { method: "get", path: "/v1/alerts/{id}", role: READER, summary: "One alert's status", body: None, query: params::VIEW, replies: &[(200, "The alert", Reply::Json("Alert"))], errors: READ_ONE },
-    Operation { method: "post", path: "/v1/alerts/{id}/acknowledge", role: WRITER, summary: "Acknowledge an open alert", body: Some((OPTIONAL, bodies::of::<NoFields>)), query: NONE, replies: ALERT_RESULT, errors: WRITE_ONE },
-    Operation { method: "post", path: "/v1/alerts/{id}/resolve", role: WRITER, summary: "Resolve an open alert", body: Some((OPTIONAL, bodies::of::<ResolveBody>)), query: NONE, replies: ALERT_RESULT, errors: WRITE_ONE },
-    Operation { method: "post", path: "/v1/alerts/{id}/escalate", role: WRITER, summary: "Escalate an open alert one step", body: Some((OPTIONAL, bodies::of::<NoFields>)), query: NONE, replies: ALERT_RESULT, errors: WRITE_ONE },
-    Operation { method: "post", path: "/v1/alerts/{id}/notes", role: WRITER, summary: "Add a note to an alert's log", body: Some((REQUIRED, bodies::of::<NoteBody>)), query: NONE, replies: ALERT_RESULT, errors: WRITE_ONE },
-    Operation { method: "get", path: "/v1/alerts/{id}/history", role: READER, summary: "An alert's events (its log)", body: None, query: params::VIEW, replies: &[(200, "The alert's events, oldest first", Reply::Json("History"))], errors: READ_ONE },
-    Operation { method: "get", path: "/v1/alarms", role: READER, summary: "Active alarms grouped by resource and service, alerts inline", body: None, query: params::ALARMS, replies: &[(200, "Active alarms", Reply::Json("Alarms"))], errors: READ },
-    Operation { method: "get", path: "/v1/messages", role: READER, summary: "Outgoing messages", body: None, query: params::MESSAGES, replies: &[(200, "A page of messages", Reply::Json("MessagePage"))], errors: READ },
-    Operation { method: "get", path: "/v1/messages/{id}", role: READER, summary: "One outgoing message", body: None, query: params::VIEW, replies: &[(200, "The message", Reply::Json("Message"))], errors: READ_ONE },
-    Operation { method: "post", path: "/v1/syncs", role: WRITER, summary: "Register a resource that owns alarms", body: Some((REQUIRED, bodies::of::<SyncBody>)), query: NONE, replies: CREATED, errors: WRITE },
-    Operation { method: "get", path: "/v1/syncs", role: READER, summary: "Registered resources", body: None, query: params::SYNCS, replies: &[(200, "Resources, deleted ones included", Reply::Json("SyncPage"))], errors: READ },
-    Operation { method: "delete", path: "/v1/syncs/{id}", role: WRITER, summary: "Delete a resource, resolving its alarms", body: None, query: NONE, replies: WRITE_RESULT, errors: DELETE },
-    Operation { method: "post", path: "/v1/tasks", role: WRITER, summary: "Create a self-healing task", body: Some((REQUIRED, bodies::of::<TaskBody>)), query: NONE, replies: CREATED, errors: WRITE },
-    Operation { method: "get", path: "/v1/tasks", role: READER, summary: "Tasks, optionally for one host", body: None, query: params::TASKS, replies: &[(200, "Tasks", Reply::Json("TaskPage"))], errors: READ },
-    Operation { method: "get", path: "/v1/tasks/{id}", role: READER, summary: "One task with per-host state", body: None, query: params::VIEW, replies: &[(200, "The task", Reply::Json("Task"))], errors: READ_ONE },
-    Operation { method: "post", path: "/v1/tasks/{id}/hosts/{host}/start", role: WRITER, summary: "An agent started the task on a host", body: Some((OPTIONAL, bodies::start)), query: NONE, replies: WRITE_RESULT, errors: WRITE_ONE },
-    Operation { method: "post", path: "/v1/tasks/{id}/hosts/{host}/result", role: WRITER, summary: "A host's exit code and output tail", body: Some((REQUIRED, bodies::of::<ResultBody>)), query: NONE, replies: WRITE_RESULT, errors: WRITE_ONE },
-    Operation { method: "post", path: "/v1/tasks/{id}/cancel", role: WRITER, summary: "Cancel a task", body: Some((REQUIRED, bodies::of::<CancelBody>)), query: NONE, replies: WRITE_RESULT, errors: WRITE_ONE },
-    Operation { method: "post", path: "/v1/channels", role: WRITER, summary: "Create or update a notification channel (webhook or Slack)", body: Some((REQUIRED, bodies::of::<ChannelBody>)), query: NONE, replies: CREATED, errors: WRITE },
-    Operation { method: "delete", path: "/v1/channels/{id}", role: WRITER, summary: "Remove a channel; its pending messages are abandoned; 409 channel-in-use while a route or policy step names it", body: None, query: NONE, replies: WRITE_RESULT, errors: DELETE },
-    Operation { method: "post", path: "/v1/services/{service}/route", role: WRITER, summary: "Set a service's channels and escalation policy (each must exist: 422 unknown-reference naming the entry)", body: Some((REQUIRED, bodies::of::<RouteBody>)), query: NONE, replies: WRITE_RESULT, errors: WRITE_ONE },
-    Operation { method: "post", path: "/v1/policies", role: WRITER, summary: "Create or replace an escalation policy (its steps' channels must exist: 422 unknown-reference naming the entry)", body: Some((REQUIRED, bodies::of::<PolicyBody>)), query: NONE, replies: WRITE_RESULT, errors: WRITE_ONE },
-    Operation { method: "post", path: "/v1/task-rules", role: ADMIN, summary: "Create or replace a rule that creates tasks from alerts", body: Some((REQUIRED, bodies::of::<TaskRuleBody>)), query: NONE, replies: WRITE_RESULT, errors: WRITE },
-    Operation { method: "delete", path: "/v1/task-rules/{id}", role: ADMIN, summary: "Remove a task rule", body: None, query: NONE, replies: WRITE_RESULT, errors: DELETE },
-    Operation { method: "get", path: "/v1/routing", role: READER, summary: "Channels, service routes, policies and task rules", body: None, query: params::VIEW, replies: &[(200, "The routing view", Reply::Json("Routing"))], errors: READ },
-    Operation { method: "get", path: "/v1/streams/{stream}", role: READER, summary: "Raw events of one stream", body: None, query: params::STREAM, replies: &[(200, "A page of the stream (`next` is a stream version)", Reply::Events)], errors: READ },
-    Operation { method: "get", path: "/v1/events", role: READER, summary: "A page of $all", body: None, query: params::EVENTS, replies: &[(200, "A page of $all (`next` is a position)", Reply::Events)], errors: READ },
-    Operation { method: "get", path: "/v1/subscribe", role: READER, summary: "Server-Sent Events over $all: catch-up then live; Last-Event-ID resumes", body: None, query: params::SUBSCRIBE, replies: &[(200, "An event stream: `id:` position, `event:` type, `data:` the recorded event as JSON", Reply::Sse)], errors: READ },
-    Operation { method: "post", path: "/v1/consumers", role: WRITER, summary: "Create a durable consumer group on a filter (201; 200 when it exists with the same settings; 409 with other settings)", body: Some((REQUIRED, bodies::of::<ConsumerBody>)), query: NONE, replies: &[(201, "Created", Reply::Json("ConsumerGroup")), (200, "Already there with these settings", Reply::Json("ConsumerGroup"))], errors: WRITE },
-    Operation { method: "get", path: "/v1/consumers", role: READER, summary: "Consumer groups with checkpoint, lag and members", body: None, query: NONE, replies: &[(200, "The groups", Reply::Json("ConsumerList"))], errors: READ },
-    Operation { method: "get", path: "/v1/consumers/{name}", role: READER, summary: "One consumer group with checkpoint, lag and members", body: None, query: NONE, replies: &[(200, "The group", Reply::Json("ConsumerGroup"))], errors: READ_ONE },
-    Operation { method: "delete", path: "/v1/consumers/{name}", role: WRITER, summary: "Delete a consumer group", body: None, query: NONE, replies: WRITE_RESULT, errors: DELETE },
-    Operation { method: "get", path: "/v1/consumers/{name}/events", role: READER, summary: "The next events for a member: the partitions it holds, from the group's checkpoint (a long-poll page, or an event stream with Accept: text/event-stream)", body: None, query: consumers::EVENTS, replies: &[(200, "Events handed to the member", Reply::MemberEvents)], errors: READ_ONE },
-    Operation { method: "post", path: "/v1/consumers/{name}/ack", role: WRITER, summary: "Acknowledge, cumulatively, what the member was handed up to a position (the checkpoint is an event in the ledger)", body: Some((REQUIRED, bodies::of::<AckBody>)), query: NONE, replies: &[(200, "What moved", Reply::Json("ConsumerAck"))], errors: WRITE_ONE },
-    Operation { method: "get", path: "/v1/ledger/digest", role: READER, summary: "Head position and hash, Merkle tree size and root, signed with the digest key if there is one", body: None, query: NONE, replies: &[(200, "The digest", Reply::Json("Digest"))], errors: &[401, 403, 503] },
-    Operation { method: "get", path: "/v1/ledger/proof/inclusion", role: READER, summary: "The audit path of one event in the Merkle tree of a given size, with the stored record (RFC 9162)", body: None, query: params::INCLUSION, replies: &[(200, "The inclusion proof", Reply::Json("InclusionProof"))], errors: &[401, 403, 404, 422, 503] },
-    Operation { method: "get", path: "/v1/ledger/proof/consistency", role: READER, summary: "The proof that a tree extends an earlier one (RFC 9162)", body: None, query: params::CONSISTENCY, replies: &[(200, "The consistency proof", Reply::Json("ConsistencyProof"))], errors: &[401, 403, 404, 422, 503] },
-    Operation { method: "post", path: "/v1/ledger/verify", role: ADMIN, summary: "Verify CRCs and the hash chain up to the head or a digest, or incrementally from a digest to the head", body: Some((OPTIONAL, bodies::of::<DigestBody>)), query: NONE, replies: &[(200, "What verification found (`ok: false` names the first bad position)", Reply::Json("VerifyOutcome"))], errors: &[400, 401, 403, 404, 413, 415, 422, 503] },
-    Operation { method: "get", path: "/v1/admin/projections", role: ADMIN, summary: "Projection status, lag, the view file's health and rebuild progress", body: None, query: NONE, replies: &[(200, "Status", Reply::Json("ProjectionsStatus"))], errors: &[401, 403, 503] },
-    Operation { method: "post", path: "/v1/admin/projections/{name}/rebuild", role: ADMIN, summary: "Rebuild a view online (all, alerts, messages, alarms, tasks, syncs)", body: None, query: NONE, replies: &[(202, "Started", Reply::Json("RebuildStatus"))], errors: &[401, 403, 404, 409, 413, 422] },
-    Operation { method: "post", path: "/v1/integrations/alertmanager", role: WRITER, summary: "Prometheus Alertmanager webhook (version 4): firing triggers, resolved resolves", body: Some((REQUIRED, bodies::of::<Notification>)), query: NONE, replies: &[], errors: WRITE },
-    Operation { method: "post", path: "/v2/enqueue", role: None, summary: "PagerDuty Events API v2: trigger, acknowledge, resolve; the routing_key authorises (answers in PagerDuty's shapes)", body: Some((REQUIRED, crate::http::receivers::pagerduty::schema)), query: NONE, replies: &[], errors: &[] },
-    Operation { method: "post", path: "/api/v2/generic/incoming", role: None, summary: "GoAlert generic API: summary, details, dedup, action=close; a GoAlert integration token authorises", body: None, query: NONE, replies: &[], errors: &[400, 413, 422, 503] },
-    Operation { method: "get", path: "/livez", role: None, summary: "Liveness", body: None, query: NONE, replies: &[(200, "Live", Reply::Json("Liveness"))], errors: &[] },
-    Operation { method: "get", path: "/readyz", role: None, summary: "Readiness: 200 when caught up", body: None, query: NONE, replies: &[(200, "Ready", Reply::Json("Readiness")), (503, "Not ready, with the reason", Reply::Json("Readiness"))], errors: &[] },
-    Operation { method: "get", path: "/metrics", role: None, summary: "Prometheus metrics", body: None, query: NONE, replies: &[(200, "Prometheus text format", Reply::Text)], errors: &[] },
-    Operation { method: "get", path: "/openapi.json", role: None, summary: "This document", body: None, query: NONE, replies: &[(200, "The OpenAPI document", Reply::Json("OpenApiDocument"))], errors: &[] },
+    Operation { method: "post", path: "/v1/alerts", role: WRITER, summary: "Trigger an alert (201 new, 200 recorded as a repeat)", body: Some((REQUIRED, bodies::of::<TriggerRequest>)), query: params::none, replies: &[(201, "A new alert was opened", Reply::Json("AlertCommandResult")), (200, "Recorded as a repeat on the open alert", Reply::Json("AlertCommandResult"))], errors: WRITE },
+    Operation { method: "get", path: "/v1/alerts", role: READER, summary: "List alerts, newest first", body: None, query: params::viewed::<AlertsQuery>, replies: &[(200, "A page of alerts", Reply::Json("AlertPage"))], errors: READ },
+    Operation { method: "get", path: "/v1/alerts/{id}", role: READER, summary: "One alert's status", body: None, query: params::of::<ViewAt>, replies: &[(200, "The alert", Reply::Json("Alert"))], errors: READ_ONE },
+    Operation { method: "post", path: "/v1/alerts/{id}/acknowledge", role: WRITER, summary: "Acknowledge an open alert", body: Some((OPTIONAL, bodies::of::<NoFields>)), query: params::none, replies: ALERT_RESULT, errors: WRITE_ONE },
+    Operation { method: "post", path: "/v1/alerts/{id}/resolve", role: WRITER, summary: "Resolve an open alert", body: Some((OPTIONAL, bodies::of::<ResolveBody>)), query: params::none, replies: ALERT_RESULT, errors: WRITE_ONE },
+    Operation { method: "post", path: "/v1/alerts/{id}/escalate", role: WRITER, summary: "Escalate an open alert one step", body: Some((OPTIONAL, bodies::of::<NoFields>)), query: params::none, replies: ALERT_RESULT, errors: WRITE_ONE },
+    Operation { method: "post", path: "/v1/alerts/{id}/notes", role: WRITER, summary: "Add a note to an alert's log", body: Some((REQUIRED, bodies::of::<NoteBody>)), query: params::none, replies: ALERT_RESULT, errors: WRITE_ONE },
+    Operation { method: "get", path: "/v1/alerts/{id}/history", role: READER, summary: "An alert's events (its log)", body: None, query: params::of::<ViewAt>, replies: &[(200, "The alert's events, oldest first", Reply::Json("History"))], errors: READ_ONE },
+    Operation { method: "get", path: "/v1/alarms", role: READER, summary: "Active alarms grouped by resource and service, alerts inline", body: None, query: params::viewed::<AlarmsQuery>, replies: &[(200, "Active alarms", Reply::Json("Alarms"))], errors: READ },
+    Operation { method: "get", path: "/v1/messages", role: READER, summary: "Outgoing messages", body: None, query: params::viewed::<MessagesQuery>, replies: &[(200, "A page of messages", Reply::Json("MessagePage"))], errors: READ },
+    Operation { method: "get", path: "/v1/messages/{id}", role: READER, summary: "One outgoing message", body: None, query: params::of::<ViewAt>, replies: &[(200, "The message", Reply::Json("Message"))], errors: READ_ONE },
+    Operation { method: "post", path: "/v1/syncs", role: WRITER, summary: "Register a resource that owns alarms", body: Some((REQUIRED, bodies::of::<SyncBody>)), query: params::none, replies: CREATED, errors: WRITE },
+    Operation { method: "get", path: "/v1/syncs", role: READER, summary: "Registered resources", body: None, query: params::viewed::<SyncsQuery>, replies: &[(200, "Resources, deleted ones included", Reply::Json("SyncPage"))], errors: READ },
+    Operation { method: "delete", path: "/v1/syncs/{id}", role: WRITER, summary: "Delete a resource, resolving its alarms", body: None, query: params::none, replies: WRITE_RESULT, errors: DELETE },
+    Operation { method: "post", path: "/v1/tasks", role: WRITER, summary: "Create a self-healing task", body: Some((REQUIRED, bodies::of::<TaskBody>)), query: params::none, replies: CREATED, errors: WRITE },
+    Operation { method: "get", path: "/v1/tasks", role: READER, summary: "Tasks, optionally for one host", body: None, query: params::viewed::<TasksQuery>, replies: &[(200, "Tasks", Reply::Json("TaskPage"))], errors: READ },
+    Operation { method: "get", path: "/v1/tasks/{id}", role: READER, summary: "One task with per-host state", body: None, query: params::of::<ViewAt>, replies: &[(200, "The task", Reply::Json("Task"))], errors: READ_ONE },
+    Operation { method: "post", path: "/v1/tasks/{id}/hosts/{host}/start", role: WRITER, summary: "An agent started the task on a host", body: Some((OPTIONAL, bodies::start)), query: params::none, replies: WRITE_RESULT, errors: WRITE_ONE },
+    Operation { method: "post", path: "/v1/tasks/{id}/hosts/{host}/result", role: WRITER, summary: "A host's exit code and output tail", body: Some((REQUIRED, bodies::of::<ResultBody>)), query: params::none, replies: WRITE_RESULT, errors: WRITE_ONE },
+    Operation { method: "post", path: "/v1/tasks/{id}/cancel", role: WRITER, summary: "Cancel a task", body: Some((REQUIRED, bodies::of::<CancelBody>)), query: params::none, replies: WRITE_RESULT, errors: WRITE_ONE },
+    Operation { method: "post", path: "/v1/channels", role: WRITER, summary: "Create or update a notification channel (webhook or Slack)", body: Some((REQUIRED, bodies::of::<ChannelBody>)), query: params::none, replies: CREATED, errors: WRITE },
+    Operation { method: "delete", path: "/v1/channels/{id}", role: WRITER, summary: "Remove a channel; its pending messages are abandoned; 409 channel-in-use while a route or policy step names it", body: None, query: params::none, replies: WRITE_RESULT, errors: DELETE },
+    Operation { method: "post", path: "/v1/services/{service}/route", role: WRITER, summary: "Set a service's channels and escalation policy (each must exist: 422 unknown-reference naming the entry)", body: Some((REQUIRED, bodies::of::<RouteBody>)), query: params::none, replies: WRITE_RESULT, errors: WRITE_ONE },
+    Operation { method: "post", path: "/v1/policies", role: WRITER, summary: "Create or replace an escalation policy (its steps' channels must exist: 422 unknown-reference naming the entry)", body: Some((REQUIRED, bodies::of::<PolicyBody>)), query: params::none, replies: WRITE_RESULT, errors: WRITE_ONE },
+    Operation { method: "post", path: "/v1/task-rules", role: ADMIN, summary: "Create or replace a rule that creates tasks from alerts", body: Some((REQUIRED, bodies::of::<TaskRuleBody>)), query: params::none, replies: WRITE_RESULT, errors: WRITE },
+    Operation { method: "delete", path: "/v1/task-rules/{id}", role: ADMIN, summary: "Remove a task rule", body: None, query: params::none, replies: WRITE_RESULT, errors: DELETE },
+    Operation { method: "get", path: "/v1/routing", role: READER, summary: "Channels, service routes, policies and task rules", body: None, query: params::of::<ViewAt>, replies: &[(200, "The routing view", Reply::Json("Routing"))], errors: READ },
+    Operation { method: "get", path: "/v1/streams/{stream}", role: READER, summary: "Raw events of one stream", body: None, query: params::of::<StreamQuery>, replies: &[(200, "A page of the stream (`next` is a stream version)", Reply::Events)], errors: READ },
+    Operation { method: "get", path: "/v1/events", role: READER, summary: "A page of $all", body: None, query: params::of::<EventsQuery>, replies: &[(200, "A page of $all (`next` is a position)", Reply::Events)], errors: READ },
+    Operation { method: "get", path: "/v1/subscribe", role: READER, summary: "Server-Sent Events over $all: catch-up then live; Last-Event-ID resumes", body: None, query: params::of::<SubscribeQuery>, replies: &[(200, "An event stream: `id:` position, `event:` type, `data:` the recorded event as JSON", Reply::Sse)], errors: READ },
+    Operation { method: "post", path: "/v1/consumers", role: WRITER, summary: "Create a durable consumer group on a filter (201; 200 when it exists with the same settings; 409 with other settings)", body: Some((REQUIRED, bodies::of::<ConsumerBody>)), query: params::none, replies: &[(201, "Created", Reply::Json("ConsumerGroup")), (200, "Already there with these settings", Reply::Json("ConsumerGroup"))], errors: WRITE },
+    Operation { method: "get", path: "/v1/consumers", role: READER, summary: "Consumer groups with checkpoint, lag and members", body: None, query: params::none, replies: &[(200, "The groups", Reply::Json("ConsumerList"))], errors: READ },
+    Operation { method: "get", path: "/v1/consumers/{name}", role: READER, summary: "One consumer group with checkpoint, lag and members", body: None, query: params::none, replies: &[(200, "The group", Reply::Json("ConsumerGroup"))], errors: READ_ONE },
+    Operation { method: "delete", path: "/v1/consumers/{name}", role: WRITER, summary: "Delete a consumer group", body: None, query: params::none, replies: WRITE_RESULT, errors: DELETE },
+    Operation { method: "get", path: "/v1/consumers/{name}/events", role: READER, summary: "The next events for a member: the partitions it holds, from the group's checkpoint (a long-poll page, or an event stream with Accept: text/event-stream)", body: None, query: params::of::<MemberQuery>, replies: &[(200, "Events handed to the member", Reply::MemberEvents)], errors: READ_ONE },
+    Operation { method: "post", path: "/v1/consumers/{name}/ack", role: WRITER, summary: "Acknowledge, cumulatively, what the member was handed up to a position (the checkpoint is an event in the ledger)", body: Some((REQUIRED, bodies::of::<AckBody>)), query: params::none, replies: &[(200, "What moved", Reply::Json("ConsumerAck"))], errors: WRITE_ONE },
+    Operation { method: "get", path: "/v1/ledger/digest", role: READER, summary: "Head position and hash, Merkle tree size and root, signed with the digest key if there is one", body: None, query: params::none, replies: &[(200, "The digest", Reply::Json("Digest"))], errors: &[401, 403, 503] },
+    Operation { method: "get", path: "/v1/ledger/proof/inclusion", role: READER, summary: "The audit path of one event in the Merkle tree of a given size, with the stored record (RFC 9162)", body: None, query: params::of::<InclusionQuery>, replies: &[(200, "The inclusion proof", Reply::Json("InclusionProof"))], errors: &[401, 403, 404, 422, 503] },
+    Operation { method: "get", path: "/v1/ledger/proof/consistency", role: READER, summary: "The proof that a tree extends an earlier one (RFC 9162)", body: None, query: params::of::<ConsistencyQuery>, replies: &[(200, "The consistency proof", Reply::Json("ConsistencyProof"))], errors: &[401, 403, 404, 422, 503] },
+    Operation { method: "post", path: "/v1/ledger/verify", role: ADMIN, summary: "Verify CRCs and the hash chain up to the head or a digest, or incrementally from a digest to the head", body: Some((OPTIONAL, bodies::of::<DigestBody>)), query: params::none, replies: &[(200, "What verification found (`ok: false` names the first bad position)", Reply::Json("VerifyOutcome"))], errors: &[400, 401, 403, 404, 413, 415, 422, 503] },
+    Operation { method: "get", path: "/v1/admin/projections", role: ADMIN, summary: "Projection status, lag, the view file's health and rebuild progress", body: None, query: params::none, replies: &[(200, "Status", Reply::Json("ProjectionsStatus"))], errors: &[401, 403, 503] },
+    Operation { method: "post", path: "/v1/admin/projections/{name}/rebuild", role: ADMIN, summary: "Rebuild a view online (all, alerts, messages, alarms, tasks, syncs)", body: None, query: params::none, replies: &[(202, "Started", Reply::Json("RebuildStatus"))], errors: &[401, 403, 404, 409, 413, 422] },
+    Operation { method: "post", path: "/v1/integrations/alertmanager", role: WRITER, summary: "Prometheus Alertmanager webhook (version 4): firing triggers, resolved resolves", body: Some((REQUIRED, bodies::of::<Notification>)), query: params::none, replies: &[], errors: WRITE },
+    Operation { method: "post", path: "/v2/enqueue", role: None, summary: "PagerDuty Events API v2: trigger, acknowledge, resolve; the routing_key authorises (answers in PagerDuty's shapes)", body: Some((REQUIRED, crate::http::receivers::pagerduty::schema)), query: params::none, replies: &[], errors: &[] },
+    Operation { method: "post", path: "/api/v2/generic/incoming", role: None, summary: "GoAlert generic API: summary, details, dedup, action=close; a GoAlert integration token authorises", body: None, query: params::none, replies: &[], errors: &[400, 413, 422, 503] },
+    Operation { method: "get", path: "/livez", role: None, summary: "Liveness", body: None, query: params::none, replies: &[(200, "Live", Reply::Json("Liveness"))], errors: &[] },
+    Operation { method: "get", path: "/readyz", role: None, summary: "Readiness: 200 when caught up", body: None, query: params::none, replies: &[(200, "Ready", Reply::Json("Readiness")), (503, "Not ready, with the reason", Reply::Json("Readiness"))], errors: &[] },
+    Operation { method: "get", path: "/metrics", role: None, summary: "Prometheus metrics", body: None, query: params::none, replies: &[(200, "Prometheus text format", Reply::Text)], errors: &[] },
+    Operation { method: "get", path: "/openapi.json", role: None, summary: "This document", body: None, query: params::none, replies: &[(200, "The OpenAPI document", Reply::Json("OpenApiDocument"))], errors: &[] },
 ];
 
 /// Every (method, path) documented, for the route-coverage test.
