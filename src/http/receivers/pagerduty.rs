@@ -12,6 +12,7 @@
 use super::keys::{Integration, IntegrationKeys};
 use super::{key_metadata, Details};
 use crate::app::alerts::OpenAction;
+use crate::app::limits::SUMMARY_CHARS;
 use crate::app::trigger::{validate, TriggerRequest, ValidTrigger};
 use crate::app::AppError;
 use crate::http::error::ApiError;
@@ -303,8 +304,13 @@ fn trigger_request(
         return None;
     };
     let summary = required(payload, "summary", errors);
-    if summary.as_ref().is_some_and(|s| s.chars().count() > 1024) {
-        errors.push("'payload.summary' must be at most 1024 characters".into());
+    if summary
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > SUMMARY_CHARS)
+    {
+        errors.push(format!(
+            "'payload.summary' must be at most {SUMMARY_CHARS} characters"
+        ));
     }
     let source = required(payload, "source", errors);
     let severity = required(payload, "severity", errors).and_then(|raw| {
@@ -411,23 +417,27 @@ fn accepted(dedup_key: &DedupKey, position: Position) -> Response {
         .into_response()
 }
 
-/// JSON Schema of the request body, for the OpenAPI document.
+/// JSON Schema of the request body, for the OpenAPI document. Written here, beside
+/// the field-by-field parser it describes (PagerDuty's clients expect every problem
+/// listed at once, which a derived parser would not do); its limits are the ones the
+/// parser and the trigger's checks read.
 pub fn schema() -> Value {
     let text = json!({ "type": "string", "minLength": 1 });
+    let severities: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
     json!({
         "type": "object",
         "required": ["routing_key", "event_action"],
         "properties": {
             "routing_key": text,
             "event_action": { "enum": ["trigger", "acknowledge", "resolve"] },
-            "dedup_key": { "type": "string", "minLength": 1, "maxLength": 255 },
+            "dedup_key": { "type": "string", "minLength": 1, "maxLength": DedupKey::MAX_LEN },
             "payload": {
                 "type": "object",
                 "required": ["summary", "source", "severity"],
                 "properties": {
-                    "summary": { "type": "string", "minLength": 1, "maxLength": 1024 },
+                    "summary": { "type": "string", "minLength": 1, "maxLength": SUMMARY_CHARS },
                     "source": text,
-                    "severity": { "enum": ["critical", "error", "warning", "info"] },
+                    "severity": { "enum": severities },
                     "timestamp": { "type": "string" },
                     "component": { "type": "string" },
                     "group": { "type": "string" },
