@@ -225,15 +225,24 @@ pub async fn events(
 }
 
 /// Collects up to `limit` events for the member, waiting up to `wait` for the first.
+///
+/// Whatever was acknowledged before the request is in reach of the page, even with
+/// `wait=0`: the frames ring is filled from the log a moment after an append is
+/// acknowledged, so the page waits (at most `--read-wait-ms`) for the ring to reach the
+/// log's head as it was when the request came.
 async fn long_poll(
     mut feed: MemberFeed,
     limit: usize,
     wait: Duration,
 ) -> Result<Response, ApiError> {
-    let deadline = tokio::time::Instant::now() + wait;
+    let started = tokio::time::Instant::now();
+    let deadline = started + wait;
+    let head = feed.app.store.head().await?.position;
+    let catch_up_deadline = started + feed.app.read_wait;
     let mut events: Vec<Bytes> = Vec::new();
     let mut read_to = None;
     loop {
+        let ring_behind = *feed.newest.borrow() < head;
         match feed.next_batch(limit - events.len()).await? {
             Some(Batch {
                 events: batch,
@@ -245,17 +254,21 @@ async fn long_poll(
                     break;
                 }
             }
-            None if !events.is_empty() => break,
+            None if !events.is_empty() && !ring_behind => break,
             None => {
-                if tokio::time::Instant::now() >= deadline
-                    || feed.app.shutting_down.load(Ordering::Relaxed)
-                {
+                let now = tokio::time::Instant::now();
+                let until = if ring_behind {
+                    deadline.max(catch_up_deadline)
+                } else {
+                    deadline
+                };
+                if now >= until || feed.app.shutting_down.load(Ordering::Relaxed) {
                     break;
                 }
                 tokio::select! {
                     _ = feed.newest.changed() => {}
                     () = tokio::time::sleep(RECHECK) => {}
-                    () = tokio::time::sleep_until(deadline) => {}
+                    () = tokio::time::sleep_until(until) => {}
                 }
             }
         }

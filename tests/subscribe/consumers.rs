@@ -219,6 +219,24 @@ async fn append_notes_over_http(client: &reqwest::Client, address: &str, count: 
 }
 
 #[tokio::test]
+async fn a_page_without_waiting_holds_what_was_acknowledged_before_it() {
+    let app = spawn().await;
+    let (client, address) = (&app.client, app.address.as_str());
+    let body = json!({"name": "own-writes", "category": "alert", "partitions": 1});
+    assert_eq!(create(client, address, body).await.status(), 201);
+    for round in 0..40 {
+        let position = app
+            .append("alert-own", vec![note(&format!("{round}"))])
+            .await;
+        let got = handed(&page(client, address, "own-writes", "m").await);
+        assert!(
+            got.iter().any(|(p, _)| *p == position),
+            "round {round}: the event at {position}, acknowledged before the read, is not in {got:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn what_was_not_acknowledged_is_handed_again_after_a_restart() {
     let data_dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
