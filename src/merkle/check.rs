@@ -7,14 +7,31 @@ use super::proof::{verify_consistency, verify_inclusion};
 use projections::Hash;
 use serde::{Deserialize, Serialize};
 
+/// How a [`Hash`] is written in JSON: 64 lowercase hex characters (stands for its
+/// schema in the OpenAPI document).
+pub struct HexHash;
+
+impl utoipa::PartialSchema for HexHash {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{64}$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for HexHash {}
+
 /// One stored record, exactly as hashed into the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProofRecord {
     /// Its position.
     pub position: u64,
     /// The chain hash of the record before it.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub prev_hash: Hash,
     /// Its chain hash: `SHA-256(prev_hash ‖ body)`, the leaf's data.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub hash: Hash,
     /// The stored body (a JSON document, as text), byte for byte what was hashed.
     pub body: String,
@@ -22,9 +39,10 @@ pub struct ProofRecord {
 
 /// `GET /v1/ledger/proof/inclusion`: the event at `position` is leaf `position − 1` of
 /// the tree of `tree_size` events with root `root_hash`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InclusionProof {
     /// Always `inclusion`.
+    #[schema(pattern = "^inclusion$")]
     pub kind: String,
     /// The event's position.
     pub position: u64,
@@ -33,28 +51,35 @@ pub struct InclusionProof {
     /// The tree's size.
     pub tree_size: u64,
     /// The tree's root.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub root_hash: Hash,
-    /// Sibling hashes from the leaf up (RFC 9162 audit path).
+    /// Sibling hashes from the leaf up (RFC 9162 audit path), each 64 hex characters.
+    #[schema(value_type = Vec<HexHash>, inline)]
     pub audit_path: Vec<Hash>,
     /// The record itself.
+    #[schema(inline)]
     pub record: ProofRecord,
 }
 
 /// `GET /v1/ledger/proof/consistency`: the tree of `to` events extends the tree of
 /// `from` events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsistencyProof {
     /// Always `consistency`.
+    #[schema(pattern = "^consistency$")]
     pub kind: String,
     /// The earlier tree's size.
     pub from: u64,
     /// The later tree's size.
     pub to: u64,
     /// The earlier tree's root.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub from_root: Hash,
     /// The later tree's root.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub to_root: Hash,
-    /// The RFC 9162 consistency proof.
+    /// The RFC 9162 consistency proof: hashes of 64 hex characters.
+    #[schema(value_type = Vec<HexHash>, inline)]
     pub proof: Vec<Hash>,
 }
 

@@ -29,14 +29,16 @@ use std::time::Duration;
 pub const KEY_FILE: &str = "digest.key";
 
 /// `GET /v1/ledger/digest`, and what `--publish-digests` writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Digest {
     /// Position of the last event covered (0 for an empty log).
     pub position: u64,
     /// Its chain hash (hex SHA-256).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub head_hash: String,
     /// When it was recorded (`null` for an empty log).
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Events in the Merkle tree: positions 1 to `tree_size` (equal to `position`).
     /// Absent on a backend that keeps no tree (KurrentDB).
@@ -44,20 +46,27 @@ pub struct Digest {
     pub tree_size: Option<u64>,
     /// The tree's root (RFC 9162 `MTH`, hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub root_hash: Option<String>,
     /// The ledger's signature over the fields above, when it has a digest key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     pub signature: Option<DigestSignature>,
 }
 
 /// An Ed25519 signature of a digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DigestSignature {
     /// Always `ed25519`.
+    #[schema(pattern = "^ed25519$")]
     pub algorithm: String,
     /// The signing key's public half (32 bytes, hex): pin it, do not trust it from here.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub public_key: String,
-    /// The signature (64 bytes, hex) over [`Digest::signed_bytes`].
+    /// The signature (64 bytes, hex) over the lines `alert-ledger digest v1`,
+    /// `position=…`, `head_hash=…`, `tree_size=…`, `root_hash=…`, each ended by a newline
+    /// (docs/audit.md).
+    #[schema(pattern = "^[0-9a-f]{128}$")]
     pub signature: String,
 }
 

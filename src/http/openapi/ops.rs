@@ -1,78 +1,9 @@
-//! Response schemas of the operational and admin answers: digest, proofs, verification,
-//! projection status and rebuilds, readiness. Registered in [`super::schemas`].
+//! Response schemas of the operational and admin answers: verification, projection
+//! status and rebuilds, readiness (the digest and the proofs are derived from their
+//! types, which `check-proof` also parses). Registered in [`super::schemas`].
 
 use super::schemas::{hash, nullable, nullable_time, object, position, reference, time};
 use serde_json::{json, Value};
-
-pub fn digest() -> Value {
-    let signature = object(
-        &["algorithm", "public_key", "signature"],
-        json!({
-            "algorithm": { "const": "ed25519" },
-            "public_key": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The digest key's public half: pin it, do not trust it from here" },
-            "signature": { "type": "string", "pattern": "^[0-9a-f]{128}$", "description": "Over the lines `alert-ledger digest v1`, `position=…`, `head_hash=…`, `tree_size=…`, `root_hash=…`, each ended by a newline (docs/audit.md)" }
-        }),
-    );
-    object(
-        &["position", "head_hash", "recorded_at"],
-        json!({
-            "position": position(),
-            "head_hash": hash(),
-            "recorded_at": nullable_time(),
-            "tree_size": { "type": "integer", "minimum": 0, "description": "Events in the Merkle tree (positions 1 to tree_size, equal to position); absent on a backend without a tree (KurrentDB)" },
-            "root_hash": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The tree's root (RFC 9162)" },
-            "signature": signature
-        }),
-    )
-}
-
-/// `GET /v1/ledger/proof/inclusion`.
-pub fn inclusion_proof() -> Value {
-    let record = object(
-        &["position", "prev_hash", "hash", "body"],
-        json!({
-            "position": position(),
-            "prev_hash": hash(),
-            "hash": hash(),
-            "body": { "type": "string", "description": "The stored record body, byte for byte what `hash = SHA-256(prev_hash ‖ body)` hashed" }
-        }),
-    );
-    object(
-        &[
-            "kind",
-            "position",
-            "leaf_index",
-            "tree_size",
-            "root_hash",
-            "audit_path",
-            "record",
-        ],
-        json!({
-            "kind": { "const": "inclusion" },
-            "position": position(),
-            "leaf_index": position(),
-            "tree_size": position(),
-            "root_hash": hash(),
-            "audit_path": { "type": "array", "items": hash(), "description": "RFC 9162 audit path, leaf side first" },
-            "record": record
-        }),
-    )
-}
-
-/// `GET /v1/ledger/proof/consistency`.
-pub fn consistency_proof() -> Value {
-    object(
-        &["kind", "from", "to", "from_root", "to_root", "proof"],
-        json!({
-            "kind": { "const": "consistency" },
-            "from": position(),
-            "to": position(),
-            "from_root": hash(),
-            "to_root": hash(),
-            "proof": { "type": "array", "items": hash(), "description": "RFC 9162 consistency proof" }
-        }),
-    )
-}
 
 fn head() -> Value {
     object(

@@ -2,7 +2,9 @@
 //! field. Objects list every field the server always writes as `required`; fields that
 //! are `Option` on the server are `["<type>", "null"]`, never left out.
 
-use super::{consumers, ops};
+use super::{bodies, consumers, ops};
+use crate::merkle::check::{ConsistencyProof, InclusionProof};
+use crate::merkle::digest::Digest;
 use serde_json::{json, Map, Value};
 
 /// Every component schema, by name.
@@ -41,9 +43,9 @@ pub fn components() -> Map<String, Value> {
         ),
         ("TaskSpec", task_spec()),
         ("Routing", routing()),
-        ("Digest", ops::digest()),
-        ("InclusionProof", ops::inclusion_proof()),
-        ("ConsistencyProof", ops::consistency_proof()),
+        ("Digest", bodies::of::<Digest>()),
+        ("InclusionProof", bodies::of::<InclusionProof>()),
+        ("ConsistencyProof", bodies::of::<ConsistencyProof>()),
         ("VerifyOutcome", ops::verify_outcome()),
         ("ProjectionsStatus", ops::projections_status()),
         ("RebuildStatus", ops::rebuild_status()),
