@@ -158,7 +158,9 @@ pub fn check_inclusion(proof: &InclusionProof, digest: &Digest) -> Result<Includ
     })
 }
 
-/// Checks that `proof` shows the tree of `newer` extending the tree of `older`.
+/// Checks that `proof` shows the tree of `newer` extending the tree of `older`. The
+/// roots the proof states must be the digests' own (a proof of the ledger as it is now
+/// states its roots now: an older root that differs is history rewritten since).
 pub fn check_consistency(
     proof: &ConsistencyProof,
     older: &Digest,
@@ -170,6 +172,19 @@ pub fn check_consistency(
         return Err(format!(
             "the proof is from {} to {} events, the digests are for {first} and {second} events: fetch the proof between these digests (alert-ledger prove --from-digest)",
             proof.from, proof.to
+        ));
+    }
+    if proof.to_root != second_root {
+        return Err(format!(
+            "the ledger's tree of {second} events has root {}, not the newer digest's {second_root}: the log up to position {second} was changed since that digest, or it is from another ledger",
+            proof.to_root
+        ));
+    }
+    if proof.from_root != first_root {
+        return Err(format!(
+            "the tree of {second} events does not extend the tree of {first} events the older digest saved: the ledger's tree of {first} events now has root {}, not the digest's {first_root}, so the log before position {} was changed, or a digest is not of this ledger",
+            proof.from_root,
+            first + 1
         ));
     }
     if !verify_consistency(first, second, &first_root, &second_root, &proof.proof) {

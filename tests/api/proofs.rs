@@ -188,6 +188,37 @@ async fn proofs_from_the_server_check_with_the_cli_and_fail_once_anything_is_cha
         assert!(!out.status.success(), "{name} must fail: {}", text(&out));
         assert!(text(&out).contains(why), "{name}: {}", text(&out));
     }
+    // A consistency proof that states roots other than the digests' is refused, naming
+    // both (the math alone would not look at them).
+    let consistency: Value =
+        serde_json::from_slice(&std::fs::read(&consistency_file).unwrap()).unwrap();
+    let flip = |hash: &Value| {
+        let hash = hash.as_str().unwrap();
+        json!(format!(
+            "{}{}",
+            if hash.starts_with('0') { "1" } else { "0" },
+            &hash[1..]
+        ))
+    };
+    for (field, why) in [
+        ("from_root", "does not extend the tree of"),
+        ("to_root", "not the newer digest's"),
+    ] {
+        let mut stated = consistency.clone();
+        stated[field] = flip(&consistency[field]);
+        let out = check(&save(dir, &format!("{field}.json"), &stated), &older_arg);
+        assert!(
+            !out.status.success(),
+            "{field} changed must fail: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains(why), "{field}: {}", text(&out));
+        assert!(
+            text(&out).contains(stated[field].as_str().unwrap()),
+            "{field}: the stated root is named: {}",
+            text(&out)
+        );
+    }
     // A digest whose signature does not cover its fields, or by another key, fails.
     let mut digest: Value = serde_json::from_slice(&std::fs::read(&digest_file).unwrap()).unwrap();
     digest["tree_size"] = json!(digest["tree_size"].as_u64().unwrap() - 1);
