@@ -4,6 +4,7 @@
 use crate::helpers::{self, Api};
 use alert_ledger::app::App as AppState;
 use alert_ledger::commands::Commands;
+use alert_ledger::metrics::Metrics;
 use alert_ledger::scheduler::{ManualClock, Scheduler, SchedulerSettings};
 use alert_ledger::startup::Application;
 use serde_json::Value;
@@ -77,19 +78,22 @@ impl Service {
     }
 
     /// A scheduler instance sharing this service's state (and so its command runner).
+    /// It counts into metrics of its own: the service's `/metrics` shows what the
+    /// service's own scheduler counted, following the whole log once, as in production
+    /// (a second scheduler in one process would count some events twice, depending on
+    /// when it started following).
     pub fn scheduler(&self, clock: &ManualClock) -> Scheduler {
-        Scheduler::new(
-            self.state.clone(),
-            Arc::new(clock.clone()),
-            SchedulerSettings::default(),
-        )
+        let mut state = self.state.clone();
+        state.metrics = Arc::new(Metrics::new());
+        Scheduler::new(state, Arc::new(clock.clone()), SchedulerSettings::default())
     }
 
     /// A scheduler instance with a command runner of its own, as another service
     /// instance on the same store would have: its appends race through expected
-    /// versions, not through this process's stream locks.
+    /// versions, not through this process's stream locks. Its metrics are its own.
     pub fn other_instance(&self, clock: &ManualClock) -> Scheduler {
         let mut state = self.state.clone();
+        state.metrics = Arc::new(Metrics::new());
         state.commands = Commands::new(state.store.clone(), state.metrics.clone());
         Scheduler::new(state, Arc::new(clock.clone()), SchedulerSettings::default())
     }
