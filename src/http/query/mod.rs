@@ -3,7 +3,8 @@
 //! and descriptions the OpenAPI document gives are the ones this parser reads.
 //!
 //! - A name the struct does not declare is a 422 naming `query.<name>` and listing the
-//!   names it takes (the list comes from the struct's `IntoParams`).
+//!   names it takes (serde's field names, which `IntoParams` documents with the same
+//!   renames).
 //! - A value of the wrong type is a 422 naming `query.<name>`; a missing required one
 //!   says `is required`.
 //! - A name given twice keeps its last value, except for sequence fields (`Vec<_>`),
@@ -24,7 +25,7 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
-use value::{FieldError, Fields};
+use value::{field_names, FieldError, Fields};
 
 /// The query parameters of `T`, as the OpenAPI document lists them: each field's doc
 /// comment, its lines joined, is its description.
@@ -39,11 +40,11 @@ pub fn documented<T: IntoParams>() -> Vec<Parameter> {
 }
 
 /// A route that takes no query parameters.
-#[derive(Debug, Default, serde::Deserialize, IntoParams)]
+#[derive(Debug, Default, serde::Deserialize)]
 pub struct NoQuery {}
 
 /// Parses a raw query string into `T`.
-pub fn parse<T: DeserializeOwned + IntoParams>(raw: Option<&str>) -> Result<T, ApiError> {
+pub fn parse<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
     let (own, _): (T, NoQuery) = parse_with(raw)?;
     Ok(own)
 }
@@ -51,15 +52,15 @@ pub fn parse<T: DeserializeOwned + IntoParams>(raw: Option<&str>) -> Result<T, A
 /// Parses a raw query string into a route's own parameters `T` and shared ones `U`.
 pub fn parse_with<T, U>(raw: Option<&str>) -> Result<(T, U), ApiError>
 where
-    T: DeserializeOwned + IntoParams,
-    U: DeserializeOwned + IntoParams,
+    T: DeserializeOwned,
+    U: DeserializeOwned,
 {
-    let own = names::<T>();
-    let shared = names::<U>();
-    let mut values = split(raw, &own, &shared)?;
+    let own = field_names::<T>();
+    let shared = field_names::<U>();
+    let mut values = split(raw, own, shared)?;
     let shared_values = shared
         .iter()
-        .filter_map(|name| values.remove_entry(name.as_str()))
+        .filter_map(|name| values.remove_entry(*name))
         .collect();
     Ok((fill(values)?, fill(shared_values)?))
 }
@@ -78,22 +79,18 @@ fn out_of_range(max: usize) -> ApiError {
     ApiError::field("query.limit", format!("must be between 1 and {max}"))
 }
 
-fn names<T: IntoParams>() -> Vec<String> {
-    documented::<T>().into_iter().map(|p| p.name).collect()
-}
-
 /// Every value by name, refusing names neither struct declares.
 fn split(
     raw: Option<&str>,
-    own: &[String],
-    shared: &[String],
+    own: &[&str],
+    shared: &[&str],
 ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
     let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = decode(key);
-        if !own.contains(&key) && !shared.contains(&key) {
-            let allowed: Vec<&str> = own.iter().chain(shared).map(String::as_str).collect();
+        if !own.contains(&key.as_str()) && !shared.contains(&key.as_str()) {
+            let allowed: Vec<&str> = own.iter().chain(shared).copied().collect();
             return Err(ApiError::field(
                 format!("query.{key}"),
                 format!("unknown parameter; allowed: {}", allowed.join(", ")),

@@ -10,7 +10,7 @@ use crate::app::limits::schema::{self as body, category_json, fragment, stream_j
 use crate::app::limits::{
     DEFAULT_MEMBER_WAIT_SECS, DEFAULT_PAGE, EVENTS_PAGE, MEMBER_WAIT_SECS, PAGE, SEARCH_CHARS,
 };
-use projections::ids::{HostName, ServiceName};
+use projections::ids::HostName;
 use projections::views::{AlertStatus, DeliveryState};
 use serde_json::json;
 use utoipa::openapi::{RefOr, Schema};
@@ -94,10 +94,7 @@ schema_type! {
 
 schema_type! {
     /// A service, resource, sync or member name.
-    Name => fragment(json!({
-        "type": "string",
-        "pattern": body::name_pattern(ServiceName::MAX_LEN)
-    }))
+    Name => body::name()
 }
 
 schema_type! {

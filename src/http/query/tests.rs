@@ -108,3 +108,28 @@ fn the_page_size_is_between_one_and_its_maximum() {
         );
     }
 }
+
+#[test]
+fn every_route_accepts_exactly_the_names_it_documents() {
+    fn same<T: serde::de::DeserializeOwned + IntoParams>() {
+        let documented: Vec<String> = documented::<T>().into_iter().map(|p| p.name).collect();
+        assert_eq!(
+            documented,
+            field_names::<T>(),
+            "{}",
+            std::any::type_name::<T>()
+        );
+    }
+    same::<ViewAt>();
+    same::<crate::http::alerts::AlertsQuery>();
+    same::<crate::http::reads::AlarmsQuery>();
+    same::<crate::http::reads::MessagesQuery>();
+    same::<crate::http::reads::StreamQuery>();
+    same::<crate::http::reads::EventsQuery>();
+    same::<crate::http::resources::SyncsQuery>();
+    same::<crate::http::resources::TasksQuery>();
+    same::<crate::http::subscribe::SubscribeQuery>();
+    same::<crate::http::consumers::MemberQuery>();
+    same::<crate::http::proofs::InclusionQuery>();
+    same::<crate::http::proofs::ConsistencyQuery>();
+}

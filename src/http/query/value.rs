@@ -184,3 +184,39 @@ impl<'de> SeqAccess<'de> for Sequence {
             .transpose()
     }
 }
+
+/// The names a struct's derived `Deserialize` reads (serde's `fields`, renames applied),
+/// found by asking it to deserialize from a probe that only records them: no schema is
+/// built on a request's path.
+pub fn field_names<T: de::DeserializeOwned>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
+/// Records the fields `deserialize_struct` is called with, and stops there.
+struct Probe<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> de::Deserializer<'de> for Probe<'_> {
+    type Error = FieldError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, FieldError> {
+        Err(de::Error::custom("a query is read into a struct"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, FieldError> {
+        *self.0 = fields;
+        Err(de::Error::custom("probed"))
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
