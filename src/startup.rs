@@ -121,6 +121,7 @@ impl Application {
                 body_read_timeout: config.timeouts.body_read,
             }),
             frames,
+            console: Arc::default(),
         };
         let dispatcher = crate::dispatch::Dispatcher::new(
             &state.app,

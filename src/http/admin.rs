@@ -75,6 +75,12 @@ pub async fn projections(
     AdminAuth(_): AdminAuth,
     State(state): State<HttpState>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(projection_status(&state).await?).into_response())
+}
+
+/// The projections' status, lag, the view file's health and rebuild progress (the
+/// admin route's body; the console's ledger page shows the same).
+pub async fn projection_status(state: &HttpState) -> Result<ProjectionsStatus, ApiError> {
     let head = state.app.store.head().await?.position;
     let (position, sizes) = {
         let views = state.app.views.current();
@@ -116,7 +122,7 @@ pub async fn projections(
             })
             .collect(),
     };
-    Ok(Json(body).into_response())
+    Ok(body)
 }
 
 /// `POST /v1/admin/projections/{name}/rebuild`: 202 and the rebuild's status; 409 if
@@ -206,6 +212,15 @@ pub async fn verify(
     State(state): State<HttpState>,
     MaybeJson(body): MaybeJson<DigestBody>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(run_verify(&state, body).await?).into_response())
+}
+
+/// Verifies the log up to the head, or against `digest` (the route's work; the
+/// console's ledger page runs it too).
+pub async fn run_verify(
+    state: &HttpState,
+    body: Option<DigestBody>,
+) -> Result<VerifyOutcome, ApiError> {
     let head = state.app.store.head().await?;
     let (target, walk) = match body {
         None => (head, Target::UpTo(head)),
@@ -237,7 +252,7 @@ pub async fn verify(
         Target::After { digest, .. } => digest.position,
         _ => 1,
     };
-    Ok(Json(outcome(checked, target, from)).into_response())
+    Ok(outcome(checked, target, from))
 }
 
 /// The head a digest body names, which must lie within the log.

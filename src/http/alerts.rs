@@ -248,7 +248,7 @@ pub async fn list(
 /// `q` as a full-text query every alert must match: each word quoted (so no input is
 /// FTS5 syntax), all of them required; a trailing `*` keeps a word a prefix. Text
 /// without a word (only spaces or punctuation) matches no alert: `""`.
-fn search_query(raw: &str) -> Result<String, ApiError> {
+pub fn search_query(raw: &str) -> Result<String, ApiError> {
     if raw.chars().count() > limits::SEARCH_CHARS {
         return Err(ApiError::field(
             "query.q",

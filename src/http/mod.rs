@@ -18,11 +18,13 @@
 //! - [`frames`]: each event's SSE frame encoded once, in a ring every subscriber reads.
 //! - [`consumers`]: durable consumer groups (create, list, read, ack, delete).
 //! - [`consumer_feed`]: what one member of a group is handed, from the ring or the log.
+//! - [`console`]: the web console's pages at `/` (server-rendered HTML).
 
 pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod consumer_feed;
 pub mod consumers;
 pub mod error;
@@ -85,6 +87,8 @@ pub struct HttpState {
     pub settings: Arc<HttpSettings>,
     /// Every event's SSE frame, encoded once for all `/v1/subscribe` subscribers.
     pub frames: Arc<frames::FrameRing>,
+    /// The console's sign-in sessions.
+    pub console: Arc<console::Sessions>,
 }
 
 /// Event metadata for a command `principal` sends through the API.
@@ -207,6 +211,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .merge(console::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -18,12 +18,15 @@
 //!   renamed into place).
 //! - [`history`]: which position a time names.
 //! - [`health`]: what the checks of the file found, for `/readyz` and metrics.
+//! - [`stats`]: trends (MTTA, MTTR per service per day) and channel health, for the
+//!   console.
 
 pub mod health;
 pub mod history;
 pub mod queries;
 pub mod rebuild;
 pub mod sqlite;
+pub mod stats;
 
 pub use queries::ViewQueries;
 

@@ -8,6 +8,7 @@
 //! both are the view file ([`super::sqlite::read`]). The in-memory [`Views`] answer too:
 //! they are the oracle the file is tested against.
 
+use super::stats::{self, ChannelHealth, DayTrend, TrendSample};
 use chrono::{DateTime, Utc};
 use projections::decide::config::{check_references, require_channels};
 use projections::decide::{ConfigCommand, Rejection};
@@ -311,6 +312,10 @@ pub trait ViewQueries {
     fn consumer_groups(&self) -> Vec<ConsumerGroupView>;
     /// The newest position a consumer group could read (outside `consumer-*` streams).
     fn group_head(&self) -> Position;
+    /// Alerts opened per service per day since `since`, with MTTA and MTTR.
+    fn trends(&self, since: DateTime<Utc>) -> Vec<DayTrend>;
+    /// How each channel's messages fared.
+    fn channel_health(&self) -> Vec<ChannelHealth>;
 }
 
 impl ViewQueries for Views {
@@ -539,6 +544,14 @@ impl ViewQueries for Views {
 
     fn group_head(&self) -> Position {
         self.group_head
+    }
+
+    fn trends(&self, since: DateTime<Utc>) -> Vec<DayTrend> {
+        stats::trends(self.alerts.alerts.values().map(TrendSample::of), since)
+    }
+
+    fn channel_health(&self) -> Vec<ChannelHealth> {
+        stats::channel_health(self.messages.messages.values())
     }
 }
 

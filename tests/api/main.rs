@@ -14,6 +14,8 @@
 //! - `auth`: every route against every role.
 //! - `lifecycle`: readiness, startup failures, graceful shutdown.
 //! - `binary`: the `alert-ledger` process: SIGTERM and exit codes.
+//! - `console`: the web console over HTTP: sign-in, roles, CSRF, time travel, export,
+//!   the live feed.
 //! - `openapi`: the OpenAPI document and the Prometheus metrics.
 //! - `proofs`: the Merkle tree's digests and proofs, checked offline and by an
 //!   independent RFC 9162 verifier; `verify --digest` naming an edited position.
@@ -35,6 +37,7 @@ mod alerts;
 mod auth;
 mod bad_input;
 mod binary;
+mod console;
 mod contract;
 mod dedup;
 mod docs_events;

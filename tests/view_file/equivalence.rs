@@ -72,6 +72,9 @@ fn answers(views: &dyn ViewQueries) -> Value {
         "open": views.open_alerts(),
         "escalations": views.alerts_awaiting_escalation(),
         "alarms": views.alarms(&AlarmFilter::default()),
+        "trends": views.trends(start - chrono::Duration::days(1)),
+        "recent_trends": views.trends(start + chrono::Duration::seconds(100)),
+        "channel_health": views.channel_health(),
         "unacknowledged_alarms": views.alarms(&AlarmFilter {
             acknowledged: Some(false),
             ..AlarmFilter::default()

@@ -8,6 +8,7 @@
 //! - [`rows`]: versioned rows (load the current one, write a batch's versions).
 //! - [`batch`]: one projection batch (load, fold with the pure folds, write).
 //! - [`read`]: the queries.
+//! - [`stats`]: the console's aggregates (trends, channel health) in SQL.
 //! - [`open`]: the checks a file passes before it is used, and moving a refused one
 //!   aside.
 //! - [`build`]: a fresh file from the log (rebuilds), with bulk settings.
@@ -19,6 +20,7 @@ pub mod open;
 pub mod read;
 pub mod rows;
 pub mod schema;
+pub mod stats;
 
 pub use checkpoint::{Counts, Resident};
 

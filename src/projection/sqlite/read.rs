@@ -7,6 +7,7 @@ use crate::projection::queries::{
     page_end, AlarmFilter, AlarmItem, Alarms, AlertFilter, AlertPage, MessageFilter, MessagePage,
     SyncPage, TaskFilter, TaskPage, ViewQueries, ViewSizes,
 };
+use crate::projection::stats::{ChannelHealth, DayTrend};
 use projections::decide::config::{check_references, require_channels};
 use projections::decide::{ConfigCommand, Rejection};
 use projections::ids::{
@@ -58,7 +59,7 @@ pub struct SqlViews {
 
 impl SqlViews {
     /// The rule that picks, of every version, the one that holds.
-    fn visible(&self) -> String {
+    pub(super) fn visible(&self) -> String {
         match self.at {
             None => "valid_to IS NULL".to_owned(),
             Some(at) => format!("valid_from <= {at} AND (valid_to IS NULL OR valid_to > {at})"),
@@ -73,7 +74,7 @@ impl SqlViews {
         })
     }
 
-    fn bodies<V: DeserializeOwned>(
+    pub(super) fn bodies<V: DeserializeOwned>(
         &self,
         sql: &str,
         values: Vec<Value>,
@@ -486,5 +487,13 @@ impl ViewQueries for SqlViews {
 
     fn group_head(&self) -> Position {
         self.group_head
+    }
+
+    fn trends(&self, since: chrono::DateTime<chrono::Utc>) -> Vec<DayTrend> {
+        self.answer("trends", self.trend_samples(since))
+    }
+
+    fn channel_health(&self) -> Vec<ChannelHealth> {
+        self.answer("channel health", self.channel_rows())
     }
 }
