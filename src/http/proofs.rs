@@ -22,16 +22,22 @@ pub async fn digest(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,
 ) -> Result<Response, ApiError> {
+    let digest = current_digest(&state).await?;
+    let position = digest.position;
+    Ok((super::reads::position_header(position), Json(digest)).into_response())
+}
+
+/// The digest of the log as it is now (signed when the ledger has a key): the body of
+/// `GET /v1/ledger/digest` and of the console's download.
+pub async fn current_digest(state: &HttpState) -> Result<crate::merkle::digest::Digest, ApiError> {
     let app = &state.app;
-    let digest = crate::merkle::digest::current(
+    Ok(crate::merkle::digest::current(
         &app.store,
         app.tree.as_ref(),
         app.digest_key.as_deref(),
         app.read_wait,
     )
-    .await?;
-    let position = digest.position;
-    Ok((super::reads::position_header(position), Json(digest)).into_response())
+    .await?)
 }
 
 /// `GET /v1/ledger/proof/inclusion`'s parameters.

@@ -35,10 +35,18 @@ pub fn form<T: DeserializeOwned>(body: &Bytes) -> Result<T, Problem> {
     serde_urlencoded::from_bytes(body).map_err(|err| Problem::field("form", err))
 }
 
-/// Where to go after a write: a path on this server, else the alert's page.
+/// Where to go after a write or a sign-in: a path on this server, else `default`.
+/// Browsers read `/\host` and `/<tab>/host` as `//host` (another site), so a path with a
+/// backslash or a control character anywhere is refused, as is `//`.
 pub fn back_to(back: Option<&str>, default: &str) -> String {
     match back {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") => path.to_owned(),
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.chars().any(|c| c == '\\' || c.is_control()) =>
+        {
+            path.to_owned()
+        }
         _ => default.to_owned(),
     }
 }
@@ -197,4 +205,26 @@ fn sign_in_page(
         }
     };
     (status, Html(markup.into_string())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::back_to;
+
+    #[test]
+    fn only_a_path_on_this_server_is_followed() {
+        assert_eq!(back_to(Some("/alerts?q=x"), "/"), "/alerts?q=x");
+        for elsewhere in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\t/evil.example/",
+            "/ok\n",
+            "https://evil.example/",
+            "evil",
+            "",
+        ] {
+            assert_eq!(back_to(Some(elsewhere), "/"), "/", "{elsewhere:?}");
+        }
+        assert_eq!(back_to(None, "/x"), "/x");
+    }
 }

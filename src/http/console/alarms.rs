@@ -116,7 +116,7 @@ fn render_board(ctx: &Ctx, alarms: &Alarms, grouping: Grouping) -> Markup {
                         @for (severity, count) in &group.counts {
                             @if *count > 0 { (badge(severity.as_str())) " " (count) " " }
                         }
-                        (group.unacknowledged) " unacknowledged"
+                        "· " (group.unacknowledged) " unacknowledged"
                     }
                 }
                 div.scroll {

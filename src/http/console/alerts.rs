@@ -53,9 +53,7 @@ impl ListQuery {
         let severity = match given(&self.severity) {
             None => None,
             Some(s) => Some(
-                Severity::ALL
-                    .into_iter()
-                    .find(|x| x.as_str() == s)
+                Severity::parse(s)
                     .ok_or_else(|| Problem::field("severity", format!("no severity {s}")))?,
             ),
         };

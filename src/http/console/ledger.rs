@@ -16,7 +16,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{html, Markup};
-use projections::{Position, RecordedEvent};
+use projections::{Hash, Position, RecordedEvent};
 use serde::Deserialize;
 
 /// The page's query.
@@ -61,16 +61,17 @@ async fn render(
 ) -> Result<Response, Problem> {
     let (position, hash) = match ctx.at {
         Some(at) => {
-            let event = state
-                .app
-                .store
-                .read_all(at.max(1), 1)
-                .await
-                .map_err(ApiError::from)?;
-            (
-                at,
-                event.first().map(|e| e.hash.to_hex()).unwrap_or_default(),
-            )
+            let event = match at {
+                0 => Vec::new(),
+                at => state
+                    .app
+                    .store
+                    .read_all(at, 1)
+                    .await
+                    .map_err(ApiError::from)?,
+            };
+            let hash = event.first().map_or(Hash::GENESIS, |e| e.hash);
+            (at, hash.to_hex())
         }
         None => {
             let head = state.app.store.head().await.map_err(ApiError::from)?;
@@ -274,17 +275,8 @@ pub async fn start_rebuild(
 }
 
 /// `GET /ledger/digest.json`: the current digest as a file to keep.
-pub async fn digest(viewer: Viewer, State(state): State<HttpState>) -> Result<Response, Problem> {
-    let _ = viewer;
-    let app = &state.app;
-    let digest = crate::merkle::digest::current(
-        &app.store,
-        app.tree.as_ref(),
-        app.digest_key.as_deref(),
-        app.read_wait,
-    )
-    .await
-    .map_err(ApiError::from)?;
+pub async fn digest(_viewer: Viewer, State(state): State<HttpState>) -> Result<Response, Problem> {
+    let digest = crate::http::proofs::current_digest(&state).await?;
     let name = format!(
         "attachment; filename=\"ledger-digest-{}.json\"",
         digest.position

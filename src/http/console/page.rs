@@ -13,7 +13,7 @@ use crate::projection::ViewQueries;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 use projections::Position;
 
 /// The pages in the navigation: path and label.
@@ -74,14 +74,16 @@ impl Ctx {
         }
         if let Some(at) = at {
             state.app.wait_for(at).await?;
-            at_time = state
-                .app
-                .store
-                .read_all(at.max(1), 1)
-                .await
-                .map_err(ApiError::from)?
-                .first()
-                .map(|e| e.recorded_at);
+            if at > 0 {
+                at_time = state
+                    .app
+                    .store
+                    .read_all(at, 1)
+                    .await
+                    .map_err(ApiError::from)?
+                    .first()
+                    .map(|e| e.recorded_at);
+            }
         }
         Ok(Ctx {
             viewer,
@@ -327,9 +329,4 @@ pub fn short_hash(hex: &str) -> Markup {
 /// A badge for a status or severity, styled by its name.
 pub fn badge(text: &str) -> Markup {
     html! { span class=(format!("badge b-{text}")) { (text) } }
-}
-
-/// Raw text the browser must not escape (only for markup built here, e.g. SVG).
-pub fn trusted(markup: String) -> PreEscaped<String> {
-    PreEscaped(markup)
 }

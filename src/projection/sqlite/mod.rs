@@ -8,11 +8,13 @@
 //! - [`rows`]: versioned rows (load the current one, write a batch's versions).
 //! - [`batch`]: one projection batch (load, fold with the pure folds, write).
 //! - [`read`]: the queries.
+//! - [`alarms`]: the active alarms from the alert rows' columns.
 //! - [`stats`]: the console's aggregates (trends, channel health) in SQL.
 //! - [`open`]: the checks a file passes before it is used, and moving a refused one
 //!   aside.
 //! - [`build`]: a fresh file from the log (rebuilds), with bulk settings.
 
+pub mod alarms;
 pub mod batch;
 pub mod build;
 pub mod checkpoint;

@@ -4,8 +4,8 @@
 
 use super::rows::{decode, SyncRow, ROUTING_ID};
 use crate::projection::queries::{
-    page_end, AlarmFilter, AlarmItem, Alarms, AlertFilter, AlertPage, MessageFilter, MessagePage,
-    SyncPage, TaskFilter, TaskPage, ViewQueries, ViewSizes,
+    page_end, AlarmFilter, Alarms, AlertFilter, AlertPage, MessageFilter, MessagePage, SyncPage,
+    TaskFilter, TaskPage, ViewQueries, ViewSizes,
 };
 use crate::projection::stats::{ChannelHealth, DayTrend};
 use projections::decide::config::{check_references, require_channels};
@@ -13,7 +13,6 @@ use projections::decide::{ConfigCommand, Rejection};
 use projections::ids::{
     AlertId, ChannelId, ConsumerName, MessageId, PolicyId, ServiceName, SyncId, TaskId,
 };
-use projections::views::alarms::Alarm;
 use projections::views::{
     AlertStatus, AlertView, ChannelView, ConsumerGroupView, MessageView, Policy, Route,
     RoutingView, SyncView, TaskRule, TaskView,
@@ -268,7 +267,8 @@ impl ViewQueries for SqlViews {
 
     fn alarms(&self, filter: &AlarmFilter) -> Alarms {
         let mut sql = format!(
-            "SELECT body FROM alerts WHERE {} AND status IN ('triggered', 'acknowledged')",
+            "SELECT id, status, service, severity, resource, summary, created_at FROM alerts
+             WHERE {} AND status IN ('triggered', 'acknowledged')",
             self.visible()
         );
         let mut values = Vec::new();
@@ -294,17 +294,7 @@ impl ViewQueries for SqlViews {
             and("status =", Value::Text(status.as_str().into()));
         }
         sql.push_str(" ORDER BY id");
-        let open: Vec<AlertView> = self.answer("alarms", self.bodies(&sql, values));
-        let alarms = open.into_iter().map(|alert| {
-            let alarm = Alarm {
-                resource: alert.resource.clone(),
-                service: alert.service.clone(),
-                severity: alert.severity,
-                acknowledged: alert.status == AlertStatus::Acknowledged,
-            };
-            let item = AlarmItem::of(&alert);
-            (alarm, item)
-        });
+        let alarms = self.answer("alarms", self.alarm_rows(&sql, values));
         Alarms::group(alarms, filter)
     }
 

@@ -92,13 +92,13 @@ impl SqlViews {
     }
 }
 
-fn parse_time(text: &str) -> rusqlite::Result<DateTime<Utc>> {
+pub(super) fn parse_time(text: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|err| bad_value(format!("bad time {text}: {err}")))
 }
 
-fn bad_value(message: String) -> rusqlite::Error {
+pub(super) fn bad_value(message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
         rusqlite::types::Type::Text,
