@@ -10,12 +10,14 @@
 //! - [`inproc`]: append, `$all` read, rebuild, startup and memory (child-process probe).
 //! - [`store_probe`]: the open store alone (child process): memory, stream read p99, `$all`.
 //! - [`sse`]: fan-out latency of `/v1/subscribe`.
+//! - [`console`]: the web console's render time and trigger-to-board latency.
 //! - [`soak`]: long mixed load with subscribers; memory, errors and p99 over time.
 //! - [`suites`]: each sub-benchmark as table rows.
 //! - [`report`]: medians, spread, Markdown and JSON.
 
 #![forbid(unsafe_code)]
 
+mod console;
 mod consumers;
 mod dataset;
 mod inproc;
@@ -166,6 +168,26 @@ enum Suite {
         #[arg(long, default_value_t = 2000)]
         proofs: usize,
     },
+    /// The web console (not part of `all`): render time of the board, the alert list,
+    /// a search and the time-travel board with `--alerts` open alerts (default 10,000;
+    /// quick 1,000), and trigger-to-board latency with the live stream connected, on an
+    /// empty board, on the full one, and on the full one with `--watchers` more boards
+    /// open. Repeats: `--repeats` (quick: 1).
+    Console {
+        /// Open alerts on the board (default 10000; quick 1000).
+        #[arg(long)]
+        alerts: Option<usize>,
+        /// Timed requests per page, after 10 warm-up ones (default 200; quick 30).
+        #[arg(long)]
+        requests: Option<usize>,
+        /// Probe triggers per trigger-to-board measurement (default 50; quick 10).
+        #[arg(long)]
+        triggers: Option<usize>,
+        /// Other boards connected during a last trigger-to-board measurement, each
+        /// fetching the board again on every frame (default 4; quick 2).
+        #[arg(long)]
+        watchers: Option<usize>,
+    },
     /// (internal) Folds a data dir's log into in-memory views; memory and decode time.
     #[command(hide = true)]
     ViewsOldProbe {
@@ -205,6 +227,7 @@ impl Suite {
             Suite::Probe { .. } => "probe",
             Suite::Views { .. } => "views",
             Suite::Merkle { .. } => "merkle",
+            Suite::Console { .. } => "console",
             Suite::ViewsOldProbe { .. } => "views-old-probe",
             Suite::StoreProbe { .. } => "store-probe",
         }
@@ -322,6 +345,35 @@ fn main() -> anyhow::Result<()> {
         let dir = options.dir.clone().unwrap_or_else(std::env::temp_dir);
         return run_suite(&options, "merkle", || {
             runtime.block_on(merkle::run(&dir, &sizes, *proofs, options.repeats))
+        });
+    }
+    if let Suite::Console {
+        alerts,
+        requests,
+        triggers,
+        watchers,
+    } = &suite
+    {
+        let quick = options.quick;
+        let pick = |given: Option<usize>, q: usize, full: usize| {
+            given.unwrap_or(if quick { q } else { full })
+        };
+        let settings = console::ConsoleSettings {
+            alerts: pick(*alerts, 1_000, 10_000),
+            requests: pick(*requests, 30, 200),
+            triggers: pick(*triggers, 10, 50),
+            watchers: pick(*watchers, 2, 4),
+            repeats: if quick { 1 } else { options.repeats.max(1) },
+        };
+        let machine = Machine::now();
+        eprintln!(
+            "alert-ledger-bench console ({} mode) on {} cores; load average {}; {settings:?}",
+            if quick { "quick" } else { "full" },
+            machine.nproc,
+            machine.loadavg_start
+        );
+        return run_suite(&options, "console", || {
+            runtime.block_on(console::run(settings))
         });
     }
     if let Suite::Views { reads } = &suite {

@@ -1,10 +1,11 @@
 //! The board (`/`): active alarms grouped by resource or by service with severity
-//! counts, acknowledge and resolve inline, kept live by `/console/live` (SSE: an event
-//! whenever the views move, `id:` = the position, resumed with `Last-Event-ID`), on
-//! which the page's script fetches the board again (`?fragment=board`).
+//! counts, the most urgent group first, acknowledge and resolve inline, kept live by
+//! `/console/live` (SSE: an event whenever the views move, `id:` = the position,
+//! resumed with `Last-Event-ID`), on which the page's script fetches the board again
+//! (`?fragment=board`). A group too long for the board links to itself expanded
+//! (`?expand=<key>`), which lists all its alarms.
 
-use super::actions::action_button;
-use super::page::{badge, time, Ctx, Problem};
+use super::page::{badge, csrf_field, time, Ctx, Problem};
 use super::session::Viewer;
 use crate::http::auth::Role;
 use crate::http::HttpState;
@@ -20,17 +21,32 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Most alarms listed per group; the rest are a link to the filtered alert list.
+/// Most alarms a group lists on the board.
 pub const ROWS_PER_GROUP: usize = 50;
+
+/// Alarms every group lists however many groups there are.
+pub const ROWS_EVERY_GROUP: usize = 3;
+
+/// Most alarms listed on the board beyond each group's first [`ROWS_EVERY_GROUP`], so
+/// that a board of 10,000 open alerts stays a page a browser redraws quickly.
+pub const ROWS_ON_BOARD: usize = 500;
+
+/// Most alarms an expanded group lists.
+pub const ROWS_EXPANDED: usize = 5_000;
 
 /// How long the live stream stays quiet before a heartbeat comment.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The key of the group of alarms without a resource (no resource id has parentheses).
+const NO_RESOURCE: &str = "(none)";
 
 /// The board's query.
 #[derive(Debug, Default, Deserialize)]
 pub struct BoardQuery {
     /// `resource` (default) or `service`.
     group: Option<String>,
+    /// Only this group (a resource, `(none)` for none, or a service), with all its alarms.
+    expand: Option<String>,
     /// `board`: only the board itself (the live script's refresh).
     fragment: Option<String>,
     /// A position or an RFC 3339 time.
@@ -42,6 +58,15 @@ pub struct BoardQuery {
 enum Grouping {
     Resource,
     Service,
+}
+
+impl Grouping {
+    fn as_str(self) -> &'static str {
+        match self {
+            Grouping::Resource => "resource",
+            Grouping::Service => "service",
+        }
+    }
 }
 
 /// `GET /`: the board.
@@ -60,43 +85,80 @@ pub async fn board(
             ))
         }
     };
+    let expand = query.expand.filter(|e| !e.is_empty());
     let ctx = Ctx::new(&state, viewer, "/", query.as_of).await?;
-    let alarms = ctx.read(&state, |views| views.alarms(&AlarmFilter::default()));
-    let board = render_board(&ctx, &alarms, grouping);
+    // Reading 10,000 rows and rendering them takes tens of milliseconds of CPU: off the
+    // async workers, so requests in flight keep being served.
+    let reader = state.clone();
+    let expanded = expand.clone();
+    let (ctx, board) = tokio::task::spawn_blocking(move || {
+        let alarms = ctx.read(&reader, |views| views.alarms(&AlarmFilter::default()));
+        let board = render_board(&ctx, &alarms, grouping, expanded.as_deref());
+        (ctx, board)
+    })
+    .await
+    .map_err(|err| {
+        Problem::from(crate::http::error::ApiError::Internal(format!(
+            "board: {err}"
+        )))
+    })?;
     if query.fragment.as_deref() == Some("board") {
         return Ok(Html(board.into_string()).into_response());
     }
-    let group = if grouping == Grouping::Service {
-        "service"
-    } else {
-        "resource"
-    };
+    let mut fragment = vec![
+        ("fragment", "board".to_owned()),
+        ("group", grouping.as_str().to_owned()),
+    ];
+    if let Some(key) = &expand {
+        fragment.push(("expand", key.clone()));
+    }
+    let fragment = format!(
+        "/?{}",
+        serde_urlencoded::to_string(&fragment).unwrap_or_default()
+    );
     let body = html! {
         div.toolbar {
             span { "Group by " }
             a href=(ctx.href("/", &[])) aria-current=[(grouping == Grouping::Resource).then_some("true")] { "resource" }
             " · "
             a href=(ctx.href("/", &[("group", "service".into())])) aria-current=[(grouping == Grouping::Service).then_some("true")] { "service" }
+            @if expand.is_some() {
+                " · " a href=(ctx.href("/", &[("group", grouping.as_str().into())])) { "every group" }
+            }
             @if !ctx.in_past() {
                 span #live .live data-state="connecting" aria-live="polite" { "connecting…" }
             }
         }
-        div #board data-live=[(!ctx.in_past()).then_some("/console/live")]
-            data-fragment=(format!("/?fragment=board&group={group}")) {
+        @if ctx.can(Role::Writer) {
+            // One form for every Ack and Resolve button (each names its own action).
+            form #board-act method="post" action="/" hidden {
+                (csrf_field(&ctx.viewer))
+                input type="hidden" name="back" value=(ctx.href("/", &[("group", grouping.as_str().into())]));
+            }
+        }
+        div #board data-live=[(!ctx.in_past()).then_some("/console/live")] data-fragment=(fragment)
+            data-position=(ctx.head) {
             (board)
         }
     };
     Ok(ctx.render("Active alarms", body))
 }
 
-fn render_board(ctx: &Ctx, alarms: &Alarms, grouping: Grouping) -> Markup {
-    let groups = regroup(alarms, grouping);
+fn render_board(ctx: &Ctx, alarms: &Alarms, grouping: Grouping, expand: Option<&str>) -> Markup {
+    let mut groups = regroup(alarms, grouping);
+    if let Some(key) = expand {
+        groups.retain(|g| g.key == key);
+        for group in &mut groups {
+            group.shown = group.items.len().min(ROWS_EXPANDED);
+        }
+    }
     let mut totals: BTreeMap<Severity, u64> = Severity::ALL.into_iter().map(|s| (s, 0)).collect();
-    for group in &groups {
+    for group in &alarms.groups {
         for (severity, count) in &group.counts {
             *totals.entry(*severity).or_default() += count;
         }
     }
+    let writer = ctx.can(Role::Writer);
     html! {
         p.summary #board-summary {
             strong #open-count { (alarms.total) } " open · "
@@ -106,7 +168,7 @@ fn render_board(ctx: &Ctx, alarms: &Alarms, grouping: Grouping) -> Markup {
             }
         }
         @if groups.is_empty() {
-            p.empty { "No active alarms." }
+            p.empty { @if expand.is_some() { "No active alarm in this group." } @else { "No active alarms." } }
         }
         @for group in &groups {
             section.group aria-label=(group.label) {
@@ -123,16 +185,16 @@ fn render_board(ctx: &Ctx, alarms: &Alarms, grouping: Grouping) -> Markup {
                     table.alarms {
                         thead { tr { th { "Severity" } th { "Summary" } th { "Status" } th { "Open since" } th { span.sr { "Actions" } } } }
                         tbody {
-                            @for item in group.items.iter().take(ROWS_PER_GROUP) {
-                                (alarm_row(ctx, item))
+                            @for item in group.items.iter().take(group.shown) {
+                                (alarm_row(ctx, item, writer))
                             }
                         }
                     }
                 }
-                @if group.items.len() > ROWS_PER_GROUP {
+                @if group.items.len() > group.shown {
                     p.more {
-                        a href=(ctx.href("/alerts", &group.filter)) {
-                            (group.items.len() - ROWS_PER_GROUP) " more in the alert list"
+                        a href=(ctx.href("/", &[("group", grouping.as_str().into()), ("expand", group.key.clone())])) {
+                            "All " (group.items.len()) " alarms of this group"
                         }
                     }
                 }
@@ -141,7 +203,7 @@ fn render_board(ctx: &Ctx, alarms: &Alarms, grouping: Grouping) -> Markup {
     }
 }
 
-fn alarm_row(ctx: &Ctx, item: &AlarmItem) -> Markup {
+fn alarm_row(ctx: &Ctx, item: &AlarmItem, writer: bool) -> Markup {
     let id = item.id.to_string();
     html! {
         tr data-alert=(id) {
@@ -150,11 +212,13 @@ fn alarm_row(ctx: &Ctx, item: &AlarmItem) -> Markup {
             td { (badge(item.status.as_str())) }
             td { (time(item.since)) }
             td.row-actions {
-                @if ctx.can(Role::Writer) {
+                @if writer {
                     @if item.status.as_str() == "triggered" {
-                        (action_button(ctx, &id, "acknowledge", "Ack", "/"))
+                        button type="submit" form="board-act" class="act act-acknowledge"
+                            formaction=(format!("/alerts/{id}/acknowledge")) { "Ack" }
                     }
-                    (action_button(ctx, &id, "resolve", "Resolve", "/"))
+                    button type="submit" form="board-act" class="act act-resolve"
+                        formaction=(format!("/alerts/{id}/resolve")) { "Resolve" }
                 }
             }
         }
@@ -163,24 +227,30 @@ fn alarm_row(ctx: &Ctx, item: &AlarmItem) -> Markup {
 
 /// One group on the board.
 struct BoardGroup {
+    /// The resource (`(none)` for none) or the service.
+    key: String,
     label: String,
-    filter: Vec<(&'static str, String)>,
     counts: BTreeMap<Severity, u64>,
     unacknowledged: u64,
     items: Vec<AlarmItem>,
+    /// How many of `items` the board lists.
+    shown: usize,
 }
 
-/// The (resource, service) groups of the view merged by resource or by service.
+/// The (resource, service) groups of the view merged by resource or by service, the
+/// most urgent first (the worst severity, then the most unacknowledged), each group's
+/// alarms by severity then newest first, with how many each lists.
 fn regroup(alarms: &Alarms, grouping: Grouping) -> Vec<BoardGroup> {
     let mut merged: BTreeMap<String, BoardGroup> = BTreeMap::new();
     for group in &alarms.groups {
-        let (key, label, filter) = key_of(group, grouping);
-        let entry = merged.entry(key).or_insert_with(|| BoardGroup {
+        let (key, label) = key_of(group, grouping);
+        let entry = merged.entry(key.clone()).or_insert_with(|| BoardGroup {
+            key,
             label,
-            filter,
             counts: BTreeMap::new(),
             unacknowledged: 0,
             items: Vec::new(),
+            shown: 0,
         });
         for (severity, count) in &group.counts {
             *entry.counts.entry(*severity).or_default() += count;
@@ -194,28 +264,37 @@ fn regroup(alarms: &Alarms, grouping: Grouping) -> Vec<BoardGroup> {
             .items
             .sort_by_key(|i| (i.severity, std::cmp::Reverse(i.since)));
     }
+    groups.sort_by(|a, b| {
+        let worst = |g: &BoardGroup| g.items.first().map(|i| i.severity);
+        worst(a)
+            .cmp(&worst(b))
+            .then(b.unacknowledged.cmp(&a.unacknowledged))
+            .then(a.label.cmp(&b.label))
+    });
+    let mut budget = ROWS_ON_BOARD;
+    for group in &mut groups {
+        let more = group
+            .items
+            .len()
+            .min(ROWS_PER_GROUP)
+            .saturating_sub(ROWS_EVERY_GROUP);
+        let extra = more.min(budget);
+        budget -= extra;
+        group.shown = group.items.len().min(ROWS_EVERY_GROUP) + extra;
+    }
     groups
 }
 
-fn key_of(group: &AlarmGroup, grouping: Grouping) -> (String, String, Vec<(&'static str, String)>) {
-    match grouping {
-        Grouping::Service => (
+fn key_of(group: &AlarmGroup, grouping: Grouping) -> (String, String) {
+    match (grouping, &group.resource) {
+        (Grouping::Service, _) => (
             group.service.to_string(),
             format!("Service {}", group.service),
-            vec![("service", group.service.to_string())],
         ),
-        Grouping::Resource => match &group.resource {
-            Some(resource) => (
-                format!("1{resource}"),
-                format!("Resource {resource}"),
-                vec![("resource", resource.to_string())],
-            ),
-            None => (
-                "2".into(),
-                "No resource".into(),
-                vec![("service", group.service.to_string())],
-            ),
-        },
+        (Grouping::Resource, Some(resource)) => {
+            (resource.to_string(), format!("Resource {resource}"))
+        }
+        (Grouping::Resource, None) => (NO_RESOURCE.into(), "No resource".into()),
     }
 }
 
