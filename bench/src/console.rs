@@ -67,9 +67,6 @@ const WARM_UP: usize = 10;
 const PROBE_SERVICE: &str = "console-probe";
 const PROBE_RESOURCE: &str = "console-probe-host";
 
-/// Time between probe triggers.
-const SPACING: Duration = Duration::from_millis(100);
-
 /// A word in 2 % of the filled alerts (`details.host` and the summary).
 const SEARCH_WORD: &str = "web-07";
 
@@ -85,6 +82,8 @@ pub struct ConsoleSettings {
     /// Other boards connected during the last measurement, each fetching the board
     /// again on every frame as the page's script does.
     pub watchers: usize,
+    /// Time between probe triggers.
+    pub spacing: Duration,
     /// Fresh services measured.
     pub repeats: usize,
 }
@@ -176,7 +175,7 @@ async fn one_repeat(settings: &ConsoleSettings) -> anyhow::Result<Repeat> {
         .build()?;
     register(&client, &base, PROBE_RESOURCE).await?;
 
-    let empty = reach(&client, &base, settings.triggers, 0).await?;
+    let empty = reach(&client, &base, settings.triggers, 0, settings.spacing).await?;
     report_reach("trigger to board, empty board", &empty);
 
     let started = Instant::now();
@@ -234,9 +233,16 @@ async fn one_repeat(settings: &ConsoleSettings) -> anyhow::Result<Repeat> {
         );
     }
 
-    let full = reach(&client, &base, settings.triggers, 0).await?;
+    let full = reach(&client, &base, settings.triggers, 0, settings.spacing).await?;
     report_reach("trigger to board, full board", &full);
-    let watched = reach(&client, &base, settings.triggers, settings.watchers).await?;
+    let watched = reach(
+        &client,
+        &base,
+        settings.triggers,
+        settings.watchers,
+        settings.spacing,
+    )
+    .await?;
     report_reach(
         &format!(
             "trigger to board, full board, {} more boards",
@@ -543,6 +549,7 @@ async fn reach(
     base: &str,
     triggers: usize,
     watchers: usize,
+    spacing: Duration,
 ) -> anyhow::Result<Reach> {
     let fetches = Arc::new(AtomicUsize::new(0));
     let others: Vec<_> = (0..watchers)
@@ -554,7 +561,7 @@ async fn reach(
     static RUN: AtomicUsize = AtomicUsize::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let mut fetched = Instant::now() - REFRESH;
-    let mut tick = tokio::time::interval(SPACING);
+    let mut tick = tokio::time::interval(spacing);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for n in 0..triggers {
         tick.tick().await;
@@ -644,7 +651,7 @@ fn rows(settings: &ConsoleSettings, repeats: &[Repeat]) -> Vec<Row> {
         Row::ledger(label, "ms", &samples).with_note(format!(
             "{} triggers ~{} ms apart, SSE /console/live connected{others}; trigger sent → frame at its position → GET /?fragment=board read; max per repeat {} ms; p50 of the parts: answered {} ms, then frame {} ms, then fragment {} ms; fragments without the alert: {missing}; target ≤ 1 s",
             settings.triggers,
-            SPACING.as_millis(),
+            settings.spacing.as_millis(),
             maxes(&|r: &Repeat| pick(r).total.max()),
             parts(&|x: &Reach| &x.answered),
             parts(&|x: &Reach| &x.frame),

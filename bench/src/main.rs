@@ -187,6 +187,11 @@ enum Suite {
         /// fetching the board again on every frame (default 4; quick 2).
         #[arg(long)]
         watchers: Option<usize>,
+        /// Milliseconds between probe triggers (default 100: faster than the page
+        /// script's two fetches a second, so every fetch waits for its pace; above 500:
+        /// a board that is quiet when each trigger comes).
+        #[arg(long, default_value_t = 100)]
+        spacing_ms: u64,
     },
     /// (internal) Folds a data dir's log into in-memory views; memory and decode time.
     #[command(hide = true)]
@@ -352,6 +357,7 @@ fn main() -> anyhow::Result<()> {
         requests,
         triggers,
         watchers,
+        spacing_ms,
     } = &suite
     {
         let quick = options.quick;
@@ -363,6 +369,7 @@ fn main() -> anyhow::Result<()> {
             requests: pick(*requests, 30, 200),
             triggers: pick(*triggers, 10, 50),
             watchers: pick(*watchers, 2, 4),
+            spacing: std::time::Duration::from_millis(*spacing_ms),
             repeats: if quick { 1 } else { options.repeats.max(1) },
         };
         let machine = Machine::now();
