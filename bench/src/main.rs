@@ -31,6 +31,7 @@ mod sse;
 mod store_probe;
 mod suites;
 mod views;
+mod wrk;
 
 use clap::{Parser, Subcommand};
 use report::{Machine, Report, Row};
@@ -193,6 +194,20 @@ enum Suite {
         #[arg(long, default_value_t = 100)]
         spacing_ms: u64,
     },
+    /// New triggers from `wrk` (an external process) against `alert-ledger serve` in its
+    /// own process, with the service's CPU per trigger (needs wrk and the release
+    /// binary: cargo build --release --bin alert-ledger).
+    Wrk {
+        /// Connection levels.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+        connections: Vec<usize>,
+        /// Seconds of load per level and repeat (default 10; quick 2).
+        #[arg(long)]
+        secs: Option<u64>,
+        /// wrk threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// (internal) Folds a data dir's log into in-memory views; memory and decode time.
     #[command(hide = true)]
     ViewsOldProbe {
@@ -233,6 +248,7 @@ impl Suite {
             Suite::Views { .. } => "views",
             Suite::Merkle { .. } => "merkle",
             Suite::Console { .. } => "console",
+            Suite::Wrk { .. } => "wrk",
             Suite::ViewsOldProbe { .. } => "views-old-probe",
             Suite::StoreProbe { .. } => "store-probe",
         }
@@ -382,6 +398,24 @@ fn main() -> anyhow::Result<()> {
         return run_suite(&options, "console", || {
             runtime.block_on(console::run(settings))
         });
+    }
+    if let Suite::Wrk {
+        connections,
+        secs,
+        threads,
+    } = &suite
+    {
+        let settings = wrk::WrkSettings {
+            connections: connections.clone(),
+            secs: secs.unwrap_or(if options.quick { 2 } else { 10 }),
+            threads: *threads,
+            repeats: if options.quick {
+                1
+            } else {
+                options.repeats.max(1)
+            },
+        };
+        return run_suite(&options, "wrk", || runtime.block_on(wrk::run(settings)));
     }
     if let Suite::Views { reads } = &suite {
         let sizes = sizes_or(&options, &[1_000_000, 10_000_000]);
