@@ -539,6 +539,11 @@ def every_page_renders(c):
                 for row in c.find_all("#messages tr[data-message]")
                 if c.main_alert()["id"] in row.find_element(By.CSS_SELECTOR, "a").get_attribute("href")]
     assert "2" in attempts, f"#messages does not show the retried message (attempts of the alert's: {attempts})"
+    # A delivered message shows the provider's receipt, not the error of its failed attempt.
+    outcomes = [row.find_element(By.CSS_SELECTOR, "td:nth-child(8)").text
+                for row in c.find_all("#messages tr[data-message]")]
+    assert outcomes and all("200" in o and "500" not in o for o in outcomes), \
+        f"delivered messages should show their receipt: {outcomes}"
     c.shot("deliveries.png")
     c.visit("/tasks")
     task = c.find_all(f"article.task[data-task='{c.fixtures['task']}']")

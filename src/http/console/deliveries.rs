@@ -126,7 +126,10 @@ fn messages(ctx: &Ctx, items: &[projections::views::MessageView]) -> Markup {
                                 td { (badge(m.state.as_str())) }
                                 td { (m.attempts) }
                                 td { @if let Some(t) = m.next_attempt_at { (time(t)) } }
-                                td { @if let Some(e) = &m.last_error { span.error { (e) } } @else if let Some(r) = &m.receipt { (r) } }
+                                td {
+                                    @if let Some(r) = m.receipt.as_ref().filter(|_| m.state == DeliveryState::Delivered) { (r) }
+                                    @else if let Some(e) = &m.last_error { span.error { (e) } }
+                                }
                             }
                         }
                     }
