@@ -39,6 +39,11 @@ impl AlertStatus {
             AlertStatus::Resolved => "resolved",
         }
     }
+
+    /// Parses the lowercase name.
+    pub fn parse(raw: &str) -> Option<AlertStatus> {
+        AlertStatus::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
 }
 
 /// Why an alert is resolved.

@@ -45,6 +45,11 @@ impl MessageState {
             MessageState::Abandoned => "abandoned",
         }
     }
+
+    /// Parses the lowercase name.
+    pub fn parse(raw: &str) -> Option<MessageState> {
+        MessageState::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
 }
 
 /// One outgoing message.

@@ -4,7 +4,7 @@
 //! viewer as the event's actor (`source: console`), waits until the views show the
 //! write, and sends the browser back to the page it came from.
 
-use super::page::{csrf_field, problem_page, Ctx, Problem};
+use super::page::{csrf_field, head, problem_page, Ctx, Problem};
 use super::session::{self, Viewer};
 use crate::app::App;
 use crate::http::auth::Role;
@@ -183,12 +183,7 @@ fn sign_in_page(
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Sign in · alert-ledger" }
-                link rel="stylesheet" href="/console/static/console.css";
-            }
+            (head("Sign in"))
             body {
                 main #main .signin {
                     h1 { "Sign in to alert-ledger" }

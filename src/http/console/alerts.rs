@@ -44,9 +44,7 @@ impl ListQuery {
         let status = match given(&self.status) {
             None => None,
             Some(s) => Some(
-                AlertStatus::ALL
-                    .into_iter()
-                    .find(|x| x.as_str() == s)
+                AlertStatus::parse(s)
                     .ok_or_else(|| Problem::field("status", format!("no status {s}")))?,
             ),
         };

@@ -43,9 +43,7 @@ pub async fn page(
     let ctx = Ctx::new(&state, viewer, "/deliveries", query.as_of).await?;
     let shown = match query.state.as_deref().filter(|s| !s.is_empty()) {
         None => DeliveryState::Pending,
-        Some(s) => DeliveryState::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        Some(s) => DeliveryState::parse(s)
             .ok_or_else(|| Problem::field("state", format!("no delivery state {s}")))?,
     };
     let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {

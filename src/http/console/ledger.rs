@@ -10,13 +10,13 @@ use crate::http::admin::{projection_status, run_verify, ProjectionsStatus, Verif
 use crate::http::auth::Role;
 use crate::http::error::ApiError;
 use crate::http::HttpState;
-use crate::projection::rebuild::{self, ProjectionName, RebuildState};
+use crate::projection::rebuild::{self, ProjectionName, RebuildState, RebuildStatus};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{html, Markup};
-use projections::{Hash, Position, RecordedEvent};
+use projections::{Position, RecordedEvent};
 use serde::Deserialize;
 
 /// The page's query.
@@ -36,48 +36,32 @@ pub async fn page(
     Query(query): Query<LedgerQuery>,
 ) -> Result<Response, Problem> {
     let ctx = Ctx::new(&state, viewer, "/ledger", query.as_of.clone()).await?;
-    let status = if ctx.viewer.may(Role::Admin) {
+    let admin = ctx.viewer.may(Role::Admin);
+    if query.fragment.as_deref() == Some("rebuild") {
+        // Polled every second while a rebuild runs: its progress alone.
+        let rebuild = admin.then(|| state.app.views.rebuild.status()).flatten();
+        let html = rebuild_progress(&ctx, rebuild.as_ref()).into_string();
+        return Ok(Html(html).into_response());
+    }
+    let status = if admin {
         Some(projection_status(&state).await?)
     } else {
         None
     };
-    if query.fragment.as_deref() == Some("rebuild") {
-        let html = rebuild_progress(&ctx, status.as_ref()).into_string();
-        return Ok(Html(html).into_response());
-    }
     let event = match query.position.as_deref().filter(|p| !p.is_empty()) {
         None => None,
         Some(raw) => Some(event_at(&state, &ctx, raw).await?),
     };
-    render(&state, &ctx, status.as_ref(), event.as_ref(), None).await
+    Ok(render(&ctx, status.as_ref(), event.as_ref(), None))
 }
 
-async fn render(
-    state: &HttpState,
+fn render(
     ctx: &Ctx,
     status: Option<&ProjectionsStatus>,
     event: Option<&RecordedEvent>,
     verified: Option<&VerifyOutcome>,
-) -> Result<Response, Problem> {
-    let (position, hash) = match ctx.at {
-        Some(at) => {
-            let event = match at {
-                0 => Vec::new(),
-                at => state
-                    .app
-                    .store
-                    .read_all(at, 1)
-                    .await
-                    .map_err(ApiError::from)?,
-            };
-            let hash = event.first().map_or(Hash::GENESIS, |e| e.hash);
-            (at, hash.to_hex())
-        }
-        None => {
-            let head = state.app.store.head().await.map_err(ApiError::from)?;
-            (head.position, head.hash.to_hex())
-        }
-    };
+) -> Response {
+    let (position, hash) = (ctx.shown.position, ctx.shown.hash.to_hex());
     let body = html! {
         section aria-labelledby="head-h" {
             h2 #head-h { "Head" }
@@ -103,7 +87,7 @@ async fn render(
             p.hint { "Projection status, verification and rebuilds are for admins." }
         }
     };
-    Ok(ctx.render("Ledger", body))
+    ctx.render("Ledger", body)
 }
 
 async fn event_at(state: &HttpState, ctx: &Ctx, raw: &str) -> Result<RecordedEvent, Problem> {
@@ -188,7 +172,7 @@ fn status_section(ctx: &Ctx, status: &ProjectionsStatus) -> Markup {
                     tbody { @for c in &status.consumers { tr { td { (c.name) } td { (c.checkpoint) } td { (c.lag) } } } }
                 } }
             }
-            (rebuild_progress(ctx, Some(status)))
+            (rebuild_progress(ctx, status.rebuild.as_ref()))
             @if ctx.can(Role::Admin) {
                 div.actions {
                     form.inline method="post" action="/ledger/verify" {
@@ -210,8 +194,7 @@ fn status_section(ctx: &Ctx, status: &ProjectionsStatus) -> Markup {
     }
 }
 
-fn rebuild_progress(ctx: &Ctx, status: Option<&ProjectionsStatus>) -> Markup {
-    let rebuild = status.and_then(|s| s.rebuild.as_ref());
+fn rebuild_progress(ctx: &Ctx, rebuild: Option<&RebuildStatus>) -> Markup {
     let running = rebuild.is_some_and(|r| r.state == RebuildState::Running);
     html! {
         div #rebuild data-poll=[(running && !ctx.in_past()).then_some("/ledger?fragment=rebuild")] {
@@ -249,7 +232,7 @@ pub async fn verify(
     let outcome = run_verify(&state, None).await?;
     let ctx = Ctx::new(&state, viewer, "/ledger", None).await?;
     let status = projection_status(&state).await?;
-    render(&state, &ctx, Some(&status), None, Some(&outcome)).await
+    Ok(render(&ctx, Some(&status), None, Some(&outcome)))
 }
 
 /// `POST /ledger/rebuild` (admin): starts an online rebuild and goes back to the

@@ -10,11 +10,12 @@ use crate::http::query::ViewAt;
 use crate::http::reads::as_of_position;
 use crate::http::HttpState;
 use crate::projection::ViewQueries;
+use crate::store::Head;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
-use projections::Position;
+use projections::{Hash, Position};
 
 /// The pages in the navigation: path and label.
 const NAV: [(&str, &str); 6] = [
@@ -36,6 +37,8 @@ pub struct Ctx {
     pub at_time: Option<DateTime<Utc>>,
     /// The log's head when the page was asked for.
     pub head: Position,
+    /// The position the page shows (`at`, or the head) and that event's chain hash.
+    pub shown: Head,
     /// The path of the page (the time-travel form submits to it).
     pub path: String,
 }
@@ -50,13 +53,8 @@ impl Ctx {
         as_of: Option<String>,
     ) -> Result<Ctx, Problem> {
         let as_of = as_of.filter(|s| !s.trim().is_empty());
-        let head = state
-            .app
-            .store
-            .head()
-            .await
-            .map_err(ApiError::from)?
-            .position;
+        let now = state.app.store.head().await.map_err(ApiError::from)?;
+        let head = now.position;
         let at = as_of_position(
             state,
             &ViewAt {
@@ -65,7 +63,7 @@ impl Ctx {
             },
         )
         .await?;
-        let mut at_time = None;
+        let (mut at_time, mut shown) = (None, now);
         if at.is_none() {
             // A page shows everything acknowledged before it was asked for (a write
             // made through the API a moment ago is on it); when the views lag longer
@@ -74,15 +72,21 @@ impl Ctx {
         }
         if let Some(at) = at {
             state.app.wait_for(at).await?;
+            shown = Head {
+                position: at,
+                hash: Hash::GENESIS,
+            };
             if at > 0 {
-                at_time = state
+                let events = state
                     .app
                     .store
                     .read_all(at, 1)
                     .await
-                    .map_err(ApiError::from)?
-                    .first()
-                    .map(|e| e.recorded_at);
+                    .map_err(ApiError::from)?;
+                if let Some(event) = events.first() {
+                    at_time = Some(event.recorded_at);
+                    shown.hash = event.hash;
+                }
             }
         }
         Ok(Ctx {
@@ -90,6 +94,7 @@ impl Ctx {
             at,
             at_time,
             head,
+            shown,
             path: path.to_owned(),
         })
     }
@@ -190,7 +195,8 @@ impl Ctx {
     }
 }
 
-fn head(title: &str) -> Markup {
+/// The `<head>` of every console page.
+pub fn head(title: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";

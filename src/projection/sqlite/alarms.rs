@@ -26,9 +26,7 @@ impl SqlViews {
             let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
             let id = AlertId::parse(text(0)?).map_err(|e| bad_value(format!("alert id: {e}")))?;
             let status_text = text(1)?;
-            let status = AlertStatus::ALL
-                .into_iter()
-                .find(|s| s.as_str() == status_text)
+            let status = AlertStatus::parse(status_text)
                 .ok_or_else(|| bad_value(format!("alert status {status_text}")))?;
             let service =
                 ServiceName::parse(text(2)?).map_err(|e| bad_value(format!("service: {e}")))?;

@@ -59,9 +59,7 @@ impl SqlViews {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut channels: BTreeMap<String, ChannelHealth> = BTreeMap::new();
         for (channel, state, count) in counted {
-            let state = DeliveryState::ALL
-                .into_iter()
-                .find(|s| s.as_str() == state)
+            let state = DeliveryState::parse(&state)
                 .ok_or_else(|| bad_value(format!("unknown delivery state {state}")))?;
             channels
                 .entry(channel.clone())
