@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //! - [`equivalence`]: random logs, folded into a file in random batch sizes.
+//! - [`tail`]: the same random logs appended to the embedded store: its in-memory tail
+//!   (what the views' follower reads) answers as the files do.
 
 #[allow(dead_code)]
 #[path = "../../projections/tests/core/harness.rs"]
@@ -16,3 +18,4 @@ mod scenario;
 mod world;
 
 mod equivalence;
+mod tail;

@@ -197,9 +197,12 @@ impl ViewFile {
     }
 
     fn begin(&self, conn: Connection, at: Option<Position>) -> rusqlite::Result<Option<SqlViews>> {
-        conn.execute_batch("BEGIN")?;
-        let row = conn.query_row(
+        // Cached statements: a reader is opened per request, and parsing even `BEGIN`
+        // each time showed in the ingest profile.
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        let row = conn.prepare_cached(
             "SELECT position, group_head, alerts, messages, tasks, syncs FROM checkpoint WHERE id = 1",
+        )?.query_row(
             [],
             |row| {
                 Ok((
@@ -312,7 +315,10 @@ impl Drop for Reading<'_> {
             return;
         };
         let conn = views.conn;
-        if conn.execute_batch("COMMIT").is_ok() {
+        let ended = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut commit| commit.execute([]));
+        if ended.is_ok() {
             let mut idle = self.file.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < IDLE_READERS {
                 idle.push(conn);

@@ -7,7 +7,7 @@ use super::writer::AppendRequest;
 use crate::store::append_check::{self, Run, Stored};
 use crate::store::{AppendResult, Head, StoreError};
 use chrono::{DateTime, Utc};
-use projections::StreamVersion;
+use projections::{RecordedEvent, StreamVersion};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -33,6 +33,8 @@ pub(super) struct Batch {
     pub(super) versions: HashMap<String, StreamVersion>,
     pub(super) ids: HashMap<Uuid, usize>,
     pub(super) replies: Vec<Reply>,
+    /// The batch's events as recorded, for the tail once the batch is durable.
+    pub(super) recorded: Vec<RecordedEvent>,
     pub(super) head: Head,
     pub(super) appends: u64,
     pub(super) recorded_at: DateTime<Utc>,
@@ -47,6 +49,7 @@ impl Batch {
             versions: HashMap::new(),
             ids: HashMap::new(),
             replies: Vec::new(),
+            recorded: Vec::new(),
             head,
             appends: 0,
             recorded_at: Utc::now(),

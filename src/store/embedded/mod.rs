@@ -31,6 +31,7 @@ mod reader;
 mod recovery;
 mod sealing;
 mod segment;
+pub mod tail;
 mod witness;
 mod writer;
 
@@ -100,6 +101,9 @@ pub struct EmbeddedOptions {
     pub max_batch_bytes: usize,
     /// Capacity of the append queue in front of the writer (back-pressure beyond it).
     pub queue_capacity: usize,
+    /// The newest durable events kept in memory for followers' reads
+    /// ([`tail::TAIL_EVENTS`] by default).
+    pub tail_events: usize,
     /// The file system (swap in `FaultyFileSystem` to inject faults).
     pub fs: Arc<dyn FileSystem>,
     /// Where each durable batch's size goes (`alert_ledger_store_batch_events`).
@@ -117,6 +121,7 @@ impl EmbeddedOptions {
             idempotency_window: 1_000_000,
             max_batch_bytes: 4 * 1024 * 1024,
             queue_capacity: 4096,
+            tail_events: tail::TAIL_EVENTS,
             fs: Arc::new(RealFileSystem),
             metrics: None,
         }
@@ -160,6 +165,8 @@ struct Shared {
     index: RwLock<Index>,
     counters: Counters,
     closed: AtomicBool,
+    /// The newest durable events as recorded, which follower reads are served from.
+    tail: tail::Tail,
     /// The data directory's lock, held until `close` (or until the process ends).
     lock: std::sync::Mutex<Option<lock::DirLock>>,
 }
@@ -210,6 +217,7 @@ impl EmbeddedStore {
             index: RwLock::new(recovered.index),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
+            tail: tail::Tail::new(options.tail_events),
             lock: std::sync::Mutex::new(Some(lock)),
         });
         let data_dir = options.data_dir.clone();
@@ -299,6 +307,18 @@ impl EventStore for EmbeddedStore {
         direction: Direction,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        let absent = self
+            .shared
+            .read_index()
+            .and_then(|index| index.stream_version(stream))
+            .is_ok_and(|version| version.is_none());
+        if absent {
+            // Nothing to read (a new alert's series, say): no hop to a blocking thread.
+            return Box::pin(async move {
+                self.shared.check_open()?;
+                Ok(Vec::new())
+            });
+        }
         let span = tracing::debug_span!("read_stream", stream, from, limit);
         let stream = stream.to_owned();
         Box::pin(
@@ -314,6 +334,12 @@ impl EventStore for EmbeddedStore {
         from: Position,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        if let Some(recent) = self.shared.tail.read(from, limit) {
+            return Box::pin(async move {
+                self.shared.check_open()?;
+                Ok(recent)
+            });
+        }
         let span = tracing::debug_span!("read_all", from, limit);
         Box::pin(
             self.run_blocking(move |shared| reader::read_all(shared, from, limit))
@@ -399,6 +425,9 @@ impl crate::store::verify::RawLog for RawSegments {
         let shared = self.shared.clone();
         Box::pin(async move {
             shared.check_open()?;
+            if let Some(recent) = shared.tail.hashes_after(after, limit) {
+                return Ok(recent);
+            }
             let records =
                 tokio::task::spawn_blocking(move || reader::read_raw(&shared, after, limit, false))
                     .await

@@ -23,7 +23,7 @@ use super::{EmbeddedOptions, Shared};
 use crate::codec::{chain_hash, encode_body, BodyRef};
 use crate::io::{write_all_at, LogFile};
 use crate::store::{AppendResult, DataLoss, ExpectedVersion, Head, NewEvent, StoreError};
-use projections::{Position, StreamVersion};
+use projections::{Hash, Position, RecordedEvent, StreamVersion};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -246,11 +246,14 @@ impl Writer {
             }
         };
         let mark = batch.bytes.len();
-        if let Err(err) = self.encode(batch, &request, current) {
-            batch.bytes.truncate(mark);
-            batch.replies.push((request.reply, Err(err)));
-            return None;
-        }
+        let hashes = match self.encode(batch, &request, current) {
+            Ok(hashes) => hashes,
+            Err(err) => {
+                batch.bytes.truncate(mark);
+                batch.replies.push((request.reply, Err(err)));
+                return None;
+            }
+        };
         let size = (batch.bytes.len() - mark) as u64;
         if self.write_offset + batch.bytes.len() as u64 > self.options.segment_size {
             batch.bytes.truncate(mark);
@@ -263,22 +266,27 @@ impl Writer {
             }
             return self.stage(batch, request);
         }
-        self.accept(batch, request, current, mark);
+        self.accept(batch, request, current, mark, hashes);
         None
     }
 
-    /// Records an encoded append in the batch's overlay and queues its reply.
+    /// Records an encoded append in the batch's overlay, keeps its events as recorded
+    /// (for the tail, once durable) and queues its reply. `hashes`: each event's
+    /// previous and own chain hash, as encoded.
     fn accept(
         &mut self,
         batch: &mut Batch,
         request: AppendRequest,
         current: Option<StreamVersion>,
         mark: usize,
+        hashes: Vec<(Hash, Hash)>,
     ) {
         let append = batch.streams.len();
         let first_version = current.map_or(0, |v| v + 1);
+        let recorded_at = request.recorded_at.unwrap_or(batch.recorded_at);
+        let count = request.events.len() as u64;
         let mut offset = mark;
-        for (i, event) in request.events.iter().enumerate() {
+        for (i, (event, (prev_hash, hash))) in request.events.into_iter().zip(hashes).enumerate() {
             let entry = IdEntry {
                 position: batch.head.position + 1 + i as u64,
                 stream_version: first_version + i as u64,
@@ -291,8 +299,19 @@ impl Writer {
                 offset_in_batch: offset,
             });
             offset += frame_len_at(&batch.bytes, offset);
+            batch.recorded.push(RecordedEvent {
+                event_id: event.event_id,
+                stream: request.stream.clone(),
+                stream_version: entry.stream_version,
+                position: entry.position,
+                recorded_at,
+                schema_version: event.event.schema_version(),
+                metadata: event.metadata,
+                event: event.event,
+                prev_hash,
+                hash,
+            });
         }
-        let count = request.events.len() as u64;
         let result = AppendResult {
             first_position: batch.head.position + 1,
             last_position: batch.head.position + count,
@@ -308,13 +327,15 @@ impl Writer {
         batch.replies.push((request.reply, Ok(result)));
     }
 
-    /// Encodes every event of `request` into the batch buffer, chained to the batch head.
+    /// Encodes every event of `request` into the batch buffer, chained to the batch
+    /// head; returns each event's previous and own chain hash.
     fn encode(
         &mut self,
         batch: &mut Batch,
         request: &AppendRequest,
         current: Option<StreamVersion>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<(Hash, Hash)>, StoreError> {
+        let mut hashes = Vec::with_capacity(request.events.len());
         let mut prev_hash = batch.head.hash;
         let first_version = current.map_or(0, |v| v + 1);
         let last = request.events.len().saturating_sub(1);
@@ -352,9 +373,10 @@ impl Writer {
                 body: &self.body,
             }
             .encode_into(&mut batch.bytes);
+            hashes.push((prev_hash, hash));
             prev_hash = hash;
         }
-        Ok(())
+        Ok(hashes)
     }
 
     /// Zeroes whatever a refused batch may have left past the durable end, so that a
@@ -474,6 +496,7 @@ impl Writer {
 
     /// Writes and syncs the batch, then publishes it; or refuses every append in it.
     fn commit(&mut self, mut batch: Batch) {
+        let recorded = std::mem::take(&mut batch.recorded);
         if batch.bytes.is_empty() {
             return send_replies(batch.replies);
         }
@@ -503,7 +526,7 @@ impl Writer {
             self.scrub();
             return;
         }
-        if let Err(err) = self.publish(&batch, written) {
+        if let Err(err) = self.publish(&batch, written, recorded) {
             for (reply, _) in batch.replies {
                 let _ = reply.send(Err(err.clone()));
             }
@@ -521,8 +544,13 @@ impl Writer {
         send_replies(batch.replies);
     }
 
-    /// Makes a durable batch visible: index, ids, head, watch.
-    fn publish(&mut self, batch: &Batch, written: u64) -> Result<(), StoreError> {
+    /// Makes a durable batch visible: index, ids, tail, head, watch.
+    fn publish(
+        &mut self,
+        batch: &Batch,
+        written: u64,
+        recorded: Vec<RecordedEvent>,
+    ) -> Result<(), StoreError> {
         let mut index = self
             .shared
             .index
@@ -551,6 +579,7 @@ impl Writer {
         self.write_offset += written;
         self.dirty_end = self.write_offset;
         self.head = batch.head;
+        self.shared.tail.push(recorded);
         self.head_tx.send_replace(batch.head.position);
         Ok(())
     }
