@@ -7,11 +7,11 @@
 //! process at once with one line; [`Application::run`] serves until `shutdown`
 //! completes. Tests build with port 0 and stop the server through their own future.
 
-use crate::app::{App, RecentAlerts, WriteMarks};
+use crate::app::{App, AppParts, RecentAlerts, WriteMarks};
 use crate::commands::Commands;
 use crate::config::{ServeConfig, StoreLocation};
 use crate::http::auth::Tokens;
-use crate::http::{self, HttpSettings, HttpState};
+use crate::http::{self, HttpParts, HttpSettings, HttpState};
 use crate::metrics::Metrics;
 use crate::projection::{self, ViewsHandle};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
@@ -94,7 +94,7 @@ impl Application {
             head.position,
             config.sse_ring_bytes,
         ));
-        let app = App {
+        let app = App::new(AppParts {
             commands: Commands::new(store.clone(), metrics.clone()),
             store,
             views,
@@ -109,8 +109,8 @@ impl Application {
             digest_key,
             data_dir: matches!(config.store, StoreLocation::Embedded)
                 .then(|| config.data_dir.clone()),
-        };
-        let state = HttpState {
+        });
+        let state = HttpState::new(HttpParts {
             app,
             tokens: Arc::new(tokens),
             integrations: Arc::new(integrations),
@@ -122,7 +122,7 @@ impl Application {
             }),
             frames,
             console: Arc::default(),
-        };
+        });
         let dispatcher = crate::dispatch::Dispatcher::new(
             &state.app,
             config.dispatch.clone(),

@@ -308,12 +308,12 @@ impl App {
         escalation_secs: Vec<u32>,
     ) -> Routed {
         let (route, policy) = {
-            let views = self.views.current();
-            let route = views.route(service);
+            let routing = self.views.routing();
+            let route = routing.services.get(service).cloned();
             let policy = route
                 .as_ref()
                 .and_then(|r| r.policy.as_ref())
-                .and_then(|id| views.policy(id));
+                .and_then(|id| routing.policies.get(id).cloned());
             (route, policy)
         };
         for channel in route.as_ref().map_or(&[][..], |r| r.channels.as_slice()) {

@@ -282,7 +282,13 @@ impl App {
             return Ok(());
         }
         self.wait_for_mark(&self.marks.routing).await?;
-        let check = || self.views.current().require_channels("channels", channels);
+        let check = || {
+            projections::decide::config::require_channels(
+                &self.views.routing(),
+                "channels",
+                channels,
+            )
+        };
         match check() {
             Err(Rejection::UnknownReference { removed: false, .. }) => {
                 self.sync_views().await?;

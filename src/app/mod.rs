@@ -51,10 +51,30 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The service's state: everything a command or a query needs. Cheap to clone (all
-/// `Arc`s).
+/// The service's state: everything a command or a query needs. Cheap to clone: one
+/// `Arc` (handlers clone the state per request; cloning each part showed as ~4 % of the
+/// service's CPU under ingest).
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppParts>);
+
+impl App {
+    /// The state made of `parts`.
+    pub fn new(parts: AppParts) -> App {
+        App(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for App {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What [`App`] holds.
+#[derive(Clone)]
+pub struct AppParts {
     /// The event store.
     pub store: Arc<dyn EventStore>,
     /// The live views.

@@ -72,9 +72,27 @@ pub struct HttpSettings {
 }
 
 /// Everything a handler needs: the application core plus what only HTTP uses. Cheap
-/// to clone (all `Arc`s).
+/// to clone: one `Arc` (axum clones the state per request and per extractor).
 #[derive(Clone)]
-pub struct HttpState {
+pub struct HttpState(Arc<HttpParts>);
+
+impl HttpState {
+    /// The state made of `parts`.
+    pub fn new(parts: HttpParts) -> HttpState {
+        HttpState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for HttpState {
+    type Target = HttpParts;
+
+    fn deref(&self) -> &HttpParts {
+        &self.0
+    }
+}
+
+/// What [`HttpState`] holds.
+pub struct HttpParts {
     /// The application core: store, views, commands, marks.
     pub app: App,
     /// Bearer tokens.

@@ -32,6 +32,7 @@ pub use queries::ViewQueries;
 
 use crate::store::{EventStore, StoreError};
 use health::ViewHealth;
+use projections::views::RoutingView;
 use projections::{Position, RecordedEvent};
 use sqlite::{ViewFile, Writer};
 use std::future::Future;
@@ -73,6 +74,10 @@ pub struct ViewsHandle {
     fold_errors: AtomicU64,
     following: AtomicBool,
     health: Mutex<ViewHealth>,
+    /// Routing as of the applied position, replaced by the follower (before it
+    /// publishes the position) whenever a batch changed it: every trigger routes its
+    /// alert and the scheduler checks task rules per alert, without a read of the file.
+    routing: std::sync::RwLock<Arc<RoutingView>>,
     /// Status of the current or last online rebuild.
     pub rebuild: rebuild::RebuildSlot,
 }
@@ -102,6 +107,7 @@ impl ViewsHandle {
             ..ViewHealth::default()
         };
         let (applied, _) = watch::channel(position);
+        let routing = std::sync::RwLock::new(Arc::new(opened.writer.resident().routing.clone()));
         Ok(Arc::new(ViewsHandle {
             file: ViewFile::new(path.to_owned()),
             writer: Arc::new(tokio::sync::Mutex::new(Some(opened.writer))),
@@ -109,6 +115,7 @@ impl ViewsHandle {
             fold_errors: AtomicU64::new(0),
             following: AtomicBool::new(false),
             health: Mutex::new(health),
+            routing,
             rebuild: rebuild::RebuildSlot::default(),
         }))
     }
@@ -127,6 +134,19 @@ impl ViewsHandle {
     /// applied position: wait for it first). An indexed read, not a replay.
     pub fn at(&self, position: Position) -> Current<'_> {
         self.file.read(Some(position))
+    }
+
+    /// The routing (channels, routes, policies, task rules) as of the applied position:
+    /// what `current().routing()` answers, without a read of the file.
+    pub fn routing(&self) -> Arc<RoutingView> {
+        self.routing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn publish_routing(&self, routing: RoutingView) {
+        *self.routing.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routing);
     }
 
     /// The last applied position.
@@ -179,17 +199,23 @@ impl ViewsHandle {
             return Ok(());
         };
         let mut writer = self.writer.clone().lock_owned().await;
-        let failed = tokio::task::spawn_blocking(move || {
-            let outcome = match writer.as_mut() {
-                Some(writer) => writer.apply(&events),
-                None => Err(rusqlite::Error::InvalidQuery),
+        let (outcome, routing) = tokio::task::spawn_blocking(move || {
+            let Some(live) = writer.as_mut() else {
+                return (Err(rusqlite::Error::InvalidQuery), None);
             };
+            let before = live.resident().routing_changes;
+            let outcome = live.apply(&events);
+            let changed = live.resident().routing_changes != before;
+            let routing = changed.then(|| live.resident().routing.clone());
             drop(writer);
-            outcome
+            (outcome, routing)
         })
         .await
-        .map_err(|e| StoreError::io("fold a batch", std::io::Error::other(e)))?
-        .map_err(|e| sqlite::open::sqlite_error("write the view file", e))?;
+        .map_err(|e| StoreError::io("fold a batch", std::io::Error::other(e)))?;
+        let failed = outcome.map_err(|e| sqlite::open::sqlite_error("write the view file", e))?;
+        if let Some(routing) = routing {
+            self.publish_routing(routing);
+        }
         self.fold_errors.fetch_add(failed, Ordering::Relaxed);
         self.applied.send_replace(last);
         Ok(())
@@ -266,6 +292,7 @@ pub async fn catch_up_or_rebuild(
         Writer::open(&path).map_err(|e| sqlite::open::sqlite_error("create the view file", e))?;
     let built = bulk_build(store, &path, empty, head).await?;
     let position = built.resident().position;
+    views.publish_routing(built.resident().routing.clone());
     *writer = Some(built);
     drop(writer);
     views.update_health(|h| {

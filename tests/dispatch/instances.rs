@@ -76,8 +76,9 @@ async fn two_dispatchers_on_one_store_deliver_each_message_exactly_once() {
     }
     // Instance b has its own command runner, so nothing in this process serialises
     // the two: only the expected version on the message's stream decides.
-    let mut other = ledger.state.clone();
+    let mut other = (*ledger.state).clone();
     other.commands = Commands::new(other.store.clone(), other.metrics.clone());
+    let other = AppState::new(other);
     let a = start(&ledger.state, "instance-a", DispatchStatus::default());
     let b = start(&other, "instance-b", DispatchStatus::default());
 

@@ -83,19 +83,27 @@ impl Service {
     /// (a second scheduler in one process would count some events twice, depending on
     /// when it started following).
     pub fn scheduler(&self, clock: &ManualClock) -> Scheduler {
-        let mut state = self.state.clone();
+        let mut state = (*self.state).clone();
         state.metrics = Arc::new(Metrics::new());
-        Scheduler::new(state, Arc::new(clock.clone()), SchedulerSettings::default())
+        Scheduler::new(
+            AppState::new(state),
+            Arc::new(clock.clone()),
+            SchedulerSettings::default(),
+        )
     }
 
     /// A scheduler instance with a command runner of its own, as another service
     /// instance on the same store would have: its appends race through expected
     /// versions, not through this process's stream locks. Its metrics are its own.
     pub fn other_instance(&self, clock: &ManualClock) -> Scheduler {
-        let mut state = self.state.clone();
+        let mut state = (*self.state).clone();
         state.metrics = Arc::new(Metrics::new());
         state.commands = Commands::new(state.store.clone(), state.metrics.clone());
-        Scheduler::new(state, Arc::new(clock.clone()), SchedulerSettings::default())
+        Scheduler::new(
+            AppState::new(state),
+            Arc::new(clock.clone()),
+            SchedulerSettings::default(),
+        )
     }
 
     /// The event types of a stream, oldest first.

@@ -71,6 +71,9 @@ pub fn apply(
     let new_syncs = rows::write(tx, &changes.syncs)?;
     rows::write(tx, &changes.groups)?;
     rows::write(tx, &changes.routing)?;
+    if !changes.routing.is_empty() {
+        resident.routing_changes += 1;
+    }
     resident.position = work.position;
     resident.group_head = work.group_head;
     resident.routing = work.routing;

@@ -36,6 +36,9 @@ pub struct Resident {
     pub group_head: Position,
     /// Routing as of `position`.
     pub routing: RoutingView,
+    /// Batches that changed the routing since this was loaded: whoever keeps a copy
+    /// of `routing` knows it is stale when this moved.
+    pub routing_changes: u64,
     /// Consumer groups as of `position`.
     pub consumers: ConsumersView,
     /// Row counts as of `position`.
