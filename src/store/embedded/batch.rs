@@ -33,8 +33,9 @@ pub(super) struct Batch {
     pub(super) versions: HashMap<String, StreamVersion>,
     pub(super) ids: HashMap<Uuid, usize>,
     pub(super) replies: Vec<Reply>,
-    /// The batch's events as recorded, for the tail once the batch is durable.
-    pub(super) recorded: Vec<RecordedEvent>,
+    /// The batch's events as recorded with their bodies' lengths, for the tail once
+    /// the batch is durable.
+    pub(super) recorded: Vec<(RecordedEvent, usize)>,
     pub(super) head: Head,
     pub(super) appends: u64,
     pub(super) recorded_at: DateTime<Utc>,

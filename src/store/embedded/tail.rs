@@ -14,45 +14,73 @@ use projections::{Hash, Position, RecordedEvent};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-/// Events kept (the newest): a few batches of the largest size the writer commits, so
-/// a follower a little behind still reads from memory.
+/// Events kept at most (the newest): enough for a follower a little behind to still
+/// read from memory (a few hundred milliseconds of the heaviest ingest).
 pub const TAIL_EVENTS: usize = 8192;
+
+/// Encoded body bytes kept at most: large events keep fewer in memory (the in-memory
+/// event takes about twice its body).
+pub const TAIL_BYTES: usize = 2 * 1024 * 1024;
 
 /// The newest durable events, in position order and gap-free.
 pub(super) struct Tail {
-    events: Mutex<VecDeque<RecordedEvent>>,
+    kept: Mutex<Kept>,
     capacity: usize,
+}
+
+#[derive(Default)]
+struct Kept {
+    /// Each event with its body's encoded length.
+    events: VecDeque<(RecordedEvent, usize)>,
+    bytes: usize,
 }
 
 impl Tail {
     pub(super) fn new(capacity: usize) -> Tail {
         Tail {
-            events: Mutex::new(VecDeque::with_capacity(capacity.min(TAIL_EVENTS))),
+            kept: Mutex::default(),
             capacity,
         }
     }
 
-    /// Appends a durable batch (positions following the newest kept), dropping the
-    /// oldest beyond the capacity. A batch that does not follow (the writer's head was
-    /// moved by something else) empties the tail first, so it stays gap-free.
-    pub(super) fn push(&self, batch: Vec<RecordedEvent>) {
-        let mut events = self.lock();
-        if let (Some(last), Some(first)) = (events.back(), batch.first()) {
-            if first.position != last.position + 1 {
-                events.clear();
+    /// Appends a durable batch (positions following the newest kept; each event with
+    /// its body's encoded length), dropping the oldest beyond [`TAIL_BYTES`] or the
+    /// capacity. A batch that does not follow (the writer's head was moved by
+    /// something else) empties the tail first, so it stays gap-free.
+    pub(super) fn push(&self, batch: Vec<(RecordedEvent, usize)>) {
+        let mut kept = self.lock();
+        let follows = match (kept.events.back(), batch.first()) {
+            (Some((last, _)), Some((first, _))) => first.position == last.position + 1,
+            _ => true,
+        };
+        if !follows {
+            *kept = Kept::default();
+        }
+        for (event, len) in batch {
+            kept.bytes += len;
+            kept.events.push_back((event, len));
+        }
+        while kept.events.len() > self.capacity
+            || (kept.bytes > TAIL_BYTES && kept.events.len() > 1)
+        {
+            if let Some((_, len)) = kept.events.pop_front() {
+                kept.bytes -= len;
             }
         }
-        events.extend(batch);
-        let excess = events.len().saturating_sub(self.capacity);
-        events.drain(..excess);
     }
 
     /// Up to `limit` events from `from`, if the tail holds `from` (or `from` is just
     /// past its newest event: then nothing is newer). `None`: read the files.
     pub(super) fn read(&self, from: Position, limit: usize) -> Option<Vec<RecordedEvent>> {
-        let events = self.lock();
-        let skip = self.offset_of(&events, from)?;
-        Some(events.iter().skip(skip).take(limit).cloned().collect())
+        let kept = self.lock();
+        let skip = offset_of(&kept.events, from)?;
+        Some(
+            kept.events
+                .range(skip..)
+                .take(limit)
+                .map(|(event, _)| event.clone())
+                .collect(),
+        )
     }
 
     /// The positions and chain hashes of up to `limit` events after `after`, like
@@ -62,27 +90,27 @@ impl Tail {
         after: Position,
         limit: usize,
     ) -> Option<Vec<(Position, Hash)>> {
-        let events = self.lock();
-        let skip = self.offset_of(&events, after + 1)?;
+        let kept = self.lock();
+        let skip = offset_of(&kept.events, after + 1)?;
         Some(
-            events
-                .iter()
-                .skip(skip)
+            kept.events
+                .range(skip..)
                 .take(limit)
-                .map(|event| (event.position, event.hash))
+                .map(|(event, _)| (event.position, event.hash))
                 .collect(),
         )
     }
 
-    fn offset_of(&self, events: &VecDeque<RecordedEvent>, from: Position) -> Option<usize> {
-        let first = events.front()?.position;
-        let next = events.back()?.position + 1;
-        (first..=next)
-            .contains(&from.max(1))
-            .then(|| (from.max(1) - first) as usize)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<RecordedEvent>> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// Where `from` is in `events`, if they hold it or it is just past the newest.
+fn offset_of(events: &VecDeque<(RecordedEvent, usize)>, from: Position) -> Option<usize> {
+    let first = events.front()?.0.position;
+    let next = events.back()?.0.position + 1;
+    (first..=next)
+        .contains(&from.max(1))
+        .then(|| (from.max(1) - first) as usize)
 }

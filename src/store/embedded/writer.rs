@@ -246,8 +246,8 @@ impl Writer {
             }
         };
         let mark = batch.bytes.len();
-        let hashes = match self.encode(batch, &request, current) {
-            Ok(hashes) => hashes,
+        let encoded = match self.encode(batch, &request, current) {
+            Ok(encoded) => encoded,
             Err(err) => {
                 batch.bytes.truncate(mark);
                 batch.replies.push((request.reply, Err(err)));
@@ -266,27 +266,27 @@ impl Writer {
             }
             return self.stage(batch, request);
         }
-        self.accept(batch, request, current, mark, hashes);
+        self.accept(batch, request, current, mark, encoded);
         None
     }
 
     /// Records an encoded append in the batch's overlay, keeps its events as recorded
-    /// (for the tail, once durable) and queues its reply. `hashes`: each event's
-    /// previous and own chain hash, as encoded.
+    /// (for the tail, once durable) and queues its reply. `encoded`: each event's
+    /// chain hashes and body length, as encoded.
     fn accept(
         &mut self,
         batch: &mut Batch,
         request: AppendRequest,
         current: Option<StreamVersion>,
         mark: usize,
-        hashes: Vec<(Hash, Hash)>,
+        encoded: Vec<Encoded>,
     ) {
         let append = batch.streams.len();
         let first_version = current.map_or(0, |v| v + 1);
         let recorded_at = request.recorded_at.unwrap_or(batch.recorded_at);
         let count = request.events.len() as u64;
         let mut offset = mark;
-        for (i, (event, (prev_hash, hash))) in request.events.into_iter().zip(hashes).enumerate() {
+        for (i, (event, encoded)) in request.events.into_iter().zip(encoded).enumerate() {
             let entry = IdEntry {
                 position: batch.head.position + 1 + i as u64,
                 stream_version: first_version + i as u64,
@@ -299,7 +299,7 @@ impl Writer {
                 offset_in_batch: offset,
             });
             offset += frame_len_at(&batch.bytes, offset);
-            batch.recorded.push(RecordedEvent {
+            let recorded = RecordedEvent {
                 event_id: event.event_id,
                 stream: request.stream.clone(),
                 stream_version: entry.stream_version,
@@ -308,9 +308,10 @@ impl Writer {
                 schema_version: event.event.schema_version(),
                 metadata: event.metadata,
                 event: event.event,
-                prev_hash,
-                hash,
-            });
+                prev_hash: encoded.prev_hash,
+                hash: encoded.hash,
+            };
+            batch.recorded.push((recorded, encoded.len));
         }
         let result = AppendResult {
             first_position: batch.head.position + 1,
@@ -328,14 +329,14 @@ impl Writer {
     }
 
     /// Encodes every event of `request` into the batch buffer, chained to the batch
-    /// head; returns each event's previous and own chain hash.
+    /// head; returns each event's chain hashes and body length.
     fn encode(
         &mut self,
         batch: &mut Batch,
         request: &AppendRequest,
         current: Option<StreamVersion>,
-    ) -> Result<Vec<(Hash, Hash)>, StoreError> {
-        let mut hashes = Vec::with_capacity(request.events.len());
+    ) -> Result<Vec<Encoded>, StoreError> {
+        let mut encoded = Vec::with_capacity(request.events.len());
         let mut prev_hash = batch.head.hash;
         let first_version = current.map_or(0, |v| v + 1);
         let last = request.events.len().saturating_sub(1);
@@ -373,10 +374,14 @@ impl Writer {
                 body: &self.body,
             }
             .encode_into(&mut batch.bytes);
-            hashes.push((prev_hash, hash));
+            encoded.push(Encoded {
+                prev_hash,
+                hash,
+                len: self.body.len(),
+            });
             prev_hash = hash;
         }
-        Ok(hashes)
+        Ok(encoded)
     }
 
     /// Zeroes whatever a refused batch may have left past the durable end, so that a
@@ -549,7 +554,7 @@ impl Writer {
         &mut self,
         batch: &Batch,
         written: u64,
-        recorded: Vec<RecordedEvent>,
+        recorded: Vec<(RecordedEvent, usize)>,
     ) -> Result<(), StoreError> {
         let mut index = self
             .shared
@@ -583,6 +588,13 @@ impl Writer {
         self.head_tx.send_replace(batch.head.position);
         Ok(())
     }
+}
+
+/// What encoding one event gave: its chain hashes and its body's length.
+struct Encoded {
+    prev_hash: Hash,
+    hash: Hash,
+    len: usize,
 }
 
 fn send_replies(replies: Vec<Reply>) {
