@@ -20,7 +20,9 @@
 //! - [`health`]: what the checks of the file found, for `/readyz` and metrics.
 //! - [`stats`]: trends (MTTA, MTTR per service per day) and channel health, for the
 //!   console.
+//! - [`apply_thread`]: the lower-priority thread batches are folded on.
 
+pub mod apply_thread;
 pub mod health;
 pub mod history;
 pub mod queries;
@@ -78,6 +80,8 @@ pub struct ViewsHandle {
     /// publishes the position) whenever a batch changed it: every trigger routes its
     /// alert and the scheduler checks task rules per alert, without a read of the file.
     routing: std::sync::RwLock<Arc<RoutingView>>,
+    /// Where the follower's batches are folded and committed.
+    apply_thread: apply_thread::ApplyThread,
     /// Status of the current or last online rebuild.
     pub rebuild: rebuild::RebuildSlot,
 }
@@ -116,6 +120,8 @@ impl ViewsHandle {
             following: AtomicBool::new(false),
             health: Mutex::new(health),
             routing,
+            apply_thread: apply_thread::ApplyThread::spawn("alert-ledger-views")
+                .map_err(|e| StoreError::io("start the views thread", e))?,
             rebuild: rebuild::RebuildSlot::default(),
         }))
     }
@@ -193,25 +199,32 @@ impl ViewsHandle {
         }
     }
 
-    /// Folds a page of events into the file on a blocking thread (one transaction).
+    /// Folds a page of events into the file on the views thread (one transaction).
     async fn apply(&self, events: Vec<RecordedEvent>) -> Result<(), StoreError> {
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(());
         };
         let mut writer = self.writer.clone().lock_owned().await;
-        let (outcome, routing) = tokio::task::spawn_blocking(move || {
-            let Some(live) = writer.as_mut() else {
-                return (Err(rusqlite::Error::InvalidQuery), None);
-            };
-            let before = live.resident().routing_changes;
-            let outcome = live.apply(&events);
-            let changed = live.resident().routing_changes != before;
-            let routing = changed.then(|| live.resident().routing.clone());
-            drop(writer);
-            (outcome, routing)
-        })
-        .await
-        .map_err(|e| StoreError::io("fold a batch", std::io::Error::other(e)))?;
+        let (outcome, routing) = self
+            .apply_thread
+            .run(move || {
+                let Some(live) = writer.as_mut() else {
+                    return (Err(rusqlite::Error::InvalidQuery), None);
+                };
+                let before = live.resident().routing_changes;
+                let outcome = live.apply(&events);
+                let changed = live.resident().routing_changes != before;
+                let routing = changed.then(|| live.resident().routing.clone());
+                drop(writer);
+                (outcome, routing)
+            })
+            .await
+            .ok_or_else(|| {
+                StoreError::io(
+                    "fold a batch",
+                    std::io::Error::other("the views thread panicked"),
+                )
+            })?;
         let failed = outcome.map_err(|e| sqlite::open::sqlite_error("write the view file", e))?;
         if let Some(routing) = routing {
             self.publish_routing(routing);
