@@ -54,11 +54,15 @@ pub struct PostgresOptions {
     /// Fault injection for tests: hold each written batch's transaction (and so the
     /// append lock) open this long before committing. `None` in production.
     pub commit_delay: Option<Duration>,
+    /// Batches the writer may have sent and not yet seen answered (at least 1): a
+    /// batch is sent while earlier ones are still committing, and the server runs it
+    /// right after them (docs/adr/0006-postgres-positions.md).
+    pub pipeline_depth: usize,
 }
 
 impl PostgresOptions {
     /// Parses `url` (`postgres://user@host:port/database`); defaults: 4 read
-    /// connections, a 4096-append queue, polling every second.
+    /// connections, a 4096-append queue, polling every second, 4 batches in flight.
     pub fn new(url: &str) -> Result<PostgresOptions, StoreError> {
         let config: Config = url.parse().map_err(|err| {
             StoreError::Unavailable(format!("invalid postgres URL: {err}").into())
@@ -69,6 +73,7 @@ impl PostgresOptions {
             queue_capacity: 4096,
             poll_interval: Duration::from_secs(1),
             commit_delay: None,
+            pipeline_depth: 4,
         })
     }
 }
@@ -77,6 +82,11 @@ impl PostgresOptions {
 #[derive(Default)]
 struct Counters {
     batches: AtomicU64,
+    /// Batches decided under the lock from what the database holds (at start, after
+    /// another instance appended, after a refusal, and for `Any` appends).
+    locked: AtomicU64,
+    /// Batches sent staged from the writer's tip that the database refused.
+    refused: AtomicU64,
 }
 
 struct Shared {
@@ -145,6 +155,19 @@ impl PostgresStore {
     /// Transactions committed by this instance's writer since connect.
     pub fn batches(&self) -> u64 {
         self.shared.counters.batches.load(Ordering::Relaxed)
+    }
+
+    /// Of [`PostgresStore::batches`], those decided under the lock from what the
+    /// database holds rather than sent staged from the writer's tip.
+    pub fn batches_decided_under_lock(&self) -> u64 {
+        self.shared.counters.locked.load(Ordering::Relaxed)
+    }
+
+    /// Batches sent staged from the writer's tip that the database refused (another
+    /// instance had appended, or a stream was not at the expected version); their
+    /// requests were decided again under the lock.
+    pub fn batches_refused(&self) -> u64 {
+        self.shared.counters.refused.load(Ordering::Relaxed)
     }
 
     /// Re-reads the whole table and checks positions, the hash chain and that every

@@ -24,28 +24,30 @@ pub(in crate::store::postgres) const VERSIONS_SQL: &str =
 pub(super) const STORED_SQL: &str = "SELECT event_id, position, stream, stream_version FROM events
              WHERE event_id = ANY($1)";
 
-/// Writes the batch; on a unique violation, retries its requests one by one.
+/// Writes the batch; on a unique violation, retries its requests one by one. Also
+/// returns where the log ended when the batch committed, if that is known (not after
+/// a failure or a split).
 pub(super) async fn write_or_split(
-    client: &mut Connected,
+    client: &Connected,
     batch: &[AppendRequest],
     options: &PostgresOptions,
-) -> Vec<Outcome> {
+) -> (Vec<Outcome>, Option<Head>) {
     match write_batch(client, batch, options).await {
-        Ok(results) => results,
+        Ok((results, head)) => (results, Some(head)),
         Err(err) if unique_violation(&err).is_some() && batch.len() > 1 => {
             let mut results = Vec::with_capacity(batch.len());
             for request in batch {
                 let one = std::slice::from_ref(request);
                 results.push(match write_batch(client, one, options).await {
-                    Ok(mut result) => result.remove(0),
+                    Ok((mut result, _)) => result.remove(0),
                     Err(err) => Err(refusal(&client.client, request, err).await),
                 });
             }
-            results
+            (results, None)
         }
         Err(err) => {
             let err = refusal(&client.client, &batch[0], err).await;
-            batch.iter().map(|_| Err(err.clone())).collect()
+            (batch.iter().map(|_| Err(err.clone())).collect(), None)
         }
     }
 }
@@ -88,11 +90,12 @@ async fn refusal(
 }
 
 async fn write_batch(
-    connected: &mut Connected,
+    connected: &Connected,
     batch: &[AppendRequest],
     options: &PostgresOptions,
-) -> Result<Vec<Outcome>, tokio_postgres::Error> {
-    let Connected { client, statements } = connected;
+) -> Result<(Vec<Outcome>, Head), tokio_postgres::Error> {
+    let client: &Client = &connected.client;
+    let statements = &connected.statements;
     let mut state = match read_under_lock(client, statements, batch).await {
         Ok(state) => state,
         Err(err) => {
@@ -107,7 +110,7 @@ async fn write_batch(
         .collect();
     if state.rows.position.is_empty() {
         client.execute(&statements.commit, &[]).await?;
-        return Ok(results);
+        return Ok((results, state.head));
     }
     let head = state.head.position.to_string();
     let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&NOTIFY_CHANNEL, &head];
@@ -115,7 +118,7 @@ async fn write_batch(
     if let Some(delay) = options.commit_delay {
         // Tests only: hold the lock (and the uncommitted rows) before committing.
         let written = futures_util::future::try_join(
-            insert(&*client, &statements.insert, rows),
+            insert(client, &statements.insert, rows),
             client.execute(&statements.notify, &notify_params),
         )
         .await;
@@ -125,19 +128,19 @@ async fn write_batch(
         }
         tokio::time::sleep(delay).await;
         client.execute(&statements.commit, &[]).await?;
-        return Ok(results);
+        return Ok((results, state.head));
     }
     // One flight: if the insert fails, the notify fails with it and COMMIT ends the
     // aborted transaction as a rollback; the insert's error is the answer.
     let (inserted, notified, committed) = tokio::join!(
-        insert(&*client, &statements.insert, rows),
+        insert(client, &statements.insert, rows),
         client.execute(&statements.notify, &notify_params),
         client.execute(&statements.commit, &[]),
     );
     inserted?;
     notified?;
     committed?;
-    Ok(results)
+    Ok((results, state.head))
 }
 
 /// Opens the transaction, takes the append lock, then reads the head, the streams'

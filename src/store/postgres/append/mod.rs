@@ -32,21 +32,25 @@
 
 mod connection;
 mod decide;
+mod guarded;
 mod locked;
+mod pipeline;
 mod rows;
 
 pub(super) use locked::VERSIONS_SQL;
 pub(super) use rows::{insert, Rows, INSERT_SQL};
 
 use super::{Counters, PostgresOptions};
-use crate::store::handoff::{advance, Command};
-use crate::store::{AppendResult, StoreError};
+use crate::store::handoff::{advance, AppendRequest, Command};
+use crate::store::{AppendResult, Head, StoreError};
 use connection::{ensure_connected, Connected};
+use guarded::{Landed, Staged};
 use locked::write_or_split;
+use pipeline::Pipeline;
 use projections::Position;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The advisory lock key that serialises position assignment ("alertldg").
 pub const APPEND_LOCK: i64 = 0x616c_6572_746c_6467;
@@ -61,35 +65,170 @@ pub(super) async fn run(
     head: watch::Sender<Position>,
     counters: Arc<Counters>,
 ) {
-    let mut client: Option<Connected> = None;
-    while let Some(command) = commands.recv().await {
-        let first = match command {
-            Command::Append(request) => request,
-            Command::Close(done) => {
-                let _ = done.send(());
-                return;
-            }
+    let mut writer = Writer {
+        pipeline: Pipeline::new(options.pipeline_depth),
+        options,
+        connected: None,
+        tip: None,
+        head,
+        counters,
+    };
+    let mut close = None;
+    loop {
+        let landing = !writer.pipeline.is_empty();
+        let accepting = writer.pipeline.has_room();
+        let next = tokio::select! {
+            biased;
+            () = writer.pipeline.oldest_landed(), if landing => None,
+            command = commands.recv(), if accepting => Some(command),
         };
-        let mut events = first.events.len();
-        let mut batch = vec![first];
-        let mut close = None;
-        while events < MAX_BATCH_EVENTS {
-            match commands.try_recv() {
-                Ok(Command::Append(request)) => {
-                    events += request.events.len();
-                    batch.push(request);
-                }
-                Ok(Command::Close(done)) => {
-                    close = Some(done);
+        match next {
+            None => writer.land().await,
+            Some(Some(Command::Append(first))) => {
+                let (batch, closing) = gather(first, &mut commands);
+                writer.write(batch).await;
+                if closing.is_some() {
+                    close = closing;
                     break;
                 }
-                Err(_) => break,
+            }
+            Some(Some(Command::Close(done))) => {
+                close = Some(done);
+                break;
+            }
+            Some(None) => break,
+        }
+    }
+    let refused = writer.drain().await;
+    writer.write_locked(refused).await;
+    if let Some(done) = close {
+        let _ = done.send(());
+    }
+}
+
+/// `first` and whatever else is queued behind it, up to [`MAX_BATCH_EVENTS`]; and a
+/// `Close` if one was found on the way.
+fn gather(
+    first: AppendRequest,
+    commands: &mut mpsc::Receiver<Command>,
+) -> (Vec<AppendRequest>, Option<oneshot::Sender<()>>) {
+    let mut events = first.events.len();
+    let mut batch = vec![first];
+    while events < MAX_BATCH_EVENTS {
+        match commands.try_recv() {
+            Ok(Command::Append(request)) => {
+                events += request.events.len();
+                batch.push(request);
+            }
+            Ok(Command::Close(done)) => return (batch, Some(done)),
+            Err(_) => break,
+        }
+    }
+    (batch, None)
+}
+
+/// The writer task's state.
+struct Writer {
+    options: PostgresOptions,
+    connected: Option<Connected>,
+    /// Where the log ends after this writer's last batch, committed or in flight, as
+    /// long as no other writer can have appended since: what the next batch assumes.
+    /// `None` when unknown (at start, after a refusal or a failure).
+    tip: Option<Head>,
+    pipeline: Pipeline,
+    head: watch::Sender<Position>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Sends `batch` staged from the tip, or else decides it under the lock once
+    /// everything in flight has landed.
+    async fn write(&mut self, batch: Vec<AppendRequest>) {
+        if let Some(staged) = self.stage(&batch) {
+            if let Ok(connected) = ensure_connected(&mut self.connected, &self.options).await {
+                let hold = self.options.commit_delay;
+                let (outcomes, tip, landing) = staged.into_flight(connected, hold);
+                self.tip = Some(tip);
+                self.pipeline.send(batch, outcomes, landing).await;
+                return;
             }
         }
-        let results = match ensure_connected(&mut client, &options).await {
-            Ok(client) => write_or_split(client, &batch, &options).await,
-            Err(err) => batch.iter().map(|_| Err(err.clone())).collect(),
+        let mut requests = self.drain().await;
+        requests.extend(batch);
+        self.write_locked(requests).await;
+    }
+
+    /// `batch` staged from the tip, if the tip is known and no other writer's commit
+    /// has been announced past it (the guard would refuse the batch).
+    fn stage(&self, batch: &[AppendRequest]) -> Option<Staged> {
+        let tip = self.tip?;
+        if *self.head.borrow() > tip.position {
+            return None;
+        }
+        guarded::stage(batch, tip)
+    }
+
+    /// Settles the oldest batch in flight; if it was refused, decides it and every
+    /// later one again under the lock.
+    async fn land(&mut self) {
+        let Some((batch, landed)) = self.pipeline.land().await else {
+            return;
         };
+        match landed {
+            Landed::Committed => {
+                let results = batch.outcomes.into_iter().map(Ok).collect();
+                self.acknowledge(batch.requests, results);
+            }
+            Landed::Refused => {
+                self.tip = None;
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                let mut requests = batch.requests;
+                requests.extend(self.drain().await);
+                self.write_locked(requests).await;
+            }
+        }
+    }
+
+    /// Lands every batch in flight, answering those that committed; returns the
+    /// requests of those refused, in order.
+    async fn drain(&mut self) -> Vec<AppendRequest> {
+        let mut refused = Vec::new();
+        while let Some((batch, landed)) = self.pipeline.land().await {
+            match landed {
+                Landed::Committed => {
+                    let results = batch.outcomes.into_iter().map(Ok).collect();
+                    self.acknowledge(batch.requests, results);
+                }
+                Landed::Refused => {
+                    self.tip = None;
+                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                    refused.extend(batch.requests);
+                }
+            }
+        }
+        refused
+    }
+
+    /// Decides `batch` under the lock from what the database holds, and answers it.
+    /// Only while nothing is in flight.
+    async fn write_locked(&mut self, batch: Vec<AppendRequest>) {
+        if batch.is_empty() {
+            return;
+        }
+        self.counters.locked.fetch_add(1, Ordering::Relaxed);
+        let (results, tip) = match ensure_connected(&mut self.connected, &self.options).await {
+            Ok(connected) => write_or_split(connected, &batch, &self.options).await,
+            Err(err) => (batch.iter().map(|_| Err(err.clone())).collect(), None),
+        };
+        self.tip = tip;
+        self.acknowledge(batch, results);
+    }
+
+    /// Answers a landed batch's callers and moves the head watch to its last position.
+    fn acknowledge(&self, batch: Vec<AppendRequest>, results: Vec<Outcome>) {
+        // Counted before anyone is answered, so a caller that reads the counters after
+        // its append finds it there.
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
         let mut last = 0;
         for (request, result) in batch.into_iter().zip(results) {
             if let Ok(written) = &result {
@@ -97,12 +236,7 @@ pub(super) async fn run(
             }
             let _ = request.reply.send(result);
         }
-        head.send_if_modified(|current| advance(current, last));
-        counters.batches.fetch_add(1, Ordering::Relaxed);
-        if let Some(done) = close {
-            let _ = done.send(());
-            return;
-        }
+        self.head.send_if_modified(|current| advance(current, last));
     }
 }
 
