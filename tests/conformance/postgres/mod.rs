@@ -7,7 +7,9 @@
 //! variable or an unreachable server fails them.
 
 mod commit_order;
+mod guarded;
 mod import;
+mod interleavings;
 mod verify;
 
 use crate::support::Harness;
