@@ -4,10 +4,13 @@
 //! # Layout
 //! - `schema`: embedded, idempotent migrations run on connect (`schema_migrations`).
 //! - `append`: the writer task; group commit, positions and the hash chain assigned
-//!   under a transaction-scoped advisory lock so they follow commit order
+//!   under a transaction-scoped advisory lock so they follow commit order, most
+//!   batches in one guarded flight from the writer's own tip
 //!   (docs/adr/0006-postgres-positions.md).
 //! - `read`: a small pool of shared connections with prepared statements; rows are
 //!   decoded through [`crate::codec::decode_body`].
+//! - `recent`: the events this instance's writer committed last, which answer
+//!   `read_all` for the newest positions without a query.
 //! - `notify`: the head watch, from `LISTEN/NOTIFY` plus polling.
 //! - `import`: writes an export back at its original positions ([`PostgresStore::import`]).
 //! - `verify`: the table as stored (bodies, hashes, index columns) for
@@ -21,6 +24,7 @@ mod append;
 mod import;
 mod notify;
 mod read;
+mod recent;
 mod schema;
 mod verify;
 
@@ -62,7 +66,7 @@ pub struct PostgresOptions {
 
 impl PostgresOptions {
     /// Parses `url` (`postgres://user@host:port/database`); defaults: 4 read
-    /// connections, a 4096-append queue, polling every second, 4 batches in flight.
+    /// connections, a 4096-append queue, polling every second, 2 batches in flight.
     pub fn new(url: &str) -> Result<PostgresOptions, StoreError> {
         let config: Config = url.parse().map_err(|err| {
             StoreError::Unavailable(format!("invalid postgres URL: {err}").into())
@@ -73,7 +77,7 @@ impl PostgresOptions {
             queue_capacity: 4096,
             poll_interval: Duration::from_secs(1),
             commit_delay: None,
-            pipeline_depth: 4,
+            pipeline_depth: 2,
         })
     }
 }
@@ -97,6 +101,7 @@ struct Shared {
     closed: AtomicBool,
     stop: watch::Sender<bool>,
     counters: Arc<Counters>,
+    recent: Arc<recent::Recent>,
 }
 
 /// The PostgreSQL event store. Cheap to clone; clones share one writer task.
@@ -122,10 +127,13 @@ impl PostgresStore {
         let (commands_tx, commands_rx) = mpsc::channel(options.queue_capacity.max(1));
         let (stop_tx, stop_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());
+        let recent = Arc::new(recent::Recent::default());
+        let sent = Arc::new(AtomicU64::new(0));
         tokio::spawn(notify::run(
             options.config.clone(),
             options.poll_interval,
             head_tx.clone(),
+            sent.clone(),
             stop_rx,
         ));
         tokio::spawn(append::run(
@@ -133,6 +141,8 @@ impl PostgresStore {
             commands_rx,
             head_tx,
             counters.clone(),
+            recent.clone(),
+            sent,
         ));
         tracing::info!(
             database = options.config.get_dbname().unwrap_or_default(),
@@ -148,6 +158,7 @@ impl PostgresStore {
                 closed: AtomicBool::new(false),
                 stop: stop_tx,
                 counters,
+                recent,
             }),
         })
     }
@@ -222,6 +233,11 @@ impl EventStore for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
         Box::pin(async move {
             self.check_open()?;
+            // The newest events, when this instance's writer committed them.
+            let head = *self.shared.head.borrow();
+            if let Some(page) = self.shared.recent.page(from, limit, head) {
+                return Ok(page);
+            }
             self.shared.pool.read_all(from, limit).await
         })
     }

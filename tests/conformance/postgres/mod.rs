@@ -10,6 +10,7 @@ mod commit_order;
 mod guarded;
 mod import;
 mod interleavings;
+mod recent;
 mod verify;
 
 use crate::support::Harness;

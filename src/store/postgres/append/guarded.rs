@@ -114,10 +114,10 @@ pub(super) fn stage(batch: &[AppendRequest], tip: Head) -> Option<Staged> {
 }
 
 /// Whether a sent batch committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Landed {
-    /// Every row is in and committed: the staged answers stand.
-    Committed,
+    /// Every row is in and committed: the staged answers stand. The rows, for the
+    /// events kept for reads ([`crate::store::postgres::recent`]).
+    Committed(Rows),
     /// The guard or a constraint refused it, or the flight failed (its outcome may be
     /// unknown): nothing is acknowledged, and its requests are decided again under the
     /// lock, where a re-sent id that did commit is answered as the replay it is.
@@ -206,7 +206,7 @@ fn flight(
             && held.is_ok()
             && committed.is_ok()
         {
-            return Landed::Committed;
+            return Landed::Committed(rows);
         }
         if let Err(err) = inserted.as_ref() {
             tracing::debug!(error = %err, "guarded append refused; deciding again under the lock");

@@ -1,33 +1,36 @@
 //! The writer task: group commit onto PostgreSQL.
 //!
 //! Appends from every caller of this instance queue up in front of one task, which
-//! drains the queue into one transaction:
+//! drains the queue into batches, one transaction each, decided in queue order by the
+//! append check every backend shares ([`crate::store::append_check`]: conflict,
+//! idempotent replay, mismatch, write). Nobody is acknowledged before the batch's
+//! commit returns. Every transaction takes `pg_advisory_xact_lock(APPEND_LOCK)` before
+//! it writes, so positions and the chain follow commit order across instances
+//! (docs/adr/0006-postgres-positions.md). A batch goes one of two ways:
 //!
-//! 1. `pg_advisory_xact_lock(APPEND_LOCK)`: from here to commit, no other transaction
-//!    (of this or any other instance) assigns positions.
-//! 2. In later statements (so their snapshot includes everything committed before the
-//!    lock was granted): the head position and hash, the last version of each stream
-//!    written, and which of the event ids are stored already.
-//! 3. Each request is decided in memory, in queue order, by the append check every
-//!    backend shares ([`crate::store::append_check`]: conflict, idempotent replay,
-//!    mismatch, write); a refused request does not abort the batch.
-//! 4. One multi-row `INSERT`, `pg_notify` with the new head, `COMMIT`. Nobody is
-//!    acknowledged before the commit returns.
+//! - **Guarded** ([`guarded`]): when the writer knows where the log ends (its *tip*,
+//!   after its own last batch) and every request names the version its stream is at,
+//!   the batch is decided and chained without reading, and sent as one flight whose
+//!   `INSERT` checks those assumptions on the server after the lock is granted. One
+//!   round trip; the lock is held only while the server runs the flight. Up to
+//!   `pipeline_depth` such batches are in flight at once ([`pipeline`]).
+//! - **Under the lock** ([`locked`]): at start, after a refusal or failure, after
+//!   another instance's commit was announced past the tip, and for `Any` appends: the
+//!   head, the streams' versions and the stored ids are read under the lock, then the
+//!   batch is decided and written (two round trips). A batch the guard refused is
+//!   decided again this way, so its callers get the answer the database holds.
 //!
-//! Steps 1–2 go to the server as one pipelined flight (`BEGIN`, the lock, the three
-//! reads), and step 4 as a second one, all with statements prepared once per
-//! connection: two round trips per batch plus the commit's WAL flush. The server runs
-//! pipelined statements one after another, so the reads still start after the lock.
-//!
-//! The unique constraints stay the last word: if an insert still violates one (a
-//! writer that bypassed the lock), the batch is rolled back and its requests are
-//! retried one at a time, and a violation on `(stream, stream_version)` becomes a
-//! `Conflict` with the version the database holds.
+//! The unique constraints stay the last word: if an insert under the lock still
+//! violates one (a writer that bypassed the lock), the batch is rolled back and its
+//! requests are retried one at a time, and a violation on `(stream, stream_version)`
+//! becomes a `Conflict` with the version the database holds.
 //!
 //! # Layout
 //! - `connection`: the writer's connection and the statements it prepares once.
 //! - `decide`: the requests decided in memory, and the rows of those written.
+//! - `guarded`: a batch staged from the tip and checked by the server in one flight.
 //! - `locked`: a batch decided under the lock from what the database holds.
+//! - `pipeline`: the guarded batches in flight, oldest first.
 //! - `rows`: column arrays for one multi-row `INSERT` (the import builds them too).
 
 mod connection;
@@ -40,6 +43,7 @@ mod rows;
 pub(super) use locked::VERSIONS_SQL;
 pub(super) use rows::{insert, Rows, INSERT_SQL};
 
+use super::recent::Recent;
 use super::{Counters, PostgresOptions};
 use crate::store::handoff::{advance, AppendRequest, Command};
 use crate::store::{AppendResult, Head, StoreError};
@@ -48,7 +52,7 @@ use guarded::{Landed, Staged};
 use locked::write_or_split;
 use pipeline::Pipeline;
 use projections::Position;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -64,12 +68,16 @@ pub(super) async fn run(
     mut commands: mpsc::Receiver<Command>,
     head: watch::Sender<Position>,
     counters: Arc<Counters>,
+    recent: Arc<Recent>,
+    sent: Arc<AtomicU64>,
 ) {
     let mut writer = Writer {
         pipeline: Pipeline::new(options.pipeline_depth),
         options,
         connected: None,
         tip: None,
+        recent,
+        sent,
         head,
         counters,
     };
@@ -136,6 +144,12 @@ struct Writer {
     /// `None` when unknown (at start, after a refusal or a failure).
     tip: Option<Head>,
     pipeline: Pipeline,
+    /// Committed events kept for reads: fed before anyone is answered or the head
+    /// watch moves, so a reader the watch wakes finds them there.
+    recent: Arc<Recent>,
+    /// The last position of the newest batch sent staged from the tip: the listener
+    /// leaves notifications up to there to this writer ([`super::notify`]).
+    sent: Arc<AtomicU64>,
     head: watch::Sender<Position>,
     counters: Arc<Counters>,
 }
@@ -149,6 +163,7 @@ impl Writer {
                 let hold = self.options.commit_delay;
                 let (outcomes, tip, landing) = staged.into_flight(connected, hold);
                 self.tip = Some(tip);
+                self.sent.fetch_max(tip.position, Ordering::AcqRel);
                 self.pipeline.send(batch, outcomes, landing).await;
                 return;
             }
@@ -175,7 +190,8 @@ impl Writer {
             return;
         };
         match landed {
-            Landed::Committed => {
+            Landed::Committed(rows) => {
+                self.recent.extend(&rows);
                 let results = batch.outcomes.into_iter().map(Ok).collect();
                 self.acknowledge(batch.requests, results);
             }
@@ -195,7 +211,8 @@ impl Writer {
         let mut refused = Vec::new();
         while let Some((batch, landed)) = self.pipeline.land().await {
             match landed {
-                Landed::Committed => {
+                Landed::Committed(rows) => {
+                    self.recent.extend(&rows);
                     let results = batch.outcomes.into_iter().map(Ok).collect();
                     self.acknowledge(batch.requests, results);
                 }
@@ -222,6 +239,12 @@ impl Writer {
         };
         self.tip = tip;
         self.acknowledge(batch, results);
+        // What it read under the lock is committed, and may be another instance's
+        // commit whose notification the listener left to this writer.
+        if let Some(tip) = tip {
+            self.head
+                .send_if_modified(|current| advance(current, tip.position));
+        }
     }
 
     /// Answers a landed batch's callers and moves the head watch to its last position.
