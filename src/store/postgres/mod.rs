@@ -4,10 +4,13 @@
 //! # Layout
 //! - `schema`: embedded, idempotent migrations run on connect (`schema_migrations`).
 //! - `append`: the writer task; group commit, positions and the hash chain assigned
-//!   under a transaction-scoped advisory lock so they follow commit order
+//!   under a transaction-scoped advisory lock so they follow commit order, most
+//!   batches in one guarded flight from the writer's own tip
 //!   (docs/adr/0006-postgres-positions.md).
 //! - `read`: a small pool of shared connections with prepared statements; rows are
 //!   decoded through [`crate::codec::decode_body`].
+//! - `recent`: the events this instance's writer committed last, which answer
+//!   `read_all` for the newest positions without a query.
 //! - `notify`: the head watch, from `LISTEN/NOTIFY` plus polling.
 //! - `import`: writes an export back at its original positions ([`PostgresStore::import`]).
 //! - `verify`: the table as stored (bodies, hashes, index columns) for
@@ -21,6 +24,7 @@ mod append;
 mod import;
 mod notify;
 mod read;
+mod recent;
 mod schema;
 mod verify;
 
@@ -54,11 +58,15 @@ pub struct PostgresOptions {
     /// Fault injection for tests: hold each written batch's transaction (and so the
     /// append lock) open this long before committing. `None` in production.
     pub commit_delay: Option<Duration>,
+    /// Batches the writer may have sent and not yet seen answered (at least 1): a
+    /// batch is sent while earlier ones are still committing, and the server runs it
+    /// right after them (docs/adr/0006-postgres-positions.md).
+    pub pipeline_depth: usize,
 }
 
 impl PostgresOptions {
     /// Parses `url` (`postgres://user@host:port/database`); defaults: 4 read
-    /// connections, a 4096-append queue, polling every second.
+    /// connections, a 4096-append queue, polling every second, 2 batches in flight.
     pub fn new(url: &str) -> Result<PostgresOptions, StoreError> {
         let config: Config = url.parse().map_err(|err| {
             StoreError::Unavailable(format!("invalid postgres URL: {err}").into())
@@ -69,6 +77,7 @@ impl PostgresOptions {
             queue_capacity: 4096,
             poll_interval: Duration::from_secs(1),
             commit_delay: None,
+            pipeline_depth: 2,
         })
     }
 }
@@ -77,6 +86,11 @@ impl PostgresOptions {
 #[derive(Default)]
 struct Counters {
     batches: AtomicU64,
+    /// Batches decided under the lock from what the database holds (at start, after
+    /// another instance appended, after a refusal, and for `Any` appends).
+    locked: AtomicU64,
+    /// Batches sent staged from the writer's tip that the database refused.
+    refused: AtomicU64,
 }
 
 struct Shared {
@@ -87,6 +101,7 @@ struct Shared {
     closed: AtomicBool,
     stop: watch::Sender<bool>,
     counters: Arc<Counters>,
+    recent: Arc<recent::Recent>,
 }
 
 /// The PostgreSQL event store. Cheap to clone; clones share one writer task.
@@ -112,10 +127,13 @@ impl PostgresStore {
         let (commands_tx, commands_rx) = mpsc::channel(options.queue_capacity.max(1));
         let (stop_tx, stop_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());
+        let recent = Arc::new(recent::Recent::default());
+        let sent = Arc::new(AtomicU64::new(0));
         tokio::spawn(notify::run(
             options.config.clone(),
             options.poll_interval,
             head_tx.clone(),
+            sent.clone(),
             stop_rx,
         ));
         tokio::spawn(append::run(
@@ -123,6 +141,8 @@ impl PostgresStore {
             commands_rx,
             head_tx,
             counters.clone(),
+            recent.clone(),
+            sent,
         ));
         tracing::info!(
             database = options.config.get_dbname().unwrap_or_default(),
@@ -138,6 +158,7 @@ impl PostgresStore {
                 closed: AtomicBool::new(false),
                 stop: stop_tx,
                 counters,
+                recent,
             }),
         })
     }
@@ -145,6 +166,19 @@ impl PostgresStore {
     /// Transactions committed by this instance's writer since connect.
     pub fn batches(&self) -> u64 {
         self.shared.counters.batches.load(Ordering::Relaxed)
+    }
+
+    /// Of [`PostgresStore::batches`], those decided under the lock from what the
+    /// database holds rather than sent staged from the writer's tip.
+    pub fn batches_decided_under_lock(&self) -> u64 {
+        self.shared.counters.locked.load(Ordering::Relaxed)
+    }
+
+    /// Batches sent staged from the writer's tip that the database refused (another
+    /// instance had appended, or a stream was not at the expected version); their
+    /// requests were decided again under the lock.
+    pub fn batches_refused(&self) -> u64 {
+        self.shared.counters.refused.load(Ordering::Relaxed)
     }
 
     /// Re-reads the whole table and checks positions, the hash chain and that every
@@ -199,6 +233,11 @@ impl EventStore for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
         Box::pin(async move {
             self.check_open()?;
+            // The newest events, when this instance's writer committed them.
+            let head = *self.shared.head.borrow();
+            if let Some(page) = self.shared.recent.page(from, limit, head) {
+                return Ok(page);
+            }
             self.shared.pool.read_all(from, limit).await
         })
     }

@@ -5,11 +5,20 @@
 //! Appends of this instance move the watch themselves after commit; this task brings
 //! in what other instances commit. Both only ever move the watch forward, and only to
 //! committed positions, so a `Subscription` woken by it finds every event up to there.
+//!
+//! A notification at or below the last position this instance's writer has sent
+//! (`sent`) is left to the writer, which moves the watch that far itself once the
+//! batch lands (or past it, deciding a refused batch again under the lock): otherwise
+//! the watch would often run ahead of the events the writer keeps for reads
+//! ([`super::recent`]) by the few microseconds between the notification and the
+//! writer's answer. The poll is never filtered.
 
 use super::{pg_error, NOTIFY_CHANNEL};
 use crate::store::handoff::advance;
 use crate::store::StoreError;
 use projections::Position;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, Config, NoTls};
@@ -19,12 +28,13 @@ pub(super) async fn run(
     config: Config,
     poll_interval: Duration,
     head: watch::Sender<Position>,
+    sent: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return,
-            result = listen(&config, poll_interval, &head) => {
+            result = listen(&config, poll_interval, &head, &sent) => {
                 if let Err(err) = result {
                     tracing::warn!(error = %err, "postgres head listener lost; reconnecting");
                 }
@@ -42,6 +52,7 @@ async fn listen(
     config: &Config,
     poll_interval: Duration,
     head: &watch::Sender<Position>,
+    sent: &AtomicU64,
 ) -> Result<(), StoreError> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(pg_error)?;
     let (notes_tx, mut notes) = mpsc::unbounded_channel();
@@ -68,9 +79,10 @@ async fn listen(
     let result = loop {
         tokio::select! {
             note = notes.recv() => match note {
-                Some(Some(position)) => {
+                Some(Some(position)) if position > sent.load(Ordering::Acquire) => {
                     head.send_if_modified(|current| advance(current, position));
                 }
+                Some(Some(_)) => {}
                 Some(None) => {}
                 None => break Err(StoreError::Unavailable("listener connection closed".into())),
             },

@@ -7,7 +7,10 @@
 //! variable or an unreachable server fails them.
 
 mod commit_order;
+mod guarded;
 mod import;
+mod interleavings;
+mod recent;
 mod verify;
 
 use crate::support::Harness;
