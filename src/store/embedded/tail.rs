@@ -6,10 +6,9 @@
 //! of every body; served from here, it is a copy under a short lock. The writer builds
 //! each [`RecordedEvent`] from the request it encoded (the same values the body holds,
 //! so a decode of the file gives an equal event: `tests/view_file/tail.rs` holds them
-//! equal) and
-//! pushes a batch only after its `fdatasync`, before the head moves, so the tail never
-//! holds anything a crash could take back. Reads that start before the oldest kept
-//! event go to the files as before.
+//! equal) and pushes a batch only after its `fdatasync`, before the head moves, so the
+//! tail never holds anything a crash could take back. Reads that start before the
+//! oldest kept event go to the files as before.
 
 use projections::{Hash, Position, RecordedEvent};
 use std::collections::VecDeque;
