@@ -50,7 +50,7 @@ use crate::store::{AppendResult, Head, StoreError};
 use connection::{ensure_connected, Connected};
 use guarded::{Landed, Staged};
 use locked::write_or_split;
-use pipeline::Pipeline;
+use pipeline::{InFlight, Pipeline};
 use projections::Position;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -189,19 +189,9 @@ impl Writer {
         let Some((batch, landed)) = self.pipeline.land().await else {
             return;
         };
-        match landed {
-            Landed::Committed(rows) => {
-                self.recent.extend(&rows);
-                let results = batch.outcomes.into_iter().map(Ok).collect();
-                self.acknowledge(batch.requests, results);
-            }
-            Landed::Refused => {
-                self.tip = None;
-                self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                let mut requests = batch.requests;
-                requests.extend(self.drain().await);
-                self.write_locked(requests).await;
-            }
+        if let Some(mut requests) = self.settle(batch, landed) {
+            requests.extend(self.drain().await);
+            self.write_locked(requests).await;
         }
     }
 
@@ -210,20 +200,27 @@ impl Writer {
     async fn drain(&mut self) -> Vec<AppendRequest> {
         let mut refused = Vec::new();
         while let Some((batch, landed)) = self.pipeline.land().await {
-            match landed {
-                Landed::Committed(rows) => {
-                    self.recent.extend(&rows);
-                    let results = batch.outcomes.into_iter().map(Ok).collect();
-                    self.acknowledge(batch.requests, results);
-                }
-                Landed::Refused => {
-                    self.tip = None;
-                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                    refused.extend(batch.requests);
-                }
-            }
+            refused.extend(self.settle(batch, landed).into_iter().flatten());
         }
         refused
+    }
+
+    /// Answers a landed batch that committed; a refused one forgets the tip and hands
+    /// its requests back, to be decided again under the lock.
+    fn settle(&mut self, batch: InFlight, landed: Landed) -> Option<Vec<AppendRequest>> {
+        match landed {
+            Landed::Committed(rows) => {
+                self.recent.extend(&rows);
+                let results = batch.outcomes.into_iter().map(Ok).collect();
+                self.acknowledge(batch.requests, results);
+                None
+            }
+            Landed::Refused => {
+                self.tip = None;
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                Some(batch.requests)
+            }
+        }
     }
 
     /// Decides `batch` under the lock from what the database holds, and answers it.
