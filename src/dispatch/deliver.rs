@@ -1,17 +1,20 @@
 //! One message through one attempt, every step an event in `message-<id>`:
 //!
-//! 1. `message_claimed {instance, lease_until}`, appended with the version read —
-//!    a lost race (another instance's live claim, or a version conflict that then
-//!    sees it) drops the message; so does a retry time still ahead.
-//! 2. `delivery_attempted {attempt}` (or `message_abandoned` when the attempts are
-//!    spent: a sender died after starting the last one).
+//! 1. Its channel and alert are copied out of the views; when either is gone, the
+//!    message is abandoned unsent (unless another instance holds a live claim).
+//! 2. `message_claimed {instance, lease_until}` and `delivery_attempted {attempt}`,
+//!    appended together with the version read (or `message_claimed` and
+//!    `message_abandoned` when the attempts are spent: a sender died after starting
+//!    the last one). A lost race (another instance's live claim, or a version
+//!    conflict that then sees it) drops the message; so does a retry time still
+//!    ahead. One append, so one durable write, for the claim and the start.
 //! 3. The HTTP request ([`super::sender`]).
 //! 4. `message_delivered {receipt}`, `message_failed {error, retry_at}` when it is
 //!    worth another attempt, or `message_abandoned {reason}` when it is not (a
 //!    permanent answer, or the last attempt failed; the reason quotes the error).
 //!
-//! Steps 2 and 4 require the claim, so an instance whose lease lapsed and was taken
-//! over cannot record over the new holder.
+//! Step 4 requires the claim, so an instance whose lease lapsed and was taken over
+//! cannot record over the new holder.
 
 use super::body::Outgoing;
 use super::sender::{Request, Verdict};
@@ -20,7 +23,7 @@ use crate::app::messages::DeliveryStream;
 use crate::app::AppError;
 use crate::commands::Outcome;
 use chrono::{DateTime, Utc};
-use projections::decide::{decide_message, MessageCommand, Rejection};
+use projections::decide::{decide_message, MessageCommand, MessageState, Rejection};
 use projections::ids::MessageId;
 use projections::{ChannelTarget, Event, Metadata};
 use std::time::Duration;
@@ -78,18 +81,12 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, id: MessageId, metadata: &Metadata) {
-        if !self.claim(id, metadata).await {
-            return;
-        }
         let Some((target, outgoing)) = self.lookup(id) else {
             let reason = "its channel or alert is no longer known".to_owned();
-            if self.abandon_held(id, metadata, reason).await {
-                let kind = self.channel_kind(id);
-                self.inner.state.metrics.inc_dispatch(kind, "abandoned");
-            }
+            self.abandon_unsent(id, reason, metadata).await;
             return;
         };
-        let Some(attempt) = self.start_attempt(id, metadata).await else {
+        let Some(attempt) = self.claim_and_start(id, metadata).await else {
             return;
         };
         let outgoing = Outgoing {
@@ -125,49 +122,41 @@ impl Dispatcher {
             .await;
     }
 
-    /// Appends the claim; `false` when the message is not ours to send now.
-    async fn claim(&self, id: MessageId, metadata: &Metadata) -> bool {
+    /// Appends the claim and the attempt's start in one append (`message_claimed`,
+    /// then `delivery_attempted`, or `message_abandoned` when the attempts are spent:
+    /// a sender died after starting the last one) and returns the attempt's number.
+    /// `None` when the message is not ours to send now, or was abandoned.
+    async fn claim_and_start(&self, id: MessageId, metadata: &Metadata) -> Option<u32> {
         let me = self.instance().to_owned();
+        let max = self.inner.config.max_attempts;
         let now = Utc::now();
         let lease =
             chrono::Duration::from_std(self.inner.config.lease).unwrap_or(chrono::Duration::MAX);
         let lease_until = now + lease;
-        let claimed = self
+        let outcome = self
             .record(id, metadata, |s: &DeliveryStream| {
                 let retry_pending = s.retry_at.is_some_and(|at| at > now);
                 if s.message.finished || (retry_pending && s.message.claim.is_none()) {
                     return Ok(Vec::new());
                 }
-                decide_message(
-                    &s.message,
-                    MessageCommand::Claim {
-                        message_id: id,
-                        instance: me.clone(),
-                        now,
-                        lease_until,
-                    },
-                )
-            })
-            .await;
-        claimed.is_some()
-    }
-
-    /// Appends `delivery_attempted` and returns its number; abandons instead when
-    /// the attempts are spent.
-    async fn start_attempt(&self, id: MessageId, metadata: &Metadata) -> Option<u32> {
-        let me = self.instance().to_owned();
-        let max = self.inner.config.max_attempts;
-        let outcome = self
-            .record(id, metadata, |s: &DeliveryStream| {
-                let command = if s.message.attempts >= max {
-                    let reason = format!(
-                        "gave up after {} attempts (the last one never reported back)",
-                        s.message.attempts
-                    );
-                    holds(s, id, &me)?;
+                let claim = MessageCommand::Claim {
+                    message_id: id,
+                    instance: me.clone(),
+                    now,
+                    lease_until,
+                };
+                let mut events = decide_message(&s.message, claim)?;
+                let claimed = MessageState {
+                    claim: Some((me.clone(), lease_until)),
+                    ..s.message.clone()
+                };
+                let start = if claimed.attempts >= max {
                     MessageCommand::Abandon {
                         message_id: id,
-                        reason,
+                        reason: format!(
+                            "gave up after {} attempts (the last one never reported back)",
+                            claimed.attempts
+                        ),
                     }
                 } else {
                     MessageCommand::Attempt {
@@ -175,10 +164,11 @@ impl Dispatcher {
                         instance: me.clone(),
                     }
                 };
-                decide_message(&s.message, command)
+                events.extend(decide_message(&claimed, start)?);
+                Ok(events)
             })
             .await?;
-        match outcome.events.first() {
+        match outcome.events.last() {
             Some(Event::DeliveryAttempted { attempt, .. }) => Some(*attempt),
             _ => {
                 let kind = self.channel_kind(id);
