@@ -256,6 +256,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         segment_size: args.store.segment_size_mib * 1024 * 1024,
         heartbeat: Duration::from_secs(args.heartbeat_secs),
         sse_ring_bytes: args.sse_ring_mib as usize * 1024 * 1024,
+        sse_ring_idle: crate::http::frames::IDLE_AFTER,
         views_file: args.views_file,
         views_bulk_build_from: crate::projection::BULK_BUILD_FROM,
         dispatch: args.dispatch.into_config(),

@@ -61,6 +61,9 @@ pub struct ServeConfig {
     pub heartbeat: Duration,
     /// Bytes of encoded `/v1/subscribe` frames kept for live subscribers.
     pub sse_ring_bytes: usize,
+    /// How long after the last subscriber or consumer looked at the ring its frames
+    /// go on being encoded (no flag: tests shorten it to cross idle stretches).
+    pub sse_ring_idle: Duration,
     /// The view file (`None`: `<data_dir>/views.sqlite3`).
     pub views_file: Option<PathBuf>,
     /// From this many events an empty view file is built in bulk before the service
@@ -99,6 +102,7 @@ impl ServeConfig {
             segment_size: 64 * 1024 * 1024,
             heartbeat: crate::http::subscribe::DEFAULT_HEARTBEAT,
             sse_ring_bytes: crate::http::frames::DEFAULT_RING_BYTES,
+            sse_ring_idle: crate::http::frames::IDLE_AFTER,
             views_file: None,
             views_bulk_build_from: crate::projection::BULK_BUILD_FROM,
             dispatch: crate::dispatch::DispatchConfig::default(),

@@ -90,10 +90,10 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let head = store.head().await.context("cannot read the log's head")?;
-        let frames = Arc::new(http::frames::FrameRing::new(
-            head.position,
-            config.sse_ring_bytes,
-        ));
+        let frames = Arc::new(
+            http::frames::FrameRing::new(head.position, config.sse_ring_bytes)
+                .with_idle_after(config.sse_ring_idle),
+        );
         let app = App::new(AppParts {
             commands: Commands::new(store.clone(), metrics.clone()),
             store,

@@ -9,6 +9,16 @@ use std::time::Duration;
 /// boundary many times.
 const SMALL_RING: usize = 16 * 1024;
 
+/// A ring that stops encoding 20 ms after the last look at it: subscribers cross idle
+/// stretches (the ring empty at the head) as well as its boundary.
+async fn idling_ring_app() -> TestApp {
+    spawn_with(|config| {
+        config.sse_ring_bytes = SMALL_RING;
+        config.sse_ring_idle = Duration::from_millis(20);
+    })
+    .await
+}
+
 async fn small_ring_app() -> TestApp {
     spawn_with(|config| config.sse_ring_bytes = SMALL_RING).await
 }
@@ -99,4 +109,36 @@ async fn a_stalled_subscriber_does_not_hold_up_the_others() {
         .expect("the stalled subscriber catches up from the log");
     assert_eq!(rest, (2..=2_000).collect::<Vec<u64>>());
     app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscribers_of_a_ring_nobody_read_for_a_while_miss_nothing() {
+    let app = idling_ring_app().await;
+    app.append_notes("alert-unread", 50).await;
+    // Nobody looks: the ring goes idle and passes the next events unencoded.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    app.append_notes("alert-unread", 50).await;
+    let from_start = app.subscribe("from=1", &[]).await;
+    let from_end = app.subscribe("from=end", &[]).await;
+    let readers = [
+        (1, tokio::spawn(read_with_pauses(from_start, 400, Rng(7)))),
+        (101, tokio::spawn(read_with_pauses(from_end, 300, Rng(11)))),
+    ];
+    for round in 0..10 {
+        app.append_notes("alert-live", 30).await;
+        // Every other round, long enough for the ring to go idle between looks.
+        let pause = if round % 2 == 0 { 60 } else { 2 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+    for (first, reader) in readers {
+        let ids = tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .expect("every subscriber reads to the end")
+            .expect("the reader task");
+        assert_eq!(
+            ids,
+            (first..=400).collect::<Vec<u64>>(),
+            "every event once, in order, across idle stretches"
+        );
+    }
 }
