@@ -94,6 +94,15 @@ impl Commands {
             };
             let mut state = match cached {
                 Some(state) => state,
+                None if attempt == 0 && self.store.remote_reads() => {
+                    if let Some(outcome) = self
+                        .assume_new(stream, &initial, &metadata, &decide)
+                        .await?
+                    {
+                        return Ok(outcome);
+                    }
+                    self.load(stream, initial.clone()).await?
+                }
                 None => self.load(stream, initial.clone()).await?,
             };
             let events = match decide(&state) {
@@ -114,25 +123,13 @@ impl Commands {
                 None => ExpectedVersion::NoStream,
                 Some(version) => ExpectedVersion::Exact(version),
             };
-            let batch: Vec<NewEvent> = events
-                .iter()
-                .map(|event| NewEvent {
-                    event_id: uuid::Uuid::new_v4(),
-                    event: event.clone(),
-                    metadata: metadata.clone(),
-                })
-                .collect();
-            let started = Instant::now();
-            let appended = self.store.append(stream, expected, batch.clone()).await;
-            self.metrics.observe_append(started.elapsed(), events.len());
-            match appended {
-                Ok(append) => {
-                    fold_appended(&mut state, stream, &batch, &append);
+            match self
+                .append_decided(stream, expected, &mut state, events, &metadata)
+                .await
+            {
+                Ok(outcome) => {
                     self.cache.put(stream, state);
-                    return Ok(Outcome {
-                        events,
-                        append: Some(append),
-                    });
+                    return Ok(outcome);
                 }
                 Err(StoreError::Conflict { .. }) => {
                     self.cache.remove(stream);
@@ -145,6 +142,74 @@ impl Commands {
             }
         }
         Err(CommandError::Conflict)
+    }
+
+    /// On a store whose reads cost a round trip, a stream this process has not seen is
+    /// most often new (a new alert's series, a new message's delivery stream): decide on
+    /// the empty stream and append expecting no stream, without reading it first. `None`
+    /// when that does not settle it (the decision needs the stream: it refused or wrote
+    /// nothing; or the stream exists: the append conflicted), and the caller reads it.
+    async fn assume_new<S, D>(
+        &self,
+        stream: &str,
+        initial: &S,
+        metadata: &Metadata,
+        decide: &D,
+    ) -> Result<Option<Outcome>, CommandError>
+    where
+        S: StreamState + Send + 'static,
+        D: Fn(&S) -> Result<Vec<Event>, Rejection>,
+    {
+        let events = match decide(initial) {
+            Ok(events) if !events.is_empty() => events,
+            _ => return Ok(None),
+        };
+        let mut state = initial.clone();
+        match self
+            .append_decided(
+                stream,
+                ExpectedVersion::NoStream,
+                &mut state,
+                events,
+                metadata,
+            )
+            .await
+        {
+            Ok(outcome) => {
+                self.cache.put(stream, state);
+                Ok(Some(outcome))
+            }
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(other) => Err(CommandError::Store(other)),
+        }
+    }
+
+    /// Appends the decided `events` at `expected` and folds what landed into `state`.
+    async fn append_decided<S: StreamState>(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        state: &mut S,
+        events: Vec<Event>,
+        metadata: &Metadata,
+    ) -> Result<Outcome, StoreError> {
+        let batch: Vec<NewEvent> = events
+            .iter()
+            .map(|event| NewEvent {
+                event_id: uuid::Uuid::new_v4(),
+                event: event.clone(),
+                metadata: metadata.clone(),
+            })
+            .collect();
+        let started = Instant::now();
+        let appended = self.store.append(stream, expected, batch.clone()).await;
+        self.metrics.observe_append(started.elapsed(), events.len());
+        let append = appended?;
+        fold_appended(state, stream, &batch, &append);
+        Ok(Outcome {
+            events,
+            append: Some(append),
+        })
     }
 
     /// Folds every event of `stream` into `state`.

@@ -257,6 +257,14 @@ pub trait EventStore: Send + Sync + 'static {
         stream: &'a str,
     ) -> BoxFuture<'a, Result<Option<StreamVersion>, StoreError>>;
 
+    /// Whether reading a stream costs a round trip to a server. Then a command on a
+    /// stream this process has not seen appends as if the stream were new and reads it
+    /// only when that conflicts ([`crate::commands`]); on the embedded store a read of
+    /// a stream that does not exist is answered from memory, so it reads first.
+    fn remote_reads(&self) -> bool {
+        false
+    }
+
     /// The newest record's position and chain hash.
     fn head(&self) -> BoxFuture<'_, Result<Head, StoreError>>;
 

@@ -252,6 +252,10 @@ impl EventStore for PostgresStore {
         })
     }
 
+    fn remote_reads(&self) -> bool {
+        true
+    }
+
     fn head(&self) -> BoxFuture<'_, Result<Head, StoreError>> {
         Box::pin(async move {
             self.check_open()?;
