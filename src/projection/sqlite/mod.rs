@@ -79,6 +79,12 @@ pub struct Writer {
     analyzed_at: Position,
 }
 
+/// The writer's page cache, in KiB (SQLite's default is 2 MiB). A batch touches the
+/// same index and full-text pages again and again; with the default cache the writer
+/// spilled dirty pages into the write-ahead log mid-batch and read pages back from the
+/// file (`docs/benchmarks.md`, ingest). Readers keep the default.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
 /// Statistics are refreshed once the file has grown this many times since the last
 /// refresh (and from 10,000 events on): O(log n) refreshes over a file's life.
 const ANALYZE_GROWTH: Position = 4;
@@ -87,6 +93,7 @@ impl Writer {
     /// Opens the writer on `path`, creating the tables if the file is new.
     pub fn open(path: &Path) -> rusqlite::Result<Writer> {
         let conn = connect(path)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.execute_batch(schema::TABLES)?;
         conn.execute_batch(schema::READ_INDEXES)?;
         let resident = checkpoint::load_resident(&conn)?;
