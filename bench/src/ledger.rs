@@ -97,6 +97,21 @@ impl Server {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// How many events the views trail the log by now (`alert_ledger_view_lag_events`
+    /// on `/metrics`): work a load window left for after it ends.
+    pub async fn views_lag(&self) -> anyhow::Result<u64> {
+        let text = reqwest::get(format!("{}/metrics", self.url()))
+            .await?
+            .text()
+            .await?;
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("alert_ledger_view_lag_events "))
+            .context("no alert_ledger_view_lag_events on /metrics")?;
+        let value = line.rsplit(' ').next().unwrap_or_default();
+        Ok(value.parse::<f64>()? as u64)
+    }
 }
 
 impl Drop for Server {

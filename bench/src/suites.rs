@@ -19,6 +19,7 @@ pub struct Settings {
     /// `quick` or `full`.
     pub mode: &'static str,
     repeats: usize,
+    levels: Vec<usize>,
     http: Duration,
     append: Duration,
     events: Vec<u64>,
@@ -39,6 +40,7 @@ impl Settings {
         Settings {
             mode: if quick { "quick" } else { "full" },
             repeats: options.repeats,
+            levels: options.levels.clone().unwrap_or_else(|| LEVELS.to_vec()),
             http: Duration::from_secs(options.http_secs.unwrap_or(pick(1, 8))),
             append: Duration::from_secs(pick(1, 3)),
             events: options.events.clone().unwrap_or_else(|| {
@@ -81,8 +83,8 @@ fn says(suite: &str, part: &str) -> bool {
 /// Runs the named suite (`all` or one part) and returns its rows.
 pub async fn run(settings: &Settings, suite: &str) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    if says(suite, "http") || suite == "peer" {
-        rows.extend(http(settings, suite != "peer", true).await?);
+    if says(suite, "http") || suite == "peer" || suite == "ledger" {
+        rows.extend(http(settings, suite != "peer", suite != "ledger").await?);
     }
     if says(suite, "append") {
         rows.extend(append(settings).await?);
@@ -107,26 +109,29 @@ fn progress(what: &str, sample: &Sample) {
 }
 
 /// One HTTP level against the ledger: a fresh service each repeat.
+/// Also answers how far the views trailed the log when the window ended.
 async fn ledger_level(
     settings: &Settings,
     level: usize,
     run: u64,
-) -> anyhow::Result<mix::LoadResult> {
+) -> anyhow::Result<(mix::LoadResult, u64)> {
     if !settings.ledger_on_postgres {
         let server = Server::start()?;
         let target: Arc<dyn Target> = Arc::new(HttpLedger::connect(server.url(), level).await?);
         let result = mix::run(target, Workload::new(run), level, settings.http).await;
+        let lag = server.views_lag().await?;
         drop(server);
-        return Ok(result);
+        return Ok((result, lag));
     }
     let name = format!("alert_ledger_bench_store_{}_{run}", std::process::id());
     let url = crate::peer::empty_database(&settings.pg_url, &name).await?;
     let server = tokio::task::block_in_place(|| Server::start_on(Some(&url)))?;
     let target: Arc<dyn Target> = Arc::new(HttpLedger::connect(server.url(), level).await?);
     let result = mix::run(target, Workload::new(run), level, settings.http).await;
+    let lag = server.views_lag().await?;
     tokio::task::block_in_place(|| drop(server));
     crate::peer::drop_database(&settings.pg_url, &name).await?;
-    Ok(result)
+    Ok((result, lag))
 }
 
 async fn peer_level(
@@ -168,14 +173,17 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
         None
     };
     let mut rows = Vec::new();
-    for level in LEVELS {
+    for &level in &settings.levels {
         let (mut ours, mut theirs, mut pool) = (Vec::new(), Vec::new(), level);
+        let mut lags = Vec::new();
         for r in 0..settings.repeats {
             let run = (level as u64) << 8 | r as u64;
             if with_ledger {
-                let result = ledger_level(settings, level, run).await?;
+                let (result, lag) = ledger_level(settings, level, run).await?;
                 progress(&format!("ledger mix @{level} #{r}"), &result.sample);
+                eprintln!("  (views {lag} events behind the log at the end)");
                 ours.push(result);
+                lags.push(lag);
             }
             if let Some(db) = &db {
                 let (result, size) = peer_level(settings, db, level, run).await?;
@@ -190,6 +198,7 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
             pool,
             &ours,
             &theirs,
+            &lags,
         ));
     }
     if let Some(db) = db {
@@ -204,6 +213,7 @@ fn level_rows(
     pool: usize,
     ours: &[mix::LoadResult],
     theirs: &[mix::LoadResult],
+    lags: &[u64],
 ) -> Vec<Row> {
     let pick = |results: &[mix::LoadResult], kind: Option<usize>| -> Vec<Sample> {
         results
@@ -215,6 +225,14 @@ fn level_rows(
         .into_iter()
         .flatten()
         .collect();
+    if !lags.is_empty() {
+        let mut sorted = lags.to_vec();
+        sorted.sort_unstable();
+        notes.push(format!(
+            "views {} events behind the log when the window ended (median)",
+            sorted[sorted.len() / 2]
+        ));
+    }
     if pool < level && !theirs.is_empty() {
         notes.push(format!(
             "peer pool capped at {pool} connections by max_connections"
