@@ -43,21 +43,36 @@ async fn run(
     Ok(outcome.events)
 }
 
+/// An embedded store in `dir` with small segments.
+fn embedded(dir: &std::path::Path) -> Arc<dyn EventStore> {
+    let mut options = EmbeddedOptions::new(dir);
+    options.segment_size = 1024 * 1024;
+    Arc::new(EmbeddedStore::open(options).unwrap())
+}
+
+/// Two command runners (two instances) over one store.
+fn two_instances(store: &Arc<dyn EventStore>) -> (Commands, Commands) {
+    let metrics = Arc::new(Metrics::new());
+    (
+        Commands::new(store.clone(), metrics.clone()),
+        Commands::new(store.clone(), metrics),
+    )
+}
+
+/// The series of service `checkout` and `key`.
+fn checkout(key: &str) -> SeriesId {
+    SeriesId::of(
+        &ServiceName::parse("checkout").unwrap(),
+        &DedupKey::parse(key).unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn a_state_cached_by_one_instance_and_changed_by_another_is_reloaded_after_the_conflict() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = EmbeddedOptions::new(dir.path());
-    options.segment_size = 1024 * 1024;
-    let store: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(options).unwrap());
-    let metrics = Arc::new(Metrics::new());
-    let (a, b) = (
-        Commands::new(store.clone(), metrics.clone()),
-        Commands::new(store.clone(), metrics),
-    );
-    let series = SeriesId::of(
-        &ServiceName::parse("checkout").unwrap(),
-        &DedupKey::parse("5xx").unwrap(),
-    );
+    let store = embedded(dir.path());
+    let (a, b) = two_instances(&store);
+    let series = checkout("5xx");
     let first = run(&a, series, trigger()).await.unwrap();
     assert!(matches!(first[0], Event::AlertTriggered { .. }));
     // Instance b resolves the alert; a's cached state still says it is open.
@@ -157,9 +172,7 @@ impl EventStore for Remote {
 #[tokio::test]
 async fn on_a_remote_store_a_new_stream_is_written_without_a_read_and_an_unseen_one_is_read_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = EmbeddedOptions::new(dir.path());
-    options.segment_size = 1024 * 1024;
-    let inner: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(options).unwrap());
+    let inner = embedded(dir.path());
     let remote = Arc::new(Remote {
         inner: inner.clone(),
         stream_reads: Default::default(),
@@ -169,16 +182,9 @@ async fn on_a_remote_store_a_new_stream_is_written_without_a_read_and_an_unseen_
             .stream_reads
             .load(std::sync::atomic::Ordering::Relaxed)
     };
-    let metrics = Arc::new(Metrics::new());
     let store: Arc<dyn EventStore> = remote.clone();
-    let (a, b) = (
-        Commands::new(store.clone(), metrics.clone()),
-        Commands::new(store.clone(), metrics),
-    );
-    let series = SeriesId::of(
-        &ServiceName::parse("checkout").unwrap(),
-        &DedupKey::parse("5xx").unwrap(),
-    );
+    let (a, b) = two_instances(&store);
+    let series = checkout("5xx");
     let first = run(&a, series, trigger()).await.unwrap();
     assert!(matches!(first[0], Event::AlertTriggered { .. }));
     assert_eq!(reads(), 0, "a new stream is appended to without reading it");
@@ -192,10 +198,7 @@ async fn on_a_remote_store_a_new_stream_is_written_without_a_read_and_an_unseen_
     assert_eq!(reads(), 1, "read once, after the conflict");
     // A command the empty stream refuses (acknowledging an alert it does not hold)
     // reads the stream instead of answering from the guess.
-    let other = SeriesId::of(
-        &ServiceName::parse("checkout").unwrap(),
-        &DedupKey::parse("latency").unwrap(),
-    );
+    let other = checkout("latency");
     run(&a, other, trigger()).await.unwrap();
     let fresh = Commands::new(store.clone(), Arc::new(Metrics::new()));
     let ack = AlertCommand::Acknowledge {

@@ -49,6 +49,26 @@ async fn read_with_pauses(mut reader: SseReader, count: usize, mut pauses: Rng) 
     ids
 }
 
+/// Asserts that each reader (started at its first position) read every event up to
+/// `last` once, in order.
+async fn each_read_all(
+    readers: Vec<(u64, tokio::task::JoinHandle<Vec<u64>>)>,
+    last: u64,
+    what: &str,
+) {
+    for (first, reader) in readers {
+        let ids = tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .expect("every subscriber reads to the end")
+            .expect("the reader task");
+        assert_eq!(
+            ids,
+            (first..=last).collect::<Vec<u64>>(),
+            "a subscriber from {first} ({what})"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn subscribers_at_random_speeds_cross_the_ring_both_ways_without_gap_or_duplicate() {
     let seed = std::env::var("ALERT_LEDGER_RING_SEED")
@@ -80,17 +100,7 @@ async fn subscribers_at_random_speeds_cross_the_ring_both_ways_without_gap_or_du
         app.append_notes("alert-live", 30).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    for (first, reader) in readers {
-        let ids = tokio::time::timeout(Duration::from_secs(60), reader)
-            .await
-            .expect("every subscriber reads to the end")
-            .expect("the reader task");
-        assert_eq!(
-            ids,
-            (first..=total).collect::<Vec<u64>>(),
-            "a subscriber from {first} (seed {seed})"
-        );
-    }
+    each_read_all(readers, total, &format!("seed {seed}")).await;
     app.stop().await.unwrap();
 }
 
@@ -130,15 +140,6 @@ async fn subscribers_of_a_ring_nobody_read_for_a_while_miss_nothing() {
         let pause = if round % 2 == 0 { 60 } else { 2 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
-    for (first, reader) in readers {
-        let ids = tokio::time::timeout(Duration::from_secs(60), reader)
-            .await
-            .expect("every subscriber reads to the end")
-            .expect("the reader task");
-        assert_eq!(
-            ids,
-            (first..=400).collect::<Vec<u64>>(),
-            "every event once, in order, across idle stretches"
-        );
-    }
+    each_read_all(readers.into(), 400, "across idle stretches").await;
+    app.stop().await.unwrap();
 }
