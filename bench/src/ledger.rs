@@ -4,6 +4,7 @@
 
 use crate::mix::{trigger_body, Op, Target, CHANNEL};
 use alert_ledger::config::ServeConfig;
+use alert_ledger::projection::ViewsHandle;
 use alert_ledger::startup::Application;
 use alert_ledger::store::EventStore;
 use anyhow::Context;
@@ -24,6 +25,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Its store, for appending directly (SSE fan-out).
     pub store: Arc<dyn EventStore>,
+    /// Its views, to read how far they trail the log without a request.
+    views: Arc<ViewsHandle>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<TempDir>,
@@ -73,20 +76,26 @@ impl Server {
                             return Ok(());
                         }
                     };
-                    let _ = ready_tx.send(Ok((app.local_addr(), app.state().store.clone())));
+                    let state = app.state();
+                    let _ = ready_tx.send(Ok((
+                        app.local_addr(),
+                        state.store.clone(),
+                        state.views.clone(),
+                    )));
                     app.run(async move {
                         let _ = stopped.await;
                     })
                     .await
                 })
             })?;
-        let (addr, store) = ready_rx
+        let (addr, store, views) = ready_rx
             .recv()
             .context("service thread ended before it was ready")?
             .map_err(anyhow::Error::msg)?;
         Ok(Server {
             addr,
             store,
+            views,
             stop: Some(stop),
             thread: Some(thread),
             _dir: dir,
@@ -98,19 +107,12 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// How many events the views trail the log by now (`alert_ledger_view_lag_events`
-    /// on `/metrics`): work a load window left for after it ends.
+    /// How many events the views trail the log by now (what `/readyz` and `/metrics`
+    /// report, read in-process: `/metrics` also counts the open alerts, which polling
+    /// would pay for): work a load window left for after it ends.
     pub async fn views_lag(&self) -> anyhow::Result<u64> {
-        let text = reqwest::get(format!("{}/metrics", self.url()))
-            .await?
-            .text()
-            .await?;
-        let line = text
-            .lines()
-            .find(|line| line.starts_with("alert_ledger_view_lag_events "))
-            .context("no alert_ledger_view_lag_events on /metrics")?;
-        let value = line.rsplit(' ').next().unwrap_or_default();
-        Ok(value.parse::<f64>()? as u64)
+        let head = self.store.head().await?.position;
+        Ok(head.saturating_sub(self.views.applied()))
     }
 }
 

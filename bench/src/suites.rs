@@ -108,30 +108,59 @@ fn progress(what: &str, sample: &Sample) {
     );
 }
 
+/// How the views fared in one window: how far they trailed the log when it ended, and
+/// how long after it they took to apply everything.
+#[derive(Debug, Clone, Copy)]
+struct ViewsAtEnd {
+    lag: u64,
+    catch_up: Duration,
+}
+
+/// Longest wait for the views to catch up after a window.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
+
+/// How often the lag is read while waiting.
+const CATCH_UP_POLL: Duration = Duration::from_millis(10);
+
+/// Waits (idle) until the views hold every event of the log.
+async fn views_at_end(server: &Server) -> anyhow::Result<ViewsAtEnd> {
+    let started = Instant::now();
+    let lag = server.views_lag().await?;
+    let mut behind = lag;
+    while behind > 0 && started.elapsed() < CATCH_UP_LIMIT {
+        tokio::time::sleep(CATCH_UP_POLL).await;
+        behind = server.views_lag().await?;
+    }
+    Ok(ViewsAtEnd {
+        lag,
+        catch_up: started.elapsed(),
+    })
+}
+
 /// One HTTP level against the ledger: a fresh service each repeat.
-/// Also answers how far the views trailed the log when the window ended.
+/// Also answers how the views fared (see [`ViewsAtEnd`]).
 async fn ledger_level(
     settings: &Settings,
     level: usize,
     run: u64,
-) -> anyhow::Result<(mix::LoadResult, u64)> {
+) -> anyhow::Result<(mix::LoadResult, ViewsAtEnd)> {
     if !settings.ledger_on_postgres {
         let server = Server::start()?;
         let target: Arc<dyn Target> = Arc::new(HttpLedger::connect(server.url(), level).await?);
         let result = mix::run(target, Workload::new(run), level, settings.http).await;
-        let lag = server.views_lag().await?;
+        let views = views_at_end(&server).await?;
         drop(server);
-        return Ok((result, lag));
+        return Ok((result, views));
     }
     let name = format!("alert_ledger_bench_store_{}_{run}", std::process::id());
     let url = crate::peer::empty_database(&settings.pg_url, &name).await?;
     let server = tokio::task::block_in_place(|| Server::start_on(Some(&url)))?;
     let target: Arc<dyn Target> = Arc::new(HttpLedger::connect(server.url(), level).await?);
     let result = mix::run(target, Workload::new(run), level, settings.http).await;
-    let lag = server.views_lag().await?;
+    let views = views_at_end(&server).await?;
     tokio::task::block_in_place(|| drop(server));
     crate::peer::drop_database(&settings.pg_url, &name).await?;
-    Ok((result, lag))
+    Ok((result, views))
 }
 
 async fn peer_level(
@@ -179,11 +208,15 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
         for r in 0..settings.repeats {
             let run = (level as u64) << 8 | r as u64;
             if with_ledger {
-                let (result, lag) = ledger_level(settings, level, run).await?;
+                let (result, views) = ledger_level(settings, level, run).await?;
                 progress(&format!("ledger mix @{level} #{r}"), &result.sample);
-                eprintln!("  (views {lag} events behind the log at the end)");
+                eprintln!(
+                    "  (views {} events behind the log at the end, caught up {:.2} s later)",
+                    views.lag,
+                    views.catch_up.as_secs_f64()
+                );
                 ours.push(result);
-                lags.push(lag);
+                lags.push(views);
             }
             if let Some(db) = &db {
                 let (result, size) = peer_level(settings, db, level, run).await?;
@@ -194,7 +227,7 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
         }
         rows.extend(level_rows(
             settings.ledger_on_postgres,
-            level,
+            (level, settings.http),
             pool,
             &ours,
             &theirs,
@@ -209,11 +242,11 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
 
 fn level_rows(
     on_postgres: bool,
-    level: usize,
+    (level, window): (usize, Duration),
     pool: usize,
     ours: &[mix::LoadResult],
     theirs: &[mix::LoadResult],
-    lags: &[u64],
+    views: &[ViewsAtEnd],
 ) -> Vec<Row> {
     let pick = |results: &[mix::LoadResult], kind: Option<usize>| -> Vec<Sample> {
         results
@@ -225,12 +258,27 @@ fn level_rows(
         .into_iter()
         .flatten()
         .collect();
-    if !lags.is_empty() {
-        let mut sorted = lags.to_vec();
-        sorted.sort_unstable();
+    if !views.is_empty() {
+        let median = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let lag = median(views.iter().map(|v| v.lag as f64).collect());
+        let catch_up = median(views.iter().map(|v| v.catch_up.as_secs_f64()).collect());
+        // Operations the views had applied per second once they caught up: the window's
+        // operations over the window and the catch-up after it.
+        let kept_up = median(
+            ours.iter()
+                .zip(views)
+                .map(|(result, v)| {
+                    let ops = result.sample.value * window.as_secs_f64();
+                    ops / (window + v.catch_up).as_secs_f64()
+                })
+                .collect(),
+        );
         notes.push(format!(
-            "views {} events behind the log when the window ended (median)",
-            sorted[sorted.len() / 2]
+            "views {lag:.0} events behind the log when the window ended, caught up {catch_up:.2} s \
+             later: {kept_up:.0} ops/s counting the catch-up (medians)"
         ));
     }
     if pool < level && !theirs.is_empty() {
