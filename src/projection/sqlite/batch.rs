@@ -7,7 +7,7 @@
 //! `Views::apply`, the same one the in-memory oracle runs, so a store that loads the
 //! right rows decides exactly as a full replay would (the property tests check it).
 
-use super::rows::{self, load_current, SyncRow, Tracked, Versions, ROUTING_ID};
+use super::rows::{self, load_current, load_current_row, SyncRow, Tracked, Versions, ROUTING_ID};
 use super::Resident;
 use projections::ids::{AlertId, MessageId, SyncId, TaskId};
 use projections::views::touch::touched;
@@ -129,23 +129,23 @@ fn load(tx: &Transaction, work: &mut Views, events: &[RecordedEvent]) -> rusqlit
         }
     }
     for id in alerts {
-        let state: Option<AlertView> = load_current(tx, "alerts", &id.to_string())?;
-        if let Some(alert) = &state {
-            work.alerts.alerts.insert(id, alert.clone());
+        let current = load_current_row::<AlertView>(tx, "alerts", &id.to_string())?;
+        if let Some(alert) = &current {
+            work.alerts.alerts.insert(id, alert.state.clone());
         }
-        changes.alerts.insert(id, Versions::from_file(state));
+        changes.alerts.insert(id, Versions::from_row(current));
     }
     for resource in resources {
         let row: Option<SyncRow> = load_current(tx, "syncs", resource.as_str())?;
         let mut open = BTreeSet::new();
         if deletions.contains(&resource) {
-            for alert in rows::open_on_resource(tx, &resource)? {
-                open.insert(alert.id);
-                if let std::collections::btree_map::Entry::Vacant(entry) =
-                    changes.alerts.entry(alert.id)
+            for current in rows::open_on_resource(tx, &resource)? {
+                let id = current.state.id;
+                open.insert(id);
+                if let std::collections::btree_map::Entry::Vacant(entry) = changes.alerts.entry(id)
                 {
-                    work.alerts.alerts.insert(alert.id, alert.clone());
-                    entry.insert(Versions::from_file(Some(alert)));
+                    work.alerts.alerts.insert(id, current.state.clone());
+                    entry.insert(Versions::from_row(Some(current)));
                 }
             }
         }
@@ -153,16 +153,16 @@ fn load(tx: &Transaction, work: &mut Views, events: &[RecordedEvent]) -> rusqlit
             .seed_resource(resource, open, row.and_then(|row| row.deleted_by));
     }
     for id in syncs {
-        let state: Option<SyncRow> = load_current(tx, "syncs", id.as_str())?;
-        if let Some(row) = &state {
-            work.syncs.syncs.insert(id.clone(), row.view.clone());
+        let current = load_current_row::<SyncRow>(tx, "syncs", id.as_str())?;
+        if let Some(row) = &current {
+            work.syncs.syncs.insert(id.clone(), row.state.view.clone());
         }
-        changes.syncs.insert(id, Versions::from_file(state));
+        changes.syncs.insert(id, Versions::from_row(current));
     }
     for id in messages {
-        let state: Option<projections::views::MessageView> =
-            load_current(tx, "messages", &id.to_string())?;
-        if let Some(message) = &state {
+        let current =
+            load_current_row::<projections::views::MessageView>(tx, "messages", &id.to_string())?;
+        if let Some(rows::Current { state: message, .. }) = &current {
             if !matches!(
                 message.state,
                 projections::views::DeliveryState::Delivered
@@ -172,15 +172,15 @@ fn load(tx: &Transaction, work: &mut Views, events: &[RecordedEvent]) -> rusqlit
             }
             work.messages.messages.insert(id, message.clone());
         }
-        changes.messages.insert(id, Versions::from_file(state));
+        changes.messages.insert(id, Versions::from_row(current));
     }
     for id in tasks {
-        let state: Option<projections::views::TaskView> =
-            load_current(tx, "tasks", &id.to_string())?;
-        if let Some(task) = &state {
-            work.tasks.tasks.insert(id, task.clone());
+        let current =
+            load_current_row::<projections::views::TaskView>(tx, "tasks", &id.to_string())?;
+        if let Some(task) = &current {
+            work.tasks.tasks.insert(id, task.state.clone());
         }
-        changes.tasks.insert(id, Versions::from_file(state));
+        changes.tasks.insert(id, Versions::from_row(current));
     }
     Ok(changes)
 }

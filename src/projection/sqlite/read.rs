@@ -85,9 +85,17 @@ impl SqlViews {
         bodies.iter().map(|body| decode(body)).collect()
     }
 
+    /// One entity's row as visible: its newest version from then (one entry of the
+    /// `(id, valid_from)` index from its end), if that version still held; not a walk
+    /// over all its versions.
     fn one<V: DeserializeOwned>(&self, table: &str, id: String) -> Option<V> {
+        let from_then = match self.at {
+            None => String::new(),
+            Some(at) => format!(" AND valid_from <= {at}"),
+        };
         let sql = format!(
-            "SELECT body FROM {table} WHERE id = ?1 AND {}",
+            "SELECT body FROM {table} WHERE rowid = (SELECT rowid FROM {table} \
+             WHERE id = ?1{from_then} ORDER BY valid_from DESC LIMIT 1) AND {}",
             self.visible()
         );
         let found = self.bodies(&sql, vec![Value::Text(id)]);

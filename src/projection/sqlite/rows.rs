@@ -19,16 +19,32 @@ use std::fmt::Display;
 pub struct Versions<V> {
     /// What the file held before the batch.
     pub before: Option<V>,
+    /// That current row as the file holds it, when it was read from the file (not kept
+    /// in memory): the batch then rewrites it in place (see [`write`]).
+    pub stored: Option<StoredRow>,
     /// Each change: the position that made it and the state after it (`None`: gone).
     pub changes: Vec<(Position, Option<V>)>,
 }
 
 impl<V: Clone + PartialEq> Versions<V> {
-    /// Starts from the state the file held.
+    /// Starts from the state the file held (its row not known: kept in memory).
     pub fn from_file(state: Option<V>) -> Self {
         Versions {
             before: state,
+            stored: None,
             changes: Vec::new(),
+        }
+    }
+
+    /// Starts from the current row [`load_current_row`] read.
+    pub fn from_row(current: Option<Current<V>>) -> Self {
+        match current {
+            Some(Current { stored, state }) => Versions {
+                before: Some(state),
+                stored: Some(stored),
+                changes: Vec::new(),
+            },
+            None => Versions::from_file(None),
         }
     }
 
@@ -56,19 +72,69 @@ impl<V: Clone + PartialEq> Versions<V> {
 /// Every entity of one kind a batch touched.
 pub type Tracked<K, V> = BTreeMap<K, Versions<V>>;
 
+/// Where an entity's current row is and what it holds, as stored.
+#[derive(Debug)]
+pub struct StoredRow {
+    /// Its rowid.
+    pub row: i64,
+    /// The position its state holds from.
+    pub valid_from: Position,
+    /// Its body as stored (copied unchanged when the row becomes a closed version).
+    pub body: String,
+}
+
+/// An entity's current row, decoded.
+#[derive(Debug)]
+pub struct Current<V> {
+    /// The row.
+    pub stored: StoredRow,
+    /// Its state.
+    pub state: V,
+}
+
 /// The current row of `id` in `table`.
 pub fn load_current<V: DeserializeOwned>(
     tx: &Transaction,
     table: &str,
     id: &str,
 ) -> rusqlite::Result<Option<V>> {
-    let body: Option<String> = tx
+    Ok(load_current_row(tx, table, id)?.map(|current| current.state))
+}
+
+/// The current row of `id` in `table`, with its rowid.
+///
+/// The current row is the entity's newest version (each change closes the previous
+/// one), and it is current unless that version was closed (the entity is gone). So
+/// this reads one entry of the `(id, valid_from)` index from its end and one row,
+/// where `valid_to IS NULL` would check every version the entity ever had.
+pub fn load_current_row<V: DeserializeOwned>(
+    tx: &Transaction,
+    table: &str,
+    id: &str,
+) -> rusqlite::Result<Option<Current<V>>> {
+    let newest = tx
         .prepare_cached(&format!(
-            "SELECT body FROM {table} WHERE id = ?1 AND valid_to IS NULL"
+            "SELECT rowid, valid_from, body, valid_to IS NULL FROM {table} WHERE id = ?1 \
+             ORDER BY valid_from DESC LIMIT 1"
         ))?
-        .query_row([id], |row| row.get(0))
+        .query_row([id], |row| Ok((stored_row(row)?, row.get::<_, bool>(3)?)))
         .optional()?;
-    body.map(|b| decode(&b)).transpose()
+    match newest {
+        Some((stored, true)) => Ok(Some(Current {
+            state: decode(&stored.body)?,
+            stored,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// A [`StoredRow`] from a row whose first columns are `rowid, valid_from, body`.
+fn stored_row(row: &rusqlite::Row) -> rusqlite::Result<StoredRow> {
+    Ok(StoredRow {
+        row: row.get(0)?,
+        valid_from: row.get::<_, i64>(1)? as Position,
+        body: row.get(2)?,
+    })
 }
 
 /// A body as stored, or a conversion error naming what did not decode.
@@ -224,9 +290,17 @@ impl Stored for ConsumerGroupView {
 /// The key of the single routing row.
 pub const ROUTING_ID: &str = "routing";
 
-/// Writes the versions of every entity in `tracked`: closes each one's current row at
-/// its first change and inserts one row per state it went through. Returns how many
-/// entities are new (had no row before and have one now).
+/// Writes the versions of every entity in `tracked`: one row per state it went
+/// through, each closed where the next began. Returns how many entities are new (had
+/// no row before and have one now).
+///
+/// An entity whose current row was read from the file and which still exists after
+/// the batch keeps that row: it is rewritten in place with the last state (only the
+/// columns that changed, so indexes on the others are not touched), and the state it
+/// held is inserted as a closed version. The rows the file holds are the same as if
+/// the row had been closed and a new one inserted, but a closed row is in none of the
+/// current rows' partial indexes: a change then costs a few index entries instead of
+/// removing the row from every current index and adding a new one to each.
 pub fn write<K: Display, V: Stored>(
     tx: &Transaction,
     tracked: &Tracked<K, V>,
@@ -236,6 +310,10 @@ pub fn write<K: Display, V: Stored>(
     }
     let mut close = tx.prepare_cached(&format!(
         "UPDATE {} SET valid_to = ?1 WHERE id = ?2 AND valid_to IS NULL",
+        V::TABLE
+    ))?;
+    let mut close_row = tx.prepare_cached(&format!(
+        "UPDATE {} SET valid_to = ?1 WHERE rowid = ?2",
         V::TABLE
     ))?;
     let names = V::COLUMNS.join(", ");
@@ -248,34 +326,90 @@ pub fn write<K: Display, V: Stored>(
         "INSERT INTO {} (id, valid_from, valid_to, body{separator}{names}) VALUES ({marks})",
         V::TABLE
     ))?;
+    let mut insert_version =
+        |id: &str, from: Position, to: Value, body: String, columns: Vec<Value>| {
+            let mut values = vec![
+                Value::Text(id.to_owned()),
+                Value::Integer(from as i64),
+                to,
+                Value::Text(body),
+            ];
+            values.extend(columns);
+            insert.execute(rusqlite::params_from_iter(values))
+        };
     let mut created = 0;
     for (key, versions) in tracked {
         let Some((first, _)) = versions.changes.first() else {
             continue;
         };
         let id = key.to_string();
-        if versions.existed() {
-            close.execute(params![*first as i64, id])?;
-        } else if versions.last().is_some() {
-            created += 1;
+        let last = versions.changes.len() - 1;
+        let mut in_place = false;
+        match (&versions.stored, &versions.before, &versions.changes[last]) {
+            (Some(stored), Some(before), (at, Some(now))) => {
+                rewrite(tx, stored.row, before, *at, now)?;
+                insert_version(
+                    &id,
+                    stored.valid_from,
+                    Value::Integer(*first as i64),
+                    stored.body.clone(),
+                    before.columns(),
+                )?;
+                in_place = true;
+            }
+            (Some(stored), _, _) => {
+                close_row.execute(params![*first as i64, stored.row])?;
+            }
+            (None, _, _) if versions.existed() => {
+                close.execute(params![*first as i64, id])?;
+            }
+            (None, _, _) => {
+                if versions.last().is_some() {
+                    created += 1;
+                }
+            }
         }
         for (index, (from, state)) in versions.changes.iter().enumerate() {
             let Some(state) = state else { continue };
+            if in_place && index == last {
+                continue;
+            }
             let to = versions
                 .changes
                 .get(index + 1)
                 .map_or(Value::Null, |(next, _)| Value::Integer(*next as i64));
-            let mut values = vec![
-                Value::Text(id.clone()),
-                Value::Integer(*from as i64),
-                to,
-                Value::Text(encode(state)?),
-            ];
-            values.extend(state.columns());
-            insert.execute(rusqlite::params_from_iter(values))?;
+            insert_version(&id, *from, to, encode(state)?, state.columns())?;
         }
     }
     Ok(created)
+}
+
+/// Rewrites the current row `row` from `before` to `now` (valid from `at`), setting
+/// only the columns whose values differ.
+fn rewrite<V: Stored>(
+    tx: &Transaction,
+    row: i64,
+    before: &V,
+    at: Position,
+    now: &V,
+) -> rusqlite::Result<()> {
+    let mut set = String::from("valid_from = ?1, body = ?2");
+    let mut values = vec![Value::Integer(at as i64), Value::Text(encode(now)?)];
+    for ((name, old), new) in V::COLUMNS.iter().zip(before.columns()).zip(now.columns()) {
+        if old != new {
+            values.push(new);
+            set.push_str(&format!(", {name} = ?{}", values.len()));
+        }
+    }
+    values.push(Value::Integer(row));
+    let sql = format!(
+        "UPDATE {} SET {set} WHERE rowid = ?{}",
+        V::TABLE,
+        values.len()
+    );
+    tx.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))
+        .map(drop)
 }
 
 /// An alert's searchable text: its summary and details.
@@ -319,12 +453,23 @@ fn details_text(details: &BTreeMap<String, String>) -> String {
 }
 
 /// The current rows of every open alert on `resource`.
-pub fn open_on_resource(tx: &Transaction, resource: &SyncId) -> rusqlite::Result<Vec<AlertView>> {
+pub fn open_on_resource(
+    tx: &Transaction,
+    resource: &SyncId,
+) -> rusqlite::Result<Vec<Current<AlertView>>> {
     let mut statement = tx.prepare_cached(
-        "SELECT body FROM alerts WHERE resource = ?1 AND valid_to IS NULL AND status != 'resolved'",
+        "SELECT rowid, valid_from, body FROM alerts \
+         WHERE resource = ?1 AND valid_to IS NULL AND status != 'resolved'",
     )?;
-    let bodies = statement
-        .query_map([resource.as_str()], |row| row.get::<_, String>(0))?
+    let rows = statement
+        .query_map([resource.as_str()], stored_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    bodies.iter().map(|body| decode(body)).collect()
+    rows.into_iter()
+        .map(|stored| {
+            Ok(Current {
+                state: decode(&stored.body)?,
+                stored,
+            })
+        })
+        .collect()
 }
