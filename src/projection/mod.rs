@@ -47,6 +47,13 @@ use tokio::sync::watch;
 /// Events read from the log per page while replaying or following.
 pub const PAGE: usize = 4096;
 
+/// Most events the follower folds in one batch (one transaction) when the views trail
+/// the log. Every page a batch dirties is written whole to the write-ahead log at
+/// commit, and the views' indexes are keyed by random ids, so a batch dirties about as
+/// many pages as it has row changes until it covers most of the indexes' pages: the
+/// larger the batch, the more changes share each page written.
+pub const FOLLOW_BATCH: usize = 65_536;
+
 /// After a batch smaller than [`LINGER_BELOW`], the follower waits this long before the
 /// next one, so a trickle of single-event appends becomes one commit, not one each:
 /// every commit writes every page it touched (the row, its indexes, the checkpoint) to
@@ -395,13 +402,13 @@ async fn follow_step(
     let from = views.applied() + 1;
     let mut page = match ahead.take() {
         Some(page) if page.first().is_some_and(|e| e.position == from) => page,
-        _ => store.read_all(from, PAGE).await?,
+        _ => store.read_all(from, FOLLOW_BATCH).await?,
     };
     page.retain(|event| event.position <= target);
     let events = page.len();
     let next = page.last().map_or(from, |e| e.position + 1);
-    if events == PAGE && next <= target {
-        let (applied, read) = tokio::join!(views.apply(page), store.read_all(next, PAGE));
+    if events == FOLLOW_BATCH && next <= target {
+        let (applied, read) = tokio::join!(views.apply(page), store.read_all(next, FOLLOW_BATCH));
         applied?;
         *ahead = read.ok();
     } else {
