@@ -350,6 +350,17 @@ pub async fn run(
     views: Arc<ViewsHandle>,
     shutdown: impl Future<Output = ()>,
 ) {
+    follow(store, views, shutdown, FOLLOW_BATCH).await
+}
+
+/// [`run`] folding at most `batch` events per transaction (tests use tiny batches to
+/// cross batch boundaries and the read-ahead often).
+pub async fn follow(
+    store: Arc<dyn EventStore>,
+    views: Arc<ViewsHandle>,
+    shutdown: impl Future<Output = ()>,
+    batch: usize,
+) {
     views.following.store(true, Ordering::Relaxed);
     tokio::pin!(shutdown);
     let checkpointer = tokio::spawn(checkpoint_loop(views.clone()));
@@ -358,7 +369,7 @@ pub async fn run(
     loop {
         let target = *head.borrow_and_update();
         if views.applied() < target {
-            match follow_step(store.as_ref(), &views, target, &mut ahead).await {
+            match follow_step(store.as_ref(), &views, (target, batch), &mut ahead).await {
                 Ok(events) if events < LINGER_BELOW => {
                     tokio::select! {
                         _ = tokio::time::sleep(LINGER) => continue,
@@ -388,27 +399,28 @@ pub async fn run(
     views.following.store(false, Ordering::Relaxed);
 }
 
-/// Folds the next page of events up to `target`; returns how many it folded.
+/// Folds the next batch of at most `batch` events up to `target`; returns how many it
+/// folded.
 ///
-/// When the page is full and the log goes on, the page after it is read while this
+/// When the batch is full and the log goes on, the batch after it is read while this
 /// one folds (on the views thread) and kept in `ahead` for the next step: a catch-up
 /// then costs the fold's time, not the fold's and the read's.
 async fn follow_step(
     store: &dyn EventStore,
     views: &ViewsHandle,
-    target: Position,
+    (target, batch): (Position, usize),
     ahead: &mut Option<Vec<RecordedEvent>>,
 ) -> Result<usize, StoreError> {
     let from = views.applied() + 1;
     let mut page = match ahead.take() {
         Some(page) if page.first().is_some_and(|e| e.position == from) => page,
-        _ => store.read_all(from, FOLLOW_BATCH).await?,
+        _ => store.read_all(from, batch).await?,
     };
     page.retain(|event| event.position <= target);
     let events = page.len();
     let next = page.last().map_or(from, |e| e.position + 1);
-    if events == FOLLOW_BATCH && next <= target {
-        let (applied, read) = tokio::join!(views.apply(page), store.read_all(next, FOLLOW_BATCH));
+    if events == batch && next <= target {
+        let (applied, read) = tokio::join!(views.apply(page), store.read_all(next, batch));
         applied?;
         *ahead = read.ok();
     } else {

@@ -15,7 +15,7 @@ use proptest::test_runner::Config;
 use serde_json::{json, Value};
 
 /// Every answer the views give, as JSON (what a reader of the API would compare).
-fn answers(views: &dyn ViewQueries) -> Value {
+pub(crate) fn answers(views: &dyn ViewQueries) -> Value {
     let all = AlertFilter::default();
     let alerts = views.alerts(&all, None, 10_000);
     let each_alert: Vec<Value> = alerts

@@ -6,6 +6,8 @@
 //! - [`equivalence`]: random logs, folded into a file in random batch sizes.
 //! - [`tail`]: the same random logs appended to the embedded store: its in-memory tail
 //!   (what the views' follower reads) answers as the files do.
+//! - [`follow`]: the same random logs appended while the live follower folds them in
+//!   tiny batches (crossing batch boundaries and its read-ahead).
 
 #[allow(dead_code)]
 #[path = "../../projections/tests/core/harness.rs"]
@@ -18,4 +20,5 @@ mod scenario;
 mod world;
 
 mod equivalence;
+mod follow;
 mod tail;

@@ -16,7 +16,7 @@ const TAIL_EVENTS: usize = 40;
 
 /// Appends `log` to a fresh store, runs of one stream as one append, several appends
 /// in flight at once so the writer groups them.
-async fn write(store: &EmbeddedStore, log: &[RecordedEvent], in_flight: usize) {
+pub(crate) async fn write(store: &EmbeddedStore, log: &[RecordedEvent], in_flight: usize) {
     let mut appends: Vec<(String, Vec<NewEvent>)> = Vec::new();
     for event in log {
         let new = NewEvent {
