@@ -204,7 +204,7 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
     let mut rows = Vec::new();
     for &level in &settings.levels {
         let (mut ours, mut theirs, mut pool) = (Vec::new(), Vec::new(), level);
-        let mut lags = Vec::new();
+        let mut at_end = Vec::new();
         for r in 0..settings.repeats {
             let run = (level as u64) << 8 | r as u64;
             if with_ledger {
@@ -216,7 +216,7 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
                     views.catch_up.as_secs_f64()
                 );
                 ours.push(result);
-                lags.push(views);
+                at_end.push(views);
             }
             if let Some(db) = &db {
                 let (result, size) = peer_level(settings, db, level, run).await?;
@@ -231,7 +231,7 @@ async fn http(settings: &Settings, with_ledger: bool, with_peer: bool) -> anyhow
             pool,
             &ours,
             &theirs,
-            &lags,
+            &at_end,
         ));
     }
     if let Some(db) = db {

@@ -347,13 +347,14 @@ pub fn write<K: Display, V: Stored>(
         let mut in_place = false;
         match (&versions.stored, &versions.before, &versions.changes[last]) {
             (Some(stored), Some(before), (at, Some(now))) => {
-                rewrite(tx, stored.row, before, *at, now)?;
+                let held = before.columns();
+                rewrite(tx, stored.row, &held, *at, now)?;
                 insert_version(
                     &id,
                     stored.valid_from,
                     Value::Integer(*first as i64),
                     stored.body.clone(),
-                    before.columns(),
+                    held,
                 )?;
                 in_place = true;
             }
@@ -384,19 +385,19 @@ pub fn write<K: Display, V: Stored>(
     Ok(created)
 }
 
-/// Rewrites the current row `row` from `before` to `now` (valid from `at`), setting
-/// only the columns whose values differ.
+/// Rewrites the current row `row`, whose columns hold `held`, to `now` (valid from
+/// `at`), setting only the columns whose values differ.
 fn rewrite<V: Stored>(
     tx: &Transaction,
     row: i64,
-    before: &V,
+    held: &[Value],
     at: Position,
     now: &V,
 ) -> rusqlite::Result<()> {
     let mut set = String::from("valid_from = ?1, body = ?2");
     let mut values = vec![Value::Integer(at as i64), Value::Text(encode(now)?)];
-    for ((name, old), new) in V::COLUMNS.iter().zip(before.columns()).zip(now.columns()) {
-        if old != new {
+    for ((name, old), new) in V::COLUMNS.iter().zip(held).zip(now.columns()) {
+        if *old != new {
             values.push(new);
             set.push_str(&format!(", {name} = ?{}", values.len()));
         }
