@@ -16,6 +16,7 @@ use projections::schema::{self, SchemaError};
 use projections::{Event, Hash, Metadata, Position, RecordedEvent, StreamVersion};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::fmt;
@@ -31,9 +32,11 @@ pub struct DecodeError {
     pub reason: String,
 }
 
-/// The envelope fields of one event, borrowed for encoding.
+/// The envelope fields of one event, borrowed for encoding. `M` and `E` are the
+/// metadata's and the payload's types: [`Metadata`] and [`Event`], or their JSON
+/// already encoded ([`EncodedPayload`]), which serializes to the same bytes.
 #[derive(Debug, Serialize)]
-pub struct BodyRef<'a> {
+pub struct BodyRef<'a, M: ?Sized = Metadata, E: ?Sized = Event> {
     /// The idempotency key.
     pub event_id: Uuid,
     /// The stream the event belongs to.
@@ -50,13 +53,42 @@ pub struct BodyRef<'a> {
     /// The payload's shape version.
     pub schema_version: u16,
     /// Actor, correlation, causation, source.
-    pub metadata: &'a Metadata,
+    pub metadata: &'a M,
     /// The payload.
-    pub event: &'a Event,
+    pub event: &'a E,
+}
+
+/// An event's metadata and payload encoded as JSON ahead of its envelope, so the part
+/// of a body that does not depend on where the event lands can be encoded by the
+/// caller, in parallel, instead of by a store's single writer.
+#[derive(Debug)]
+pub struct EncodedPayload {
+    /// The metadata's JSON.
+    pub metadata: Box<RawValue>,
+    /// The payload's JSON.
+    pub event: Box<RawValue>,
+}
+
+impl EncodedPayload {
+    /// Encodes `metadata` and `event` exactly as [`encode_body`] would inside a body.
+    pub fn new(metadata: &Metadata, event: &Event) -> Result<EncodedPayload, DecodeError> {
+        let encode = |err: serde_json::Error| DecodeError {
+            position: 0,
+            reason: format!("cannot encode event: {err}"),
+        };
+        Ok(EncodedPayload {
+            metadata: serde_json::value::to_raw_value(metadata).map_err(encode)?,
+            event: serde_json::value::to_raw_value(event).map_err(encode)?,
+        })
+    }
 }
 
 /// Appends the body of `fields` to `out`.
-pub fn encode_body(out: &mut Vec<u8>, fields: &BodyRef<'_>) -> Result<(), DecodeError> {
+pub fn encode_body<M, E>(out: &mut Vec<u8>, fields: &BodyRef<'_, M, E>) -> Result<(), DecodeError>
+where
+    M: Serialize + ?Sized,
+    E: Serialize + ?Sized,
+{
     serde_json::to_writer(out, fields).map_err(|err| DecodeError {
         position: fields.position,
         reason: format!("cannot encode event: {err}"),

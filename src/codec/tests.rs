@@ -96,3 +96,64 @@ fn the_chain_hash_depends_on_the_previous_hash_and_every_body_byte() {
     edited[10] ^= 1;
     assert_ne!(base, chain_hash(&Hash::GENESIS, &edited));
 }
+
+#[test]
+fn a_body_from_an_encoded_payload_is_the_typed_body_byte_for_byte() {
+    let fixture = decode_body(V1_FIXTURE, 1, Hash::GENESIS, Hash([1; 32])).expect("decodes");
+    let note = Event::NoteAdded {
+        alert_id: AlertId(Uuid::from_u128(7)),
+        text: "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓ 🔥".into(),
+    };
+    let metadata = Metadata {
+        actor: Some("ops \"night\" shift".into()),
+        correlation_id: Some(Uuid::from_u128(9)),
+        causation_id: None,
+        source: Some("api".into()),
+    };
+    for (event, metadata) in [(&fixture.event, &fixture.metadata), (&note, &metadata)] {
+        let envelope = |out: &mut Vec<u8>, payload: Option<&EncodedPayload>| {
+            let recorded_at = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("time");
+            let result = match payload {
+                None => encode_body(
+                    out,
+                    &BodyRef {
+                        event_id: Uuid::from_u128(1),
+                        stream: "alert-1",
+                        stream_version: 3,
+                        position: 12,
+                        recorded_at,
+                        event_type: event.event_type(),
+                        schema_version: event.schema_version(),
+                        metadata,
+                        event,
+                    },
+                ),
+                Some(payload) => encode_body(
+                    out,
+                    &BodyRef {
+                        event_id: Uuid::from_u128(1),
+                        stream: "alert-1",
+                        stream_version: 3,
+                        position: 12,
+                        recorded_at,
+                        event_type: event.event_type(),
+                        schema_version: event.schema_version(),
+                        metadata: &*payload.metadata,
+                        event: &*payload.event,
+                    },
+                ),
+            };
+            result.expect("encodes");
+        };
+        let (mut typed, mut spliced) = (Vec::new(), Vec::new());
+        envelope(&mut typed, None);
+        let payload = EncodedPayload::new(metadata, event).expect("encodes");
+        envelope(&mut spliced, Some(&payload));
+        assert_eq!(
+            String::from_utf8_lossy(&spliced),
+            String::from_utf8_lossy(&typed)
+        );
+        let decoded = decode_body(&spliced, 12, Hash::GENESIS, Hash([3; 32])).expect("decodes");
+        assert_eq!(&decoded.event, event);
+    }
+}

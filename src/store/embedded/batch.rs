@@ -42,9 +42,12 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    pub(super) fn new(head: Head) -> Batch {
+    /// An empty batch after `head`, encoding into `bytes` (emptied; a buffer kept from
+    /// an earlier batch, so its pages are not faulted in and grown again each time).
+    pub(super) fn new(head: Head, mut bytes: Vec<u8>) -> Batch {
+        bytes.clear();
         Batch {
-            bytes: Vec::new(),
+            bytes,
             records: Vec::new(),
             streams: Vec::new(),
             versions: HashMap::new(),

@@ -27,20 +27,21 @@ impl EmbeddedStore {
                 version => ExpectedVersion::Exact(version - 1),
             };
             let (reply, response) = oneshot::channel();
-            let request = AppendRequest {
-                stream: first.stream.clone(),
+            let events = run
+                .iter()
+                .map(|e| NewEvent {
+                    event_id: e.event_id,
+                    event: e.event.clone(),
+                    metadata: e.metadata.clone(),
+                })
+                .collect();
+            let request = AppendRequest::new(
+                first.stream.clone(),
                 expected,
-                events: run
-                    .iter()
-                    .map(|e| NewEvent {
-                        event_id: e.event_id,
-                        event: e.event.clone(),
-                        metadata: e.metadata.clone(),
-                    })
-                    .collect(),
-                recorded_at: Some(first.recorded_at),
+                events,
+                Some(first.recorded_at),
                 reply,
-            };
+            )?;
             self.commands
                 .send(Command::Append(request))
                 .await

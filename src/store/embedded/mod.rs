@@ -283,13 +283,7 @@ impl EventStore for EmbeddedStore {
             async move {
                 self.shared.check_open()?;
                 let (reply, response) = oneshot::channel();
-                let request = AppendRequest {
-                    stream: stream.to_owned(),
-                    expected,
-                    events,
-                    recorded_at: None,
-                    reply,
-                };
+                let request = AppendRequest::new(stream.to_owned(), expected, events, None, reply)?;
                 self.commands
                     .send(Command::Append(request))
                     .await

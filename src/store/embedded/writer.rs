@@ -20,7 +20,7 @@ use super::sealing::write_index_in_background;
 use super::segment::{create_segment, install_segment, prepare_segment, PreparedSegment};
 use super::witness::WitnessFile;
 use super::{EmbeddedOptions, Shared};
-use crate::codec::{chain_hash, encode_body, BodyRef};
+use crate::codec::{chain_hash, encode_body, BodyRef, EncodedPayload};
 use crate::io::{write_all_at, LogFile};
 use crate::store::{AppendResult, DataLoss, ExpectedVersion, Head, NewEvent, StoreError};
 use projections::{Hash, Position, RecordedEvent, StreamVersion};
@@ -44,7 +44,35 @@ pub(super) struct AppendRequest {
     /// Set only by import: the time the events were first recorded (so an imported
     /// log hashes exactly as the exported one did). `None`: the batch's time.
     pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Each event's metadata and payload as JSON, encoded by the caller (the writer
+    /// only adds the envelope around them).
+    pub payloads: Vec<EncodedPayload>,
     pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+impl AppendRequest {
+    /// A request for `events`, their metadata and payloads encoded here, on the
+    /// caller's thread, rather than on the writer's.
+    pub fn new(
+        stream: String,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+        reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+    ) -> Result<AppendRequest, StoreError> {
+        let payloads = events
+            .iter()
+            .map(|event| EncodedPayload::new(&event.metadata, &event.event))
+            .collect::<Result<_, _>>()?;
+        Ok(AppendRequest {
+            stream,
+            expected,
+            events,
+            recorded_at,
+            payloads,
+            reply,
+        })
+    }
 }
 
 struct Writer {
@@ -60,11 +88,16 @@ struct Writer {
     /// Where the last durable batch ends, synced before any of it is acknowledged.
     witness: WitnessFile,
     body: Vec<u8>,
+    /// The last batch's buffer, emptied, for the next batch to encode into.
+    spare: Vec<u8>,
     /// The next segment, being zero-filled on a helper thread once the current one is
     /// half full, so a rollover does not stall appends behind a 64 MiB write.
     next_segment: Option<std::thread::JoinHandle<std::io::Result<PreparedSegment>>>,
     /// Index files of sealed segments being written on helper threads.
     index_writes: Vec<std::thread::JoinHandle<()>>,
+    /// Where the events the tail lets go are sent to be freed, off this thread (a
+    /// large batch frees thousands of events; `None`: freed here).
+    dropper: Option<std::sync::mpsc::Sender<Vec<(RecordedEvent, usize)>>>,
 }
 
 /// What recovery hands the writer.
@@ -112,8 +145,10 @@ pub(super) fn spawn(
         head_tx,
         witness: start.witness,
         body: Vec::with_capacity(1024),
+        spare: Vec::new(),
         next_segment: None,
         index_writes: Vec::new(),
+        dropper: spawn_dropper(),
     };
     if start.witness_stale && start.losses.is_empty() {
         writer.record_witness(writer.write_offset)?;
@@ -138,17 +173,17 @@ impl Writer {
     /// Appends the event that records `loss`, as one batch of its own.
     fn record_loss(&mut self, loss: &DataLoss) -> Result<(), StoreError> {
         let (reply, mut response) = oneshot::channel();
-        let request = AppendRequest {
-            stream: DataLoss::STREAM.into(),
-            expected: ExpectedVersion::Any,
-            events: vec![loss.to_event()],
-            recorded_at: None,
+        let request = AppendRequest::new(
+            DataLoss::STREAM.into(),
+            ExpectedVersion::Any,
+            vec![loss.to_event()],
+            None,
             reply,
-        };
-        let mut batch = Batch::new(self.head);
+        )?;
+        let mut batch = Batch::new(self.head, std::mem::take(&mut self.spare));
         if let Some(request) = self.stage(&mut batch, request) {
             self.commit(batch);
-            let mut batch = Batch::new(self.head);
+            let mut batch = Batch::new(self.head, std::mem::take(&mut self.spare));
             let _ = self.stage(&mut batch, request);
             self.commit(batch);
         } else {
@@ -189,7 +224,7 @@ impl Writer {
                 Command::Append(request) => request,
                 Command::Close(reply) => return self.close(reply),
             };
-            let mut batch = Batch::new(self.head);
+            let mut batch = Batch::new(self.head, std::mem::take(&mut self.spare));
             let mut close = None;
             carried = self.stage(&mut batch, request);
             while carried.is_none() && batch.bytes.len() < self.options.max_batch_bytes {
@@ -340,7 +375,7 @@ impl Writer {
         let mut prev_hash = batch.head.hash;
         let first_version = current.map_or(0, |v| v + 1);
         let last = request.events.len().saturating_sub(1);
-        for (i, event) in request.events.iter().enumerate() {
+        for (i, (event, payload)) in request.events.iter().zip(&request.payloads).enumerate() {
             let position = batch.head.position + 1 + i as u64;
             self.body.clear();
             encode_body(
@@ -353,8 +388,8 @@ impl Writer {
                     recorded_at: request.recorded_at.unwrap_or(batch.recorded_at),
                     event_type: event.event.event_type(),
                     schema_version: event.event.schema_version(),
-                    metadata: &event.metadata,
-                    event: &event.event,
+                    metadata: &*payload.metadata,
+                    event: &*payload.event,
                 },
             )?;
             if self.body.len() > MAX_BODY_LEN {
@@ -500,17 +535,24 @@ impl Writer {
     }
 
     /// Writes and syncs the batch, then publishes it; or refuses every append in it.
+    /// Keeps the batch's buffer for the next one unless it grew unusually large.
     fn commit(&mut self, mut batch: Batch) {
+        let mut bytes = std::mem::take(&mut batch.bytes);
+        self.write_and_publish(batch, &mut bytes);
+        if bytes.capacity() <= 2 * self.options.max_batch_bytes {
+            self.spare = bytes;
+        }
+    }
+
+    fn write_and_publish(&mut self, mut batch: Batch, bytes: &mut Vec<u8>) {
         let recorded = std::mem::take(&mut batch.recorded);
-        if batch.bytes.is_empty() {
+        if bytes.is_empty() {
             return send_replies(batch.replies);
         }
-        let written = batch.bytes.len() as u64;
+        let written = bytes.len() as u64;
         let padded_end = self.dirty_end.max(self.write_offset + written);
-        batch
-            .bytes
-            .resize((padded_end - self.write_offset) as usize, 0);
-        let durable = write_all_at(self.file.as_ref(), &batch.bytes, self.write_offset)
+        bytes.resize((padded_end - self.write_offset) as usize, 0);
+        let durable = write_all_at(self.file.as_ref(), bytes, self.write_offset)
             .and_then(|()| self.file.sync_data())
             .and_then(|()| {
                 let end = self.write_offset + written;
@@ -584,9 +626,32 @@ impl Writer {
         self.write_offset += written;
         self.dirty_end = self.write_offset;
         self.head = batch.head;
-        self.shared.tail.push(recorded);
+        let evicted = self.shared.tail.push(recorded);
+        if let (Some(dropper), true) = (&self.dropper, evicted.len() >= DROP_ELSEWHERE_FROM) {
+            let _ = dropper.send(evicted);
+        }
         self.head_tx.send_replace(batch.head.position);
         Ok(())
+    }
+}
+
+/// Evicted events freed on the dropper's thread only from this many: waking it costs
+/// more than freeing a few (one connection's batches evict an event or two each).
+const DROP_ELSEWHERE_FROM: usize = 256;
+
+/// A thread that frees whatever it is sent, so the writer does not spend its time
+/// dropping the events the tail evicts. It ends when the writer drops its sender.
+fn spawn_dropper() -> Option<std::sync::mpsc::Sender<Vec<(RecordedEvent, usize)>>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<(RecordedEvent, usize)>>();
+    let spawned = std::thread::Builder::new()
+        .name("alert-ledger-drop".into())
+        .spawn(move || rx.into_iter().for_each(drop));
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot start the thread that frees evicted events; the writer frees them");
+            None
+        }
     }
 }
 
