@@ -34,9 +34,10 @@ pub struct DecodeError {
 
 /// The envelope fields of one event, borrowed for encoding. `M` and `E` are the
 /// metadata's and the payload's types: [`Metadata`] and [`Event`], or their JSON
-/// already encoded ([`EncodedPayload`]), which serializes to the same bytes.
+/// already encoded ([`EncodedPayload`]), which serializes to the same bytes; `T`,
+/// the time's: a `DateTime<Utc>`, or its JSON encoded once for a whole batch.
 #[derive(Debug, Serialize)]
-pub struct BodyRef<'a, M: ?Sized = Metadata, E: ?Sized = Event> {
+pub struct BodyRef<'a, M: ?Sized = Metadata, E: ?Sized = Event, T = DateTime<Utc>> {
     /// The idempotency key.
     pub event_id: Uuid,
     /// The stream the event belongs to.
@@ -46,7 +47,7 @@ pub struct BodyRef<'a, M: ?Sized = Metadata, E: ?Sized = Event> {
     /// Position in `$all`.
     pub position: Position,
     /// When the store recorded it.
-    pub recorded_at: DateTime<Utc>,
+    pub recorded_at: T,
     /// The payload's type tag (repeated outside the payload so decoding can pick the
     /// schema before reading it).
     pub event_type: &'a str,
@@ -69,6 +70,15 @@ pub struct EncodedPayload {
     pub event: Box<RawValue>,
 }
 
+/// `time` as JSON, exactly as a body holds it (every event of a batch carries the
+/// batch's time: encoded once, not once per event).
+pub fn encode_time(time: &DateTime<Utc>) -> Result<Box<RawValue>, DecodeError> {
+    serde_json::value::to_raw_value(time).map_err(|err| DecodeError {
+        position: 0,
+        reason: format!("cannot encode time: {err}"),
+    })
+}
+
 impl EncodedPayload {
     /// Encodes `metadata` and `event` exactly as [`encode_body`] would inside a body.
     pub fn new(metadata: &Metadata, event: &Event) -> Result<EncodedPayload, DecodeError> {
@@ -84,10 +94,14 @@ impl EncodedPayload {
 }
 
 /// Appends the body of `fields` to `out`.
-pub fn encode_body<M, E>(out: &mut Vec<u8>, fields: &BodyRef<'_, M, E>) -> Result<(), DecodeError>
+pub fn encode_body<M, E, T>(
+    out: &mut Vec<u8>,
+    fields: &BodyRef<'_, M, E, T>,
+) -> Result<(), DecodeError>
 where
     M: Serialize + ?Sized,
     E: Serialize + ?Sized,
+    T: Serialize,
 {
     serde_json::to_writer(out, fields).map_err(|err| DecodeError {
         position: fields.position,

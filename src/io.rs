@@ -25,6 +25,12 @@ pub trait LogFile: Send + Sync + 'static {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize>;
     /// Makes written data durable (`fdatasync`).
     fn sync_data(&self) -> io::Result<()>;
+    /// Starts writing `len` bytes from `offset` back to the disk without waiting for
+    /// them, so the disk works while the caller goes on; only a later
+    /// [`LogFile::sync_data`] makes them durable. A hint: by default it does nothing.
+    fn start_writeback(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
     /// Truncates or extends the file.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// The file's current length in bytes.
@@ -90,6 +96,18 @@ impl LogFile for RealFile {
     }
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()
+    }
+    /// Linux starts writing dirty pages back when told their cached copies are not
+    /// needed (`POSIX_FADV_DONTNEED`) and does not wait for it; the pages it then
+    /// drops are clean ones only, so a range just written stays cached. (There is no
+    /// safe wrapper of `sync_file_range`, which says this directly.)
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        use rustix::fs::{fadvise, Advice};
+        let Some(len) = std::num::NonZeroU64::new(len) else {
+            return Ok(());
+        };
+        fadvise(&self.0, offset, Some(len), Advice::DontNeed).map_err(io::Error::from)
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
@@ -244,6 +262,9 @@ impl LogFile for FaultyFile {
             return self.inner.write_at(&buf[..buf.len() / 2], offset);
         }
         self.inner.write_at(buf, offset)
+    }
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.inner.start_writeback(offset, len)
     }
     fn sync_data(&self) -> io::Result<()> {
         if FaultInjector::take(&self.faults.state.failing_syncs) {

@@ -98,7 +98,7 @@ fn the_chain_hash_depends_on_the_previous_hash_and_every_body_byte() {
 }
 
 #[test]
-fn a_body_from_an_encoded_payload_is_the_typed_body_byte_for_byte() {
+fn a_body_from_encoded_parts_is_the_typed_body_byte_for_byte() {
     let fixture = decode_body(V1_FIXTURE, 1, Hash::GENESIS, Hash([1; 32])).expect("decodes");
     let note = Event::NoteAdded {
         alert_id: AlertId(Uuid::from_u128(7)),
@@ -135,7 +135,7 @@ fn a_body_from_an_encoded_payload_is_the_typed_body_byte_for_byte() {
                         stream: "alert-1",
                         stream_version: 3,
                         position: 12,
-                        recorded_at,
+                        recorded_at: &*encode_time(&recorded_at).expect("encodes"),
                         event_type: event.event_type(),
                         schema_version: event.schema_version(),
                         metadata: &*payload.metadata,

@@ -56,6 +56,12 @@ impl LogFile for ProbedFile {
             Probe::SkipWrites => Ok(()),
         }
     }
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        match self.probe {
+            Probe::DelayWrites(_) => self.inner.start_writeback(offset, len),
+            Probe::SkipWrites => Ok(()),
+        }
+    }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.inner.set_len(len)
     }

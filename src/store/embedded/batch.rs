@@ -28,6 +28,9 @@ pub(super) struct Staged {
 /// Everything one group commit writes and answers.
 pub(super) struct Batch {
     pub(super) bytes: Vec<u8>,
+    /// How much of `bytes` the writer has already written to the file (not yet synced:
+    /// a large batch is written in parts while the rest is encoded).
+    pub(super) written_early: usize,
     pub(super) records: Vec<Staged>,
     pub(super) streams: Vec<String>,
     pub(super) versions: HashMap<String, StreamVersion>,
@@ -48,6 +51,7 @@ impl Batch {
         bytes.clear();
         Batch {
             bytes,
+            written_early: 0,
             records: Vec::new(),
             streams: Vec::new(),
             versions: HashMap::new(),

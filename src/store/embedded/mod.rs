@@ -99,6 +99,10 @@ pub struct EmbeddedOptions {
     pub idempotency_window: usize,
     /// A batch stops taking queued appends once it holds this many bytes.
     pub max_batch_bytes: usize,
+    /// A batch that grows past this many bytes not yet written is written to the file
+    /// in parts while the writer encodes the rest (its sync and acknowledgements come
+    /// at the end as for any batch): 1 MiB, so only bulk appends and imports do.
+    pub early_write_bytes: usize,
     /// Capacity of the append queue in front of the writer (back-pressure beyond it).
     pub queue_capacity: usize,
     /// The newest durable events kept in memory for followers' reads
@@ -112,7 +116,7 @@ pub struct EmbeddedOptions {
 
 impl EmbeddedOptions {
     /// Defaults: 64 MiB segments, torn-tail tolerance, 1,000,000 remembered ids, 4 MiB
-    /// batches, the real file system.
+    /// batches written early from 1 MiB, the real file system.
     pub fn new(data_dir: impl Into<PathBuf>) -> EmbeddedOptions {
         EmbeddedOptions {
             data_dir: data_dir.into(),
@@ -120,6 +124,7 @@ impl EmbeddedOptions {
             recovery: RecoveryMode::default(),
             idempotency_window: 1_000_000,
             max_batch_bytes: 4 * 1024 * 1024,
+            early_write_bytes: 1024 * 1024,
             queue_capacity: 4096,
             tail_events: tail::TAIL_EVENTS,
             fs: Arc::new(RealFileSystem),

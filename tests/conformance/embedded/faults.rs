@@ -183,3 +183,109 @@ async fn a_full_disk_refuses_appends_until_space_returns() {
     assert_eq!(result.last_position, 2);
     assert_eq!(reopened_positions(&h).await, vec![1, 2]);
 }
+
+/// Appends `calls` concurrent calls of `per_call` notes each and returns the ids of the
+/// acknowledged and of the refused ones.
+async fn concurrent_notes(
+    h: &EmbeddedHarness,
+    calls: usize,
+    per_call: usize,
+) -> (HashSet<Uuid>, HashSet<Uuid>) {
+    let tasks: Vec<_> = (0..calls)
+        .map(|i| {
+            let store = h.store.clone();
+            tokio::spawn(async move {
+                let events = notes(&format!("big{i}"), per_call);
+                let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+                let result = store
+                    .append(&format!("bulk-{i}"), ExpectedVersion::Any, events)
+                    .await;
+                (ids, result)
+            })
+        })
+        .collect();
+    let (mut acknowledged, mut refused) = (HashSet::new(), HashSet::new());
+    for task in tasks {
+        let (ids, result) = task.await.expect("task");
+        match result {
+            Ok(_) => acknowledged.extend(ids),
+            Err(StoreError::Unavailable(_)) => refused.extend(ids),
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    (acknowledged, refused)
+}
+
+/// Batches over a mebibyte are written in parts before their sync (the writer's early
+/// writes). A fault in any part, or in the sync after them, must still refuse exactly
+/// the batch's appends, store none of them, and leave a log that reopens gap-free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_written_in_parts_is_all_or_nothing_under_faults() {
+    #[derive(Debug)]
+    enum Fault {
+        None,
+        Sync,
+        ShortWrite,
+        DiskFull,
+    }
+    for fault in [Fault::None, Fault::Sync, Fault::ShortWrite, Fault::DiskFull] {
+        let (fs, faults) = FaultyFileSystem::new(Arc::new(RealFileSystem));
+        let h = EmbeddedHarness::with(|o| {
+            o.segment_size = 64 * 1024 * 1024;
+            o.early_write_bytes = 4096;
+            o.fs = fs;
+        });
+        let (calls, per_call) = (24, 300);
+        match fault {
+            Fault::None => {}
+            Fault::Sync => faults.fail_next_syncs(1),
+            Fault::ShortWrite => faults.short_next_writes(1),
+            Fault::DiskFull => faults.set_disk_full(true),
+        }
+        let (acknowledged, refused) = match fault {
+            Fault::DiskFull => {
+                let clear = tokio::spawn(async move {
+                    while faults.injected() == 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                    faults.set_disk_full(false);
+                });
+                let outcome = concurrent_notes(&h, calls, per_call).await;
+                clear.await.expect("clear");
+                outcome
+            }
+            _ => concurrent_notes(&h, calls, per_call).await,
+        };
+        assert_eq!(acknowledged.len() + refused.len(), calls * per_call);
+        let stats = h.store.stats();
+        match fault {
+            Fault::None => {
+                assert!(refused.is_empty());
+                assert!(
+                    stats.batches < calls as u64,
+                    "some batch held several calls, so was written in parts: {stats:?}"
+                );
+            }
+            // A failed part is written again by the batch's own write, which may then
+            // succeed: either outcome is right as long as the log agrees with it.
+            Fault::ShortWrite | Fault::DiskFull => {}
+            Fault::Sync => {
+                assert!(!refused.is_empty(), "{fault:?} refused a batch")
+            }
+        }
+        let stored: HashSet<Uuid> = h
+            .store
+            .read_all(1, 100_000)
+            .await
+            .expect("read")
+            .iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(stored, acknowledged, "exactly the acknowledged are stored");
+        let positions = reopened_positions(&h).await;
+        assert_eq!(
+            positions,
+            (1..=acknowledged.len() as u64).collect::<Vec<_>>()
+        );
+    }
+}
