@@ -103,6 +103,16 @@ struct Plan {
     next_wake: Duration,
 }
 
+impl Plan {
+    /// Nothing to do until a delivery finishes or the idle rescan.
+    fn idle() -> Plan {
+        Plan {
+            due: Vec::new(),
+            next_wake: IDLE_RESCAN,
+        }
+    }
+}
+
 impl Dispatcher {
     /// A dispatcher over `state`, reporting through `status`. Fails on settings
     /// that do not fit together.
@@ -152,7 +162,7 @@ impl Dispatcher {
         loop {
             let seen = self.inner.state.views.applied();
             let free = config.concurrency.saturating_sub(in_flight.len());
-            let plan = self.plan(&busy, &paused, free);
+            let plan = self.plan_off_runtime(&busy, &paused, free).await;
             for (id, position, action) in plan.due {
                 if in_flight.len() >= config.concurrency {
                     break;
@@ -193,6 +203,30 @@ impl Dispatcher {
         tracing::info!("dispatcher stopped");
     }
 
+    /// [`Dispatcher::plan`] on a blocking thread: it reads the view file (up to
+    /// [`PLAN_SCAN_LIMIT`] rows, after every views commit while messages are pending),
+    /// and a runtime thread held that long delays whatever requests are queued on it.
+    async fn plan_off_runtime(
+        &self,
+        busy: &HashMap<tokio::task::Id, MessageId>,
+        paused: &HashMap<MessageId, (Position, Instant)>,
+        free: usize,
+    ) -> Plan {
+        if free == 0 {
+            return Plan::idle();
+        }
+        let (me, busy, paused) = (self.clone(), busy.clone(), paused.clone());
+        tokio::task::spawn_blocking(move || me.plan(&busy, &paused, free))
+            .await
+            .unwrap_or_else(|err| {
+                tracing::error!(%err, "planning deliveries failed; retrying later");
+                Plan {
+                    due: Vec::new(),
+                    next_wake: RESCAN_SOON,
+                }
+            })
+    }
+
     /// Reads the views: up to `free` due messages (oldest first) and the time to the
     /// next one. With no free slot there is nothing to plan: the next delivery to finish
     /// wakes the loop. The cost is bounded by the slots, the paused messages and
@@ -204,10 +238,7 @@ impl Dispatcher {
         free: usize,
     ) -> Plan {
         if free == 0 {
-            return Plan {
-                due: Vec::new(),
-                next_wake: IDLE_RESCAN,
-            };
+            return Plan::idle();
         }
         let now = Utc::now();
         let instant = Instant::now();
