@@ -78,29 +78,7 @@ async fn an_fsync_failure_refuses_the_batch_and_the_head_does_not_move() {
 async fn concurrent_appends_in_a_failed_batch_are_all_refused_and_none_is_stored() {
     let (h, faults) = faulty_harness();
     faults.fail_next_syncs(1);
-    let calls: Vec<_> = (0..16)
-        .map(|i| {
-            let store = h.store.clone();
-            tokio::spawn(async move {
-                let events = notes(&format!("c{i}"), 2);
-                let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-                let result = store
-                    .append(&format!("task-{i}"), ExpectedVersion::Any, events)
-                    .await;
-                (ids, result)
-            })
-        })
-        .collect();
-    let mut acknowledged = HashSet::new();
-    let mut refused = HashSet::new();
-    for call in calls {
-        let (ids, result) = call.await.expect("task");
-        match result {
-            Ok(_) => acknowledged.extend(ids),
-            Err(StoreError::Unavailable(_)) => refused.extend(ids),
-            Err(other) => panic!("unexpected error {other:?}"),
-        }
-    }
+    let (acknowledged, refused) = concurrent_notes(&h, 16, 2).await;
     assert!(!refused.is_empty(), "the failed batch refused its appends");
     let stored: HashSet<Uuid> = h
         .store
@@ -195,10 +173,10 @@ async fn concurrent_notes(
         .map(|i| {
             let store = h.store.clone();
             tokio::spawn(async move {
-                let events = notes(&format!("big{i}"), per_call);
+                let events = notes(&format!("c{i}"), per_call);
                 let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
                 let result = store
-                    .append(&format!("bulk-{i}"), ExpectedVersion::Any, events)
+                    .append(&format!("task-{i}"), ExpectedVersion::Any, events)
                     .await;
                 (ids, result)
             })
