@@ -73,24 +73,25 @@ pub struct EncodedPayload {
 /// `time` as JSON, exactly as a body holds it (every event of a batch carries the
 /// batch's time: encoded once, not once per event).
 pub fn encode_time(time: &DateTime<Utc>) -> Result<Box<RawValue>, DecodeError> {
-    serde_json::value::to_raw_value(time).map_err(|err| DecodeError {
-        position: 0,
-        reason: format!("cannot encode time: {err}"),
-    })
+    encode_part(time)
 }
 
 impl EncodedPayload {
     /// Encodes `metadata` and `event` exactly as [`encode_body`] would inside a body.
     pub fn new(metadata: &Metadata, event: &Event) -> Result<EncodedPayload, DecodeError> {
-        let encode = |err: serde_json::Error| DecodeError {
-            position: 0,
-            reason: format!("cannot encode event: {err}"),
-        };
         Ok(EncodedPayload {
-            metadata: serde_json::value::to_raw_value(metadata).map_err(encode)?,
-            event: serde_json::value::to_raw_value(event).map_err(encode)?,
+            metadata: encode_part(metadata)?,
+            event: encode_part(event)?,
         })
     }
+}
+
+/// One part of a body encoded ahead of it (its position is not known yet: 0).
+fn encode_part<T: Serialize + ?Sized>(part: &T) -> Result<Box<RawValue>, DecodeError> {
+    serde_json::value::to_raw_value(part).map_err(|err| DecodeError {
+        position: 0,
+        reason: format!("cannot encode event: {err}"),
+    })
 }
 
 /// Appends the body of `fields` to `out`.

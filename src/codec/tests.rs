@@ -111,44 +111,11 @@ fn a_body_from_encoded_parts_is_the_typed_body_byte_for_byte() {
         source: Some("api".into()),
     };
     for (event, metadata) in [(&fixture.event, &fixture.metadata), (&note, &metadata)] {
-        let envelope = |out: &mut Vec<u8>, payload: Option<&EncodedPayload>| {
-            let recorded_at = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("time");
-            let result = match payload {
-                None => encode_body(
-                    out,
-                    &BodyRef {
-                        event_id: Uuid::from_u128(1),
-                        stream: "alert-1",
-                        stream_version: 3,
-                        position: 12,
-                        recorded_at,
-                        event_type: event.event_type(),
-                        schema_version: event.schema_version(),
-                        metadata,
-                        event,
-                    },
-                ),
-                Some(payload) => encode_body(
-                    out,
-                    &BodyRef {
-                        event_id: Uuid::from_u128(1),
-                        stream: "alert-1",
-                        stream_version: 3,
-                        position: 12,
-                        recorded_at: &*encode_time(&recorded_at).expect("encodes"),
-                        event_type: event.event_type(),
-                        schema_version: event.schema_version(),
-                        metadata: &*payload.metadata,
-                        event: &*payload.event,
-                    },
-                ),
-            };
-            result.expect("encodes");
-        };
-        let (mut typed, mut spliced) = (Vec::new(), Vec::new());
-        envelope(&mut typed, None);
+        let recorded_at = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("time");
+        let typed = envelope(event, metadata, event, recorded_at);
         let payload = EncodedPayload::new(metadata, event).expect("encodes");
-        envelope(&mut spliced, Some(&payload));
+        let time = encode_time(&recorded_at).expect("encodes");
+        let spliced = envelope(event, &*payload.metadata, &*payload.event, &*time);
         assert_eq!(
             String::from_utf8_lossy(&spliced),
             String::from_utf8_lossy(&typed)
@@ -156,4 +123,31 @@ fn a_body_from_encoded_parts_is_the_typed_body_byte_for_byte() {
         let decoded = decode_body(&spliced, 12, Hash::GENESIS, Hash([3; 32])).expect("decodes");
         assert_eq!(&decoded.event, event);
     }
+}
+
+/// The body of `event` at a fixed place, its metadata, payload and time given as any
+/// serializable form of them.
+fn envelope<M, E, T>(event: &Event, metadata: &M, payload: &E, recorded_at: T) -> Vec<u8>
+where
+    M: Serialize + ?Sized,
+    E: Serialize + ?Sized,
+    T: Serialize,
+{
+    let mut out = Vec::new();
+    encode_body(
+        &mut out,
+        &BodyRef {
+            event_id: Uuid::from_u128(1),
+            stream: "alert-1",
+            stream_version: 3,
+            position: 12,
+            recorded_at,
+            event_type: event.event_type(),
+            schema_version: event.schema_version(),
+            metadata,
+            event: payload,
+        },
+    )
+    .expect("encodes");
+    out
 }

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use projections::ids::MessageId;
 use projections::views::DeliveryState;
 use projections::Position;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -206,6 +206,8 @@ impl Dispatcher {
     /// [`Dispatcher::plan`] on a blocking thread: it reads the view file (up to
     /// [`PLAN_SCAN_LIMIT`] rows, after every views commit while messages are pending),
     /// and a runtime thread held that long delays whatever requests are queued on it.
+    /// With no free slot there is nothing to plan: the next delivery to finish wakes
+    /// the loop.
     async fn plan_off_runtime(
         &self,
         busy: &HashMap<tokio::task::Id, MessageId>,
@@ -215,8 +217,9 @@ impl Dispatcher {
         if free == 0 {
             return Plan::idle();
         }
-        let (me, busy, paused) = (self.clone(), busy.clone(), paused.clone());
-        tokio::task::spawn_blocking(move || me.plan(&busy, &paused, free))
+        let in_flight: HashSet<MessageId> = busy.values().copied().collect();
+        let (me, paused) = (self.clone(), paused.clone());
+        tokio::task::spawn_blocking(move || me.plan(&in_flight, &paused, free))
             .await
             .unwrap_or_else(|err| {
                 tracing::error!(%err, "planning deliveries failed; retrying later");
@@ -227,22 +230,17 @@ impl Dispatcher {
             })
     }
 
-    /// Reads the views: up to `free` due messages (oldest first) and the time to the
-    /// next one. With no free slot there is nothing to plan: the next delivery to finish
-    /// wakes the loop. The cost is bounded by the slots, the paused messages and
-    /// [`PLAN_SCAN_LIMIT`], not by the backlog.
+    /// Reads the views: up to `free` due messages (oldest first, none of those
+    /// `in_flight`) and the time to the next one. The cost is bounded by the slots, the
+    /// paused messages and [`PLAN_SCAN_LIMIT`], not by the backlog.
     fn plan(
         &self,
-        busy: &HashMap<tokio::task::Id, MessageId>,
+        in_flight: &HashSet<MessageId>,
         paused: &HashMap<MessageId, (Position, Instant)>,
         free: usize,
     ) -> Plan {
-        if free == 0 {
-            return Plan::idle();
-        }
         let now = Utc::now();
         let instant = Instant::now();
-        let in_flight: std::collections::HashSet<MessageId> = busy.values().copied().collect();
         let mut next_wake = IDLE_RESCAN;
         let views = self.inner.state.views.current();
         let mut due = Vec::new();

@@ -180,10 +180,10 @@ impl Writer {
             None,
             reply,
         )?;
-        let mut batch = Batch::new(self.head, std::mem::take(&mut self.spare));
+        let mut batch = self.new_batch();
         if let Some(request) = self.stage(&mut batch, request) {
             self.commit(batch);
-            let mut batch = Batch::new(self.head, std::mem::take(&mut self.spare));
+            let mut batch = self.new_batch();
             let _ = self.stage(&mut batch, request);
             self.commit(batch);
         } else {
@@ -224,7 +224,7 @@ impl Writer {
                 Command::Append(request) => request,
                 Command::Close(reply) => return self.close(reply),
             };
-            let mut batch = Batch::new(self.head, std::mem::take(&mut self.spare));
+            let mut batch = self.new_batch();
             let mut close = None;
             carried = self.stage(&mut batch, request);
             while carried.is_none() && batch.bytes.len() < self.options.max_batch_bytes {
@@ -534,6 +534,11 @@ impl Writer {
             return Err(not_ready());
         }
         install_segment(self.options.fs.as_ref(), &self.options.data_dir, prepared)
+    }
+
+    /// An empty batch after the head, encoding into the last batch's buffer.
+    fn new_batch(&mut self) -> Batch {
+        Batch::new(self.head, std::mem::take(&mut self.spare))
     }
 
     /// Once a batch holds `early_write_bytes` not yet written, writes them to the file
