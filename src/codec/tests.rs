@@ -12,23 +12,8 @@ fn note_body(position: Position) -> Vec<u8> {
         actor: Some("ops".into()),
         ..Metadata::default()
     };
-    let mut out = Vec::new();
-    encode_body(
-        &mut out,
-        &BodyRef {
-            event_id: Uuid::from_u128(1),
-            stream: "alert-1",
-            stream_version: 3,
-            position,
-            recorded_at: DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
-            event_type: event.event_type(),
-            schema_version: event.schema_version(),
-            metadata: &metadata,
-            event: &event,
-        },
-    )
-    .expect("encodes");
-    out
+    let recorded_at = DateTime::from_timestamp(1_700_000_000, 0).expect("valid time");
+    body_at(position, &event, &metadata, &event, recorded_at)
 }
 
 #[test]
@@ -112,10 +97,10 @@ fn a_body_from_encoded_parts_is_the_typed_body_byte_for_byte() {
     };
     for (event, metadata) in [(&fixture.event, &fixture.metadata), (&note, &metadata)] {
         let recorded_at = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("time");
-        let typed = envelope(event, metadata, event, recorded_at);
+        let typed = body_at(12, event, metadata, event, recorded_at);
         let payload = EncodedPayload::new(metadata, event).expect("encodes");
         let time = encode_time(&recorded_at).expect("encodes");
-        let spliced = envelope(event, &*payload.metadata, &*payload.event, &*time);
+        let spliced = body_at(12, event, &*payload.metadata, &*payload.event, &*time);
         assert_eq!(
             String::from_utf8_lossy(&spliced),
             String::from_utf8_lossy(&typed)
@@ -125,9 +110,15 @@ fn a_body_from_encoded_parts_is_the_typed_body_byte_for_byte() {
     }
 }
 
-/// The body of `event` at a fixed place, its metadata, payload and time given as any
-/// serializable form of them.
-fn envelope<M, E, T>(event: &Event, metadata: &M, payload: &E, recorded_at: T) -> Vec<u8>
+/// The body of `event` at `position` (stream `alert-1`, version 3), its metadata,
+/// payload and time given as any serializable form of them.
+fn body_at<M, E, T>(
+    position: Position,
+    event: &Event,
+    metadata: &M,
+    payload: &E,
+    recorded_at: T,
+) -> Vec<u8>
 where
     M: Serialize + ?Sized,
     E: Serialize + ?Sized,
@@ -140,7 +131,7 @@ where
             event_id: Uuid::from_u128(1),
             stream: "alert-1",
             stream_version: 3,
-            position: 12,
+            position,
             recorded_at,
             event_type: event.event_type(),
             schema_version: event.schema_version(),
