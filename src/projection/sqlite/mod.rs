@@ -121,8 +121,16 @@ impl Writer {
 
     /// Folds `events` and commits them with the checkpoint; returns how many did not
     /// fold. On an error nothing of the batch is kept.
+    ///
+    /// The transaction takes the write lock when it begins (`BEGIN IMMEDIATE`): the
+    /// background checkpoint holds that lock while it empties the write-ahead log, and
+    /// a deferred transaction that had already read could not take it then (SQLite
+    /// answers "database is locked" at once rather than wait, where a waiting reader
+    /// could deadlock). Begun immediate, the batch waits its turn under the busy timeout.
     pub fn apply(&mut self, events: &[RecordedEvent]) -> rusqlite::Result<u64> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let outcome = batch::apply(&tx, &mut self.resident, events)
             .and_then(|failed| tx.commit().map(|()| failed));
         if outcome.is_err() {
