@@ -68,7 +68,7 @@ fn incident(nonce: u64, i: u64, open: bool) -> Vec<(String, Vec<NewEvent>)> {
 }
 
 /// Fills `store` to at least `target` events with [`OPEN`] alerts left open.
-async fn fill(store: Arc<dyn EventStore>, target: u64) -> anyhow::Result<u64> {
+pub async fn fill(store: Arc<dyn EventStore>, target: u64) -> anyhow::Result<u64> {
     let per_incident = (0..600)
         .map(|i| {
             incident(1, i, false)
