@@ -7,7 +7,6 @@
 use crate::scenario::ops;
 use crate::world::World;
 use alert_ledger::projection::sqlite::{ViewFile, Writer};
-use alert_ledger::projection::ViewQueries;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use std::sync::atomic::{AtomicBool, Ordering};
