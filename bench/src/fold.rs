@@ -21,22 +21,10 @@ use std::time::{Duration, Instant};
 /// thousand operations per second, and when it catches up.
 pub const BATCHES: [usize; 3] = [32, 1_024, 16_384];
 
-/// The calling thread's CPU time (user + system), from `/proc/thread-self/stat`.
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
-    let hz = 100;
-    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / hz)
+/// The calling thread's CPU time (user + system).
+fn thread_cpu(ticks: f64) -> anyhow::Result<Duration> {
+    let secs = crate::wrk::cpu_secs_in("/proc/thread-self/stat", ticks)?;
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// A log of at least `events` events of the mix, read back in order.
@@ -61,6 +49,7 @@ fn fold(
     events: &[RecordedEvent],
     batch: usize,
 ) -> anyhow::Result<(Duration, Duration)> {
+    let ticks = crate::wrk::clock_ticks()?;
     let path = dir.join(format!("fold-{batch}.sqlite"));
     let mut writer = Writer::open(&path)?;
     let file = Arc::new(ViewFile::new(path));
@@ -74,14 +63,17 @@ fn fold(
             }
         })
     };
-    let (started, cpu) = (Instant::now(), thread_cpu());
-    for chunk in events.chunks(batch) {
-        writer.apply(chunk)?;
-    }
-    let (wall, cpu) = (started.elapsed(), thread_cpu().saturating_sub(cpu));
+    let timed = (|| {
+        let (started, cpu) = (Instant::now(), thread_cpu(ticks)?);
+        for chunk in events.chunks(batch) {
+            writer.apply(chunk)?;
+        }
+        Ok((started.elapsed(), thread_cpu(ticks)?.saturating_sub(cpu)))
+    })();
+    // Stopped on every path, so a failed fold does not leave the thread checkpointing.
     done.store(true, Ordering::Relaxed);
     let _ = checkpointer.join();
-    Ok((wall, cpu))
+    timed
 }
 
 /// Runs the suite on a log of `events` events, `repeats` times per batch size.

@@ -190,7 +190,13 @@ fn wrk_duration(text: &str) -> Option<Duration> {
 
 /// User + system CPU seconds of process `pid` (all its threads).
 fn cpu_secs(pid: u32, ticks: f64) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    cpu_secs_in(&format!("/proc/{pid}/stat"), ticks)
+}
+
+/// User + system CPU seconds from a `stat` file of `/proc` (a process's, or a thread's:
+/// `/proc/thread-self/stat`), with `ticks` clock ticks per second.
+pub fn cpu_secs_in(stat_file: &str, ticks: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(stat_file)?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let after = &stat[stat.rfind(')').context("a stat line")? + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -201,7 +207,7 @@ fn cpu_secs(pid: u32, ticks: f64) -> anyhow::Result<f64> {
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`).
-fn clock_ticks() -> anyhow::Result<f64> {
+pub fn clock_ticks() -> anyhow::Result<f64> {
     let out = std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
