@@ -366,24 +366,26 @@ pub async fn follow(
     let checkpointer = tokio::spawn(checkpoint_loop(views.clone()));
     let mut head = store.watch_head();
     let mut ahead = None;
+    let mut retry = Retry::default();
     loop {
         let target = *head.borrow_and_update();
         if views.applied() < target {
-            match follow_step(store.as_ref(), &views, (target, batch), &mut ahead).await {
-                Ok(events) if events < LINGER_BELOW => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(LINGER) => continue,
-                        _ = &mut shutdown => break,
-                    }
+            let step = follow_step(store.as_ref(), &views, (target, batch), &mut ahead).await;
+            let pause = match step {
+                Ok(events) => {
+                    retry.succeeded();
+                    (events < LINGER_BELOW).then_some(LINGER)
                 }
-                Ok(_) => continue,
                 Err(err) => {
-                    tracing::error!(%err, "views cannot follow the log; retrying in 1 s");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        _ = &mut shutdown => break,
-                    }
+                    let pause = retry.failed();
+                    tracing::error!(%err, retry_in_ms = pause.as_millis() as u64, "views cannot follow the log; retrying");
+                    Some(pause)
                 }
+            };
+            let Some(pause) = pause else { continue };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => continue,
+                _ = &mut shutdown => break,
             }
         }
         tokio::select! {
@@ -397,6 +399,30 @@ pub async fn follow(
         tracing::error!(%err, "views could not reach the head before stopping; the next start replays the rest");
     }
     views.following.store(false, Ordering::Relaxed);
+}
+
+/// The follower's pause after a failed batch: [`Retry::FIRST`], doubled after each
+/// failure in a row up to [`Retry::LAST`], and back to the first after a success. A
+/// transient error (a busy or briefly unreadable file) then costs milliseconds of lag,
+/// and one that lasts does not fill the log with a line per millisecond.
+#[derive(Debug, Default)]
+struct Retry {
+    failures: u32,
+}
+
+impl Retry {
+    const FIRST: Duration = Duration::from_millis(50);
+    const LAST: Duration = Duration::from_secs(1);
+
+    fn failed(&mut self) -> Duration {
+        let pause = Self::FIRST.saturating_mul(1 << self.failures.min(5));
+        self.failures = self.failures.saturating_add(1);
+        pause.min(Self::LAST)
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+    }
 }
 
 /// Folds the next batch of at most `batch` events up to `target`; returns how many it
@@ -442,5 +468,20 @@ async fn checkpoint_loop(views: Arc<ViewsHandle>) {
         if let Ok(Err(err)) = done {
             tracing::warn!(%err, "view file checkpoint failed; retrying");
         }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::Retry;
+    use std::time::Duration;
+
+    #[test]
+    fn the_pause_after_a_failure_doubles_up_to_a_second_and_a_success_resets_it() {
+        let mut retry = Retry::default();
+        let pauses: Vec<u128> = (0..8).map(|_| retry.failed().as_millis()).collect();
+        assert_eq!(pauses, [50, 100, 200, 400, 800, 1000, 1000, 1000]);
+        retry.succeeded();
+        assert_eq!(retry.failed(), Duration::from_millis(50));
     }
 }
