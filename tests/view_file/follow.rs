@@ -35,19 +35,17 @@ fn micros(views: &dyn alert_ledger::projection::ViewQueries) -> Value {
     cut(answers(views))
 }
 
-/// `…T03:40:29.419945904Z` → `…T03:40:29.419945Z`; any other text unchanged.
+/// Any RFC 3339 UTC time → the same time cut (not rounded) to microseconds and written
+/// with all six digits: `…T03:40:29.419945904Z` and `…T03:40:29.419945Z` →
+/// `…T03:40:29.419945Z`, and `…T03:40:29.297Z` → `…T03:40:29.297000Z`. Any other text
+/// is unchanged.
 fn cut_time(text: String) -> String {
-    let bytes = text.as_bytes();
-    let n = bytes.len();
-    let nanos = n > 11
-        && bytes[n - 1] == b'Z'
-        && bytes[n - 11] == b'.'
-        && bytes[n - 10..n - 1].iter().all(u8::is_ascii_digit)
-        && chrono::DateTime::parse_from_rfc3339(&text).is_ok();
-    if nanos {
-        format!("{}Z", &text[..n - 4])
-    } else {
-        text
+    let looks_like_time = text.len() >= 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T';
+    match chrono::DateTime::parse_from_rfc3339(&text) {
+        Ok(at) if looks_like_time => at
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        _ => text,
     }
 }
 
