@@ -27,8 +27,6 @@ pub mod stats;
 pub use checkpoint::{Counts, Resident};
 
 #[cfg(test)]
-mod cache_tests;
-#[cfg(test)]
 mod wal_tests;
 
 use crate::projection::queries::{ViewQueries, ViewSizes};
@@ -79,29 +77,13 @@ pub struct Writer {
     resident: Resident,
     /// The position the planner's statistics were last refreshed at (see `apply`).
     analyzed_at: Position,
-    /// Whether the cache is [`WRITER_CACHE_KIB`] (the file is past 1 GiB).
-    large_cache: bool,
 }
 
-/// The writer's page cache, in KiB, once the file is past [`LOCK_BYTE_OFFSET`] (SQLite's
-/// default is 2 MiB). A batch touches the same index and full-text pages again and
-/// again; with the default cache the writer spilled dirty pages into the write-ahead
-/// log mid-batch and read pages back from the file (`docs/benchmarks.md`, ingest).
-/// Readers keep the default.
+/// The writer's page cache, in KiB (SQLite's default is 2 MiB). A batch touches the
+/// same index and full-text pages again and again; with the default cache the writer
+/// spilled dirty pages into the write-ahead log mid-batch and read pages back from the
+/// file (`docs/benchmarks.md`, ingest). Readers keep the default.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
-
-/// The writer's page cache, in KiB, while the file is smaller than
-/// [`LOCK_BYTE_OFFSET`]. When SQLite splits a b-tree page it may swap two pages'
-/// numbers through the page number of the lock-byte page (1 GiB into the file). In a
-/// file smaller than that, the page cache then holds a number past the file's end, and
-/// the commit drops it by walking every slot of the cache's hash table, which is as
-/// large as the cache: at 32 MiB that walk was 8–10 % of the fold's CPU in batches of
-/// 32 events (ADR 0019, item 23). Past 1 GiB the walk never happens, and the larger
-/// cache pays.
-const WRITER_CACHE_SMALL_FILE_KIB: i64 = 8 * 1024;
-
-/// Where SQLite's lock-byte page is (the same for every page size).
-const LOCK_BYTE_OFFSET: i64 = 1 << 30;
 
 /// Statistics are refreshed once the file has grown this many times since the last
 /// refresh (and from 10,000 events on): O(log n) refreshes over a file's life.
@@ -111,59 +93,25 @@ impl Writer {
     /// Opens the writer on `path`, creating the tables if the file is new.
     pub fn open(path: &Path) -> rusqlite::Result<Writer> {
         let conn = connect(path)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.execute_batch(schema::TABLES)?;
         conn.execute_batch(schema::READ_INDEXES)?;
         let resident = checkpoint::load_resident(&conn)?;
-        let mut writer = Writer {
+        Ok(Writer {
             conn,
             analyzed_at: resident.position,
             resident,
-            large_cache: false,
-        };
-        writer
-            .conn
-            .pragma_update(None, "cache_size", -WRITER_CACHE_SMALL_FILE_KIB)?;
-        writer.size_cache()?;
-        Ok(writer)
+        })
     }
 
-    /// Wraps a connection whose tables exist (its cache is the caller's).
+    /// Wraps a connection whose tables exist.
     pub(super) fn from_connection(conn: Connection) -> rusqlite::Result<Writer> {
         let resident = checkpoint::load_resident(&conn)?;
         Ok(Writer {
             conn,
             analyzed_at: resident.position,
             resident,
-            large_cache: true,
         })
-    }
-
-    /// Grows the cache to [`WRITER_CACHE_KIB`] once the file is past the lock-byte page
-    /// (see [`WRITER_CACHE_SMALL_FILE_KIB`]); a file does not shrink, so it stays.
-    fn size_cache(&mut self) -> rusqlite::Result<()> {
-        self.size_cache_past(LOCK_BYTE_OFFSET)
-    }
-
-    fn size_cache_past(&mut self, threshold: i64) -> rusqlite::Result<()> {
-        if self.large_cache {
-            return Ok(());
-        }
-        let bytes: i64 = self.conn.query_row(
-            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-            [],
-            |row| row.get(0),
-        )?;
-        if bytes > threshold {
-            self.conn
-                .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-            self.large_cache = true;
-        }
-        Ok(())
-    }
-
-    /// Whether the writer's cache is the large one (the file is past 1 GiB).
-    pub fn has_large_cache(&self) -> bool {
-        self.large_cache
     }
 
     /// What the writer keeps between batches.
@@ -189,7 +137,6 @@ impl Writer {
             self.resident = checkpoint::load_resident(&self.conn)?;
             return outcome;
         }
-        self.size_cache()?;
         let position = self.resident.position;
         if position >= 10_000 && position >= self.analyzed_at.saturating_mul(ANALYZE_GROWTH) {
             // Without this the planner keeps the statistics of a small (or empty) file.
