@@ -15,6 +15,40 @@ fn ids(body: &Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_that_changes_the_summary_is_found_by_its_new_words_only() {
+    let app = spawn_app().await;
+    let mut first = trigger_body("storage", "disk", "critical");
+    first["summary"] = json!("Disk full on db-7");
+    first["details"] = json!({"mount": "/var/lib/postgresql"});
+    let alert_id = app.trigger(&first).await.expect(201).str("alert_id");
+    let mut repeat = first.clone();
+    repeat["summary"] = json!("Inode exhaustion on db-7");
+    let head = app.trigger(&repeat).await.expect(200).position();
+    let find = |words: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .get(&format!("/v1/alerts?min_position={head}&q={words}"))
+                .await
+                .expect(200);
+            ids(&reply.body)
+        }
+    };
+    assert_eq!(
+        find("inode").await,
+        vec![alert_id.clone()],
+        "the new summary"
+    );
+    assert_eq!(
+        find("postgresql").await,
+        vec![alert_id.clone()],
+        "the details, which a repeat keeps"
+    );
+    assert_eq!(find("db").await, vec![alert_id.clone()], "once, not twice");
+    assert!(find("disk").await.is_empty(), "the old summary is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_are_found_by_words_of_their_summary_and_details_and_by_when_they_opened() {
     let app = spawn_app().await;
     let mut disk = trigger_body("storage", "disk", "critical");
