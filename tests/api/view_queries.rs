@@ -2,7 +2,7 @@
 //! text, alarms split by acknowledgement with the alerts inline, and tasks and
 //! resources a page at a time.
 
-use crate::helpers::{spawn_app, trigger_body};
+use crate::helpers::{spawn_app, trigger_body, TestApp};
 use serde_json::{json, Value};
 
 fn ids(body: &Value) -> Vec<String> {
@@ -12,6 +12,15 @@ fn ids(body: &Value) -> Vec<String> {
         .iter()
         .map(|item| item["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The ids `GET /v1/alerts` lists for `query` once the views reach `head`.
+async fn listed(app: &TestApp, head: u64, query: String) -> Vec<String> {
+    let reply = app
+        .get(&format!("/v1/alerts?min_position={head}&{query}"))
+        .await
+        .expect(200);
+    ids(&reply.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,16 +33,7 @@ async fn a_repeat_that_changes_the_summary_is_found_by_its_new_words_only() {
     let mut repeat = first.clone();
     repeat["summary"] = json!("Inode exhaustion on db-7");
     let head = app.trigger(&repeat).await.expect(200).position();
-    let find = |words: &'static str| {
-        let app = &app;
-        async move {
-            let reply = app
-                .get(&format!("/v1/alerts?min_position={head}&q={words}"))
-                .await
-                .expect(200);
-            ids(&reply.body)
-        }
-    };
+    let find = |words: &str| listed(&app, head, format!("q={words}"));
     assert_eq!(
         find("inode").await,
         vec![alert_id.clone()],
@@ -65,16 +65,7 @@ async fn alerts_are_found_by_words_of_their_summary_and_details_and_by_when_they
     let latency_id = latency.str("alert_id");
     let head = latency.position();
 
-    let find = |query: String| {
-        let app = &app;
-        async move {
-            let reply = app
-                .get(&format!("/v1/alerts?min_position={head}&{query}"))
-                .await
-                .expect(200);
-            ids(&reply.body)
-        }
-    };
+    let find = |query: String| listed(&app, head, query);
     assert_eq!(find("q=disk".into()).await, vec![disk_id.clone()]);
     assert_eq!(
         find("q=DISK%20db".into()).await,
