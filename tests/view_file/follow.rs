@@ -7,6 +7,7 @@ use crate::equivalence::answers;
 use crate::scenario::ops;
 use crate::tail::write;
 use crate::world::World;
+use alert_ledger::projection::sqlite::schema;
 use alert_ledger::projection::{self, ViewsHandle};
 use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use alert_ledger::store::EventStore;
@@ -35,17 +36,13 @@ fn micros(views: &dyn alert_ledger::projection::ViewQueries) -> Value {
     cut(answers(views))
 }
 
-/// Any RFC 3339 UTC time → the same time cut (not rounded) to microseconds and written
-/// with all six digits: `…T03:40:29.419945904Z` and `…T03:40:29.419945Z` →
-/// `…T03:40:29.419945Z`, and `…T03:40:29.297Z` → `…T03:40:29.297000Z`. Any other text
-/// is unchanged.
+/// Any RFC 3339 time → the same time as the view file writes it (`schema::time`: UTC,
+/// cut to microseconds, all six digits): `…T03:40:29.419945904Z` and `…T03:40:29.297Z`
+/// → `…T03:40:29.419945Z` and `…T03:40:29.297000Z`. Any other text is unchanged.
 fn cut_time(text: String) -> String {
-    let looks_like_time = text.len() >= 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T';
     match chrono::DateTime::parse_from_rfc3339(&text) {
-        Ok(at) if looks_like_time => at
-            .with_timezone(&chrono::Utc)
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        _ => text,
+        Ok(at) => schema::time(&at.with_timezone(&chrono::Utc)),
+        Err(_) => text,
     }
 }
 
