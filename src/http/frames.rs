@@ -12,12 +12,12 @@
 //! newest frame, in log order, so switching between the log and the ring at a cursor
 //! can neither skip nor repeat an event.
 //!
-//! Nobody reading, nothing encoded: when no subscriber or consumer has looked at the
-//! ring for [`IDLE_AFTER`], the tail stops encoding and keeps the ring empty at the
-//! head (its start moves with each event). The next reader finds it behind, reads the
-//! log itself for that stretch, and its look makes the tail encode again. A service
-//! that nobody subscribes to spends nothing on frames (about 3 % of its CPU under
-//! ingest before).
+//! Nobody reading, nothing encoded: until a subscriber or consumer first looks at the
+//! ring, and once nobody has looked at it for [`IDLE_AFTER`], the tail neither reads
+//! nor encodes events: it follows the log's head alone and keeps the ring empty there
+//! (its start moves with the head). The next reader finds it behind, reads the log
+//! itself for that stretch, and its look makes the tail read and encode again from
+//! the ring's start. A service that nobody subscribes to spends nothing on frames.
 
 use crate::store::subscription::{EventFilter, Subscription};
 use crate::store::EventStore;
@@ -38,6 +38,9 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// How long after the last look at the ring the tail goes on encoding frames.
 pub const IDLE_AFTER: Duration = Duration::from_secs(30);
+
+/// [`FrameRing::looked_at`] of a ring nobody has looked at yet.
+const NEVER_LOOKED: u64 = u64::MAX;
 
 /// What the ring counts per frame besides its bytes (the frame, its stream name,
 /// allocator overhead), so its capacity bounds the memory it holds.
@@ -133,7 +136,8 @@ pub struct FrameRing {
     capacity: usize,
     /// When the ring was made: [`FrameRing::looked_at`] counts from it.
     born: Instant,
-    /// Milliseconds after `born` of the last look at the ring (`visit`).
+    /// Milliseconds after `born` of the last look at the ring (`visit`);
+    /// [`NEVER_LOOKED`] before the first.
     looked_at: AtomicU64,
     /// How long after the last look the tail goes on encoding ([`IDLE_AFTER`]).
     idle_after: Duration,
@@ -152,7 +156,7 @@ impl FrameRing {
             newest: watch::channel(start_after).0,
             capacity,
             born: Instant::now(),
-            looked_at: AtomicU64::new(0),
+            looked_at: AtomicU64::new(NEVER_LOOKED),
             idle_after: IDLE_AFTER,
         }
     }
@@ -167,12 +171,14 @@ impl FrameRing {
         u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Whether someone looked at the ring within its idle time (or since it was
-    /// made): whether the tail should encode frames.
+    /// Whether someone looked at the ring within its idle time: whether the tail
+    /// should read and encode events. A new ring is not read until its first look.
     pub fn is_read(&self) -> bool {
-        let idle = self
-            .millis_since_born()
-            .saturating_sub(self.looked_at.load(Ordering::Relaxed));
+        let looked_at = self.looked_at.load(Ordering::Relaxed);
+        if looked_at == NEVER_LOOKED {
+            return false;
+        }
+        let idle = self.millis_since_born().saturating_sub(looked_at);
         u128::from(idle) < self.idle_after.as_millis()
     }
 
@@ -271,46 +277,85 @@ impl FrameRing {
     }
 }
 
-/// Follows the log from where `ring` starts and fills it, until `stop` completes. A
-/// read that fails is retried from the same position.
+/// Follows the log from where `ring` starts and fills it, until `stop` completes or
+/// the store closes. While nobody reads the ring, it follows the head alone
+/// ([`FrameRing::pass`]); while someone does, it reads and encodes every event. A read
+/// that fails is retried from the same position.
 pub async fn run_tail(
     store: Arc<dyn EventStore>,
     ring: Arc<FrameRing>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut stop = std::pin::pin!(stop);
+    let mut head = store.watch_head();
     let mut next = ring.covers_after() + 1;
     loop {
-        let mut subscription = Subscription::new(store.clone(), next);
-        loop {
-            let item = tokio::select! {
+        if !ring.is_read() {
+            let newest = *head.borrow_and_update();
+            if newest >= next {
+                ring.pass(newest);
+                next = newest + 1;
+            }
+            tokio::select! {
                 () = &mut stop => return,
-                item = subscription.next() => item,
-            };
-            match item {
-                None => return,
-                Some(Ok(event)) if !ring.is_read() => {
-                    next = event.position + 1;
-                    ring.pass(event.position);
-                }
-                Some(Ok(event)) => {
-                    next = event.position + 1;
-                    match Frame::encode(&event) {
-                        Ok(frame) => ring.push(vec![frame]),
-                        Err(err) => {
-                            tracing::error!(position = event.position, %err, "cannot encode event for subscribers")
-                        }
+                changed = head.changed() => if changed.is_err() { return },
+            }
+            continue;
+        }
+        match encode_while_read(&store, &ring, &mut next, &mut stop).await {
+            Encoding::Stopped => return,
+            Encoding::Idle => {}
+            Encoding::Failed => tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            },
+        }
+    }
+}
+
+/// Why [`encode_while_read`] returned.
+enum Encoding {
+    /// `stop` completed or the store closed.
+    Stopped,
+    /// Nobody has looked at the ring for its idle time.
+    Idle,
+    /// A read failed; `next` is where to retry.
+    Failed,
+}
+
+/// Reads the log from `next` and pushes each event's frame into `ring`, as long as
+/// someone reads it; `next` follows the last event pushed.
+async fn encode_while_read(
+    store: &Arc<dyn EventStore>,
+    ring: &FrameRing,
+    next: &mut Position,
+    stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Encoding {
+    let mut subscription = Subscription::new(store.clone(), *next);
+    loop {
+        let item = tokio::select! {
+            () = stop.as_mut() => return Encoding::Stopped,
+            item = subscription.next() => item,
+        };
+        match item {
+            None => return Encoding::Stopped,
+            Some(Ok(event)) => {
+                *next = event.position + 1;
+                match Frame::encode(&event) {
+                    Ok(frame) => ring.push(vec![frame]),
+                    Err(err) => {
+                        tracing::error!(position = event.position, %err, "cannot encode event for subscribers");
+                        ring.pass(event.position);
                     }
                 }
-                Some(Err(err)) => {
-                    tracing::warn!(%err, position = next, "the subscribers' tail cannot read the log; retrying");
-                    break;
+                if !ring.is_read() {
+                    return Encoding::Idle;
                 }
             }
-        }
-        tokio::select! {
-            () = &mut stop => return,
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            Some(Err(err)) => {
+                tracing::warn!(%err, position = *next, "the subscribers' tail cannot read the log; retrying");
+                return Encoding::Failed;
+            }
         }
     }
 }
@@ -382,7 +427,7 @@ mod tests {
     fn an_unread_ring_holds_nothing_and_starts_at_the_newest_event() {
         let every = EventFilter::default();
         let fresh = FrameRing::new(10, 1 << 20);
-        assert!(fresh.is_read(), "a new ring encodes until it has been idle");
+        assert!(!fresh.is_read(), "a new ring is idle until its first look");
         let ring = FrameRing::new(10, 1 << 20).with_idle_after(Duration::ZERO);
         assert!(!ring.is_read(), "idle at once");
         ring.push(vec![frame(11, "alert-a")]);
@@ -399,5 +444,69 @@ mod tests {
         let looked = FrameRing::new(10, 1 << 20).with_idle_after(Duration::from_secs(60));
         let _ = looked.take(10, &every);
         assert!(looked.is_read(), "a look keeps it encoding");
+    }
+
+    /// Appends `count` notes, one append each.
+    async fn append_notes(store: &Arc<dyn EventStore>, count: usize) {
+        for i in 0..count {
+            let note = crate::store::NewEvent {
+                event_id: uuid::Uuid::new_v4(),
+                event: projections::Event::NoteAdded {
+                    alert_id: projections::ids::AlertId(uuid::Uuid::from_u128(7)),
+                    text: format!("note {i}"),
+                },
+                metadata: projections::Metadata::default(),
+            };
+            store
+                .append("alert-a", crate::store::ExpectedVersion::Any, vec![note])
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Waits (bounded) until `done` holds.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tail_follows_the_head_alone_until_someone_looks_then_encodes_from_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::store::embedded::EmbeddedOptions::new(dir.path());
+        let store: Arc<dyn EventStore> =
+            Arc::new(crate::store::embedded::EmbeddedStore::open(options).unwrap());
+        let ring = Arc::new(FrameRing::new(0, 1 << 20));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let tail = tokio::spawn(run_tail(store.clone(), ring.clone(), async move {
+            let _ = stopped.await;
+        }));
+        append_notes(&store, 3).await;
+        eventually("the unread ring's start follows the head", || {
+            ring.covers_after() == 3
+        })
+        .await;
+        let every = EventFilter::default();
+        assert_eq!(
+            taken(&ring, 0, &every).0,
+            "behind",
+            "nothing was encoded while nobody read"
+        );
+        append_notes(&store, 2).await;
+        eventually("the looked-at ring holds the events after the look", || {
+            matches!(ring.take(3, &every), Take::Frames { last: 5, .. })
+        })
+        .await;
+        let (frames, last) = taken(&ring, 3, &every);
+        assert_eq!(last, 5);
+        assert!(
+            frames.starts_with("id: 4\n") && frames.contains("id: 5\n"),
+            "{frames}"
+        );
+        let _ = stop.send(());
+        tail.await.unwrap();
     }
 }
