@@ -417,14 +417,19 @@ fn rewrite<V: Stored>(
 pub type AlertText = (String, BTreeMap<String, String>);
 
 /// Refiles the searchable text of every alert whose summary or details changed.
+///
+/// The full-text index buffers what it is given and writes it out as a new segment
+/// whenever a row id is below the last one written, or equal to it after an insertion
+/// (SQLite's `sqlite3Fts5IndexBeginWrite`); every segment is merged again later. So
+/// the rows are refiled in row id order, each one's removal just before its insertion:
+/// one segment per batch instead of about one per alert, as came of walking the alerts
+/// in id order, which is not the order they opened in.
 pub fn write_alert_text(
     tx: &Transaction,
     tracked: &Tracked<projections::ids::AlertId, AlertView>,
     before: &BTreeMap<projections::ids::AlertId, Option<AlertText>>,
 ) -> rusqlite::Result<()> {
-    let mut remove = tx.prepare_cached("DELETE FROM alert_text WHERE rowid = ?1")?;
-    let mut insert =
-        tx.prepare_cached("INSERT INTO alert_text (rowid, summary, details) VALUES (?1, ?2, ?3)")?;
+    let mut refiled = Vec::new();
     for (id, versions) in tracked {
         let Some(alert) = versions.last() else {
             continue;
@@ -435,8 +440,14 @@ pub fn write_alert_text(
         }) {
             continue;
         }
-        let key = opened(alert) as i64;
-        if previous.is_some() {
+        refiled.push((opened(alert) as i64, previous.is_some(), alert));
+    }
+    refiled.sort_unstable_by_key(|(key, _, _)| *key);
+    let mut remove = tx.prepare_cached("DELETE FROM alert_text WHERE rowid = ?1")?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO alert_text (rowid, summary, details) VALUES (?1, ?2, ?3)")?;
+    for (key, filed, alert) in refiled {
+        if filed {
             remove.execute([key])?;
         }
         insert.execute(params![key, alert.summary, details_text(&alert.details)])?;
