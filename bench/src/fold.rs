@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Batch sizes folded: as the follower's batches are when it keeps up at a few
-/// thousand operations per second, and when it catches up.
-pub const BATCHES: [usize; 3] = [32, 1_024, 16_384];
+/// thousand operations per second, when it catches up, and its largest
+/// (`alert_ledger::projection::FOLLOW_BATCH`).
+pub const BATCHES: [usize; 4] = [32, 1_024, 16_384, alert_ledger::projection::FOLLOW_BATCH];
 
 /// The calling thread's CPU time (user + system).
 fn thread_cpu(ticks: f64) -> anyhow::Result<Duration> {
