@@ -67,9 +67,9 @@ pub struct MessageFilter {
 }
 
 /// A page of messages.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct MessagePage {
-    /// Messages in queue order: the time each was queued, then its id.
+    /// Messages in id order.
     pub items: Vec<MessageView>,
     /// Pass as `cursor` for the next page.
     pub next_cursor: Option<String>,
@@ -267,9 +267,7 @@ pub trait ViewQueries {
     fn alerts_awaiting_escalation(&self) -> Vec<AlertView>;
     /// Active alarms that `filter` keeps, grouped, with the alerts inline.
     fn alarms(&self, filter: &AlarmFilter) -> Alarms;
-    /// Messages after `cursor` in queue order (the time each was queued, to the
-    /// microsecond, then its id), at most `limit`. A cursor that names no message gives
-    /// an empty page.
+    /// Messages after `cursor` in id order, at most `limit`.
     fn messages(
         &self,
         filter: &MessageFilter,
@@ -422,36 +420,32 @@ impl ViewQueries for Views {
         cursor: Option<MessageId>,
         limit: usize,
     ) -> MessagePage {
-        let after = match cursor {
-            Some(id) => match self.messages.messages.get(&id) {
-                Some(message) => Some(queue_order(message)),
-                None => return MessagePage::default(),
-            },
-            None => None,
+        let range = match cursor {
+            Some(after) => self
+                .messages
+                .messages
+                .range((Bound::Excluded(after), Bound::Unbounded)),
+            None => self.messages.messages.range(..),
         };
-        let mut kept: Vec<&MessageView> = self
-            .messages
-            .messages
-            .values()
-            .filter(|message| {
-                filter.state.is_none_or(|s| message.state == s)
-                    && filter.alert.is_none_or(|a| message.alert_id == a)
-                    && filter
-                        .channel
-                        .as_deref()
-                        .is_none_or(|c| message.channel.as_str() == c)
-                    && after.is_none_or(|after| queue_order(message) > after)
-            })
-            .collect();
-        kept.sort_by_key(|message| queue_order(message));
-        let next_cursor = (kept.len() > limit)
-            .then(|| limit.checked_sub(1).map(|last| kept[last].id.to_string()))
-            .flatten();
-        kept.truncate(limit);
-        MessagePage {
-            items: kept.into_iter().cloned().collect(),
-            next_cursor,
+        let mut items = Vec::new();
+        let mut next_cursor = None;
+        for message in range.map(|(_, m)| m) {
+            let keep = filter.state.is_none_or(|s| message.state == s)
+                && filter.alert.is_none_or(|a| message.alert_id == a)
+                && filter
+                    .channel
+                    .as_deref()
+                    .is_none_or(|c| message.channel.as_str() == c);
+            if !keep {
+                continue;
+            }
+            if items.len() == limit {
+                next_cursor = items.last().map(|m: &MessageView| m.id.to_string());
+                break;
+            }
+            items.push(message.clone());
         }
+        MessagePage { items, next_cursor }
     }
 
     fn unfinished_messages(&self, limit: usize) -> (Vec<MessageId>, bool) {
@@ -603,10 +597,4 @@ pub fn page_end<T>(items: &mut Vec<T>, limit: usize) -> Option<&T> {
     } else {
         None
     }
-}
-
-/// Where a message stands in `GET /v1/messages`: the time it was queued, to the
-/// microsecond (as the view file keeps times), then its id.
-fn queue_order(message: &MessageView) -> (i64, MessageId) {
-    (message.queued_at.timestamp_micros(), message.id)
 }

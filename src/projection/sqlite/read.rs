@@ -314,18 +314,13 @@ impl ViewQueries for SqlViews {
     ) -> MessagePage {
         let mut sql = format!("SELECT body FROM messages WHERE {}", self.visible());
         let mut values = Vec::new();
-        if let Some(cursor) = cursor {
-            // After the cursor's message in queue order (its `queued_at` never changes,
-            // so any of its versions gives it); a cursor naming no message: nothing.
-            values.push(Value::Text(cursor.to_string()));
-            sql.push_str(
-                " AND (queued_at, id) > (SELECT queued_at, id FROM messages WHERE id = ?1 LIMIT 1)",
-            );
-        }
         let mut and = |clause: &str, value: Value| {
             values.push(value);
             sql.push_str(&format!(" AND {clause} ?{}", values.len()));
         };
+        if let Some(cursor) = cursor {
+            and("id >", Value::Text(cursor.to_string()));
+        }
         if let Some(state) = filter.state {
             and("state =", Value::Text(state.as_str().into()));
         }
@@ -335,7 +330,7 @@ impl ViewQueries for SqlViews {
         if let Some(channel) = &filter.channel {
             and("channel =", Value::Text(channel.clone()));
         }
-        sql.push_str(&format!(" ORDER BY queued_at, id LIMIT {}", limit + 1));
+        sql.push_str(&format!(" ORDER BY id LIMIT {}", limit + 1));
         let mut items: Vec<MessageView> = self.answer("messages", self.bodies(&sql, values));
         let mut next_cursor = None;
         if items.len() > limit {

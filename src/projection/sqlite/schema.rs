@@ -8,10 +8,9 @@
 //! fields for filters, indexes and operators' queries. Times are RFC 3339 UTC with
 //! microseconds, so text order is time order.
 
-/// Bump when a table, an index or a body changes shape: a file of another format is
-/// moved aside and rebuilt from the log. Format 2: messages listed in queue order
-/// (`queued_at`, then id), with the indexes that serve it.
-pub const FORMAT_VERSION: i64 = 2;
+/// Bump when a table or a body changes shape: a file of another format is moved aside
+/// and rebuilt from the log.
+pub const FORMAT_VERSION: i64 = 1;
 
 /// Tables and the indexes the fold itself needs (created before any load).
 pub const TABLES: &str = "
@@ -106,13 +105,9 @@ CREATE INDEX IF NOT EXISTS alerts_now_escalation ON alerts(id)
     WHERE valid_to IS NULL AND next_escalation_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_now_unfinished ON messages(queued_at, id)
     WHERE valid_to IS NULL AND state NOT IN ('delivered', 'abandoned');
-CREATE INDEX IF NOT EXISTS messages_queue ON messages(queued_at, id, valid_from);
-CREATE INDEX IF NOT EXISTS messages_now_alert ON messages(alert_id, queued_at, id)
-    WHERE valid_to IS NULL;
-CREATE INDEX IF NOT EXISTS messages_now_state ON messages(state, queued_at, id)
-    WHERE valid_to IS NULL;
-CREATE INDEX IF NOT EXISTS messages_now_channel ON messages(channel, queued_at, id)
-    WHERE valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS messages_now_alert ON messages(alert_id, id) WHERE valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS messages_now_state ON messages(state, id) WHERE valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS messages_now_channel ON messages(channel, id) WHERE valid_to IS NULL;
 CREATE INDEX IF NOT EXISTS tasks_now_pending ON tasks(id) WHERE valid_to IS NULL AND finished = 0;
 CREATE INDEX IF NOT EXISTS tasks_now_alert ON tasks(alert_id, id) WHERE valid_to IS NULL;
 CREATE INDEX IF NOT EXISTS syncs_now ON syncs(deleted, id) WHERE valid_to IS NULL;
