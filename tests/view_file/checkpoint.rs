@@ -1,5 +1,5 @@
-//! The view file's writer keeps folding while the background checkpoint empties the
-//! write-ahead log and readers come and go: an emptying checkpoint holds the write lock
+//! The view file's writer keeps folding while the background checkpoint rewinds the
+//! write-ahead log and readers come and go: a rewinding checkpoint holds the write lock
 //! while it waits for readers, and a batch that had already read under a deferred
 //! transaction could not take the lock then and failed as "database is locked" (the
 //! service's follower then stopped for a second).
@@ -15,10 +15,10 @@ use std::sync::Arc;
 proptest! {
     #![proptest_config(Config { cases: 6, ..Config::default() })]
 
-    /// Every batch commits while another thread empties the log after each frame and
+    /// Every batch commits while another thread rewinds the log after each frame and
     /// a reader keeps opening read transactions.
     #[test]
-    fn batches_commit_while_the_log_is_emptied_and_read(ops in ops(200)) {
+    fn batches_commit_while_the_log_is_rewound_and_read(ops in ops(200)) {
         let world = World::run(&ops);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("views.sqlite3");

@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! - [`equivalence`]: random logs, folded into a file in random batch sizes.
-//! - [`checkpoint`]: the writer folds while the log is emptied and read concurrently.
+//! - [`checkpoint`]: the writer folds while the log is rewound and read concurrently.
 //! - [`tail`]: the same random logs appended to the embedded store: its in-memory tail
 //!   (what the views' follower reads) answers as the files do.
 //! - [`follow`]: the same random logs appended while the live follower folds them in

@@ -40,13 +40,27 @@ use std::time::Duration;
 /// Idle read connections kept for reuse.
 const IDLE_READERS: usize = 16;
 
-/// Frames (pages) in the write-ahead log from which the background checkpoint empties
-/// it: 16,384 frames of 4 KiB, 64 MiB.
+/// Frames (pages) in the write-ahead log from which the background checkpoint rewinds
+/// it (the next commit writes from its start): 16,384 frames of 4 KiB, 64 MiB.
 pub const WAL_RESTART_FRAMES: i64 = 16_384;
 
-/// How long the emptying checkpoint waits for the log's readers before it gives up
+/// The most the write-ahead log file keeps of its length when the checkpoint rewinds it
+/// (`journal_size_limit`): 1 GiB.
+///
+/// A rewound log is written again from its start, into the file's existing blocks and
+/// their cached pages. Cut back to nothing (`TRUNCATE`, as first built), every frame after
+/// a rewind went to a new block: the kernel zeroed each page before the frame was copied
+/// in, and on a filesystem mounted with `discard` the truncation itself waited for the
+/// device. Measured under the mix at 64 connections, zeroing was 16 % of the views
+/// thread's samples (docs/adr/0019-ingest-path.md, eighth round). The file's length is
+/// then the largest the log grew between two rewinds: 64 MiB plus what one batch writes
+/// (a follower's batch of 65,536 events can write a few hundred MiB), kept up to this
+/// bound; the service's clean stop empties it.
+pub const WAL_KEEP_BYTES: i64 = 1 << 30;
+
+/// How long the rewinding checkpoint waits for the log's readers before it gives up
 /// until the next round. It holds the write lock while it waits, so this bounds how long
-/// it can hold off the follower's commits. Under steady reads a `TRUNCATE` either ends in
+/// it can hold off the follower's commits. Under steady reads a `RESTART` either ends in
 /// tens of milliseconds or keeps waiting on readers for as long as it is let (10 s, the
 /// connections' busy timeout, measured under load: the follower stalled all that time).
 pub const WAL_RESTART_WAIT: Duration = Duration::from_millis(250);
@@ -68,6 +82,7 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // syncing the file) would stall the batch that happened to cross the threshold.
     // `ViewFile::checkpoint` does it in the background instead.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)?;
     Ok(conn)
 }
 
@@ -123,7 +138,7 @@ impl Writer {
     /// fold. On an error nothing of the batch is kept.
     ///
     /// The transaction takes the write lock when it begins (`BEGIN IMMEDIATE`): the
-    /// background checkpoint holds that lock while it empties the write-ahead log, and
+    /// background checkpoint holds that lock while it rewinds the write-ahead log, and
     /// a deferred transaction that had already read could not take it then (SQLite
     /// answers "database is locked" at once rather than wait, where a waiting reader
     /// could deadlock). Begun immediate, the batch waits its turn under the busy timeout.
@@ -251,7 +266,7 @@ impl ViewFile {
 
     /// Copies the write-ahead log into the file as far as readers allow (a passive
     /// checkpoint, on a connection of its own), and once the log holds
-    /// [`WAL_RESTART_FRAMES`] frames, empties it. Called in the background by the
+    /// [`WAL_RESTART_FRAMES`] frames, rewinds it. Called in the background by the
     /// follower's checkpoint task; blocking. Returns the frames the log held.
     pub fn checkpoint(&self) -> rusqlite::Result<i64> {
         self.checkpoint_with_limit(WAL_RESTART_FRAMES)
@@ -262,11 +277,12 @@ impl ViewFile {
     /// A passive checkpoint never waits, so under steady writes and reads some reader
     /// always holds a snapshot inside the log, the log is never fully copied at the
     /// moment a writer starts, and SQLite never rewinds it: the file grows without
-    /// bound (48 GB in a 10-minute soak). Past the limit, a `TRUNCATE` checkpoint waits
+    /// bound (48 GB in a 10-minute soak). Past the limit, a `RESTART` checkpoint waits
     /// up to [`WAL_RESTART_WAIT`] for the readers of the log to finish, which usually takes
     /// milliseconds (reads are short), holding off the follower's next commit meanwhile,
-    /// then copies the rest and empties the log; when the readers outlast the wait it
-    /// tries again in the next round.
+    /// then copies the rest, so the next commit writes the log from its start (over the
+    /// file's blocks, kept up to [`WAL_KEEP_BYTES`]); when the readers outlast the wait
+    /// it tries again in the next round.
     pub fn checkpoint_with_limit(&self, restart_frames: i64) -> rusqlite::Result<i64> {
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let mut slot = self.checkpointer.lock().unwrap_or_else(|p| p.into_inner());
@@ -283,11 +299,11 @@ impl ViewFile {
             // The first column is 1 when the readers outlasted `WAL_RESTART_WAIT`: the
             // log stays as it is until the next round.
             let gave_up: i64 =
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+                conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get(0))?;
             if gave_up != 0 {
                 tracing::debug!(
                     frames,
-                    "the view file's log was not emptied: readers held it"
+                    "the view file's log was not rewound: readers held it"
                 );
             }
         }

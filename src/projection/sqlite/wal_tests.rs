@@ -1,5 +1,5 @@
 //! The write-ahead log stays bounded under steady writes and overlapping reads: the
-//! background checkpoint empties it past its limit, where passive checkpoints alone let
+//! background checkpoint rewinds it past its limit, where passive checkpoints alone let
 //! it grow for as long as readers keep coming.
 
 use super::{connect, ViewFile};
@@ -60,10 +60,10 @@ fn largest_log(restart_frames: i64, batches: usize) -> u64 {
 }
 
 #[test]
-fn the_log_is_emptied_past_its_limit_while_readers_keep_coming() {
+fn the_log_is_rewound_past_its_limit_while_readers_keep_coming() {
     // ~12,000 rows of 2 KB: about 6,000 frames in all.
     let bounded = largest_log(1_000, 600);
-    // One checkpoint interval adds ~250 frames to the limit's 1,000; the emptying may
+    // One checkpoint interval adds ~250 frames to the limit's 1,000; the rewind may
     // give up once or twice when readers outlast its wait (under load), never for long.
     assert!(
         bounded < 2_000 * 4_200,
