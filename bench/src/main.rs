@@ -89,8 +89,8 @@ struct Options {
     /// Live subscribers during the SSE fan-out.
     #[arg(long, global = true, default_value_t = 100)]
     sse_subscribers: usize,
-    /// Connection levels of the HTTP suite, comma-separated (default 1,16,64,256):
-    /// `--levels 64` measures (or profiles) one level alone.
+    /// Connection levels of the HTTP and `wrk` suites, comma-separated (default
+    /// 1,16,64,256): `--levels 64` measures (or profiles) one level alone.
     #[arg(long, global = true, value_delimiter = ',')]
     levels: Option<Vec<usize>>,
     /// Repeats per measurement; the table shows the median (at least 3).
@@ -211,7 +211,7 @@ enum Suite {
     /// own process, with the service's CPU per trigger (needs wrk and the release
     /// binary: cargo build --release --bin alert-ledger).
     Wrk {
-        /// Connection levels.
+        /// Connection levels (the global `--levels`, when given, wins).
         #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
         connections: Vec<usize>,
         /// Seconds of load per level and repeat (default 10; quick 2).
@@ -223,7 +223,8 @@ enum Suite {
     },
     /// The views' fold alone (not part of `all`): a log of `--events` events of the
     /// mix (default 300000; quick 30000) folded into a fresh view file in batches of
-    /// 32, 1,024 and 16,384 events; events/s and the folding thread's CPU per event.
+    /// 32, 1,024, 16,384 and 65,536 events; events/s and the folding thread's CPU per
+    /// event.
     Fold,
     /// (internal) Folds a data dir's log into in-memory views; memory and decode time.
     #[command(hide = true)]
@@ -436,7 +437,8 @@ fn main() -> anyhow::Result<()> {
     } = &suite
     {
         let settings = wrk::WrkSettings {
-            connections: connections.clone(),
+            // The global `--levels` applies here too, as it does to the HTTP suites.
+            connections: options.levels.clone().unwrap_or_else(|| connections.clone()),
             secs: secs.unwrap_or(if options.quick { 2 } else { 10 }),
             threads: *threads,
             repeats: if options.quick {
