@@ -438,7 +438,10 @@ fn main() -> anyhow::Result<()> {
     {
         let settings = wrk::WrkSettings {
             // The global `--levels` applies here too, as it does to the HTTP suites.
-            connections: options.levels.clone().unwrap_or_else(|| connections.clone()),
+            connections: options
+                .levels
+                .clone()
+                .unwrap_or_else(|| connections.clone()),
             secs: secs.unwrap_or(if options.quick { 2 } else { 10 }),
             threads: *threads,
             repeats: if options.quick {
