@@ -137,15 +137,21 @@ async fn delivery_outcomes_and_latency_are_in_the_metrics() {
     let id = one_message(api, &service, "cpu").await;
     wait_for_state(api, &id, "delivered").await;
 
-    let text = api.get("/metrics").await.expect(200).text;
+    // The dispatcher counts an outcome once its append returns, which can be just after
+    // the views show it: wait for the count rather than read it once.
+    let delivered =
+        r#"alert_ledger_dispatch_attempts_total{channel="webhook",outcome="delivered"} 1"#;
+    let text =
+        crate::helpers::eventually("the delivered count", Duration::from_secs(10), || async {
+            let text = api.get("/metrics").await.expect(200).text;
+            text.lines().any(|l| l == delivered).then_some(text)
+        })
+        .await;
     let has = |line: &str| text.lines().any(|l| l == line);
     assert!(
         has(r#"alert_ledger_dispatch_attempts_total{channel="webhook",outcome="failed"} 1"#),
         "{text}"
     );
-    assert!(has(
-        r#"alert_ledger_dispatch_attempts_total{channel="webhook",outcome="delivered"} 1"#
-    ));
     assert!(has(
         r#"alert_ledger_dispatch_duration_seconds_count{channel="webhook"} 2"#
     ));
