@@ -148,11 +148,13 @@ pub struct MessagesQuery {
     #[param(value_type = Option<query::schema::Page>, inline)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page
-    #[param(value_type = Option<query::schema::Uuid>, inline)]
-    cursor: Option<MessageId>,
+    #[param(value_type = Option<query::schema::Position>, inline)]
+    cursor: Option<Position>,
 }
 
 /// `GET /v1/messages`: filters `state`, `alert_id`, `channel`; `limit`, `cursor`.
+/// Newest first (by the position that queued each message); the cursor is stable under
+/// new writes.
 pub async fn messages(
     ReaderAuth(_): ReaderAuth,
     State(state): State<HttpState>,

@@ -267,11 +267,12 @@ pub trait ViewQueries {
     fn alerts_awaiting_escalation(&self) -> Vec<AlertView>;
     /// Active alarms that `filter` keeps, grouped, with the alerts inline.
     fn alarms(&self, filter: &AlarmFilter) -> Alarms;
-    /// Messages after `cursor` in id order, at most `limit`.
+    /// Messages newest first (by the position that queued them), below `cursor` (a
+    /// page's `next_cursor`), at most `limit`.
     fn messages(
         &self,
         filter: &MessageFilter,
-        cursor: Option<MessageId>,
+        cursor: Option<Position>,
         limit: usize,
     ) -> MessagePage;
     /// The ids of the oldest unfinished (not delivered, not abandoned) messages, at
@@ -417,19 +418,16 @@ impl ViewQueries for Views {
     fn messages(
         &self,
         filter: &MessageFilter,
-        cursor: Option<MessageId>,
+        cursor: Option<Position>,
         limit: usize,
     ) -> MessagePage {
-        let range = match cursor {
-            Some(after) => self
-                .messages
-                .messages
-                .range((Bound::Excluded(after), Bound::Unbounded)),
-            None => self.messages.messages.range(..),
-        };
+        let upper = cursor.unwrap_or(Position::MAX);
         let mut items = Vec::new();
         let mut next_cursor = None;
-        for message in range.map(|(_, m)| m) {
+        for (position, id) in self.messages.queued.range(..upper).rev() {
+            let Some(message) = self.messages.messages.get(id) else {
+                continue;
+            };
             let keep = filter.state.is_none_or(|s| message.state == s)
                 && filter.alert.is_none_or(|a| message.alert_id == a)
                 && filter
@@ -440,7 +438,7 @@ impl ViewQueries for Views {
                 continue;
             }
             if items.len() == limit {
-                next_cursor = items.last().map(|m: &MessageView| m.id.to_string());
+                next_cursor = Some((position + 1).to_string());
                 break;
             }
             items.push(message.clone());

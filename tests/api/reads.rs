@@ -55,6 +55,93 @@ async fn paging_alerts_walks_every_alert_newest_first_even_while_new_ones_arrive
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
 }
 
+/// The alert each listed message is about, and the positions that queued them.
+fn message_alerts(page: &Value) -> (Vec<String>, Vec<u64>) {
+    let items = page["items"].as_array().expect("items");
+    let alerts = items
+        .iter()
+        .map(|m| m["alert_id"].as_str().expect("alert_id").to_owned())
+        .collect();
+    let queued = items
+        .iter()
+        .map(|m| m["queued_position"].as_u64().expect("queued_position"))
+        .collect();
+    (alerts, queued)
+}
+
+#[tokio::test]
+async fn paging_messages_walks_every_message_newest_first_even_while_new_ones_arrive() {
+    let app = spawn_app().await;
+    let channel =
+        json!({"id": "ops", "name": "ops", "kind": "webhook", "url": "http://127.0.0.1:9/"});
+    app.post("/v1/channels", &channel).await.expect(201);
+    let with_channel = |key: &str| {
+        let mut body = trigger_body("pager", key, "info");
+        body["channels"] = json!(["ops"]);
+        body
+    };
+    let mut created = Vec::new();
+    let mut positions = Vec::new();
+    for i in 0..5 {
+        let reply = app
+            .trigger(&with_channel(&format!("key-{i}")))
+            .await
+            .expect(201);
+        positions.push(reply.position());
+        created.push(reply.str("alert_id"));
+    }
+    let last = *positions.last().expect("five triggers");
+
+    let mut seen = Vec::new();
+    let mut queued = Vec::new();
+    let mut query = format!("limit=2&state=pending&channel=ops&min_position={last}");
+    for page_number in 0.. {
+        assert!(page_number < 10, "paging never ended: {seen:?}");
+        let page = app.get(&format!("/v1/messages?{query}")).await.expect(200);
+        let (alerts, at) = message_alerts(&page.body);
+        assert!(alerts.len() <= 2, "{page:?}");
+        seen.extend(alerts);
+        queued.extend(at);
+        // A message queued between pages must not shift what the cursor points at.
+        app.trigger(&with_channel(&format!("late-{page_number}")))
+            .await
+            .expect(201);
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => query = format!("limit=2&state=pending&channel=ops&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+    assert!(
+        queued.windows(2).all(|w| w[0] > w[1]),
+        "queued positions descend: {queued:?}"
+    );
+
+    // As of the third trigger: the three messages queued by then, newest first.
+    let page = app
+        .get(&format!("/v1/messages?limit=2&as_of={}", positions[2]))
+        .await
+        .expect(200);
+    let (alerts, _) = message_alerts(&page.body);
+    assert_eq!(alerts, [created[2].clone(), created[1].clone()]);
+    let cursor = page.body["next_cursor"].as_str().expect("a second page");
+    let page = app
+        .get(&format!(
+            "/v1/messages?limit=2&as_of={}&cursor={cursor}",
+            positions[2]
+        ))
+        .await
+        .expect(200);
+    let (alerts, _) = message_alerts(&page.body);
+    assert_eq!(alerts, [created[0].clone()]);
+    assert!(page.body["next_cursor"].is_null(), "{page:?}");
+
+    let bad = app.get("/v1/messages?cursor=not-a-position").await;
+    let bad = bad.expect_problem(422, "validation");
+    assert_eq!(bad.body["field"], "query.cursor");
+}
+
 #[tokio::test]
 async fn alert_filters_select_by_status_service_severity_and_resource() {
     let app = spawn_app().await;

@@ -81,6 +81,9 @@ pub struct MessageView {
     pub receipt: Option<String>,
     /// When it was queued.
     pub queued_at: DateTime<Utc>,
+    /// Position of the `message_queued` event: the stable order the message list and
+    /// its cursor walk (newest first).
+    pub queued_position: Position,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// Position of the last event that changed it.
@@ -92,6 +95,9 @@ pub struct MessageView {
 pub struct MessagesView {
     /// By id.
     pub messages: BTreeMap<MessageId, MessageView>,
+    /// Message ids by the position that queued them: the stable, chronological order
+    /// that list cursors walk.
+    pub queued: BTreeMap<Position, MessageId>,
     /// The messages not yet delivered or abandoned, oldest first: what a dispatcher
     /// looks at, without walking every message ever sent.
     pub unfinished: BTreeSet<(DateTime<Utc>, MessageId)>,
@@ -121,6 +127,7 @@ impl MessagesView {
                     });
                 }
                 self.unfinished.insert((e.recorded_at, *message_id));
+                self.queued.insert(e.position, *message_id);
                 self.messages.insert(
                     *message_id,
                     MessageView {
@@ -137,6 +144,7 @@ impl MessagesView {
                         last_error: None,
                         receipt: None,
                         queued_at: e.recorded_at,
+                        queued_position: e.position,
                         updated_at: e.recorded_at,
                         last_position: e.position,
                     },

@@ -10,8 +10,8 @@ use crate::projection::queries::MessageFilter;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
-use projections::ids::MessageId;
 use projections::views::DeliveryState;
+use projections::Position;
 use serde::Deserialize;
 
 /// Messages per page.
@@ -49,7 +49,8 @@ pub async fn page(
     let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(
-            MessageId::parse(c).map_err(|_| Problem::field("cursor", "must be a message id"))?,
+            c.parse::<Position>()
+                .map_err(|_| Problem::field("cursor", "must be a log position"))?,
         ),
     };
     let filter = MessageFilter {

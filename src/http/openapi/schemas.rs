@@ -359,6 +359,7 @@ fn message() -> Value {
             "last_error",
             "receipt",
             "queued_at",
+            "queued_position",
             "updated_at",
             "last_position",
         ],
@@ -376,6 +377,7 @@ fn message() -> Value {
             "last_error": nullable("string"),
             "receipt": nullable("string"),
             "queued_at": time(),
+            "queued_position": position(),
             "updated_at": time(),
             "last_position": position()
         }),

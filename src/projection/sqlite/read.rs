@@ -309,7 +309,7 @@ impl ViewQueries for SqlViews {
     fn messages(
         &self,
         filter: &MessageFilter,
-        cursor: Option<MessageId>,
+        cursor: Option<Position>,
         limit: usize,
     ) -> MessagePage {
         let mut sql = format!("SELECT body FROM messages WHERE {}", self.visible());
@@ -318,8 +318,12 @@ impl ViewQueries for SqlViews {
             values.push(value);
             sql.push_str(&format!(" AND {clause} ?{}", values.len()));
         };
+        if let Some(at) = self.at {
+            // Only messages queued by then: bounds the index range the page walks.
+            and("queued <=", Value::Integer(at as i64));
+        }
         if let Some(cursor) = cursor {
-            and("id >", Value::Text(cursor.to_string()));
+            and("queued <", Value::Integer(cursor as i64));
         }
         if let Some(state) = filter.state {
             and("state =", Value::Text(state.as_str().into()));
@@ -330,12 +334,13 @@ impl ViewQueries for SqlViews {
         if let Some(channel) = &filter.channel {
             and("channel =", Value::Text(channel.clone()));
         }
-        sql.push_str(&format!(" ORDER BY id LIMIT {}", limit + 1));
+        sql.push_str(&format!(" ORDER BY queued DESC LIMIT {}", limit + 1));
         let mut items: Vec<MessageView> = self.answer("messages", self.bodies(&sql, values));
         let mut next_cursor = None;
         if items.len() > limit {
+            let first_left = items.swap_remove(limit);
             items.truncate(limit);
-            next_cursor = items.last().map(|m| m.id.to_string());
+            next_cursor = Some((first_left.queued_position + 1).to_string());
         }
         MessagePage { items, next_cursor }
     }

@@ -218,7 +218,8 @@ pub fn opened(alert: &AlertView) -> Position {
 
 impl Stored for MessageView {
     const TABLE: &'static str = "messages";
-    const COLUMNS: &'static [&'static str] = &["alert_id", "channel", "state", "queued_at"];
+    const COLUMNS: &'static [&'static str] =
+        &["alert_id", "channel", "state", "queued_at", "queued"];
 
     fn columns(&self) -> Vec<Value> {
         vec![
@@ -226,6 +227,7 @@ impl Stored for MessageView {
             text(self.channel.as_str()),
             text(self.state.as_str()),
             Value::Text(time(&self.queued_at)),
+            Value::Integer(self.queued_position as i64),
         ]
     }
 }

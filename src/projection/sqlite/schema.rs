@@ -10,7 +10,7 @@
 
 /// Bump when a table or a body changes shape: a file of another format is moved aside
 /// and rebuilt from the log.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 
 /// Tables and the indexes the fold itself needs (created before any load).
 pub const TABLES: &str = "
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS messages (
     channel    TEXT    NOT NULL,
     state      TEXT    NOT NULL,
     queued_at  TEXT    NOT NULL,
+    queued     INTEGER NOT NULL,
     body       TEXT    NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_version ON messages(id, valid_from);
@@ -105,9 +106,11 @@ CREATE INDEX IF NOT EXISTS alerts_now_escalation ON alerts(id)
     WHERE valid_to IS NULL AND next_escalation_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_now_unfinished ON messages(queued_at, id)
     WHERE valid_to IS NULL AND state NOT IN ('delivered', 'abandoned');
-CREATE INDEX IF NOT EXISTS messages_now_alert ON messages(alert_id, id) WHERE valid_to IS NULL;
-CREATE INDEX IF NOT EXISTS messages_now_state ON messages(state, id) WHERE valid_to IS NULL;
-CREATE INDEX IF NOT EXISTS messages_now_channel ON messages(channel, id) WHERE valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS messages_now ON messages(queued) WHERE valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS messages_history ON messages(queued, valid_from, valid_to);
+CREATE INDEX IF NOT EXISTS messages_now_alert ON messages(alert_id, queued) WHERE valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS messages_now_state ON messages(state, queued) WHERE valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS messages_now_channel ON messages(channel, queued) WHERE valid_to IS NULL;
 CREATE INDEX IF NOT EXISTS tasks_now_pending ON tasks(id) WHERE valid_to IS NULL AND finished = 0;
 CREATE INDEX IF NOT EXISTS tasks_now_alert ON tasks(alert_id, id) WHERE valid_to IS NULL;
 CREATE INDEX IF NOT EXISTS syncs_now ON syncs(deleted, id) WHERE valid_to IS NULL;
