@@ -172,7 +172,10 @@ async fn alarms_are_split_by_acknowledgement_filtered_and_carry_their_alerts() {
     assert_eq!(db_item["summary"], "payments replica-lag is unhappy");
     assert_eq!(db_item["severity"], "critical");
     assert_eq!(db_item["status"], "triggered");
-    assert!(db_item["since"].is_string());
+    // `since` is when the alert opened: the same instant, to the nanosecond, as the
+    // alert's `created_at`.
+    let opened = app.get_alert(&on_db, head).await.expect(200);
+    assert_eq!(db_item["since"], opened.body["created_at"]);
     assert!(
         inline.iter().all(|i| i["id"] != resolved.as_str()),
         "resolved is no alarm"

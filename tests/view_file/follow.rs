@@ -1,13 +1,13 @@
 //! The live follower over the embedded store: with batches of a few events, so random
 //! logs cross batch boundaries and the read-ahead of the next batch often, while the
 //! log is still being appended to, the views it leaves answer what the pure folds of
-//! the store's log answer, now and as of sampled positions.
+//! the store's log answer, now and as of sampled positions. The store records times to
+//! the nanosecond and the file keeps them so, so the answers are compared unchanged.
 
 use crate::equivalence::answers;
 use crate::scenario::ops;
 use crate::tail::write;
 use crate::world::World;
-use alert_ledger::projection::sqlite::schema;
 use alert_ledger::projection::{self, ViewsHandle};
 use alert_ledger::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use alert_ledger::store::EventStore;
@@ -15,36 +15,8 @@ use projections::views::Views;
 use projections::RecordedEvent;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// `answers` with every time cut to microseconds: the store records times in
-/// nanoseconds, and the file keeps the times it lists alarms by in microseconds
-/// (docs/views.md); the random logs of the other tests carry whole microseconds.
-fn micros(views: &dyn alert_ledger::projection::ViewQueries) -> Value {
-    fn cut(value: Value) -> Value {
-        match value {
-            Value::String(text) => Value::String(cut_time(text)),
-            Value::Array(items) => Value::Array(items.into_iter().map(cut).collect()),
-            Value::Object(fields) => {
-                Value::Object(fields.into_iter().map(|(k, v)| (k, cut(v))).collect())
-            }
-            other => other,
-        }
-    }
-    cut(answers(views))
-}
-
-/// Any RFC 3339 time → the same time as the view file writes it (`schema::time`: UTC,
-/// cut to microseconds, all six digits): `…T03:40:29.419945904Z` and `…T03:40:29.297Z`
-/// → `…T03:40:29.419945Z` and `…T03:40:29.297000Z`. Any other text is unchanged.
-fn cut_time(text: String) -> String {
-    match chrono::DateTime::parse_from_rfc3339(&text) {
-        Ok(at) => schema::time(&at.with_timezone(&chrono::Utc)),
-        Err(_) => text,
-    }
-}
 
 fn check(log: &[RecordedEvent], in_flight: usize, batch: usize) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -80,11 +52,11 @@ fn check(log: &[RecordedEvent], in_flight: usize, batch: usize) -> Result<(), Te
         for (index, event) in recorded.iter().enumerate() {
             oracle.apply(event).unwrap();
             if index % 5 == 0 || index + 1 == recorded.len() {
-                let past = micros(&*views.at(event.position));
-                prop_assert_eq!(past, micros(&oracle), "as of position {}", event.position);
+                let past = answers(&*views.at(event.position));
+                prop_assert_eq!(past, answers(&oracle), "as of position {}", event.position);
             }
         }
-        prop_assert_eq!(micros(&*views.current()), micros(&oracle), "now");
+        prop_assert_eq!(answers(&*views.current()), answers(&oracle), "now");
         let _ = stop.send(());
         follower.await.unwrap();
         Ok(())

@@ -6,7 +6,7 @@
 //! partial indexes `WHERE valid_to IS NULL` serve the current views. `body` is the
 //! whole entity as JSON (what the API returns); the other columns are copies of its
 //! fields for filters, indexes and operators' queries. Times are RFC 3339 UTC with
-//! microseconds, so text order is time order.
+//! nanoseconds (nine digits), so text order is time order.
 
 /// Bump when a table or a body changes shape: a file of another format is moved aside
 /// and rebuilt from the log.
@@ -121,7 +121,8 @@ CREATE INDEX IF NOT EXISTS syncs_now ON syncs(deleted, id) WHERE valid_to IS NUL
 /// page check of a live file.
 pub const ANALYZE: &str = "PRAGMA analysis_limit = 1000; ANALYZE;";
 
-/// RFC 3339 UTC with microseconds: text order is time order.
+/// RFC 3339 UTC with all nine digits of nanoseconds: text order is time order, and a
+/// time read back from a column is the instant the API shows in the body.
 pub fn time(at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
