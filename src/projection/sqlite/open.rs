@@ -272,11 +272,19 @@ pub async fn move_aside(
             "recovery accept-data-loss: view file set aside; the disagreement is recorded in the log"
         );
     }
-    tracing::error!(
-        file = %aside.display(),
-        reason = %refused,
-        "VIEW FILE REFUSED: moved aside; the views are rebuilt from the log"
-    );
+    match refused {
+        // An upgrade: every build that changes the view format rebuilds the file once.
+        Refused::Format { found } if found < schema::FORMAT_VERSION => tracing::warn!(
+            file = %aside.display(),
+            reason = %refused,
+            "view file of an older format: moved aside; the views are rebuilt from the log"
+        ),
+        _ => tracing::error!(
+            file = %aside.display(),
+            reason = %refused,
+            "VIEW FILE REFUSED: moved aside; the views are rebuilt from the log"
+        ),
+    }
     Ok(SetAside {
         file: aside,
         reason: refused.to_string(),
